@@ -1,0 +1,28 @@
+/**
+ * The two kinds of failure a user can cause. Modules throw these; only main.ts
+ * turns them into a message and an exit code.
+ */
+
+/** The command line is wrong (unknown flag, bad value). Exit code 2. */
+export class UsageError extends Error {
+  /** The command whose help explains the fix, e.g. "socketkit serve". */
+  readonly command: string;
+
+  constructor(message: string, command = "socketkit") {
+    super(message);
+    this.name = "UsageError";
+    this.command = command;
+  }
+}
+
+/** Something outside the command line failed (cannot connect, port in use). Exit code 1. */
+export class RuntimeError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RuntimeError";
+  }
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;

@@ -1,0 +1,217 @@
+/**
+ * Declarative flags: one table per command drives both parsing (node:util
+ * parseArgs, since JSR's @std/cli is unreachable) and the help text.
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.ts";
+
+/** One flag of a command. */
+export interface FlagSpec {
+  type: "string" | "boolean";
+  /** One-letter alias, e.g. "h". */
+  short?: string;
+  /** Placeholder for the value in help, e.g. "PORT". */
+  value?: string;
+  /** Default value of a string flag; also shown in help. */
+  default?: string;
+  /** One line for the help text. */
+  help: string;
+}
+
+/** A command or subcommand: its flags and what its help says. */
+export interface CommandSpec {
+  /** Full name as typed, e.g. "socketkit connect upload". */
+  name: string;
+  /** Usage lines, without the leading "Usage: ". */
+  usage: string[];
+  /** One paragraph on what the command does. */
+  summary: string;
+  flags: Record<string, FlagSpec>;
+  /** How many positional arguments are allowed (default 0). */
+  maxPositionals?: number;
+  /** Free text printed after the flags (examples, protocol hints). */
+  notes?: string;
+}
+
+/** Parsed values: strings for string flags (defaults filled in), booleans for the rest. */
+export interface ParsedFlags {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+const HELP_FLAG: FlagSpec = { type: "boolean", short: "h", help: "Show this help and exit" };
+
+/**
+ * Parses `args` against `spec`. Throws UsageError naming the offending flag or
+ * argument. `--help` is always accepted and reported as `values.help`.
+ */
+export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const [name, flag] of Object.entries({ ...spec.flags, help: HELP_FLAG })) {
+    options[name] = flag.short ? { type: flag.type, short: flag.short } : { type: flag.type };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError(describeParseError(error), spec.name);
+  }
+  const values: Record<string, string | boolean | undefined> = { ...parsed.values };
+  if (values.help) return { values, positionals: parsed.positionals };
+  for (const [name, flag] of Object.entries(spec.flags)) {
+    if (values[name] === undefined && flag.default !== undefined) values[name] = flag.default;
+  }
+  const max = spec.maxPositionals ?? 0;
+  if (parsed.positionals.length > max) {
+    const extra = parsed.positionals[max];
+    throw new UsageError(`Unexpected argument "${extra}"`, spec.name);
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+function describeParseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: string }).code;
+  const flag = message.match(/'(-[^' ]+)/)?.[1];
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `Unknown flag "${flag}"`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return message.includes("argument missing")
+        ? `Flag "${flag}" needs a value`
+        : `Flag "${flag}" does not take a value`;
+    default:
+      return message;
+  }
+}
+
+/** The help text of a command, generated from its spec. */
+export function formatHelp(spec: CommandSpec): string {
+  const rows = Object.entries({ ...spec.flags, help: HELP_FLAG }).map(([name, flag]) => {
+    const short = flag.short ? `-${flag.short}, ` : "    ";
+    const value = flag.type === "string" ? ` ${flag.value ?? "VALUE"}` : "";
+    const def = flag.default !== undefined ? ` (default: ${flag.default})` : "";
+    return [`  ${short}--${name}${value}`, `${flag.help}${def}`] as const;
+  });
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  const lines = [
+    spec.summary,
+    "",
+    ...spec.usage.map((line, i) => (i === 0 ? "Usage: " : "       ") + line),
+    "",
+    "Flags:",
+    ...rows.map(([left, right]) => left.padEnd(width) + right),
+  ];
+  if (spec.notes) lines.push("", spec.notes.trimEnd());
+  return lines.join("\n") + "\n";
+}
+
+// ---- value parsers: each names the flag in its error ----
+
+/** A TCP/UDP port, 0 to 65535 (0: the OS picks a free one). */
+export function parsePort(flag: string, value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) {
+    throw new UsageError(`Invalid value "${value}" for --${flag}: expected a port from 0 to 65535`);
+  }
+  return port;
+}
+
+/** A whole number within [min, max]. */
+export function parseInteger(
+  flag: string,
+  value: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new UsageError(
+      `Invalid value "${value}" for --${flag}: expected a whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+/** A non-negative decimal number, e.g. a rate of "2.5". */
+export function parseNumber(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) {
+    throw new UsageError(
+      `Invalid value "${value}" for --${flag}: expected a number like 10 or 2.5`,
+    );
+  }
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** A byte count: "65536", "64KiB", "4GiB" (K, M and G are powers of 1024). */
+export function parseSize(flag: string, value: string, min = 1): number {
+  const match = value.trim().match(/^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/);
+  const unit = SIZE_UNITS[match?.[2]?.toLowerCase() ?? "?"];
+  const bytes = match && unit ? Math.floor(Number(match[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < min) {
+    throw new UsageError(
+      `Invalid value "${value}" for --${flag}: expected a size of at least ${min} bytes, like 65536, 64KiB or 4GiB`,
+    );
+  }
+  return bytes;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration in milliseconds: "100ms", "30s", "5m", "1h"; a bare number means seconds. */
+export function parseDuration(flag: string, value: string): number {
+  const match = value.trim().match(/^(\d+(?:\.\d+)?)(ms|s|m|h)?$/);
+  if (!match) {
+    throw new UsageError(
+      `Invalid value "${value}" for --${flag}: expected a duration like 500ms, 30s or 5m`,
+    );
+  }
+  return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? "s"]!);
+}
+
+/** One of a fixed set of words. */
+export function parseChoice<T extends string>(
+  flag: string,
+  value: string,
+  choices: readonly T[],
+): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(
+    `Invalid value "${value}" for --${flag}: expected one of ${choices.join(", ")}`,
+  );
+}
+
+/** A comma-separated list of words from a fixed set, without repeats. */
+export function parseList<T extends string>(
+  flag: string,
+  value: string,
+  choices: readonly T[],
+): T[] {
+  const items = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  if (items.length === 0) {
+    throw new UsageError(`Invalid value "${value}" for --${flag}: expected a comma-separated list`);
+  }
+  return [...new Set(items.map((item) => parseChoice(flag, item, choices)))];
+}
+
+/** Reads a string flag that has a default (so it is always set after parseFlags). */
+export function stringFlag(parsed: ParsedFlags, name: string): string {
+  const value = parsed.values[name];
+  if (typeof value !== "string") throw new Error(`flag --${name} has no value or default`);
+  return value;
+}

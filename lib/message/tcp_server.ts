@@ -1,0 +1,129 @@
+/**
+ * TCP message service: every line (LF or CRLF) is acknowledged with one reply
+ * line. Bytes without a newline count as a message once the peer pauses for
+ * --flush-delay or half-closes, so the original client (send, then wait) gets
+ * its reply too.
+ */
+import { TIMED_OUT, within } from "../net/deadline.ts";
+import { LineSplitter } from "../net/line_splitter.ts";
+import { concatBytes, writeAll } from "../net/io.ts";
+import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
+import { isExitCommand } from "../net/text.ts";
+import type { RunningService, ServiceContext } from "../service.ts";
+import { exitRefusal } from "./exit_policy.ts";
+import {
+  logReceived,
+  RECEIVED,
+  refusedExit,
+  replyLine,
+  SHUTTING_DOWN,
+  TCP_LABEL,
+  tooLong,
+} from "./protocol.ts";
+
+// Small enough that 10,000 idle connections stay cheap, large enough for pipelining.
+const READ_SIZE = 8 * 1024;
+
+/** Starts the TCP message service on --tcp-port. */
+export function startTcpMessageService(context: ServiceContext): RunningService {
+  const { config, log } = context;
+  const ack = replyLine(TCP_LABEL, RECEIVED);
+  const overLong = replyLine(TCP_LABEL, tooLong(config.maxMessage));
+  const shuttingDown = replyLine(TCP_LABEL, SHUTTING_DOWN);
+
+  async function handle(tracked: TrackedConn): Promise<void> {
+    const { conn, peer } = tracked;
+    log.event(`${TCP_LABEL} Connection from ${peer}`);
+    const splitter = new LineSplitter(config.maxMessage);
+    const buffer = new Uint8Array(READ_SIZE);
+    let replies: Uint8Array[] = [];
+    let exiting = false;
+
+    const handler = {
+      line(bytes: Uint8Array) {
+        if (exiting) return;
+        context.stats.tcpMessages++;
+        if (!log.quiet) log.event(logReceived(TCP_LABEL, peer, bytes));
+        if (!isExitCommand(bytes)) {
+          replies.push(ack);
+          return;
+        }
+        const refusal = exitRefusal(config.exitFrom, tracked.peerHost);
+        if (refusal === null) {
+          exiting = true;
+          replies.push(shuttingDown);
+        } else {
+          log.info(`${TCP_LABEL} Refused exit from ${peer}: ${refusal}`);
+          replies.push(replyLine(TCP_LABEL, refusedExit(refusal)));
+        }
+      },
+      overflow() {
+        if (exiting) return;
+        log.event(`${TCP_LABEL} Discarded an over-long message from ${peer}`);
+        replies.push(overLong);
+      },
+    };
+
+    // Replies produced by one read go out in one write; awaiting it means a
+    // peer that does not read its replies stops being read (backpressure).
+    const sendReplies = async () => {
+      if (replies.length === 0) return;
+      const out = concatBytes(replies);
+      replies = [];
+      await writeAll(conn, out);
+    };
+
+    let read = readSoon(conn, buffer);
+    while (true) {
+      const result = splitter.hasPending ? await within(read, config.flushDelay) : await read;
+      if (result === TIMED_OUT) {
+        splitter.flush(handler);
+      } else if (result === null) {
+        splitter.flush(handler); // half-close: what is pending is a message
+        await sendReplies();
+        break;
+      } else {
+        tracked.touch();
+        splitter.push(buffer.subarray(0, result), handler);
+      }
+      await sendReplies();
+      if (exiting) {
+        context.requestShutdown(`exit from ${peer} over TCP`);
+        break;
+      }
+      if (result !== TIMED_OUT) read = readSoon(conn, buffer);
+    }
+    log.event(`${TCP_LABEL} ${peer} disconnected`);
+  }
+
+  const service = TcpService.listen({
+    label: TCP_LABEL,
+    service: "TCP message service",
+    hostname: config.host,
+    port: config.tcpPort,
+    log,
+    maxConnections: config.maxConnections,
+    idleTimeout: config.idleTimeout,
+    busyReply:
+      `${TCP_LABEL} Error: too many connections (${config.maxConnections}); try again later`,
+    handle,
+  });
+  return {
+    label: TCP_LABEL,
+    transport: "tcp",
+    hostname: service.hostname,
+    port: service.port,
+    connections: () => service.connectionCount,
+    stop: () => service.stop(),
+  };
+}
+
+/**
+ * Starts a read that may be left pending when the handler returns early; the
+ * no-op catch keeps its rejection on close from counting as unhandled.
+ */
+function readSoon(conn: Deno.TcpConn, buffer: Uint8Array): Promise<number | null> {
+  const read = conn.read(buffer);
+  read.catch(() => {});
+  return read;
+}

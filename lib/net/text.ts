@@ -1,0 +1,30 @@
+/** Text helpers: lenient UTF-8 decoding and neutralising control characters. */
+
+const decoder = new TextDecoder("utf-8", { fatal: false });
+const encoder = new TextEncoder();
+
+/** Decodes UTF-8, replacing invalid sequences with U+FFFD instead of throwing. */
+export function decodeLenient(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+/** Encodes a string as UTF-8. */
+export function encode(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+// C0 and C1 controls and DEL, except tab: they can move a terminal's cursor or
+// start an escape sequence, so nothing a peer sent may reach a console raw.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+
+/** Replaces control characters with visible escapes like `\x1b`, so text is safe to print. */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"));
+}
+
+/** True when a line, trimmed and in any case, is the word `exit`. Cheap on long lines. */
+export function isExitCommand(bytes: Uint8Array): boolean {
+  if (bytes.length < 4 || bytes.length > 64) return false;
+  return decodeLenient(bytes).trim().toLowerCase() === "exit";
+}

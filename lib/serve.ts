@@ -1,0 +1,234 @@
+/**
+ * `socketkit serve`: starts the chosen services in one process and owns the
+ * one shutdown path, taken on `exit`, SIGINT or SIGTERM.
+ */
+import { UsageError } from "./cli/errors.ts";
+import {
+  type CommandSpec,
+  formatHelp,
+  parseChoice,
+  parseDuration,
+  parseFlags,
+  parseInteger,
+  parseList,
+  parsePort,
+  parseSize,
+  stringFlag,
+} from "./cli/flags.ts";
+import { Logger } from "./cli/logger.ts";
+import { startTcpMessageService } from "./message/tcp_server.ts";
+import { startUdpMessageService } from "./message/udp_server.ts";
+import { formatHostPort } from "./net/address.ts";
+import {
+  EXIT_POLICIES,
+  type RunningService,
+  type ServeConfig,
+  type ServerStats,
+  SERVICE_NAMES,
+  type ServiceContext,
+  type ServiceName,
+  type ServiceRegistry,
+  type ServiceStarter,
+} from "./service.ts";
+
+export const SERVE_SPEC: CommandSpec = {
+  name: "socketkit serve",
+  usage: ["socketkit serve [flags]"],
+  summary: "Run the socketkit services (TCP and UDP message, chat, info, files) in one process.",
+  flags: {
+    host: {
+      type: "string",
+      value: "ADDR",
+      default: "127.0.0.1",
+      help: "Address to bind; 0.0.0.0 or :: exposes the server",
+    },
+    "tcp-port": {
+      type: "string",
+      value: "PORT",
+      default: "65432",
+      help: "TCP message service port (0: any free port)",
+    },
+    "udp-port": {
+      type: "string",
+      value: "PORT",
+      default: "65433",
+      help: "UDP message service port",
+    },
+    "chat-port": { type: "string", value: "PORT", default: "9001", help: "Chat service port" },
+    "info-port": { type: "string", value: "PORT", default: "9002", help: "UDP info service port" },
+    "file-port": { type: "string", value: "PORT", default: "9003", help: "File service port" },
+    "files-dir": {
+      type: "string",
+      value: "DIR",
+      default: "./socketkit-files",
+      help: "Directory the file service stores files in",
+    },
+    services: {
+      type: "string",
+      value: "LIST",
+      default: SERVICE_NAMES.join(","),
+      help: "Services to run, comma-separated",
+    },
+    "exit-from": {
+      type: "string",
+      value: "WHO",
+      default: "local",
+      help: "Who may stop the server with 'exit': local, any or none",
+    },
+    "max-message": {
+      type: "string",
+      value: "SIZE",
+      default: "64KiB",
+      help: "Longest message (TCP line or UDP datagram)",
+    },
+    "max-conns": {
+      type: "string",
+      value: "N",
+      default: "1024",
+      help: "Open connections per TCP service",
+    },
+    "idle-timeout": {
+      type: "string",
+      value: "TIME",
+      default: "5m",
+      help: "Close a TCP connection silent this long (0: never)",
+    },
+    "flush-delay": {
+      type: "string",
+      value: "TIME",
+      default: "100ms",
+      help: "Pause after which bytes without a newline count as a message",
+    },
+    quiet: {
+      type: "boolean",
+      short: "q",
+      help: "Log only start-up, errors and shutdown, not every message",
+    },
+  },
+  notes: `Sizes take K, M, G suffixes (powers of 1024); times take ms, s, m, h.
+Stop the server with Ctrl-C, SIGTERM, or by sending 'exit' to a message service.
+
+Examples:
+  socketkit serve
+  socketkit serve --host 0.0.0.0 --exit-from none
+  socketkit serve --tcp-port 0 --udp-port 0 --services message`,
+};
+
+/** Each service in the order it starts; a name maps to one or more starters. */
+const STARTERS: Record<ServiceName, ServiceStarter[]> = {
+  message: [startTcpMessageService, startUdpMessageService],
+  chat: [],
+  info: [],
+  files: [],
+};
+
+/** Builds the server's settings from the command line; throws UsageError on bad values. */
+export function parseServeConfig(
+  values: Record<string, string | boolean | undefined>,
+): ServeConfig {
+  const get = (name: string) => stringFlag({ values, positionals: [] }, name);
+  return {
+    host: get("host"),
+    tcpPort: parsePort("tcp-port", get("tcp-port")),
+    udpPort: parsePort("udp-port", get("udp-port")),
+    chatPort: parsePort("chat-port", get("chat-port")),
+    infoPort: parsePort("info-port", get("info-port")),
+    filePort: parsePort("file-port", get("file-port")),
+    filesDir: get("files-dir"),
+    services: parseList("services", get("services"), SERVICE_NAMES),
+    exitFrom: parseChoice("exit-from", get("exit-from"), EXIT_POLICIES),
+    maxMessage: parseSize("max-message", get("max-message")),
+    maxConnections: parseInteger("max-conns", get("max-conns"), 1),
+    idleTimeout: parseDuration("idle-timeout", get("idle-timeout")),
+    flushDelay: Math.max(1, parseDuration("flush-delay", get("flush-delay"))),
+    quiet: values.quiet === true,
+  };
+}
+
+/** A running server: its services and the promise that settles after shutdown. */
+export interface Server {
+  services: RunningService[];
+  stats: ServerStats;
+  /** Starts the shutdown path (idempotent). */
+  shutdown(reason: string): void;
+  /** Resolves once every service has stopped. */
+  finished: Promise<void>;
+}
+
+/**
+ * Starts every configured service. If one cannot bind, those already started
+ * are stopped again and the error is thrown, so nothing is left listening.
+ */
+export async function startServer(config: ServeConfig, log: Logger): Promise<Server> {
+  const stats: ServerStats = {
+    tcpMessages: 0,
+    udpMessages: 0,
+    chatMessages: 0,
+    filesStored: 0,
+    bytesUploaded: 0,
+    bytesDownloaded: 0,
+    infoDropped: 0,
+  };
+  const registry: ServiceRegistry = { services: [], chatMembers: () => [] };
+  let requestStop!: (reason: string) => void;
+  const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
+  const context: ServiceContext = {
+    config,
+    log,
+    stats,
+    registry,
+    requestShutdown: (reason) => requestStop(reason),
+  };
+
+  const services: RunningService[] = [];
+  try {
+    for (const name of config.services) {
+      for (const start of STARTERS[name]) services.push(await start(context));
+    }
+  } catch (error) {
+    await Promise.allSettled(services.map((service) => service.stop()));
+    throw error;
+  }
+  if (services.length === 0) {
+    throw new UsageError(
+      `None of the services "${config.services.join(",")}" is available in this version`,
+      SERVE_SPEC.name,
+    );
+  }
+  registry.services = services;
+  for (const service of services) {
+    log.info(`${service.label} Listening on ${formatHostPort(service.hostname, service.port)}`);
+  }
+
+  const finished = stopRequested.then(async (reason) => {
+    log.info(`[Server] Shutting down (${reason})`);
+    await Promise.allSettled(services.map((service) => service.stop()));
+    log.info("[Server] All services stopped.");
+    await log.flush();
+  });
+  return { services, stats, shutdown: requestStop, finished };
+}
+
+/** Runs `socketkit serve` with its arguments; resolves to the exit code. */
+export async function serve(args: string[]): Promise<number> {
+  const parsed = parseFlags(SERVE_SPEC, args);
+  if (parsed.values.help) {
+    console.log(formatHelp(SERVE_SPEC));
+    return 0;
+  }
+  const config = parseServeConfig(parsed.values);
+  const log = new Logger({ quiet: config.quiet });
+  const server = await startServer(config, log);
+  const onSignal = (signal: Deno.Signal) => () => server.shutdown(signal);
+  const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const listener = onSignal(signal);
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  try {
+    await server.finished;
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  }
+  return 0;
+}

@@ -1,0 +1,93 @@
+/**
+ * What `serve` hands to every service, and what a service hands back. A new
+ * service plugs in by implementing {@link ServiceStarter} and registering in
+ * lib/serve.ts.
+ */
+import type { Logger } from "./cli/logger.ts";
+
+/** The services `--services` can name. */
+export const SERVICE_NAMES = ["message", "chat", "info", "files"] as const;
+export type ServiceName = typeof SERVICE_NAMES[number];
+
+/** Who may stop the server with `exit` (--exit-from). */
+export const EXIT_POLICIES = ["local", "any", "none"] as const;
+export type ExitPolicy = typeof EXIT_POLICIES[number];
+
+/** Live counters, read by the info service. Each service bumps its own. */
+export interface ServerStats {
+  tcpMessages: number;
+  udpMessages: number;
+  chatMessages: number;
+  filesStored: number;
+  bytesUploaded: number;
+  bytesDownloaded: number;
+  /** Datagrams the info service dropped for its rate limit. */
+  infoDropped: number;
+}
+
+/** A chat member as the info service reports it. */
+export interface ChatMemberView {
+  name: string;
+  /** Date.now() when the member joined. */
+  joinedAt: number;
+}
+
+/**
+ * Live views services publish for each other (the info service reads them).
+ * A service that is not running leaves its default in place.
+ */
+export interface ServiceRegistry {
+  /** Every running service, filled in by serve once all have started. */
+  services: RunningService[];
+  /** The chat room's members now; empty until the chat service sets it. */
+  chatMembers: () => ChatMemberView[];
+}
+
+/** The server's settings after flag parsing; each service reads its own. */
+export interface ServeConfig {
+  host: string;
+  tcpPort: number;
+  udpPort: number;
+  chatPort: number;
+  infoPort: number;
+  filePort: number;
+  filesDir: string;
+  services: ServiceName[];
+  exitFrom: ExitPolicy;
+  /** Longest message (TCP line or UDP datagram) in bytes. */
+  maxMessage: number;
+  /** Open connections per TCP service. */
+  maxConnections: number;
+  /** Milliseconds of silence before a TCP connection is closed; 0 disables. */
+  idleTimeout: number;
+  /** Milliseconds of pause after which bytes without a newline count as a message. */
+  flushDelay: number;
+  quiet: boolean;
+}
+
+/** Shared by all services of one server. */
+export interface ServiceContext {
+  config: ServeConfig;
+  log: Logger;
+  stats: ServerStats;
+  registry: ServiceRegistry;
+  /** Starts the one shutdown path; safe to call more than once. */
+  requestShutdown(reason: string): void;
+}
+
+/** A started service. */
+export interface RunningService {
+  /** Console label, e.g. "[TCP Server]". */
+  label: string;
+  transport: "tcp" | "udp";
+  /** The address actually bound (port 0 resolved). */
+  hostname: string;
+  port: number;
+  /** Connections open now (TCP services). */
+  connections?: () => number;
+  /** Stops accepting, closes connections; resolves when everything is closed. */
+  stop(): Promise<void>;
+}
+
+/** Binds a service; throws RuntimeError when it cannot. */
+export type ServiceStarter = (context: ServiceContext) => RunningService | Promise<RunningService>;

@@ -1,0 +1,74 @@
+/**
+ * socketkit: argv -> serve | connect. The only place that turns an error into
+ * a message and an exit code.
+ */
+import denoJson from "./deno.json" with { type: "json" };
+import { EXIT_FAILURE, EXIT_USAGE, RuntimeError, UsageError } from "./lib/cli/errors.ts";
+import { connect } from "./lib/connect.ts";
+import { serve } from "./lib/serve.ts";
+
+export const VERSION: string = denoJson.version;
+
+const HELP = `socketkit ${VERSION}: TCP and UDP messages, chat, info and files in one binary.
+
+Usage: socketkit <command> [flags]
+
+Commands:
+  serve      Run the services (message TCP/UDP, chat, info, files)
+  connect    Talk to them (message mode: --random, --tcp, --udp)
+
+Flags:
+  -h, --help     Show this help and exit
+  -V, --version  Print the version and exit
+
+Run 'socketkit <command> --help' for a command's flags.
+`;
+
+/** Runs the CLI with `args`; resolves to the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case "serve":
+        return await serve(rest);
+      case "connect":
+        return await connect(rest);
+      case "-V":
+      case "--version":
+      case "version":
+        console.log(`socketkit ${VERSION}`);
+        return 0;
+      case "-h":
+      case "--help":
+      case "help":
+        console.log(HELP);
+        return 0;
+      case undefined:
+        console.error(HELP);
+        return EXIT_USAGE;
+      default:
+        throw new UsageError(`Unknown command "${command}": expected serve or connect`);
+    }
+  } catch (error) {
+    return report(error);
+  }
+}
+
+function report(error: unknown): number {
+  if (error instanceof UsageError) {
+    console.error(`error: ${error.message}`);
+    console.error(`Run '${error.command} --help' for usage.`);
+    return EXIT_USAGE;
+  }
+  if (error instanceof RuntimeError) {
+    console.error(`error: ${error.message}`);
+    return EXIT_FAILURE;
+  }
+  // Not a user's mistake: a bug or an unexpected system error, so keep the stack.
+  console.error("error: unexpected failure:", error);
+  return EXIT_FAILURE;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

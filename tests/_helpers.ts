@@ -1,0 +1,301 @@
+/**
+ * Test helpers: run the real CLI as a child process on port 0 and talk to it
+ * over real sockets. Every helper closes what it opens.
+ */
+import { fileURLToPath } from "node:url";
+import { LineReader, OVERLONG } from "../lib/net/line_reader.ts";
+import { decodeLenient, encode } from "../lib/net/text.ts";
+import { writeAll } from "../lib/net/io.ts";
+import { TIMED_OUT, within } from "../lib/net/deadline.ts";
+
+export const ROOT = fileURLToPath(new URL("../", import.meta.url));
+export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** The `deno run` arguments for main.ts, as the tasks use them. */
+export const RUN_ARGS = [
+  "run",
+  "--unstable-net",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  MAIN,
+];
+
+/** Every port flag set to 0, so the OS picks free ports. */
+export const ALL_PORTS_ZERO = [
+  "--tcp-port=0",
+  "--udp-port=0",
+  "--chat-port=0",
+  "--info-port=0",
+  "--file-port=0",
+];
+
+/** A `socketkit serve` child process and the ports its services bound. */
+export class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  /** Label ("[TCP Server]") -> bound port. */
+  readonly ports: Map<string, number>;
+  /** Every stdout line so far, in order. */
+  readonly lines: string[];
+  #lines: LineReader;
+  #waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  #pump: Promise<void>;
+  #stderr: Promise<string>;
+
+  private constructor(child: Deno.ChildProcess, lines: LineReader) {
+    this.child = child;
+    this.ports = new Map();
+    this.lines = [];
+    this.#lines = lines;
+    this.#pump = Promise.resolve();
+    this.#stderr = new Response(child.stderr).text();
+  }
+
+  /**
+   * Starts `serve` with `args` (ports default to 0) and resolves once each of
+   * `expect` labels printed its Listening line. Throws with stderr if the
+   * process exits first.
+   */
+  static async start(
+    args: string[] = [],
+    expect: string[] = ["[TCP Server]", "[UDP Server]"],
+    options: { cwd?: string } = {},
+  ): Promise<ServerProcess> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...RUN_ARGS, "serve", ...ALL_PORTS_ZERO, ...args],
+      cwd: options.cwd ?? ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader({ mode: "byob" });
+    const lines = new LineReader({
+      read: async (buffer) => {
+        const { value, done } = await reader.read(new Uint8Array(buffer.length));
+        if (done || !value) return null;
+        buffer.set(value);
+        return value.length;
+      },
+    });
+    const server = new ServerProcess(child, lines);
+    server.#startPump(reader);
+    try {
+      for (const label of expect) {
+        const line = await server.waitFor(
+          new RegExp(`^${escape(label)} Listening on (.+):(\\d+)$`),
+        );
+        server.ports.set(label, Number(line.match(/:(\d+)$/)![1]));
+      }
+    } catch (error) {
+      await server[Symbol.asyncDispose]();
+      throw error;
+    }
+    return server;
+  }
+
+  /** Port bound by the service with this label, e.g. "[TCP Server]". */
+  port(label: string): number {
+    const port = this.ports.get(label);
+    if (port === undefined) throw new Error(`no Listening line for ${label}`);
+    return port;
+  }
+
+  /**
+   * Resolves with the first stdout line (already printed or still to come)
+   * matching `pattern`; rejects if the process ends or 10 s pass first.
+   */
+  async waitFor(pattern: RegExp, ms = 10_000): Promise<string> {
+    const seen = this.lines.find((line) => pattern.test(line));
+    if (seen !== undefined) return seen;
+    const found = new Promise<string>((resolve) => this.#waiters.push({ pattern, resolve }));
+    const result = await within(Promise.race([found, this.#pump.then(() => null)]), ms);
+    if (typeof result === "string") return result;
+    const why = result === TIMED_OUT ? `timed out after ${ms} ms` : "the server exited";
+    throw new Error(
+      `waiting for ${pattern}: ${why}\nstdout:\n${this.lines.join("\n")}\nstderr:\n${await this
+        .stderrIfDone()}`,
+    );
+  }
+
+  /** stderr, once the process has ended (empty string while it runs). */
+  async stderrIfDone(): Promise<string> {
+    const done = await within(this.child.status, 0);
+    return done === TIMED_OUT ? "" : await this.#stderr;
+  }
+
+  /** Waits for the process to end by itself; returns its code and stderr. */
+  async exited(ms = 10_000): Promise<{ code: number; stderr: string }> {
+    const status = await within(this.child.status, ms);
+    if (status === TIMED_OUT) throw new Error(`server still running after ${ms} ms`);
+    await this.#pump;
+    return { code: status.code, stderr: await this.#stderr };
+  }
+
+  /** Sends a signal and waits for the exit. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<{ code: number; stderr: string }> {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // already gone
+    }
+    return await this.exited();
+  }
+
+  /** For `finally`: kills if still running and releases every resource. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.child.status;
+    await this.#pump;
+    await this.#stderr;
+  }
+
+  #startPump(reader: ReadableStreamBYOBReader): void {
+    this.#pump = (async () => {
+      try {
+        while (true) {
+          const raw = await this.#lines.readLine();
+          if (raw === null) break;
+          const line = raw === OVERLONG ? "(over-long line)" : decodeLenient(raw);
+          this.lines.push(line);
+          this.#waiters = this.#waiters.filter((waiter) => {
+            if (!waiter.pattern.test(line)) return true;
+            waiter.resolve(line);
+            return false;
+          });
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    })();
+  }
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Result of a CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs main.ts with `args` and optional stdin text; resolves when it exits. */
+export async function runCli(args: string[], stdin?: string): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_ARGS, ...args],
+    cwd: ROOT,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(encode(stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** A TCP client that reads replies line by line. */
+export class LineClient {
+  readonly conn: Deno.TcpConn;
+  readonly reader: LineReader;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    this.reader = new LineReader(conn);
+  }
+
+  static async connect(port: number, hostname = "127.0.0.1"): Promise<LineClient> {
+    return new LineClient(await Deno.connect({ hostname, port }));
+  }
+
+  /** Writes raw text or bytes. */
+  async send(data: string | Uint8Array): Promise<void> {
+    await writeAll(this.conn, typeof data === "string" ? encode(data) : data);
+  }
+
+  /** The next line, or null at EOF; throws if none comes within `ms`. */
+  async readLine(ms = 5000): Promise<string | null> {
+    const line = await within(this.reader.readLine(), ms);
+    if (line === TIMED_OUT) throw new Error(`no line within ${ms} ms`);
+    if (line === OVERLONG) throw new Error("over-long line");
+    return line === null ? null : decodeLenient(line);
+  }
+
+  /** Sends a line and returns the reply line. */
+  async request(line: string): Promise<string | null> {
+    await this.send(line + "\n");
+    return await this.readLine();
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Sends one datagram and waits for one reply; null if none within `ms`. */
+export async function udpRequest(
+  port: number,
+  payload: string | Uint8Array,
+  ms = 2000,
+): Promise<string | null> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const reply = socket.receive();
+  reply.catch(() => {});
+  try {
+    const bytes = typeof payload === "string" ? encode(payload) : payload;
+    await socket.send(bytes, { transport: "udp", hostname: "127.0.0.1", port });
+    const result = await within(reply, ms);
+    return result === TIMED_OUT ? null : decodeLenient(result[0]);
+  } finally {
+    socket.close();
+    await reply.catch(() => {});
+  }
+}
+
+/** True when `port` on 127.0.0.1 accepts no TCP connection (the server let it go). */
+export async function tcpPortClosed(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return false;
+  } catch (error) {
+    return error instanceof Deno.errors.ConnectionRefused;
+  }
+}
+
+/** True when an executable is on PATH. */
+export async function hasCommand(name: string): Promise<boolean> {
+  try {
+    const { code } = await new Deno.Command("sh", {
+      args: ["-c", `command -v ${name}`],
+      stdout: "null",
+      stderr: "null",
+    })
+      .output();
+    return code === 0;
+  } catch {
+    return false;
+  }
+}
