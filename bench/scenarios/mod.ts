@@ -1,0 +1,4 @@
+/** Every benchmark scenario, in the order `deno task bench` runs them. */
+import type { Scenario } from "../scenario.ts";
+
+export const SCENARIOS: Scenario[] = [];
