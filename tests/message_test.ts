@@ -1,4 +1,5 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { TIMED_OUT, within } from "../lib/net/deadline.ts";
 import { LineClient, runCli, ServerProcess, tcpPortClosed, udpRequest } from "./_helpers.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";
@@ -48,4 +49,169 @@ Deno.test("cli: connection refused is one line and exit 1", async () => {
     result.stderr.trim(),
     "error: Cannot connect to 127.0.0.1:1 (connection refused): is socketkit serve running?",
   );
+});
+
+Deno.test("tcp message: a half-close ends the pending message and still gets its reply", async () => {
+  await using server = await ServerProcess.start(["--flush-delay", "10s"]);
+  using client = await LineClient.connect(server.port("[TCP Server]"));
+  await client.send("no newline, then FIN");
+  await client.conn.closeWrite();
+  equal(await client.readLine(), ACK_TCP);
+  equal(await client.readLine(), null);
+});
+
+Deno.test("udp message: exit over UDP stops every service and exits 0", async () => {
+  await using server = await ServerProcess.start();
+  const tcp = server.port("[TCP Server]");
+  using idle = await LineClient.connect(tcp);
+  equal(
+    await udpRequest(server.port("[UDP Server]"), "exit"),
+    "[UDP Server] Server shutting down...",
+  );
+  equal((await server.exited()).code, 0);
+  equal(await idle.readLine(), null, "open connections are closed");
+  ok(await tcpPortClosed(tcp));
+  equal(server.lines.at(-1), "[Server] All services stopped.");
+});
+
+Deno.test("exit: refused under --exit-from none, over both transports, and the server runs on", async () => {
+  await using server = await ServerProcess.start(["--exit-from", "none"]);
+  using client = await LineClient.connect(server.port("[TCP Server]"));
+  const refusal = "Refusing exit: this server does not accept exit (--exit-from none)";
+  equal(await client.request("exit"), `[TCP Server] ${refusal}`);
+  equal(await udpRequest(server.port("[UDP Server]"), "Exit"), `[UDP Server] ${refusal}`);
+  equal(await client.request("still here?"), ACK_TCP);
+  equal(await udpRequest(server.port("[UDP Server]"), "yes"), ACK_UDP);
+});
+
+Deno.test("exit: --exit-from local accepts a loopback peer", async () => {
+  await using server = await ServerProcess.start(["--exit-from", "local"]);
+  equal(
+    await udpRequest(server.port("[UDP Server]"), "exit"),
+    "[UDP Server] Server shutting down...",
+  );
+  equal((await server.exited()).code, 0);
+});
+
+Deno.test("tcp message: a 1 MiB line gets an error, the rest is discarded, the connection stays usable", async () => {
+  await using server = await ServerProcess.start();
+  using client = await LineClient.connect(server.port("[TCP Server]"));
+  await client.send("x".repeat(1024 * 1024) + "\nafter\n");
+  equal(
+    await client.readLine(),
+    "[TCP Server] Error: message too long (over 65536 bytes); it was discarded",
+  );
+  equal(await client.readLine(), ACK_TCP, "the next line is a message again");
+  await server.waitFor(/Received from .*: after$/);
+});
+
+Deno.test("tcp message: --max-message is configurable", async () => {
+  await using server = await ServerProcess.start(["--max-message", "8"]);
+  using client = await LineClient.connect(server.port("[TCP Server]"));
+  equal(await client.request("12345678"), ACK_TCP);
+  match((await client.request("123456789"))!, /message too long \(over 8 bytes\)/);
+  match(
+    (await udpRequest(server.port("[UDP Server]"), "123456789"))!,
+    /^\[UDP Server\] Error: message too long/,
+  );
+});
+
+Deno.test("tcp message: invalid UTF-8 and escape sequences are acknowledged and logged harmlessly", async () => {
+  await using server = await ServerProcess.start();
+  using client = await LineClient.connect(server.port("[TCP Server]"));
+  await client.send(new Uint8Array([0xff, 0xfe, 0x1b, 0x5b, 0x32, 0x4a, 0x0a])); // junk + ESC[2J
+  equal(await client.readLine(), ACK_TCP);
+  const logged = await server.waitFor(/Received from .*: \uFFFD\uFFFD/);
+  ok(logged.includes("\\x1b[2J") && !logged.includes("\x1b"), logged);
+});
+
+Deno.test("udp message: empty, 60 KB and non-UTF-8 datagrams are answered and the service goes on", async () => {
+  await using server = await ServerProcess.start();
+  const udp = server.port("[UDP Server]");
+  equal(await udpRequest(udp, new Uint8Array(0)), ACK_UDP);
+  equal(await udpRequest(udp, new Uint8Array(60_000).fill(0x41)), ACK_UDP);
+  equal(await udpRequest(udp, new Uint8Array([0xc3, 0x28, 0xff])), ACK_UDP);
+  equal(await udpRequest(udp, "still fine"), ACK_UDP);
+  await server.waitFor(/\[UDP Server\] Received from .*: A{200}\.\.\. \(60000 bytes\)$/);
+});
+
+Deno.test("tcp message: many clients at once each get their own replies", async () => {
+  await using server = await ServerProcess.start();
+  const port = server.port("[TCP Server]");
+  const clients = await Promise.all(Array.from({ length: 20 }, () => LineClient.connect(port)));
+  try {
+    const replies = await Promise.all(clients.map(async (client, i) => {
+      const out = [];
+      for (let n = 0; n < 5; n++) out.push(await client.request(`client ${i} line ${n}`));
+      return out;
+    }));
+    deepStrictEqual(replies.flat(), Array(100).fill(ACK_TCP));
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+Deno.test("tcp message: over --max-conns a client is told and closed; the others are unaffected", async () => {
+  await using server = await ServerProcess.start(["--max-conns", "2"]);
+  const port = server.port("[TCP Server]");
+  using first = await LineClient.connect(port);
+  using second = await LineClient.connect(port);
+  equal(await first.request("a"), ACK_TCP);
+  equal(await second.request("b"), ACK_TCP);
+  using third = await LineClient.connect(port);
+  equal(await third.readLine(), "[TCP Server] Error: too many connections (2); try again later");
+  equal(await third.readLine(), null);
+  equal(await first.request("c"), ACK_TCP);
+});
+
+Deno.test("tcp message: an idle connection is closed after --idle-timeout; an active one is not", async () => {
+  await using server = await ServerProcess.start(["--idle-timeout", "300ms"]);
+  const port = server.port("[TCP Server]");
+  using idle = await LineClient.connect(port);
+  using active = await LineClient.connect(port);
+  const closed = idle.readLine(5000);
+  // Keep one connection busy while the other stays silent past the timeout.
+  while (await within(closed, 50) === TIMED_OUT) equal(await active.request("ping"), ACK_TCP);
+  equal(await closed, null);
+  equal(await active.request("still served"), ACK_TCP);
+  await server.waitFor(/Closing idle connection from/);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`serve: ${signal} takes the clean shutdown path and exits 0`, async () => {
+    await using server = await ServerProcess.start();
+    using client = await LineClient.connect(server.port("[TCP Server]"));
+    equal(await client.request("hi"), ACK_TCP);
+    const { code } = await server.stop(signal);
+    equal(code, 0);
+    equal(await client.readLine(), null);
+    ok(server.lines.includes(`[Server] Shutting down (${signal})`));
+    equal(server.lines.at(-1), "[Server] All services stopped.");
+  });
+}
+
+Deno.test("serve: a port in use is one clear line, exit 1, and nothing is left listening", async () => {
+  const blocker = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const busy = (blocker.addr as Deno.NetAddr).port;
+  try {
+    // Find a free TCP port to ask for, so we can check it was released again.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const tcp = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const result = await runCli([
+      "serve",
+      "--services=message",
+      `--tcp-port=${tcp}`,
+      `--udp-port=${busy}`,
+    ]);
+    equal(result.code, 1);
+    equal(
+      result.stderr.trim(),
+      `error: Cannot listen on 127.0.0.1:${busy} for the UDP message service: the port is in use`,
+    );
+    equal(result.stdout, "", "no Listening line for a server that did not start");
+    ok(await tcpPortClosed(tcp), "the TCP service bound first was closed again");
+  } finally {
+    blocker.close();
+  }
 });
