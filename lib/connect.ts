@@ -9,12 +9,16 @@ import {
   parsePort,
   stringFlag,
 } from "./cli/flags.ts";
+import { runMenu, terminalMenuIO } from "./cli/menu.ts";
+import { infoMode } from "./info/client.ts";
 import { runMessageSession, type TransportChoice } from "./message/session.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
   name: "socketkit connect",
   usage: [
     "socketkit connect --random|--tcp|--udp [flags]",
+    "socketkit connect <mode> [args] [flags]   (each mode has its own --help)",
+    "socketkit connect [--host HOST]           (on a terminal: a menu of everything)",
   ],
   summary: "Talk to a socketkit server.",
   flags: {
@@ -46,6 +50,9 @@ export const CONNECT_SPEC: CommandSpec = {
 the server to stop (over both transports with --random) and ends the client;
 end of input (Ctrl-D) ends the client and leaves the server running.
 
+With no mode on a terminal, a menu offers every mode and asks what each needs;
+--host, if given, applies to every entry, and the other flags to message mode.
+
 Examples:
   socketkit connect --random
   printf 'hello\\nworld\\n' | socketkit connect --tcp --tcp-port 65432`,
@@ -55,7 +62,9 @@ Examples:
  * Client modes named by the first argument (`connect chat ...`); each parses
  * its own flags. Message mode (no mode word) is handled below.
  */
-const MODES: Record<string, (args: string[]) => Promise<number>> = {};
+const MODES: Record<string, (args: string[]) => Promise<number>> = {
+  info: infoMode,
+};
 
 /** Runs `socketkit connect` with its arguments; resolves to the exit code. */
 export async function connect(args: string[]): Promise<number> {
@@ -75,7 +84,8 @@ export async function connect(args: string[]): Promise<number> {
 async function messageMode(args: string[]): Promise<number> {
   const parsed = parseFlags(CONNECT_SPEC, args);
   if (parsed.values.help) {
-    console.log(formatHelp(CONNECT_SPEC));
+    const modes = `Modes in this build: ${Object.keys(MODES).join(", ")}`;
+    console.log(formatHelp({ ...CONNECT_SPEC, notes: `${CONNECT_SPEC.notes}\n${modes}` }));
     return 0;
   }
   const chosen = (["random", "tcp", "udp"] as const).filter((mode) => parsed.values[mode] === true);
@@ -86,10 +96,17 @@ async function messageMode(args: string[]): Promise<number> {
     );
   }
   const transport: TransportChoice | undefined = chosen[0];
-  if (transport === undefined) {
-    throw new UsageError("Choose a mode: --random, --tcp or --udp", CONNECT_SPEC.name);
-  }
   const get = (name: string) => stringFlag(parsed, name);
+  if (transport === undefined) {
+    if (Deno.stdin.isTerminal()) {
+      const hostGiven = args.some((arg) => arg === "--host" || arg.startsWith("--host="));
+      return await menuMode(args, hostGiven ? get("host") : undefined);
+    }
+    throw new UsageError(
+      `Choose a mode: --random, --tcp or --udp, or one of ${Object.keys(MODES).join(", ")}`,
+      CONNECT_SPEC.name,
+    );
+  }
   return await runMessageSession({
     transport,
     host: get("host"),
@@ -98,5 +115,18 @@ async function messageMode(args: string[]): Promise<number> {
     timeout: Math.max(1, parseDuration("timeout", get("timeout"))),
     retries: parseInteger("retries", get("retries"), 0, 100),
     prompt: Deno.stdin.isTerminal(),
+  });
+}
+
+/**
+ * The menu: every entry goes back through connect(), the same code as its
+ * subcommand. `args` are message-mode flags; --host also goes to the others.
+ */
+async function menuMode(args: string[], host: string | undefined): Promise<number> {
+  return await runMenu(terminalMenuIO(), {
+    run: connect,
+    available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),
+    common: host === undefined ? [] : ["--host", host],
+    messageFlags: args,
   });
 }
