@@ -3,6 +3,7 @@ import { UsageError } from "./cli/errors.ts";
 import {
   type CommandSpec,
   formatHelp,
+  type ParsedFlags,
   parseDuration,
   parseFlags,
   parseInteger,
@@ -45,13 +46,20 @@ export const CONNECT_SPEC: CommandSpec = {
       help: "How long to wait for each UDP reply",
     },
     retries: { type: "string", value: "N", default: "2", help: "UDP resends when no reply comes" },
+    "info-port": {
+      type: "string",
+      value: "PORT",
+      default: "9002",
+      help: "Info service port (for the menu's info entry)",
+    },
   },
   notes: `Message mode reads lines from standard input and prints each reply. 'exit' asks
 the server to stop (over both transports with --random) and ends the client;
 end of input (Ctrl-D) ends the client and leaves the server running.
 
-With no mode on a terminal, a menu offers every mode and asks what each needs;
---host, if given, applies to every entry, and the other flags to message mode.
+With no mode on a terminal, a menu offers every mode and asks what each needs.
+Flags given to the menu are passed on to the entries they apply to: --host to
+every entry, --info-port, --timeout and --retries to info, all to message mode.
 
 Examples:
   socketkit connect --random
@@ -98,10 +106,7 @@ async function messageMode(args: string[]): Promise<number> {
   const transport: TransportChoice | undefined = chosen[0];
   const get = (name: string) => stringFlag(parsed, name);
   if (transport === undefined) {
-    if (Deno.stdin.isTerminal()) {
-      const hostGiven = args.some((arg) => arg === "--host" || arg.startsWith("--host="));
-      return await menuMode(args, hostGiven ? get("host") : undefined);
-    }
+    if (Deno.stdin.isTerminal()) return await menuMode(args, parsed);
     throw new UsageError(
       `Choose a mode: --random, --tcp or --udp, or one of ${Object.keys(MODES).join(", ")}`,
       CONNECT_SPEC.name,
@@ -118,15 +123,25 @@ async function messageMode(args: string[]): Promise<number> {
   });
 }
 
+/** Which of the menu's own flags, when given, each entry passes on (message takes all). */
+const MENU_FLAGS: Record<string, string[]> = {
+  info: ["host", "info-port", "timeout", "retries"],
+};
+
 /**
  * The menu: every entry goes back through connect(), the same code as its
- * subcommand. `args` are message-mode flags; --host also goes to the others.
+ * subcommand, with the flags the menu was started with that apply to it.
  */
-async function menuMode(args: string[], host: string | undefined): Promise<number> {
+async function menuMode(args: string[], parsed: ParsedFlags): Promise<number> {
+  const given = (name: string) =>
+    args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
   return await runMenu(terminalMenuIO(), {
     run: connect,
     available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),
-    common: host === undefined ? [] : ["--host", host],
-    messageFlags: args,
+    flagsFor: (mode) =>
+      mode === "message" ? args : (MENU_FLAGS[mode] ?? ["host"]).filter(given).flatMap((name) => [
+        `--${name}`,
+        stringFlag(parsed, name),
+      ]),
   });
 }

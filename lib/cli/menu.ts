@@ -23,10 +23,8 @@ export interface MenuOptions {
   run(args: string[]): Promise<number>;
   /** Whether `connect <mode>` exists in this build ("message" is the flag-selected mode). */
   available(mode: string): boolean;
-  /** Flags every entry but message gets, e.g. ["--host", "192.0.2.7"]. Default none. */
-  common?: string[];
-  /** Flags the message entry gets instead of `common` (host, ports). Default none. */
-  messageFlags?: string[];
+  /** Flags added to an entry's command line, e.g. ["--host", "192.0.2.7"]. Default none. */
+  flagsFor?(mode: string): string[];
 }
 
 interface Question {
@@ -122,9 +120,9 @@ export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number>
       await io.write("Nothing entered; back to the menu\n");
       continue;
     }
-    const flags = entry.mode === "message" ? options.messageFlags : options.common;
+    const flags = options.flagsFor?.(entry.mode) ?? [];
     try {
-      await options.run([...entry.args(answers), ...(flags ?? [])]);
+      await options.run([...entry.args(answers), ...flags]);
     } catch (error) {
       if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
       await io.write(`error: ${error.message}\n`);
