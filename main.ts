@@ -15,7 +15,8 @@ Usage: socketkit <command> [flags]
 
 Commands:
   serve      Run the services (message TCP/UDP, chat, info, files)
-  connect    Talk to them (message mode: --random, --tcp, --udp)
+  connect    Talk to them (--random, --tcp, --udp, or a mode like info;
+             no arguments on a terminal: a menu)
 
 Flags:
   -h, --help     Show this help and exit

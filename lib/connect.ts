@@ -93,7 +93,7 @@ async function messageMode(args: string[]): Promise<number> {
   const parsed = parseFlags(CONNECT_SPEC, args);
   if (parsed.values.help) {
     const modes = `Modes in this build: ${Object.keys(MODES).join(", ")}`;
-    console.log(formatHelp({ ...CONNECT_SPEC, notes: `${CONNECT_SPEC.notes}\n${modes}` }));
+    console.log(formatHelp({ ...CONNECT_SPEC, notes: `${CONNECT_SPEC.notes}\n\n${modes}` }));
     return 0;
   }
   const chosen = (["random", "tcp", "udp"] as const).filter((mode) => parsed.values[mode] === true);

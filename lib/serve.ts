@@ -62,7 +62,7 @@ export const SERVE_SPEC: CommandSpec = {
       type: "string",
       value: "N",
       default: "20",
-      help: "Info replies per second to one source address, bursts of twice that (0: no limit)",
+      help: "Info replies per second per source address, bursts of twice that (0: no limit)",
     },
     "file-port": { type: "string", value: "PORT", default: "9003", help: "File service port" },
     "files-dir": {

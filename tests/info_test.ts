@@ -551,7 +551,7 @@ Deno.test({
     match(output, /Unknown choice "nine": type 1-7/);
     match(output, /Command \(STATUS, TIME, USERS, HELP\) \[STATUS\]: /);
     // Typed-ahead input is echoed first, so the reply follows the prompt on its line.
-  match(output, /\[STATUS\]: time: \d{4}-.+\nunix_ms: \d+\n/);
+    match(output, /\[STATUS\]: time: \d{4}-.+\nunix_ms: \d+\n/);
     await server.waitFor(/^\[Info Server\] TIME from 127\.0\.0\.1:\d+$/);
   },
 });

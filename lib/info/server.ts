@@ -26,7 +26,7 @@ import {
 // so an oversized one is read whole and answered, not split or left queued.
 const DATAGRAM_BUFFER = 65_536;
 
-/** Sources whose buckets are tracked at once; about 100 bytes each. */
+/** Sources whose buckets are tracked at once; about 160 bytes each, 650 KB in all. */
 export const MAX_INFO_SOURCES = 4096;
 
 /** The burst a quiet source may send at once for a given --info-rate: twice the rate, at least 1. */
