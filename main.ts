@@ -2,12 +2,12 @@
  * socketkit: argv -> serve | connect. The only place that turns an error into
  * a message and an exit code.
  */
-import denoJson from "./deno.json" with { type: "json" };
 import { EXIT_FAILURE, EXIT_USAGE, RuntimeError, UsageError } from "./lib/cli/errors.ts";
 import { connect } from "./lib/connect.ts";
 import { serve } from "./lib/serve.ts";
+import { VERSION } from "./lib/version.ts";
 
-export const VERSION: string = denoJson.version;
+export { VERSION };
 
 const HELP = `socketkit ${VERSION}: TCP and UDP messages, chat, info and files in one binary.
 
@@ -15,7 +15,8 @@ Usage: socketkit <command> [flags]
 
 Commands:
   serve      Run the services (message TCP/UDP, chat, info, files)
-  connect    Talk to them (message mode: --random, --tcp, --udp)
+  connect    Talk to them (--random, --tcp, --udp, or a mode like info;
+             no arguments on a terminal: a menu)
 
 Flags:
   -h, --help     Show this help and exit

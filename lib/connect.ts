@@ -3,18 +3,23 @@ import { UsageError } from "./cli/errors.ts";
 import {
   type CommandSpec,
   formatHelp,
+  type ParsedFlags,
   parseDuration,
   parseFlags,
   parseInteger,
   parsePort,
   stringFlag,
 } from "./cli/flags.ts";
+import { runMenu, terminalMenuIO } from "./cli/menu.ts";
+import { infoMode } from "./info/client.ts";
 import { runMessageSession, type TransportChoice } from "./message/session.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
   name: "socketkit connect",
   usage: [
     "socketkit connect --random|--tcp|--udp [flags]",
+    "socketkit connect <mode> [args] [flags]   (each mode has its own --help)",
+    "socketkit connect [--host HOST]           (on a terminal: a menu of everything)",
   ],
   summary: "Talk to a socketkit server.",
   flags: {
@@ -41,10 +46,20 @@ export const CONNECT_SPEC: CommandSpec = {
       help: "How long to wait for each UDP reply",
     },
     retries: { type: "string", value: "N", default: "2", help: "UDP resends when no reply comes" },
+    "info-port": {
+      type: "string",
+      value: "PORT",
+      default: "9002",
+      help: "Info service port (for the menu's info entry)",
+    },
   },
   notes: `Message mode reads lines from standard input and prints each reply. 'exit' asks
 the server to stop (over both transports with --random) and ends the client;
 end of input (Ctrl-D) ends the client and leaves the server running.
+
+With no mode on a terminal, a menu offers every mode and asks what each needs.
+Flags given to the menu are passed on to the entries they apply to: --host to
+every entry, --info-port, --timeout and --retries to info, all to message mode.
 
 Examples:
   socketkit connect --random
@@ -55,7 +70,9 @@ Examples:
  * Client modes named by the first argument (`connect chat ...`); each parses
  * its own flags. Message mode (no mode word) is handled below.
  */
-const MODES: Record<string, (args: string[]) => Promise<number>> = {};
+const MODES: Record<string, (args: string[]) => Promise<number>> = {
+  info: infoMode,
+};
 
 /** Runs `socketkit connect` with its arguments; resolves to the exit code. */
 export async function connect(args: string[]): Promise<number> {
@@ -75,7 +92,8 @@ export async function connect(args: string[]): Promise<number> {
 async function messageMode(args: string[]): Promise<number> {
   const parsed = parseFlags(CONNECT_SPEC, args);
   if (parsed.values.help) {
-    console.log(formatHelp(CONNECT_SPEC));
+    const modes = `Modes in this build: ${Object.keys(MODES).join(", ")}`;
+    console.log(formatHelp({ ...CONNECT_SPEC, notes: `${CONNECT_SPEC.notes}\n\n${modes}` }));
     return 0;
   }
   const chosen = (["random", "tcp", "udp"] as const).filter((mode) => parsed.values[mode] === true);
@@ -86,10 +104,14 @@ async function messageMode(args: string[]): Promise<number> {
     );
   }
   const transport: TransportChoice | undefined = chosen[0];
-  if (transport === undefined) {
-    throw new UsageError("Choose a mode: --random, --tcp or --udp", CONNECT_SPEC.name);
-  }
   const get = (name: string) => stringFlag(parsed, name);
+  if (transport === undefined) {
+    if (Deno.stdin.isTerminal()) return await menuMode(args, parsed);
+    throw new UsageError(
+      `Choose a mode: --random, --tcp or --udp, or one of ${Object.keys(MODES).join(", ")}`,
+      CONNECT_SPEC.name,
+    );
+  }
   return await runMessageSession({
     transport,
     host: get("host"),
@@ -98,5 +120,28 @@ async function messageMode(args: string[]): Promise<number> {
     timeout: Math.max(1, parseDuration("timeout", get("timeout"))),
     retries: parseInteger("retries", get("retries"), 0, 100),
     prompt: Deno.stdin.isTerminal(),
+  });
+}
+
+/** Which of the menu's own flags, when given, each entry passes on (message takes all). */
+const MENU_FLAGS: Record<string, string[]> = {
+  info: ["host", "info-port", "timeout", "retries"],
+};
+
+/**
+ * The menu: every entry goes back through connect(), the same code as its
+ * subcommand, with the flags the menu was started with that apply to it.
+ */
+async function menuMode(args: string[], parsed: ParsedFlags): Promise<number> {
+  const given = (name: string) =>
+    args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
+  return await runMenu(terminalMenuIO(), {
+    run: connect,
+    available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),
+    flagsFor: (mode) =>
+      mode === "message" ? args : (MENU_FLAGS[mode] ?? ["host"]).filter(given).flatMap((name) => [
+        `--${name}`,
+        stringFlag(parsed, name),
+      ]),
   });
 }

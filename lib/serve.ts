@@ -11,11 +11,13 @@ import {
   parseFlags,
   parseInteger,
   parseList,
+  parseNumber,
   parsePort,
   parseSize,
   stringFlag,
 } from "./cli/flags.ts";
 import { Logger } from "./cli/logger.ts";
+import { startInfoService } from "./info/server.ts";
 import { startTcpMessageService } from "./message/tcp_server.ts";
 import { startUdpMessageService } from "./message/udp_server.ts";
 import { formatHostPort } from "./net/address.ts";
@@ -56,6 +58,12 @@ export const SERVE_SPEC: CommandSpec = {
     },
     "chat-port": { type: "string", value: "PORT", default: "9001", help: "Chat service port" },
     "info-port": { type: "string", value: "PORT", default: "9002", help: "UDP info service port" },
+    "info-rate": {
+      type: "string",
+      value: "N",
+      default: "20",
+      help: "Info replies per second per source address, bursts of twice that (0: no limit)",
+    },
     "file-port": { type: "string", value: "PORT", default: "9003", help: "File service port" },
     "files-dir": {
       type: "string",
@@ -118,9 +126,14 @@ Examples:
 const STARTERS: Record<ServiceName, ServiceStarter[]> = {
   message: [startTcpMessageService, startUdpMessageService],
   chat: [],
-  info: [],
+  info: [startInfoService],
   files: [],
 };
+
+/** True when this build can run the service (its starters are registered). */
+export function isServiceAvailable(name: ServiceName): boolean {
+  return STARTERS[name].length > 0;
+}
 
 /** Builds the server's settings from the command line; throws UsageError on bad values. */
 export function parseServeConfig(
@@ -141,6 +154,7 @@ export function parseServeConfig(
     maxConnections: parseInteger("max-conns", get("max-conns"), 1),
     idleTimeout: parseDuration("idle-timeout", get("idle-timeout")),
     flushDelay: Math.max(1, parseDuration("flush-delay", get("flush-delay"))),
+    infoRate: parseNumber("info-rate", get("info-rate")),
     quiet: values.quiet === true,
   };
 }

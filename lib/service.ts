@@ -62,6 +62,8 @@ export interface ServeConfig {
   idleTimeout: number;
   /** Milliseconds of pause after which bytes without a newline count as a message. */
   flushDelay: number;
+  /** Info replies per second to one source address (bursts of twice that); 0: no limit. */
+  infoRate: number;
   quiet: boolean;
 }
 

@@ -299,3 +299,70 @@ export async function hasCommand(name: string): Promise<boolean> {
     return false;
   }
 }
+
+// Runs argv[1:] on a new pseudo-terminal, types stdin into it, copies what the
+// terminal shows to stdout and exits with the child's code (124: timed out).
+const PTY_SCRIPT = `
+import os, pty, select, signal, sys, time
+args = sys.argv[1:]
+typed = sys.stdin.buffer.read()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(args[0], args)
+# Typed ahead: the terminal's line discipline hands the child one line per read.
+os.write(fd, typed)
+out = bytearray()
+deadline = time.monotonic() + float(os.environ.get("PTY_TIMEOUT", "20"))
+timed_out = False
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        timed_out = True
+        os.kill(pid, signal.SIGKILL)
+        break
+    ready, _, _ = select.select([fd], [], [], left)
+    if not ready:
+        continue
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+os.close(fd)
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(bytes(out))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(124 if timed_out else (code if code >= 0 else 128 - code))
+`;
+
+/**
+ * Runs main.ts with `args` on a pseudo-terminal (python3's pty module), typing
+ * `input` ahead. Resolves with the exit code and everything the terminal
+ * showed (echoed input included, CRLF line ends); null when python3 is missing.
+ */
+export async function runInPty(
+  args: string[],
+  input: string,
+  ms = 20_000,
+): Promise<{ code: number; output: string } | null> {
+  if (!(await hasCommand("python3"))) return null;
+  const child = new Deno.Command("python3", {
+    args: ["-c", PTY_SCRIPT, Deno.execPath(), ...RUN_ARGS, ...args],
+    cwd: ROOT,
+    env: { PTY_TIMEOUT: String(ms / 1000), NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encode(input));
+  await writer.close();
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
+  };
+}

@@ -2,13 +2,11 @@
  * Message-mode client: sends each input line over TCP or UDP and prints the
  * server's reply, like the original "parallel TCP and UDP" client.
  */
-import { RuntimeError } from "../cli/errors.ts";
-import { formatHostPort, wildcardFor } from "../net/address.ts";
-import { TIMED_OUT, within } from "../net/deadline.ts";
 import { dialTcp } from "../net/dial.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../net/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { decodeLenient, encode } from "../net/text.ts";
+import { UdpRequester } from "../net/udp_request.ts";
 
 export type Transport = "tcp" | "udp";
 
@@ -35,8 +33,7 @@ export type Reply =
 export class MessageClient {
   #options: MessageClientOptions;
   #tcp: { conn: Deno.TcpConn; lines: LineReader } | null = null;
-  #udp: Deno.DatagramConn | null = null;
-  #pendingDatagram: Promise<[Uint8Array, Deno.Addr] | null> | null = null;
+  #udp: UdpRequester | null = null;
 
   constructor(options: MessageClientOptions) {
     this.#options = options;
@@ -78,44 +75,18 @@ export class MessageClient {
   /** Sends a datagram and waits for the reply, resending up to `retries` times. */
   async sendUdp(text: string): Promise<Reply> {
     const { host, udpPort, timeout, retries } = this.#options;
-    this.#udp ??= Deno.listenDatagram({ transport: "udp", hostname: wildcardFor(host), port: 0 });
-    const payload = encode(text);
-    for (let attempt = 1; attempt <= retries + 1; attempt++) {
-      try {
-        await this.#udp.send(payload, { transport: "udp", hostname: host, port: udpPort });
-      } catch (error) {
-        const detail = error instanceof Error ? error.message : String(error);
-        throw new RuntimeError(`Cannot send to ${formatHostPort(host, udpPort)}: ${detail}`, {
-          cause: error,
-        });
-      }
-      const datagram = await this.#receiveWithin(timeout);
-      if (datagram) return { kind: "reply", text: decodeLenient(datagram) };
-    }
-    return { kind: "no-reply", tries: retries + 1 };
+    this.#udp ??= new UdpRequester(host, udpPort);
+    const outcome = await this.#udp.request(encode(text), { timeout, retries });
+    return outcome.kind === "reply"
+      ? { kind: "reply", text: decodeLenient(outcome.data) }
+      : { kind: "no-reply", tries: outcome.tries };
   }
 
   /** Closes both sockets. */
   close(): void {
     this.#closeTcp();
-    if (this.#udp) closeQuietly(this.#udp);
+    this.#udp?.close();
     this.#udp = null;
-  }
-
-  // A receive cannot be cancelled, so one that timed out stays pending and
-  // serves the next attempt instead of being abandoned.
-  async #receiveWithin(ms: number): Promise<Uint8Array | null> {
-    const udp = this.#udp!;
-    while (true) {
-      this.#pendingDatagram ??= udp.receive().catch(() => null);
-      const result = await within(this.#pendingDatagram, ms);
-      if (result === TIMED_OUT) return null;
-      this.#pendingDatagram = null;
-      if (result === null) return null;
-      const [data, from] = result;
-      // Only the server's port answers; anything else is noise.
-      if ((from as Deno.NetAddr).port === this.#options.udpPort) return data;
-    }
   }
 
   #closeTcp(): void {

@@ -1,0 +1,182 @@
+/**
+ * The interactive menu `socketkit connect` shows on a terminal, like the
+ * original client's. Each entry asks what it needs and then runs the same
+ * code as the matching subcommand, through `run` (connect's dispatcher).
+ * Input and output are injected, so the menu is testable without a terminal.
+ */
+import { VERSION } from "../version.ts";
+import { RuntimeError, UsageError } from "./errors.ts";
+import { encode, printable } from "../net/text.ts";
+import { writeAll } from "../net/io.ts";
+
+/** Where the menu reads answers and writes its text. */
+export interface MenuIO {
+  /** The next line typed, without its line ending; null at end of input. */
+  readLine(): Promise<string | null>;
+  /** Writes text as is (prompts end without a newline). */
+  write(text: string): Promise<void> | void;
+}
+
+/** Options of {@link runMenu}. */
+export interface MenuOptions {
+  /** Runs `socketkit connect <args>` and resolves to its exit code. */
+  run(args: string[]): Promise<number>;
+  /** Whether `connect <mode>` exists in this build ("message" is the flag-selected mode). */
+  available(mode: string): boolean;
+  /** Flags added to an entry's command line, e.g. ["--host", "192.0.2.7"]. Default none. */
+  flagsFor?(mode: string): string[];
+}
+
+interface Question {
+  prompt: string;
+  /** Used for an empty answer; without one, an empty answer cancels the entry. */
+  default?: string;
+}
+
+interface MenuEntry {
+  label: string;
+  /** The words that choose it besides its number. */
+  names: string[];
+  /** The connect mode it runs; null for Quit. */
+  mode: string | null;
+  questions: Question[];
+  /** `connect` arguments from the answers. */
+  args(answers: string[]): string[];
+}
+
+/** The entries in menu order; each builds the same command line a user would type. */
+export const MENU_ENTRIES: readonly MenuEntry[] = [
+  {
+    label: "Send messages (random TCP/UDP)",
+    names: ["message", "messages"],
+    mode: "message",
+    questions: [],
+    args: () => ["--random"],
+  },
+  { label: "Chat", names: ["chat"], mode: "chat", questions: [], args: () => ["chat"] },
+  {
+    label: "Server info",
+    names: ["info"],
+    mode: "info",
+    questions: [{ prompt: "Command (STATUS, TIME, USERS, HELP) [STATUS]: ", default: "STATUS" }],
+    args: ([command]) => ["info", command!],
+  },
+  {
+    label: "List files",
+    names: ["files", "list"],
+    mode: "files",
+    questions: [],
+    args: () => ["files"],
+  },
+  {
+    label: "Upload a file",
+    names: ["upload"],
+    mode: "upload",
+    questions: [{ prompt: "File to upload: " }],
+    args: ([path]) => ["upload", path!],
+  },
+  {
+    label: "Download a file",
+    names: ["download"],
+    mode: "download",
+    questions: [{ prompt: "File to download: " }],
+    args: ([name]) => ["download", name!],
+  },
+  { label: "Quit", names: ["quit", "q", "exit"], mode: null, questions: [], args: () => [] },
+];
+
+/** The menu text shown before each choice. */
+export function menuText(): string {
+  const lines = MENU_ENTRIES.map((entry, i) => `  ${i + 1}) ${entry.label}`);
+  return `\nsocketkit ${VERSION}: what would you like to do?\n${lines.join("\n")}\n`;
+}
+
+const CHOICE_PROMPT = `Choose 1-${MENU_ENTRIES.length}: `;
+
+/**
+ * Shows the menu until Quit or end of input; resolves to 0. An entry's usage
+ * or runtime error is shown and the menu comes back; any other error is a bug
+ * and is rethrown.
+ */
+export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number> {
+  while (true) {
+    await io.write(menuText());
+    const entry = await choose(io);
+    if (entry === null || entry.mode === null) return 0;
+    if (!options.available(entry.mode)) {
+      await io.write(`${entry.label}: not available in this build of socketkit\n`);
+      continue;
+    }
+    const answers: string[] = [];
+    for (const question of entry.questions) {
+      await io.write(question.prompt);
+      const line = await io.readLine();
+      if (line === null) return 0;
+      const answer = line.trim() || question.default;
+      if (answer === undefined) break;
+      answers.push(answer);
+    }
+    if (answers.length < entry.questions.length) {
+      await io.write("Nothing entered; back to the menu\n");
+      continue;
+    }
+    const flags = options.flagsFor?.(entry.mode) ?? [];
+    try {
+      await options.run([...entry.args(answers), ...flags]);
+    } catch (error) {
+      if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
+      await io.write(`error: ${error.message}\n`);
+    }
+  }
+}
+
+/** Reads choices until one names an entry; null at end of input. */
+async function choose(io: MenuIO): Promise<MenuEntry | null> {
+  while (true) {
+    await io.write(CHOICE_PROMPT);
+    const line = await io.readLine();
+    if (line === null) return null;
+    const answer = line.trim().toLowerCase();
+    if (answer === "") continue;
+    const byNumber = /^\d+$/.test(answer) ? MENU_ENTRIES[Number(answer) - 1] : undefined;
+    const entry = byNumber ?? MENU_ENTRIES.find((candidate) => candidate.names.includes(answer));
+    if (entry) return entry;
+    await io.write(`Unknown choice "${printableChoice(line)}": type 1-${MENU_ENTRIES.length}\n`);
+  }
+}
+
+function printableChoice(line: string): string {
+  return printable(Array.from(line.trim()).slice(0, 20).join(""));
+}
+
+/**
+ * MenuIO over the process's terminal. Reads never take more than the line
+ * asked for when stdin is a terminal (the terminal hands over one line per
+ * read), so whatever an entry then reads from stdin itself is not lost.
+ */
+export function terminalMenuIO(): MenuIO {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(4096);
+  let pending = "";
+  return {
+    async readLine() {
+      while (!pending.includes("\n")) {
+        const n = await Deno.stdin.read(buffer);
+        if (n === null) {
+          if (pending === "") return null;
+          const last = pending;
+          pending = "";
+          return last;
+        }
+        pending += decoder.decode(buffer.subarray(0, n), { stream: true });
+      }
+      const end = pending.indexOf("\n");
+      const line = pending.slice(0, end).replace(/\r$/, "");
+      pending = pending.slice(end + 1);
+      return line;
+    },
+    async write(text) {
+      await writeAll(Deno.stdout, encode(text));
+    },
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * The info protocol: one request datagram, one reply datagram. Parsing the
+ * request and formatting every reply, as text or JSON, within one bound.
+ * Pure functions, shared by the server, the client and the tests.
+ */
+import type { ChatMemberView, ServerStats } from "../service.ts";
+import { formatHostPort } from "../net/address.ts";
+import { decodeLenient, encode, printable } from "../net/text.ts";
+
+export const INFO_LABEL = "[Info Server]";
+
+/** The commands, in the order HELP and errors list them. */
+export const INFO_COMMANDS = ["STATUS", "TIME", "USERS", "HELP"] as const;
+export type InfoCommand = typeof INFO_COMMANDS[number];
+
+/**
+ * Largest reply payload in bytes. The IPv6 minimum MTU (1280) less the IPv6
+ * (40) and UDP (8) headers leaves 1232; 1200 keeps a margin, as QUIC does, so
+ * a reply is never fragmented on any path.
+ */
+export const MAX_REPLY = 1200;
+
+/** Longest request read as a command; anything longer is junk by definition. */
+export const MAX_REQUEST = 64;
+
+/** How much of an unknown command is echoed back, in characters. */
+const ECHO_CHARS = 40;
+/** How much of a chat member's name a USERS reply shows, in characters. */
+const NAME_CHARS = 64;
+
+/** A parsed request. */
+export type InfoRequest =
+  | { kind: "command"; command: InfoCommand; json: boolean }
+  /** `shown` is safe to print: cut and with control characters escaped. */
+  | { kind: "unknown"; shown: string; json: boolean };
+
+/** Reads a request datagram; never throws, whatever the bytes. */
+export function parseRequest(bytes: Uint8Array): InfoRequest {
+  if (bytes.length > MAX_REQUEST) {
+    const head = Array.from(decodeLenient(bytes.subarray(0, ECHO_CHARS))).slice(0, ECHO_CHARS);
+    return { kind: "unknown", shown: printable(head.join("")) + "...", json: false };
+  }
+  const text = decodeLenient(bytes).trim();
+  const words = text.split(/\s+/);
+  const json = words.length === 2 && words[1]!.toUpperCase() === "JSON";
+  const word = words[0]!.toUpperCase();
+  if ((words.length === 1 || json) && (INFO_COMMANDS as readonly string[]).includes(word)) {
+    return { kind: "command", command: word as InfoCommand, json };
+  }
+  return { kind: "unknown", shown: shorten(json ? words[0]! : text), json };
+}
+
+/** The request datagram for a command, e.g. "STATUS JSON". */
+export function requestText(command: InfoCommand, json: boolean): string {
+  return json ? `${command} JSON` : command;
+}
+
+/** What a STATUS reply reports. */
+export interface StatusView {
+  version: string;
+  uptimeMs: number;
+  services: {
+    label: string;
+    transport: string;
+    hostname: string;
+    port: number;
+    /** Open connections (TCP services only). */
+    connections?: number;
+  }[];
+  stats: ServerStats;
+  chatMembers: number;
+}
+
+/** The STATUS reply. */
+export function statusReply(view: StatusView, json: boolean): string {
+  const { stats } = view;
+  if (json) {
+    return JSON.stringify({
+      command: "STATUS",
+      version: view.version,
+      uptimeSeconds: Math.floor(view.uptimeMs / 1000),
+      services: view.services.map((service) => ({
+        label: service.label,
+        transport: service.transport,
+        host: service.hostname,
+        port: service.port,
+        ...(service.connections === undefined ? {} : { connections: service.connections }),
+      })),
+      messages: { tcp: stats.tcpMessages, udp: stats.udpMessages },
+      chat: { members: view.chatMembers, messages: stats.chatMessages },
+      files: {
+        stored: stats.filesStored,
+        bytesUploaded: stats.bytesUploaded,
+        bytesDownloaded: stats.bytesDownloaded,
+      },
+      info: { dropped: stats.infoDropped },
+    });
+  }
+  return [
+    `version: ${view.version}`,
+    `uptime: ${formatDuration(view.uptimeMs)} (${Math.floor(view.uptimeMs / 1000)} s)`,
+    ...view.services.map((service) => {
+      const where = `${service.transport} ${formatHostPort(service.hostname, service.port)}`;
+      const open = service.connections === undefined
+        ? ""
+        : `, ${service.connections} connections open`;
+      return `service: ${service.label} ${where}${open}`;
+    }),
+    `messages: ${stats.tcpMessages} over TCP, ${stats.udpMessages} over UDP`,
+    `chat: ${view.chatMembers} members, ${stats.chatMessages} messages`,
+    `files: ${stats.filesStored} stored, ${stats.bytesUploaded} bytes uploaded, ${stats.bytesDownloaded} bytes downloaded`,
+    `dropped: ${stats.infoDropped} info requests over the rate limit`,
+  ].join("\n");
+}
+
+/** The TIME reply for the instant `now`. */
+export function timeReply(now: Date, json: boolean): string {
+  const time = isoWithOffset(now);
+  if (json) {
+    return JSON.stringify({
+      command: "TIME",
+      time,
+      unixMs: now.getTime(),
+      utcOffsetMinutes: -now.getTimezoneOffset(),
+    });
+  }
+  return `time: ${time}\nunix_ms: ${now.getTime()}`;
+}
+
+/**
+ * The USERS reply: as many members as fit in {@link MAX_REPLY}, then how many
+ * more there are.
+ */
+export function usersReply(members: ChatMemberView[], now: number, json: boolean): string {
+  const count = members.length;
+  // Room is kept for the widest "more" part, whatever number it ends up being.
+  if (json) {
+    const head = `{"command":"USERS","count":${count},"users":[`;
+    const tail = (more: number) => `],"more":${more}}`;
+    const items: string[] = [];
+    let size = byteLength(head) + byteLength(tail(count));
+    for (const member of members) {
+      const item = JSON.stringify({
+        name: cut(member.name, NAME_CHARS),
+        joinedAt: isoWithOffset(new Date(member.joinedAt)),
+        seconds: Math.max(0, Math.floor((now - member.joinedAt) / 1000)),
+      });
+      const added = byteLength(item) + (items.length > 0 ? 1 : 0);
+      if (size + added > MAX_REPLY) break;
+      items.push(item);
+      size += added;
+    }
+    return head + items.join(",") + tail(count - items.length);
+  }
+  const lines = [`users: ${count}`];
+  const moreLine = (more: number) => `... and ${more} more`;
+  let size = byteLength(lines[0]!) + 1 + byteLength(moreLine(count));
+  for (const member of members) {
+    const here = formatDuration(Math.max(0, now - member.joinedAt));
+    const line = `${printable(cut(member.name, NAME_CHARS))} (here ${here})`;
+    const added = byteLength(line) + 1;
+    if (size + added > MAX_REPLY) break;
+    lines.push(line);
+    size += added;
+  }
+  const shown = lines.length - 1;
+  if (shown < count) lines.push(moreLine(count - shown));
+  return lines.join("\n");
+}
+
+const DESCRIPTIONS: Record<InfoCommand, string> = {
+  STATUS: "version, uptime, services and their ports, live counters",
+  TIME: "server time in ISO 8601 with its UTC offset, and Unix time in milliseconds",
+  USERS: "chat members now connected and how long each has been there",
+  HELP: "this list",
+};
+
+/** The HELP reply. */
+export function helpReply(json: boolean): string {
+  if (json) {
+    return JSON.stringify({
+      command: "HELP",
+      commands: DESCRIPTIONS,
+      note: 'One command per datagram, in any case; add " JSON" for a JSON reply',
+    });
+  }
+  return [
+    `commands: ${INFO_COMMANDS.join(", ")} (one per datagram, any case; add " JSON" for JSON)`,
+    ...INFO_COMMANDS.map((command) => `${command}: ${DESCRIPTIONS[command]}`),
+  ].join("\n");
+}
+
+/** The reply to anything that is not a command. `shown` must already be safe. */
+export function errorReply(shown: string, json: boolean): string {
+  const message = `unknown command "${shown}": try ${INFO_COMMANDS.join(", ")}`;
+  return json ? JSON.stringify({ error: message }) : `ERROR ${message}`;
+}
+
+/**
+ * A reply as bytes, never over {@link MAX_REPLY}. Replies are built to fit;
+ * this is the last line of defence should one not (an unforeseen service list),
+ * and it still answers with something well-formed.
+ */
+export function replyBytes(text: string, json: boolean): Uint8Array {
+  const bytes = encode(text);
+  if (bytes.length <= MAX_REPLY) return bytes;
+  if (json) return encode(JSON.stringify({ error: "reply too large" }));
+  return encode(decodeLenient(bytes.subarray(0, MAX_REPLY - 4)).replace(/\uFFFD$/, "") + "\n...");
+}
+
+/** "2024-05-01T12:34:56.789+02:00": local time with its UTC offset. */
+export function isoWithOffset(date: Date): string {
+  const offset = -date.getTimezoneOffset(); // minutes east of UTC
+  const local = new Date(date.getTime() + offset * 60_000).toISOString().slice(0, -1);
+  const abs = Math.abs(offset);
+  const sign = offset < 0 ? "-" : "+";
+  return `${local}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** "3s", "2m 5s", "1h 0m 3s", "2d 4h 0m 0s". */
+export function formatDuration(ms: number): string {
+  let seconds = Math.floor(ms / 1000);
+  const parts: string[] = [];
+  for (const [unit, size] of [["d", 86_400], ["h", 3600], ["m", 60]] as const) {
+    const n = Math.floor(seconds / size);
+    if (n > 0 || parts.length > 0) parts.push(`${n}${unit}`);
+    seconds -= n * size;
+  }
+  parts.push(`${seconds}s`);
+  return parts.join(" ");
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+function byteLength(text: string): number {
+  return encode(text).length;
+}
+
+/** At most `max` characters (code points), with "..." when cut. */
+function cut(text: string, max: number): string {
+  const chars = Array.from(text);
+  return chars.length <= max ? text : chars.slice(0, max).join("") + "...";
+}
+
+/** An echoed command: cut and with control characters escaped. */
+function shorten(text: string): string {
+  return printable(cut(text, ECHO_CHARS));
+}
