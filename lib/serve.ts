@@ -16,6 +16,8 @@ import {
   stringFlag,
 } from "./cli/flags.ts";
 import { Logger } from "./cli/logger.ts";
+import { CHAT_FLAGS, parseChatConfig } from "./chat/config.ts";
+import { startChatService } from "./chat/server.ts";
 import { startTcpMessageService } from "./message/tcp_server.ts";
 import { startUdpMessageService } from "./message/udp_server.ts";
 import { formatHostPort } from "./net/address.ts";
@@ -55,6 +57,7 @@ export const SERVE_SPEC: CommandSpec = {
       help: "UDP message service port",
     },
     "chat-port": { type: "string", value: "PORT", default: "9001", help: "Chat service port" },
+    ...CHAT_FLAGS,
     "info-port": { type: "string", value: "PORT", default: "9002", help: "UDP info service port" },
     "file-port": { type: "string", value: "PORT", default: "9003", help: "File service port" },
     "files-dir": {
@@ -117,7 +120,7 @@ Examples:
 /** Each service in the order it starts; a name maps to one or more starters. */
 const STARTERS: Record<ServiceName, ServiceStarter[]> = {
   message: [startTcpMessageService, startUdpMessageService],
-  chat: [],
+  chat: [startChatService],
   info: [],
   files: [],
 };
@@ -142,6 +145,7 @@ export function parseServeConfig(
     idleTimeout: parseDuration("idle-timeout", get("idle-timeout")),
     flushDelay: Math.max(1, parseDuration("flush-delay", get("flush-delay"))),
     quiet: values.quiet === true,
+    chat: parseChatConfig(values),
   };
 }
 

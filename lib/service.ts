@@ -3,6 +3,7 @@
  * service plugs in by implementing {@link ServiceStarter} and registering in
  * lib/serve.ts.
  */
+import type { ChatConfig } from "./chat/config.ts";
 import type { Logger } from "./cli/logger.ts";
 
 /** The services `--services` can name. */
@@ -63,6 +64,8 @@ export interface ServeConfig {
   /** Milliseconds of pause after which bytes without a newline count as a message. */
   flushDelay: number;
   quiet: boolean;
+  /** The chat room's limits (--chat-* flags). */
+  chat: ChatConfig;
 }
 
 /** Shared by all services of one server. */
