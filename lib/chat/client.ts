@@ -202,8 +202,10 @@ async function join(
 ): Promise<string> {
   let offered = options.name;
   let attempts = 0;
+  let last = "";
   for (let line = await receive(); line !== null; line = await receive()) {
     io.print(line);
+    last = line;
     const joined = parseJoined(line);
     if (joined) return joined;
     if (!asksForName(line)) continue;
@@ -219,6 +221,8 @@ async function join(
     attempts++;
     await send(offered!);
   }
+  // e.g. "! The room is full (256 members); try again later"
+  if (last.startsWith("! ")) throw new RuntimeError(`Cannot join: ${last.slice(2)}`);
   throw closedError();
 }
 

@@ -102,6 +102,7 @@ export function parseChatConfig(values: Record<string, string | boolean | undefi
       `Invalid value "${get("chat-buffer")}" for --chat-buffer: expected at least ${
         minimumBuffer(maxLine)
       } bytes (twice --chat-max-line plus 1KiB)`,
+      "socketkit serve",
     );
   }
   return {

@@ -37,13 +37,16 @@ export class Outbox {
   }
 
   /**
-   * Queues bytes (shared, never copied). Returns false when they would take
-   * the queue past its limit, or the socket already failed: the member is
-   * stuck or gone.
+   * Queues bytes (shared, never copied). Returns false when they would take a
+   * non-empty queue past its limit, or the socket already failed: the member
+   * is stuck or gone.
    */
   push(bytes: Uint8Array): boolean {
     if (this.#dead) return false;
-    if (this.#pending + bytes.length > this.#limit) return false;
+    // One line always fits in an empty queue (a /users reply in a big room
+    // may be longer than a small --chat-buffer), so memory stays within the
+    // limit plus one line.
+    if (this.#pending > 0 && this.#pending + bytes.length > this.#limit) return false;
     this.#queue.push(bytes);
     this.#pending += bytes.length;
     this.#draining ??= this.#drain();

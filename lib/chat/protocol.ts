@@ -133,7 +133,7 @@ export function youAreNowLine(name: string): string {
 
 /** Sent before closing a connection when the room is full. */
 export function roomFullLine(maxMembers: number): string {
-  return `! The room is full (${maxMembers} members); try again later`;
+  return `! The room is full (${maxMembers} member${maxMembers === 1 ? "" : "s"}); try again later`;
 }
 
 /** A refused over-long line. */
