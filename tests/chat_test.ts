@@ -1,7 +1,8 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { LineEditor } from "../lib/chat/line_editor.ts";
+import { within } from "../lib/net/deadline.ts";
 import { encode } from "../lib/net/text.ts";
-import { LineClient, runCli, ServerProcess } from "./_helpers.ts";
+import { hasCommand, LineClient, RUN_ARGS, runCli, ServerProcess } from "./_helpers.ts";
 
 const LABEL = "[Chat Server]";
 const TIME = String.raw`\[\d\d:\d\d:\d\d\]`;
@@ -376,6 +377,69 @@ Deno.test("connect chat: a taken name exits 1, a missing or invalid one exits 2"
   const invalid = await runCli(["connect", "chat", "--name", "a b", "--chat-port", port], "");
   equal(invalid.code, 2);
   match(invalid.stderr, /^error: Invalid value "a b" for --name/);
+});
+
+Deno.test({
+  name: "connect chat on a terminal: an incoming line does not garble the line being typed",
+  ignore: !(await hasCommand("script")),
+  async fn() {
+    await using server = await startChat();
+    const port = server.port(LABEL);
+    using alice = await Member.join(port, "alice");
+    // script(1) runs the client on a pseudo-terminal, so raw mode is real.
+    const command = [Deno.execPath(), ...RUN_ARGS, "connect", "chat", "--name", "tty"]
+      .concat(["--chat-port", String(port)]).map((arg) => `'${arg}'`).join(" ");
+    const child = new Deno.Command("script", {
+      args: ["-qfec", command, "/dev/null"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const stdin = child.stdin.getWriter();
+    let screen = "";
+    let changed = () => {};
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stdout) {
+        screen += decoder.decode(chunk, { stream: true });
+        changed();
+      }
+    })();
+    // Waits for the screen output to match, woken by each chunk the pty sends.
+    const waitScreen = async (pattern: RegExp) => {
+      const until = Date.now() + 5000;
+      while (!pattern.test(screen) && Date.now() < until) {
+        await within(new Promise<void>((resolve) => (changed = resolve)), until - Date.now());
+      }
+      match(screen, pattern);
+    };
+    try {
+      equal(await alice.next(), "* tty joined");
+      await waitScreen(/tty> $/);
+      await stdin.write(encode("hel"));
+      await waitScreen(/\r\x1b\[2Ktty> hel$/);
+      await alice.send("interrupting");
+      // The input row is cleared, the line printed, then the prompt and the
+      // typed text redrawn below it (the pty may turn \n into \r\n).
+      await waitScreen(
+        /\r\x1b\[2K\[\d\d:\d\d:\d\d\] alice: interrupting\r+\n\r\x1b\[2Ktty> hel$/,
+      );
+      await stdin.write(encode("lo\x1b[A!\x7f\r"));
+      match((await alice.next())!, new RegExp(`^${TIME} tty: hello$`));
+      await stdin.write(encode("\x03")); // Ctrl-C leaves with /quit
+      equal(await alice.next(), "* tty left");
+      equal((await child.status).code, 0);
+    } finally {
+      await stdin.close().catch(() => {});
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+      await child.status;
+      await reading;
+    }
+  },
 });
 
 Deno.test("chat line editor: typing, editing keys, escape sequences, submit and quit", () => {
