@@ -52,6 +52,7 @@ async function serve(peer: Peer): Promise<void> {
 }
 
 for await (const conn of listener) {
+  conn.setNoDelay(true); // as the chat server does: latency over packet count
   const peer: Peer = { conn, tail: Promise.resolve() };
   peers.add(peer);
   send(peer, new TextEncoder().encode("ok\n"));

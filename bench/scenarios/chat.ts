@@ -269,6 +269,7 @@ function startGenerator(
 /** The posting member: joins like anyone else and drains what it is sent. */
 async function joinSender(kind: Kind, port: number): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true); // paced small lines must not wait for the previous one's ACK
   if (kind === "chat") await conn.write(new TextEncoder().encode("sender\n"));
   const lines = lineStream(conn.readable);
   const ready = kind === "chat" ? /^! Joined as sender\./ : /^ok$/;

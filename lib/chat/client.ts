@@ -114,6 +114,7 @@ interface Console {
  */
 export async function runChatClient(options: ChatClientOptions): Promise<number> {
   const conn = await dialTcp(options.host, options.port);
+  conn.setNoDelay(true); // each line should leave when typed, not wait for an ACK
   const server = new LineReader(conn, { maxLine: MAX_SERVER_LINE });
   using ui = options.fancy ? new TerminalUi() : null;
   const io: Console = ui ?? plainConsole(options.interactive);

@@ -45,6 +45,10 @@ export function startChatService(context: ServiceContext): RunningService {
     if (room.full) return await sayAndClose(session, roomFullLine(chat.maxMembers));
     try {
       tracked.conn.setKeepAlive(true);
+      // Chat is interactive and the Outbox already batches what one turn
+      // queues, so Nagle's algorithm would only add delay (up to the peer's
+      // delayed-ACK timeout) to every line after the first.
+      tracked.conn.setNoDelay(true);
     } catch {
       // The socket may already be gone; the read below will say so.
     }
