@@ -10,6 +10,7 @@ import {
   parsePort,
   stringFlag,
 } from "./cli/flags.ts";
+import { chatMode } from "./chat/client.ts";
 import { runMenu, terminalMenuIO } from "./cli/menu.ts";
 import { infoMode } from "./info/client.ts";
 import { runMessageSession, type TransportChoice } from "./message/session.ts";
@@ -72,6 +73,7 @@ Examples:
  */
 const MODES: Record<string, (args: string[]) => Promise<number>> = {
   info: infoMode,
+  chat: chatMode,
 };
 
 /** Runs `socketkit connect` with its arguments; resolves to the exit code. */

@@ -17,6 +17,8 @@ import {
   stringFlag,
 } from "./cli/flags.ts";
 import { Logger } from "./cli/logger.ts";
+import { CHAT_FLAGS, parseChatConfig } from "./chat/config.ts";
+import { startChatService } from "./chat/server.ts";
 import { startInfoService } from "./info/server.ts";
 import { startTcpMessageService } from "./message/tcp_server.ts";
 import { startUdpMessageService } from "./message/udp_server.ts";
@@ -57,6 +59,7 @@ export const SERVE_SPEC: CommandSpec = {
       help: "UDP message service port",
     },
     "chat-port": { type: "string", value: "PORT", default: "9001", help: "Chat service port" },
+    ...CHAT_FLAGS,
     "info-port": { type: "string", value: "PORT", default: "9002", help: "UDP info service port" },
     "info-rate": {
       type: "string",
@@ -125,7 +128,7 @@ Examples:
 /** Each service in the order it starts; a name maps to one or more starters. */
 const STARTERS: Record<ServiceName, ServiceStarter[]> = {
   message: [startTcpMessageService, startUdpMessageService],
-  chat: [],
+  chat: [startChatService],
   info: [startInfoService],
   files: [],
 };
@@ -156,6 +159,7 @@ export function parseServeConfig(
     flushDelay: Math.max(1, parseDuration("flush-delay", get("flush-delay"))),
     infoRate: parseNumber("info-rate", get("info-rate")),
     quiet: values.quiet === true,
+    chat: parseChatConfig(values),
   };
 }
 

@@ -3,6 +3,7 @@
  * service plugs in by implementing {@link ServiceStarter} and registering in
  * lib/serve.ts.
  */
+import type { ChatConfig } from "./chat/config.ts";
 import type { Logger } from "./cli/logger.ts";
 
 /** The services `--services` can name. */
@@ -65,6 +66,8 @@ export interface ServeConfig {
   /** Info replies per second to one source address (bursts of twice that); 0: no limit. */
   infoRate: number;
   quiet: boolean;
+  /** The chat room's limits (--chat-* flags). */
+  chat: ChatConfig;
 }
 
 /** Shared by all services of one server. */

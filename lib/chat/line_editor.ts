@@ -1,0 +1,93 @@
+/**
+ * The line being typed in the chat client's raw terminal mode: bytes in,
+ * submitted lines out, and how to draw it. Pure (no I/O), so it is tested
+ * without a terminal.
+ */
+
+/** What a keystroke batch produced. */
+export type EditorEvent = { kind: "submit"; text: string } | { kind: "quit" };
+
+// Code points kept for one line; typing past it is ignored (a paste cannot grow memory).
+const MAX_CHARS = 16 * 1024;
+
+/** Keystroke handling for one input line. */
+export class LineEditor {
+  #chars: string[] = [];
+  #decoder = new TextDecoder("utf-8", { fatal: false });
+  // Inside an escape sequence (arrow keys, function keys): skip until its end.
+  #escape: "none" | "esc" | "csi" | "ss3" = "none";
+
+  /** The text typed so far. */
+  get text(): string {
+    return this.#chars.join("");
+  }
+
+  /** Feeds raw bytes from the terminal; returns lines submitted and a quit request. */
+  feed(bytes: Uint8Array): EditorEvent[] {
+    const events: EditorEvent[] = [];
+    for (const ch of this.#decoder.decode(bytes, { stream: true })) {
+      const event = this.#key(ch);
+      if (event) events.push(event);
+    }
+    return events;
+  }
+
+  /**
+   * The escape codes that redraw the input row: clear it, then the prompt and
+   * as much of the end of the text as fits in `columns`.
+   */
+  render(prompt: string, columns: number): string {
+    const room = Math.max(1, columns - [...prompt].length - 1);
+    return "\r\x1b[2K" + prompt + this.#chars.slice(-room).join("");
+  }
+
+  #key(ch: string): EditorEvent | null {
+    const code = ch.codePointAt(0)!;
+    switch (this.#escape) {
+      case "esc":
+        this.#escape = ch === "[" ? "csi" : ch === "O" ? "ss3" : "none";
+        return null;
+      case "csi":
+        if (code >= 0x40 && code <= 0x7e) this.#escape = "none";
+        return null;
+      case "ss3":
+        this.#escape = "none";
+        return null;
+    }
+    switch (code) {
+      case 0x1b:
+        this.#escape = "esc";
+        return null;
+      case 0x0d: // Enter
+      case 0x0a: {
+        const text = this.text;
+        this.#chars = [];
+        return text.trim() === "" ? null : { kind: "submit", text };
+      }
+      case 0x03: // Ctrl-C
+        return { kind: "quit" };
+      case 0x04: // Ctrl-D quits on an empty line, like a shell
+        return this.#chars.length === 0 ? { kind: "quit" } : null;
+      case 0x7f: // Backspace
+      case 0x08:
+        this.#chars.pop();
+        return null;
+      case 0x15: // Ctrl-U: clear the line
+        this.#chars = [];
+        return null;
+      case 0x17: // Ctrl-W: delete the last word
+        while (this.#chars.at(-1) === " ") this.#chars.pop();
+        while (this.#chars.length > 0 && this.#chars.at(-1) !== " ") this.#chars.pop();
+        return null;
+      case 0x09:
+        return this.#insert(" ");
+    }
+    if (code < 0x20 || (code >= 0x80 && code <= 0x9f)) return null;
+    return this.#insert(ch);
+  }
+
+  #insert(ch: string): null {
+    if (this.#chars.length < MAX_CHARS) this.#chars.push(ch);
+    return null;
+  }
+}

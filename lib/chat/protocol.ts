@@ -1,0 +1,196 @@
+/**
+ * Every line the chat server sends, and the few a client recognises. Server
+ * and client share this file, so the documented protocol
+ * (docs/README-chat.md) has one source.
+ *
+ * Line kinds, told apart by their first characters:
+ * - `[HH:MM:SS] name: text`   a member's message (also in history)
+ * - `[HH:MM:SS] * name text`  a member's /me action (also in history)
+ * - `* ...`                   a room event everyone sees (joined, left, renamed, shutdown)
+ * - `! ...`                   a line for you alone (handshake, replies, refusals)
+ */
+import { printable } from "../net/text.ts";
+
+export const CHAT_LABEL = "[Chat Server]";
+
+/** What a valid name is, in words. */
+export const NAME_RULE = "1-32 letters, digits, _ - or .";
+const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/** Every line that asks for a name ends with this. */
+export const ASK_NAME = "Enter your name:";
+
+/** True for a name a member may take (the rule only, not whether it is free). */
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
+/** The key names are unique under: "Alice" and "alice" are the same member. */
+export function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
+// Bidirectional overrides can make text read differently from what was sent
+// ("Trojan source"); line and paragraph separators act as newlines in some terminals.
+const FORMAT_CONTROLS = /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Makes text safe for other members' terminals: invalid UTF-8 was already
+ * replaced by U+FFFD when decoding; C0/C1 controls (so every escape sequence)
+ * and bidi overrides become visible escapes like `\x1b` or `\u202e`.
+ */
+export function neutralise(text: string): string {
+  return printable(text).replace(
+    FORMAT_CONTROLS,
+    (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
+}
+
+/** "12:00:01" in the server's local time. */
+export function clock(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+// ---- room lines (broadcast) ----
+
+/** `[12:00:01] alice: hello`. */
+export function messageLine(time: string, name: string, text: string): string {
+  return `[${time}] ${name}: ${text}`;
+}
+
+/** `[12:00:01] * alice waves`. */
+export function actionLine(time: string, name: string, text: string): string {
+  return `[${time}] * ${name} ${text}`;
+}
+
+/** `* alice joined`. */
+export function joinedNotice(name: string): string {
+  return `* ${name} joined`;
+}
+
+/** `* alice left`, or `* alice left (reason)`. */
+export function leftNotice(name: string, reason?: string): string {
+  return reason ? `* ${name} left (${reason})` : `* ${name} left`;
+}
+
+/** `* alice is now known as bob`. */
+export function renamedNotice(from: string, to: string): string {
+  return `* ${from} is now known as ${to}`;
+}
+
+/** Sent to every connection, named or not, before the server closes it. */
+export const SHUTDOWN_NOTICE = "* Server shutting down; goodbye";
+
+// ---- private lines ----
+
+/** The first line on every connection. */
+export function welcomeLine(members: number): string {
+  const online = `${members} member${members === 1 ? "" : "s"} online`;
+  return `! Welcome to socketkit chat (${online}). Names are ${NAME_RULE} ${ASK_NAME}`;
+}
+
+/**
+ * The answer to a name that breaks the rule; `shown` is already neutralised.
+ * `ask` adds the question again (during the handshake, not for /name).
+ */
+export function invalidNameLine(shown: string, ask = true): string {
+  return `! Invalid name "${shown}": use ${NAME_RULE}${ask ? " " + ASK_NAME : ""}`;
+}
+
+/** The answer to a name someone else has; `ask` as for {@link invalidNameLine}. */
+export function takenNameLine(name: string, ask = true): string {
+  return `! The name "${name}" is taken.${ask ? " " + ASK_NAME : ""}`;
+}
+
+/** Confirms the join; lists at most `shown` names so the line stays short. */
+export function joinedLine(name: string, names: string[], shown = 20): string {
+  const listed = names.slice(0, shown).join(", ");
+  const more = names.length > shown ? ` and ${names.length - shown} more (/users lists all)` : "";
+  return `! Joined as ${name}. ${names.length} here: ${listed}${more}`;
+}
+
+/** The limits, right after the join line; clients pace themselves by it. */
+export function limitsLine(maxLine: number, rate: number, burst: number): string {
+  const pace = rate > 0 ? `${rate} lines per second, bursts of ${burst}` : "no rate limit";
+  return `! Limits: lines up to ${maxLine} bytes; ${pace}. Type /help for commands.`;
+}
+
+/** Precedes the history a newcomer receives (only when there is some). */
+export function historyLine(count: number): string {
+  return `! The last ${count} message${count === 1 ? "" : "s"}:`;
+}
+
+/** `/users`. */
+export function usersLine(names: string[]): string {
+  return `! ${names.length} here: ${names.join(", ")}`;
+}
+
+/** To the member who renamed. */
+export function youAreNowLine(name: string): string {
+  return `! You are now known as ${name}`;
+}
+
+/** Sent before closing a connection when the room is full. */
+export function roomFullLine(maxMembers: number): string {
+  return `! The room is full (${maxMembers} member${maxMembers === 1 ? "" : "s"}); try again later`;
+}
+
+/** A refused over-long line. */
+export function tooLongLine(maxLine: number): string {
+  return `! Line too long (over ${maxLine} bytes); it was not sent`;
+}
+
+/** Sent once when a member goes over the rate; refused lines after it are silent. */
+export function slowDownLine(rate: number, burst: number): string {
+  return `! Slow down: over ${rate} lines per second (bursts of ${burst}); lines are dropped until you pause`;
+}
+
+/** An unknown /command; `shown` is already neutralised. */
+export function unknownCommandLine(shown: string): string {
+  return `! Unknown command "${shown}"; type /help for the commands`;
+}
+
+/** A command used without its argument. */
+export function usageLine(usage: string): string {
+  return `! Usage: ${usage}`;
+}
+
+export const GOODBYE_LINE = "! Goodbye";
+export const NAME_TIMEOUT_LINE = "! No name given in time; goodbye";
+export const IDLE_LINE = "! Idle for too long; goodbye";
+
+/** `/help`. */
+export const HELP_LINES = [
+  "! Commands:",
+  "!   /users          who is here",
+  "!   /me ACTION      send an action, e.g. /me waves",
+  "!   /name NEWNAME   change your name",
+  "!   /quit           leave the room",
+  "!   /help           this list",
+  "! A line starting with // is sent as a message with one / removed.",
+];
+
+// ---- what a client recognises ----
+
+/** True for a line asking for a name (welcome, invalid, taken). */
+export function asksForName(line: string): boolean {
+  return line.startsWith("! ") && line.endsWith(ASK_NAME);
+}
+
+/** The name in a `! Joined as NAME.` line, or null. */
+export function parseJoined(line: string): string | null {
+  return line.match(/^! Joined as ([A-Za-z0-9_.-]{1,32})\. /)?.[1] ?? null;
+}
+
+/** The name in a `! You are now known as NAME` line, or null. */
+export function parseRenamed(line: string): string | null {
+  return line.match(/^! You are now known as ([A-Za-z0-9_.-]{1,32})$/)?.[1] ?? null;
+}
+
+/** The pace in a `! Limits:` line; rate 0 means none. Null if the line is not one. */
+export function parseLimits(line: string): { rate: number; burst: number } | null {
+  if (!line.startsWith("! Limits: ")) return null;
+  const pace = line.match(/; (\d+(?:\.\d+)?) lines per second, bursts of (\d+)\./);
+  return pace ? { rate: Number(pace[1]), burst: Number(pace[2]) } : { rate: 0, burst: 0 };
+}

@@ -1,0 +1,205 @@
+/**
+ * One chat connection: the name handshake, then a member's lines and
+ * commands. Reading is the only thing a session awaits; everything it sends
+ * goes through its Outbox.
+ */
+import { TIMED_OUT, within } from "../net/deadline.ts";
+import { isDisconnect } from "../net/io.ts";
+import { LineSplitter } from "../net/line_splitter.ts";
+import type { TrackedConn } from "../net/tcp_service.ts";
+import { decodeLenient, encode } from "../net/text.ts";
+import type { ChatConfig } from "./config.ts";
+import { Outbox } from "./outbox.ts";
+import {
+  GOODBYE_LINE,
+  HELP_LINES,
+  invalidNameLine,
+  isValidName,
+  neutralise,
+  roomFullLine,
+  slowDownLine,
+  takenNameLine,
+  tooLongLine,
+  unknownCommandLine,
+  usageLine,
+  usersLine,
+} from "./protocol.ts";
+import { TokenBucket } from "./rate_limit.ts";
+import type { Member, Room } from "./room.ts";
+
+// Small, so a thousand members cost little; a read holds at most this much.
+const READ_SIZE = 4 * 1024;
+// How long a last line (goodbye, refusal, shutdown) may take to drain before the close.
+export const FINAL_FLUSH_MS = 1000;
+
+/** A connection to the chat service, from the first byte to the close. */
+export class ChatSession implements Member {
+  name = "";
+  joinedAt = 0;
+  readonly peer: string;
+  readonly outbox: Outbox;
+  readonly tracked: TrackedConn;
+  #room: Room;
+  #config: ChatConfig;
+  #bucket: TokenBucket;
+  #limited = false;
+  #joined = false;
+  #done = false;
+  #leaveReason: string | undefined;
+
+  constructor(tracked: TrackedConn, room: Room, config: ChatConfig) {
+    this.tracked = tracked;
+    this.peer = tracked.peer;
+    this.#room = room;
+    this.#config = config;
+    this.#bucket = new TokenBucket(config.rate, config.burst);
+    this.outbox = new Outbox(tracked.conn, config.buffer, () => tracked.close());
+  }
+
+  /** True once the member has a name and is in the room. */
+  get joined(): boolean {
+    return this.#joined;
+  }
+
+  /** Closes the socket; the read loop in run() then ends. */
+  disconnect(): void {
+    this.outbox.discard();
+    this.tracked.close();
+  }
+
+  /** Queues a line; a connection that cannot take it is stuck and is closed. */
+  send(line: string): void {
+    if (this.#room.has(this)) {
+      this.#room.send(this, line);
+    } else if (!this.outbox.push(encode(line + "\n"))) {
+      this.disconnect();
+    }
+  }
+
+  /**
+   * Ends the session with a last line: the room is told `reason` now, the
+   * socket closes once the line is written (or after FINAL_FLUSH_MS).
+   */
+  finish(line: string, reason?: string): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#leaveReason = reason;
+    this.#room.leave(this, reason);
+    this.send(line);
+    void this.closeAfterFlush();
+  }
+
+  /** Closes the socket once everything queued is written, or FINAL_FLUSH_MS passed. */
+  async closeAfterFlush(): Promise<void> {
+    await within(this.outbox.flushed(), FINAL_FLUSH_MS);
+    this.tracked.close();
+  }
+
+  /** Reads and handles lines until end of input, /quit or the socket closing. */
+  async run(): Promise<void> {
+    const { conn } = this.tracked;
+    const buffer = new Uint8Array(READ_SIZE);
+    const splitter = new LineSplitter(this.#config.maxLine);
+    const handler = {
+      line: (bytes: Uint8Array) => this.#onLine(bytes),
+      overflow: () => this.#onOverflow(),
+    };
+    let reason: string | undefined;
+    try {
+      while (!this.#done) {
+        const n = await conn.read(buffer);
+        if (n === null) {
+          splitter.flush(handler); // a last line without a newline still counts
+          break;
+        }
+        this.tracked.touch();
+        splitter.push(buffer.subarray(0, n), handler);
+      }
+    } catch (error) {
+      if (!isDisconnect(error)) throw error;
+      if (error instanceof Deno.errors.ConnectionReset) reason = "connection reset";
+    } finally {
+      this.#room.leave(this, this.#leaveReason ?? reason);
+    }
+    // After /quit or a half-close the replies still go out before the close.
+    if (!this.tracked.closed) {
+      const flushed = await within(this.outbox.flushed(), FINAL_FLUSH_MS);
+      if (flushed === TIMED_OUT) this.disconnect();
+    }
+  }
+
+  #onLine(bytes: Uint8Array): void {
+    if (this.#done) return;
+    if (!this.#joined) return this.#onName(bytes);
+    if (bytes.length === 0) return;
+    if (!this.#bucket.take()) {
+      if (!this.#limited) this.send(slowDownLine(this.#config.rate, this.#config.burst));
+      this.#limited = true;
+      return;
+    }
+    this.#limited = false;
+    const text = neutralise(decodeLenient(bytes));
+    if (text.trim() === "") return;
+    if (text.startsWith("//")) return this.#room.say(this, text.slice(1));
+    if (text.startsWith("/")) return this.#command(text);
+    this.#room.say(this, text);
+  }
+
+  #onOverflow(): void {
+    if (this.#done) return;
+    if (this.#joined) {
+      this.send(tooLongLine(this.#config.maxLine));
+    } else {
+      this.send(invalidNameLine(`(over ${this.#config.maxLine} bytes)`));
+    }
+  }
+
+  #onName(bytes: Uint8Array): void {
+    const name = decodeLenient(bytes).trim();
+    if (!isValidName(name)) return this.send(invalidNameLine(shorten(neutralise(name))));
+    const refusal = this.#room.join(this, name);
+    if (refusal === null) {
+      this.#joined = true;
+    } else if (refusal === "taken") {
+      this.send(takenNameLine(name));
+    } else {
+      this.finish(roomFullLine(this.#config.maxMembers));
+    }
+  }
+
+  #command(text: string): void {
+    const space = text.indexOf(" ");
+    const word = (space < 0 ? text : text.slice(0, space)).toLowerCase();
+    const arg = space < 0 ? "" : text.slice(space + 1).trim();
+    switch (word) {
+      case "/users":
+        return this.send(usersLine(this.#room.names()));
+      case "/me":
+        if (arg === "") return this.send(usageLine("/me ACTION, e.g. /me waves"));
+        return this.#room.act(this, arg);
+      case "/name":
+        return this.#rename(arg);
+      case "/quit":
+        this.#done = true;
+        return this.send(GOODBYE_LINE);
+      case "/help":
+        for (const line of HELP_LINES) this.send(line);
+        return;
+      default:
+        return this.send(unknownCommandLine(shorten(word)));
+    }
+  }
+
+  #rename(name: string): void {
+    if (name === "") return this.send(usageLine("/name NEWNAME"));
+    if (!isValidName(name)) return this.send(invalidNameLine(shorten(name), false));
+    const refusal = this.#room.rename(this, name);
+    if (refusal === "taken") this.send(takenNameLine(name, false));
+    if (refusal === "same") this.send(`! You are already ${name}`);
+  }
+}
+
+/** Keeps echoed input short: a refusal need not repeat a 4 KiB line. */
+function shorten(text: string): string {
+  return text.length > 40 ? text.slice(0, 40) + "..." : text;
+}
