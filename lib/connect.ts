@@ -53,6 +53,12 @@ export const CONNECT_SPEC: CommandSpec = {
       default: "9002",
       help: "Info service port (for the menu's info entry)",
     },
+    "chat-port": {
+      type: "string",
+      value: "PORT",
+      default: "9001",
+      help: "Chat service port (for the menu's chat entry)",
+    },
   },
   notes: `Message mode reads lines from standard input and prints each reply. 'exit' asks
 the server to stop (over both transports with --random) and ends the client;
@@ -60,7 +66,8 @@ end of input (Ctrl-D) ends the client and leaves the server running.
 
 With no mode on a terminal, a menu offers every mode and asks what each needs.
 Flags given to the menu are passed on to the entries they apply to: --host to
-every entry, --info-port, --timeout and --retries to info, all to message mode.
+every entry, --info-port, --timeout and --retries to info, --chat-port to chat,
+all to message mode.
 
 Examples:
   socketkit connect --random
@@ -128,6 +135,7 @@ async function messageMode(args: string[]): Promise<number> {
 /** Which of the menu's own flags, when given, each entry passes on (message takes all). */
 const MENU_FLAGS: Record<string, string[]> = {
   info: ["host", "info-port", "timeout", "retries"],
+  chat: ["host", "chat-port"],
 };
 
 /**
