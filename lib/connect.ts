@@ -9,12 +9,14 @@ import {
   parsePort,
   stringFlag,
 } from "./cli/flags.ts";
+import { downloadMode, filesMode, uploadMode } from "./files/commands.ts";
 import { runMessageSession, type TransportChoice } from "./message/session.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
   name: "socketkit connect",
   usage: [
     "socketkit connect --random|--tcp|--udp [flags]",
+    "socketkit connect upload PATH | download NAME | files [flags]",
   ],
   summary: "Talk to a socketkit server.",
   flags: {
@@ -55,7 +57,11 @@ Examples:
  * Client modes named by the first argument (`connect chat ...`); each parses
  * its own flags. Message mode (no mode word) is handled below.
  */
-const MODES: Record<string, (args: string[]) => Promise<number>> = {};
+const MODES: Record<string, (args: string[]) => Promise<number>> = {
+  upload: uploadMode,
+  download: downloadMode,
+  files: filesMode,
+};
 
 /** Runs `socketkit connect` with its arguments; resolves to the exit code. */
 export async function connect(args: string[]): Promise<number> {

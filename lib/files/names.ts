@@ -2,6 +2,7 @@
  * What a safe file name is. The server checks every name it is given, the
  * client checks before connecting, so a refusal reads the same from both.
  */
+import { printable } from "../net/text.ts";
 
 /** Longest name in UTF-8 bytes (the usual file system limit, NAME_MAX). */
 export const MAX_NAME_BYTES = 255;
@@ -31,13 +32,9 @@ export function nameRefusal(name: string): string | null {
   return null;
 }
 
-/** The printable form of a name for messages: control characters escaped, quoted. */
+/** The printable form of a name for messages: control characters escaped, quoted, cut at 80. */
 export function quoteName(name: string): string {
-  // deno-lint-ignore no-control-regex
-  const shown = name.replace(
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"),
-  );
+  const shown = printable(name).replaceAll("\t", "\\x09");
   const cut = shown.length > 80 ? shown.slice(0, 77) + "..." : shown;
   return `"${cut}"`;
 }
