@@ -60,6 +60,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
       } catch (error) {
         if (!(error instanceof LineTooLong)) throw error;
         await writeLine(out, errorLine("bad-request", `Request line over ${MAX_LINE} bytes`));
+        await linger(conn, wire);
         break;
       }
       if (line === null) break;
@@ -236,7 +237,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
           `${FILE_LABEL} Upload of ${quoteName(name)} from ${peer} failed: ${failure.message}`,
         );
         await writeLine(out, errorLine(failure.code, failure.message));
-        await linger(wire);
+        await linger(conn, wire);
         return false;
       }
       if (received < length) return interrupted(name, peer, upload.offset + received);
@@ -303,8 +304,17 @@ export async function startFileService(context: ServiceContext): Promise<Running
   };
 }
 
-/** A refused upload's client may still be sending: drain briefly so it reads our ERR. */
-async function linger(wire: WireReader): Promise<void> {
+/**
+ * Before closing on a client that may still be sending: half-close (it sees
+ * our ERR, then EOF) and drain briefly, since closing with unread bytes would
+ * reset the connection and could destroy the ERR line before it is read.
+ */
+async function linger(conn: Deno.TcpConn, wire: WireReader): Promise<void> {
+  try {
+    await conn.closeWrite();
+  } catch {
+    return; // already gone
+  }
   const sink = new Uint8Array(64 * 1024);
   const deadline = Date.now() + LINGER_MS;
   while (Date.now() < deadline) {
