@@ -443,7 +443,7 @@ Deno.test("files: a server killed mid-upload shows no file after restart; the up
 });
 
 /** Forwards one connection, passing only the first `limit` bytes from the server back. */
-async function stallingProxy(target: number, limit: number) {
+function stallingProxy(target: number, limit: number) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const forwarded = Promise.withResolvers<void>();
   const open: Deno.TcpConn[] = [];
@@ -503,7 +503,7 @@ Deno.test("files: a download killed mid-transfer resumes from the bytes on disk"
   const output = join(dirs.local, "movie.bin");
   const partial = join(dirs.local, ".movie.bin.socketkit-part");
   {
-    await using proxy = await stallingProxy(server.port(LABEL), headerLength + MiB + 5);
+    await using proxy = stallingProxy(server.port(LABEL), headerLength + MiB + 5);
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",

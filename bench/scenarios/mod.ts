@@ -1,4 +1,5 @@
 /** Every benchmark scenario, in the order `deno task bench` runs them. */
 import type { Scenario } from "../scenario.ts";
+import { filesScenario } from "./files.ts";
 
-export const SCENARIOS: Scenario[] = [];
+export const SCENARIOS: Scenario[] = [filesScenario];

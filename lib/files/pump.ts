@@ -38,17 +38,20 @@ export async function pump(
   let n = length > 0 ? await readSide(reader, current, length) : null;
   while (n !== null) {
     const chunk = current.subarray(0, n);
-    options.hash.update(chunk);
     copied += n;
     const left = length - copied;
     const stopping = left === 0 || (options.stop?.() ?? false);
-    // Overlap: write this chunk while reading the next into the other buffer.
+    // Overlap: the write of this chunk and the read of the next run on I/O
+    // threads while this thread hashes the chunk (reading a buffer that
+    // nothing writes to until both are done).
+    const written = writeSide(writer, chunk);
     const next = stopping ? Promise.resolve(null) : readSide(reader, spare, left);
     try {
-      await writeSide(writer, chunk);
+      options.hash.update(chunk);
+      await written;
     } finally {
-      // Never leave the read dangling: its rejection would go unhandled.
-      await next.catch(() => null);
+      // Never leave either dangling: a rejection would go unhandled.
+      await Promise.allSettled([written, next]);
     }
     options.onProgress?.(copied);
     n = await next;

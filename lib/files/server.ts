@@ -31,6 +31,16 @@ import { LineTooLong, WireReader, writeLine } from "./wire.ts";
 const LINGER_MS = 2000;
 const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
+/** One connection's ends, as the request handlers use them. */
+interface Session {
+  conn: Deno.TcpConn;
+  wire: WireReader;
+  /** Writes to the connection, counting as activity for the idle timeout. */
+  out: Writer;
+  /** "127.0.0.1:50412". */
+  peer: string;
+}
+
 /** Starts the file service on --file-port, storing files in --files-dir. */
 export async function startFileService(context: ServiceContext): Promise<RunningService> {
   const { config, log, stats } = context;
@@ -71,7 +81,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
       }
       let keepOpen: boolean;
       try {
-        keepOpen = await serveRequest(request, wire, out, peer);
+        keepOpen = await serveRequest(request, { conn, wire, out, peer });
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
         log.event(`${FILE_LABEL} Refused ${describe(request)} from ${peer}: ${error.message}`);
@@ -84,12 +94,8 @@ export async function startFileService(context: ServiceContext): Promise<Running
   }
 
   /** Serves one request; false when the connection cannot carry another. */
-  async function serveRequest(
-    request: Request,
-    wire: WireReader,
-    out: Writer,
-    peer: string,
-  ): Promise<boolean> {
+  async function serveRequest(request: Request, session: Session): Promise<boolean> {
+    const { out } = session;
     switch (request.kind) {
       case "list": {
         const entries = await store.list();
@@ -102,10 +108,10 @@ export async function startFileService(context: ServiceContext): Promise<Running
         await writeLine(out, `OK ${describeFile(await store.stat(request.name))}`);
         return true;
       case "get":
-        return await withTransferSlot(() => sendFile(request.name, request.offset, out, peer));
+        return await withTransferSlot(() => sendFile(request.name, request.offset, session));
       case "put":
         return await withTransferSlot(() =>
-          receiveFile(request.name, request.size, request.force, wire, out, peer)
+          receiveFile(request.name, request.size, request.force, session)
         );
     }
   }
@@ -126,12 +132,8 @@ export async function startFileService(context: ServiceContext): Promise<Running
   }
 
   /** GET: header, bytes from `offset`, then the digest of the whole file. */
-  async function sendFile(
-    name: string,
-    offset: number,
-    out: Writer,
-    peer: string,
-  ): Promise<boolean> {
+  async function sendFile(name: string, offset: number, session: Session): Promise<boolean> {
+    const { out, peer } = session;
     const { file, entry } = await store.openRead(name);
     try {
       if (offset > entry.size) {
@@ -198,10 +200,9 @@ export async function startFileService(context: ServiceContext): Promise<Running
     name: string,
     size: number,
     force: boolean,
-    wire: WireReader,
-    out: Writer,
-    peer: string,
+    session: Session,
   ): Promise<boolean> {
+    const { conn, wire, out, peer } = session;
     const upload = await store.beginUpload(name, size, force);
     try {
       await writeLine(out, `READY ${upload.offset}`);
