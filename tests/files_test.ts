@@ -638,3 +638,33 @@ Deno.test("files: size and transfer limits refuse cleanly and leave nothing behi
     /^ERR busy The server is running 1 transfers \(--max-transfers\)/,
   );
 });
+
+Deno.test("files: a full disk is a clear error and leaves nothing behind (tmpfs; needs root)", async (t) => {
+  await using dirs = await tempDirs();
+  await Deno.mkdir(dirs.files);
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dirs.files],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => ({ success: false }));
+  if (!mount.success) {
+    await t.step({ name: "skipped: cannot mount a small tmpfs here", ignore: true, fn: () => {} });
+    return;
+  }
+  try {
+    await using server = await startServer(dirs.files);
+    const source = join(dirs.local, "too-big.bin");
+    await randomFile(source, 3 * MiB);
+    const result = await cli(server, "upload", source);
+    equal(result.code, 1);
+    equal(result.stderr, `error: The server's disk is full; "too-big.bin" was not stored\n`);
+    deepStrictEqual(await dirNames(dirs.files), [".socketkit"]);
+    deepStrictEqual(await dirNames(join(dirs.files, ".socketkit", "parts")), []);
+    equal((await listing(server)).files.length, 0);
+    const small = join(dirs.local, "small.bin");
+    await randomFile(small, 100_000);
+    equal((await cli(server, "upload", small)).code, 0, "healthy afterwards");
+  } finally {
+    await new Deno.Command("umount", { args: [dirs.files] }).output();
+  }
+});
