@@ -213,7 +213,11 @@ export async function startFileService(context: ServiceContext): Promise<Running
       const buffer = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(size, 1)));
       if (!await hashPrefix(upload.file, upload.offset, upload.hash, buffer)) {
         await upload.discard(); // the part file shrank under us: start clean next time
-        throw new StoreError("io", `The partial upload of ${quoteName(name)} was damaged; retry`);
+        const failure = `The partial upload of ${quoteName(name)} was damaged; retry`;
+        log.error(`${FILE_LABEL} ${failure}`);
+        await writeLine(out, errorLine("io", failure));
+        await linger(conn, wire); // the client is already sending bytes
+        return false;
       }
       const length = size - upload.offset;
       let counted = 0;
@@ -252,7 +256,13 @@ export async function startFileService(context: ServiceContext): Promise<Running
           `Expected "SHA256 <hex>" after the bytes of ${quoteName(name)}`,
         );
       }
-      const { entry, created } = await upload.commit(expected);
+      let stored;
+      try {
+        stored = await upload.commit(expected);
+      } catch (error) {
+        throw error instanceof StoreError ? error : diskError(name, error);
+      }
+      const { entry, created } = stored;
       if (created) stats.filesStored++;
       log.event(
         `${FILE_LABEL} Stored ${
