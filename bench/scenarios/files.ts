@@ -25,54 +25,73 @@ export const filesScenario: Scenario = {
     const size = options.quick ? 64 * MiB : 1024 * MiB;
     const dir = await Deno.makeTempDir({ prefix: "socketkit-bench-files-" });
     try {
-      return await measure(dir, size);
+      return await measure(dir, size, options.quick ? 1 : 2);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
 };
 
-async function measure(dir: string, size: number): Promise<Measurement[]> {
+async function measure(dir: string, size: number, rounds: number): Promise<Measurement[]> {
   const source = join(dir, "source.bin");
   await writeRandomFile(source, size);
   const socat = await hasSocat();
-
-  // Bare baselines first, then the service, all on the same (warm) source file.
-  await settle();
-  const bareUp = await bareCopy(source, join(dir, "bare-up.bin"));
-  await settle();
-  const socatUp = socat ? await socatCopy(source, join(dir, "socat-up.bin")) : null;
-
   const filesDir = join(dir, "server");
+  const stored = join(filesDir, "big.bin");
+  const output = join(dir, "downloaded.bin");
   const server = await startServer(filesDir);
   try {
-    await settle();
-    const upload = await runClient(server, [
-      "connect",
-      "upload",
-      source,
-      "--name",
-      "big.bin",
-      "--json",
-    ]);
-    await settle();
-    const bareDown = await bareCopy(join(filesDir, "big.bin"), join(dir, "bare-down.bin"));
-    await settle();
-    const socatDown = socat
-      ? await socatCopy(join(filesDir, "big.bin"), join(dir, "socat-down.bin"))
-      : null;
-    const output = join(dir, "downloaded.bin");
-    await settle();
-    const download = await runClient(server, [
-      "connect",
-      "download",
-      "big.bin",
-      "--output",
-      output,
-      "--json",
-    ]);
-    if (upload.sha256 !== download.sha256) throw new Error("round trip changed the bytes");
-    await Deno.remove(output);
+    // Each method in turn, `rounds` times, keeping each one's fastest run: the
+    // machine is shared, and the least disturbed run is the fairest comparison.
+    let bareUp: CopyResult | null = null;
+    let socatUp: { seconds: number } | null = null;
+    let upload: ClientResult | null = null;
+    let bareDown: CopyResult | null = null;
+    let socatDown: { seconds: number } | null = null;
+    let download: ClientResult | null = null;
+    for (let round = 0; round < rounds; round++) {
+      await settle();
+      bareUp = fastest(bareUp, await bareCopy(source, join(dir, "bare-up.bin")));
+      if (socat) {
+        await settle();
+        socatUp = fastest(socatUp, await socatCopy(source, join(dir, "socat-up.bin")));
+      }
+      await settle();
+      upload = fastest(
+        upload,
+        await runClient(server, [
+          "connect",
+          "upload",
+          source,
+          "--name",
+          "big.bin",
+          "--force",
+          "--json",
+        ]),
+      );
+      await settle();
+      bareDown = fastest(bareDown, await bareCopy(stored, join(dir, "bare-down.bin")));
+      if (socat) {
+        await settle();
+        socatDown = fastest(socatDown, await socatCopy(stored, join(dir, "socat-down.bin")));
+      }
+      await settle();
+      download = fastest(
+        download,
+        await runClient(server, [
+          "connect",
+          "download",
+          "big.bin",
+          "--output",
+          output,
+          "--force",
+          "--json",
+        ]),
+      );
+      if (upload.sha256 !== download.sha256) throw new Error("round trip changed the bytes");
+      await Deno.remove(output);
+    }
+    if (!bareUp || !upload || !bareDown || !download) throw new Error("no rounds ran");
     const serverRss = await peakRssBytes(server.child.pid);
 
     const mbps = (seconds: number) => size / 1e6 / seconds;
@@ -83,7 +102,7 @@ async function measure(dir: string, size: number): Promise<Measurement[]> {
         value: mbps(upload.seconds),
         baseline: mbps(bareUp.seconds),
         better: "higher",
-        note: `baseline: bare Deno TCP copy; ${size / MiB} MiB`,
+        note: `baseline: bare Deno TCP copy; ${size / MiB} MiB, best of ${rounds}`,
       },
       {
         figure: "download",
@@ -164,6 +183,27 @@ async function measure(dir: string, size: number): Promise<Measurement[]> {
   } finally {
     await server.close();
   }
+}
+
+/** The faster of two runs, keeping the larger peak RSS and the smaller CPU time. */
+function fastest<T extends { seconds: number }>(best: T | null, next: T): T {
+  if (best === null) return next;
+  const winner = next.seconds < best.seconds ? { ...next } : { ...best };
+  for (const key of ["rss", "receiverRss", "senderRss"] as const) {
+    if (key in winner) {
+      (winner as Record<string, number>)[key] = Math.max(
+        (best as Record<string, number>)[key]!,
+        (next as Record<string, number>)[key]!,
+      );
+    }
+  }
+  if ("cpuMs" in winner) {
+    (winner as Record<string, number>).cpuMs = Math.min(
+      (best as Record<string, number>).cpuMs!,
+      (next as Record<string, number>).cpuMs!,
+    );
+  }
+  return winner;
 }
 
 /**

@@ -4,11 +4,12 @@
  * progress and notes go to stderr.
  */
 import { basename } from "node:path";
-import { UsageError } from "../cli/errors.ts";
+import { RuntimeError, UsageError } from "../cli/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../cli/flags.ts";
 import { formatBytes } from "../cli/progress.ts";
 import { printable } from "../net/text.ts";
 import { FileClient } from "./client.ts";
+import { nameRefusal, quoteName } from "./names.ts";
 import type { FileEntry } from "./protocol.ts";
 import { downloadFile, type TransferSummary, uploadFile } from "./transfer.ts";
 
@@ -77,7 +78,13 @@ export async function uploadMode(args: string[]): Promise<number> {
   if (parsed.values.help) return help(UPLOAD_SPEC);
   const path = parsed.positionals[0];
   if (path === undefined) throw new UsageError("Missing the PATH to upload", UPLOAD_SPEC.name);
-  const name = typeof parsed.values.name === "string" ? parsed.values.name : basename(path);
+  const given = typeof parsed.values.name === "string";
+  const name = given ? parsed.values.name as string : basename(path);
+  const why = nameRefusal(name);
+  if (why !== null) {
+    const hint = given ? "" : "; choose a name on the server with --name";
+    throw new RuntimeError(`Name ${quoteName(name)} refused: ${why}${hint}`);
+  }
   const json = parsed.values.json === true;
   const result = await uploadFile(path, name, {
     ...server(parsed.values),
