@@ -668,3 +668,21 @@ Deno.test("files: a full disk is a clear error and leaves nothing behind (tmpfs;
     await new Deno.Command("umount", { args: [dirs.files] }).output();
   }
 });
+
+Deno.test("files: each client mode has its own --help", async () => {
+  const [upload, download, files] = await Promise.all([
+    runCli(["connect", "upload", "--help"]),
+    runCli(["connect", "download", "--help"]),
+    runCli(["connect", "files", "--help"]),
+  ]);
+  for (const result of [upload, download, files]) equal(result.code, 0);
+  match(
+    upload.stdout,
+    /Usage: socketkit connect upload PATH .*\n[\s\S]*--force[\s\S]*--file-port PORT/,
+  );
+  match(download.stdout, /Usage: socketkit connect download NAME [\s\S]*--output PATH/);
+  match(files.stdout, /Usage: socketkit connect files [\s\S]*--json/);
+  const missing = await runCli(["connect", "upload"]);
+  equal(missing.code, 2);
+  match(missing.stderr, /^error: Missing the PATH to upload\n/);
+});
