@@ -273,7 +273,11 @@ async function startServer(filesDir: string): Promise<Server> {
     child,
     port,
     async close() {
-      child.kill("SIGTERM");
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited (the step that noticed reports why)
+      }
       await child.status;
       await drain;
     },
@@ -302,7 +306,13 @@ async function runClient(server: Server, args: string[]): Promise<ClientResult> 
   const { rss, cpuMs } = await sampler;
   const serverCpuMs = (await cpuTimeMs(server.child.pid)) - serverCpu;
   if (!output.success) {
-    throw new Error(`${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
+    const serverState = await Promise.race([
+      server.child.status.then((status) => `server exited: ${JSON.stringify(status)}`),
+      new Promise<string>((resolve) => setTimeout(() => resolve("server running"), 100)),
+    ]);
+    throw new Error(
+      `${args.join(" ")} failed (${serverState}): ${new TextDecoder().decode(output.stderr)}`,
+    );
   }
   const summary = JSON.parse(new TextDecoder().decode(output.stdout));
   return { seconds: summary.seconds, sha256: summary.sha256, rss, cpuMs: cpuMs + serverCpuMs };
