@@ -13,6 +13,7 @@ import {
 import { chatMode } from "./chat/client.ts";
 import { runMenu, terminalMenuIO } from "./cli/menu.ts";
 import { infoMode } from "./info/client.ts";
+import { downloadMode, filesMode, uploadMode } from "./files/commands.ts";
 import { runMessageSession, type TransportChoice } from "./message/session.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
@@ -59,6 +60,12 @@ export const CONNECT_SPEC: CommandSpec = {
       default: "9001",
       help: "Chat service port (for the menu's chat entry)",
     },
+    "file-port": {
+      type: "string",
+      value: "PORT",
+      default: "9003",
+      help: "File service port (for the menu's file entries)",
+    },
   },
   notes: `Message mode reads lines from standard input and prints each reply. 'exit' asks
 the server to stop (over both transports with --random) and ends the client;
@@ -67,7 +74,7 @@ end of input (Ctrl-D) ends the client and leaves the server running.
 With no mode on a terminal, a menu offers every mode and asks what each needs.
 Flags given to the menu are passed on to the entries they apply to: --host to
 every entry, --info-port, --timeout and --retries to info, --chat-port to chat,
-all to message mode.
+--file-port to the file entries, all to message mode.
 
 Examples:
   socketkit connect --random
@@ -81,6 +88,9 @@ Examples:
 const MODES: Record<string, (args: string[]) => Promise<number>> = {
   info: infoMode,
   chat: chatMode,
+  upload: uploadMode,
+  download: downloadMode,
+  files: filesMode,
 };
 
 /** Runs `socketkit connect` with its arguments; resolves to the exit code. */
@@ -136,6 +146,9 @@ async function messageMode(args: string[]): Promise<number> {
 const MENU_FLAGS: Record<string, string[]> = {
   info: ["host", "info-port", "timeout", "retries"],
   chat: ["host", "chat-port"],
+  files: ["host", "file-port"],
+  upload: ["host", "file-port"],
+  download: ["host", "file-port"],
 };
 
 /**

@@ -20,6 +20,7 @@ import { Logger } from "./cli/logger.ts";
 import { CHAT_FLAGS, parseChatConfig } from "./chat/config.ts";
 import { startChatService } from "./chat/server.ts";
 import { startInfoService } from "./info/server.ts";
+import { startFileService } from "./files/server.ts";
 import { startTcpMessageService } from "./message/tcp_server.ts";
 import { startUdpMessageService } from "./message/udp_server.ts";
 import { formatHostPort } from "./net/address.ts";
@@ -72,7 +73,25 @@ export const SERVE_SPEC: CommandSpec = {
       type: "string",
       value: "DIR",
       default: "./socketkit-files",
-      help: "Directory the file service stores files in",
+      help: "Directory the file service stores files in (created if missing)",
+    },
+    "max-file-size": {
+      type: "string",
+      value: "SIZE",
+      default: "4GiB",
+      help: "Largest file the file service accepts",
+    },
+    "max-transfers": {
+      type: "string",
+      value: "N",
+      default: "16",
+      help: "File uploads and downloads running at once; more are refused as busy",
+    },
+    "keep-partial": {
+      type: "string",
+      value: "TIME",
+      default: "24h",
+      help: "Keep an interrupted upload this long so it can resume (0: forever)",
     },
     services: {
       type: "string",
@@ -130,7 +149,7 @@ const STARTERS: Record<ServiceName, ServiceStarter[]> = {
   message: [startTcpMessageService, startUdpMessageService],
   chat: [startChatService],
   info: [startInfoService],
-  files: [],
+  files: [startFileService],
 };
 
 /** True when this build can run the service (its starters are registered). */
@@ -151,6 +170,9 @@ export function parseServeConfig(
     infoPort: parsePort("info-port", get("info-port")),
     filePort: parsePort("file-port", get("file-port")),
     filesDir: get("files-dir"),
+    maxFileSize: parseSize("max-file-size", get("max-file-size"), 0),
+    maxTransfers: parseInteger("max-transfers", get("max-transfers"), 1),
+    keepPartial: parseDuration("keep-partial", get("keep-partial")),
     services: parseList("services", get("services"), SERVICE_NAMES),
     exitFrom: parseChoice("exit-from", get("exit-from"), EXIT_POLICIES),
     maxMessage: parseSize("max-message", get("max-message")),

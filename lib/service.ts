@@ -53,6 +53,12 @@ export interface ServeConfig {
   infoPort: number;
   filePort: number;
   filesDir: string;
+  /** Largest file the file service accepts, in bytes. */
+  maxFileSize: number;
+  /** Uploads and downloads the file service runs at once. */
+  maxTransfers: number;
+  /** Milliseconds an interrupted upload is kept for resuming; 0 keeps it forever. */
+  keepPartial: number;
   services: ServiceName[];
   exitFrom: ExitPolicy;
   /** Longest message (TCP line or UDP datagram) in bytes. */

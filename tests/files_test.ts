@@ -1,0 +1,688 @@
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { WireReader } from "../lib/files/wire.ts";
+import { writeAll } from "../lib/net/io.ts";
+import { TIMED_OUT, within } from "../lib/net/deadline.ts";
+import { encode } from "../lib/net/text.ts";
+import { MAIN, runCli, ServerProcess } from "./_helpers.ts";
+
+const LABEL = "[File Server]";
+const MiB = 1024 * 1024;
+
+// ---- fixtures ----
+
+/** A temp dir with `files/` (the server's) and `local/` (the client's); removed on dispose. */
+async function tempDirs() {
+  const root = await Deno.makeTempDir({ prefix: "socketkit-files-test-" });
+  const files = join(root, "files");
+  const local = join(root, "local");
+  await Deno.mkdir(local);
+  return {
+    root,
+    files,
+    local,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+/** Writes `size` random bytes to `path`; returns them. */
+async function randomFile(path: string, size: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  await Deno.writeFile(path, bytes);
+  return bytes;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+async function sha256File(path: string): Promise<string> {
+  return sha256(await Deno.readFile(path));
+}
+
+async function startServer(files: string, extra: string[] = []): Promise<ServerProcess> {
+  return await ServerProcess.start(["--services", "files", "--files-dir", files, ...extra], [
+    LABEL,
+  ]);
+}
+
+/** `socketkit connect <mode> ... --file-port <port>`. */
+async function cli(server: ServerProcess, mode: string, ...args: string[]) {
+  return await runCli(["connect", mode, ...args, "--file-port", String(server.port(LABEL))]);
+}
+
+async function listing(server: ServerProcess) {
+  const result = await cli(server, "files", "--json");
+  equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split("\n");
+  equal(lines.length, 1, "one JSON object on stdout");
+  return JSON.parse(lines[0]!) as {
+    server: string;
+    files: {
+      name: string;
+      size: number;
+      modified: string;
+      mtimeMs: number;
+      sha256: string | null;
+    }[];
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function dirNames(path: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  return names.sort();
+}
+
+/** Polls a file's size until it reaches `size` (bounded: the thing waited on is a disk write). */
+async function waitForSize(path: string, size: number, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      if ((await Deno.stat(path)).size >= size) return;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`${path} did not reach ${size} bytes within ${ms} ms`);
+}
+
+/** The raw protocol: request lines, reply lines and bytes, as any client would speak it. */
+class RawClient {
+  readonly conn: Deno.TcpConn;
+  readonly wire: WireReader;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    this.wire = new WireReader(conn, { lineBuffer: 4096 });
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  async send(data: string | Uint8Array): Promise<void> {
+    await writeAll(this.conn, typeof data === "string" ? encode(data) : data);
+  }
+
+  async line(ms = 5000): Promise<string | null> {
+    const line = await within(this.wire.readLine(), ms);
+    if (line === TIMED_OUT) throw new Error(`no line within ${ms} ms`);
+    return line;
+  }
+
+  async request(line: string | Uint8Array): Promise<string | null> {
+    await this.send(typeof line === "string" ? line + "\n" : line);
+    return await this.line();
+  }
+
+  async bytes(n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    for (let got = 0; got < n;) {
+      const read = await this.wire.read(out.subarray(got));
+      if (read === null) throw new Error(`EOF after ${got} of ${n} bytes`);
+      got += read;
+    }
+    return out;
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** PUT over the raw protocol in one go; returns the final reply. */
+async function rawUpload(port: number, name: string, bytes: Uint8Array, force = false) {
+  using raw = await RawClient.connect(port);
+  const ready = await raw.request(`PUT ${bytes.length} ${force ? "force" : "new"} ${name}`);
+  if (!ready?.startsWith("READY ")) return ready;
+  const offset = Number(ready.slice(6));
+  await raw.send(bytes.subarray(offset));
+  return await raw.request(`SHA256 ${sha256(bytes)}`);
+}
+
+// ---- tests ----
+
+Deno.test("files: upload, list and download round trip with identical SHA-256 and --json", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const source = join(dirs.local, "data one.bin");
+  const bytes = await randomFile(source, 3 * MiB + 123);
+  const digest = sha256(bytes);
+
+  const up = await cli(server, "upload", source, "--json");
+  equal(up.code, 0, up.stderr);
+  const upSummary = JSON.parse(up.stdout.trim());
+  equal(upSummary.action, "upload");
+  equal(upSummary.name, "data one.bin");
+  equal(upSummary.size, bytes.length);
+  equal(upSummary.sha256, digest);
+  equal(upSummary.resumedFrom, 0);
+  equal(up.stdout.trim().split("\n").length, 1);
+
+  const list = await listing(server);
+  equal(list.files.length, 1);
+  const [entry] = list.files;
+  equal(entry!.name, "data one.bin");
+  equal(entry!.size, bytes.length);
+  equal(entry!.sha256, digest);
+  ok(Math.abs(Date.parse(entry!.modified) - Date.now()) < 60_000);
+  deepStrictEqual(await dirNames(dirs.files), [".socketkit", "data one.bin"]);
+
+  const output = join(dirs.local, "copy.bin");
+  const down = await cli(server, "download", "data one.bin", "--output", output);
+  equal(down.code, 0, down.stderr);
+  match(
+    down.stdout,
+    /^Downloaded "data one\.bin" to .*copy\.bin: 3\.0 MiB in [\d.]+ s, .*SHA-256 [0-9a-f]{64}\n$/,
+  );
+  ok(down.stdout.includes(digest));
+  equal(await sha256File(output), digest);
+  deepStrictEqual(await dirNames(dirs.local), ["copy.bin", "data one.bin"], "no partial left");
+
+  // An existing output file is not replaced silently; a directory receives NAME.
+  const again = await cli(server, "download", "data one.bin", "--output", output);
+  equal(again.code, 1);
+  match(again.stderr, /already exists \(use --force/);
+  const intoDir = await cli(server, "download", "data one.bin", "--output", dirs.root, "--json");
+  equal(intoDir.code, 0, intoDir.stderr);
+  equal(JSON.parse(intoDir.stdout).sha256, digest);
+  equal(await sha256File(join(dirs.root, "data one.bin")), digest);
+
+  const human = await cli(server, "files");
+  equal(human.code, 0);
+  match(human.stdout, new RegExp(`3\\.0 MiB .* ${digest}  data one\\.bin\\n1 file, 3\\.0 MiB\\n$`));
+});
+
+Deno.test("files: a missing file is one error line, exit 1, and no output file", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const output = join(dirs.local, "nope.txt");
+  const result = await cli(server, "download", "nope.txt", "--output", output);
+  equal(result.code, 1);
+  equal(result.stderr, 'error: File "nope.txt" not found\n');
+  equal(result.stdout, "");
+  deepStrictEqual(await dirNames(dirs.local), []);
+
+  const missingLocal = await cli(server, "upload", join(dirs.local, "absent.bin"));
+  equal(missingLocal.code, 1);
+  match(missingLocal.stderr, /^error: Cannot read ".*absent\.bin": no such file\n$/);
+
+  const refused = await runCli(["connect", "files", "--file-port", "1"]);
+  equal(refused.code, 1);
+  match(refused.stderr, /^error: Cannot connect to 127\.0\.0\.1:1 \(connection refused\)/);
+});
+
+Deno.test("files: refused names over the raw protocol and the CLI, and symlinks out of the directory", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const port = server.port(LABEL);
+  const outside = join(dirs.root, "secret.txt");
+  await Deno.writeTextFile(outside, "outside the files directory");
+  await Deno.symlink(outside, join(dirs.files, "link.txt"));
+  await Deno.symlink(dirs.root, join(dirs.files, "dirlink"));
+
+  using raw = await RawClient.connect(port);
+  const bad: (string | Uint8Array)[] = [
+    "a/b",
+    "../secret.txt",
+    "..",
+    ".",
+    ".hidden",
+    "a\\b",
+    "x..y",
+    "x".repeat(256),
+    "é".repeat(128), // 256 bytes
+    "tab\there",
+    "bell\x07",
+    "del\x7f",
+    "nul\0byte",
+    new Uint8Array([0x61, 0xff, 0xfe, 0x62]), // not UTF-8
+  ];
+  for (const name of bad) {
+    const nameBytes = typeof name === "string" ? encode(name) : name;
+    for (const prefix of ["GET 0 ", "STAT ", "PUT 5 new ", "PUT 5 force "]) {
+      const line = new Uint8Array([...encode(prefix), ...nameBytes, 0x0a]);
+      const reply = await raw.request(line);
+      match(reply ?? "", /^ERR bad-name Name ".*" refused: /, `${prefix}${name}`);
+    }
+  }
+  equal(await raw.request("GET 0 "), 'ERR bad-name Name "" refused: the name is empty');
+
+  // Symlinks: never listed, never read, never written through.
+  for (
+    const request of ["GET 0 link.txt", "STAT link.txt", "GET 0 dirlink", "PUT 3 new link.txt"]
+  ) {
+    match((await raw.request(request)) ?? "", /^ERR (not-regular|exists) /, request);
+  }
+  match((await raw.request("PUT 3 force link.txt")) ?? "", /^ERR not-regular /);
+  equal(await Deno.readTextFile(outside), "outside the files directory");
+  equal(await raw.request("LIST"), "OK 0");
+
+  // The longest allowed name works.
+  const longest = "é".repeat(127) + "x"; // 255 bytes
+  equal(await rawUpload(port, longest, encode("hello")), `OK ${sha256(encode("hello"))}`);
+
+  const viaCli = await cli(server, "upload", outside, "--name", "../escape.txt");
+  equal(viaCli.code, 1);
+  equal(
+    viaCli.stderr,
+    'error: Name "../escape.txt" refused: it contains a path separator (only a plain file name is allowed)\n',
+  );
+  const dotted = await cli(server, "download", ".socketkit", "--output", join(dirs.local, "x"));
+  equal(dotted.code, 1);
+  match(dotted.stderr, /refused: it starts with "\."/);
+  ok(!(await exists(join(dirs.root, "escape.txt"))));
+});
+
+Deno.test("files: protocol errors get ERR lines and the server stays healthy", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files, ["--max-file-size", "1MiB"]);
+  const port = server.port(LABEL);
+  using raw = await RawClient.connect(port);
+  match((await raw.request("HELLO")) ?? "", /^ERR bad-request Unknown command "HELLO"/);
+  match((await raw.request("GET x y")) ?? "", /^ERR bad-request Expected GET <offset> <name>/);
+  match((await raw.request("PUT 10 maybe y")) ?? "", /^ERR bad-request Expected PUT/);
+  match(
+    (await raw.request("PUT 1048577 new big")) ?? "",
+    /^ERR too-large "big" is 1048577 bytes, over the server's limit of 1048576 bytes/,
+  );
+  equal(await rawUpload(port, "small", encode("abc")), `OK ${sha256(encode("abc"))}`);
+  match((await raw.request("GET 4 small")) ?? "", /^ERR bad-offset /);
+  match(
+    (await raw.request("STAT small")) ?? "",
+    new RegExp(`^OK 3 \\d+ ${sha256(encode("abc"))}$`),
+  );
+
+  // Resumed download over the raw protocol: bytes from the offset, digest of the whole file.
+  match((await raw.request("get 1 small")) ?? "", /^OK 3 /);
+  deepStrictEqual(await raw.bytes(2), encode("bc"));
+  equal(await raw.line(), `SHA256 ${sha256(encode("abc"))}`);
+
+  // A wrong digest: refused, nothing kept.
+  using bad = await RawClient.connect(port);
+  equal(await bad.request("PUT 3 new wrong"), "READY 0");
+  await bad.send("xyz");
+  match(
+    (await bad.request(`SHA256 ${"0".repeat(64)}`)) ?? "",
+    /^ERR verify-failed SHA-256 mismatch for "wrong"/,
+  );
+  deepStrictEqual(await dirNames(join(dirs.files, ".socketkit", "parts")), []);
+
+  // An over-long request line closes that connection only.
+  using long = await RawClient.connect(port);
+  match(
+    (await long.request("GET 0 " + "x".repeat(5000))) ?? "",
+    /^ERR bad-request Request line over/,
+  );
+  equal(await long.line(), null);
+  equal(await raw.request("LIST"), "OK 1");
+  match((await raw.line()) ?? "", new RegExp(`^3 \\d+ ${sha256(encode("abc"))} small$`));
+});
+
+Deno.test("files: an existing name is refused unless --force, which replaces it", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const first = join(dirs.local, "first");
+  const second = join(dirs.local, "second");
+  await randomFile(first, 200_000);
+  const secondBytes = await randomFile(second, 300_000);
+
+  equal((await cli(server, "upload", first, "--name", "doc")).code, 0);
+  const refused = await cli(server, "upload", second, "--name", "doc");
+  equal(refused.code, 1);
+  equal(refused.stderr, 'error: "doc" already exists on the server (use --force to replace it)\n');
+  const forced = await cli(server, "upload", second, "--name", "doc", "--force", "--json");
+  equal(forced.code, 0, forced.stderr);
+  const list = await listing(server);
+  deepStrictEqual(list.files.map((file) => [file.name, file.size, file.sha256]), [
+    ["doc", 300_000, sha256(secondBytes)],
+  ]);
+  equal(await server.waitFor(/Stored "doc" \(300000 bytes\)/) !== "", true);
+});
+
+Deno.test("files: a client killed mid-upload leaves nothing listed; the upload then resumes", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const port = server.port(LABEL);
+  const source = join(dirs.local, "movie.bin");
+  const bytes = await randomFile(source, 4 * MiB);
+
+  // A slow raw client: sends the first MiB, then dies.
+  {
+    using raw = await RawClient.connect(port);
+    equal(await raw.request(`PUT ${bytes.length} new movie.bin`), "READY 0");
+    await raw.send(bytes.subarray(0, MiB));
+  }
+  await server.waitFor(
+    /Upload of "movie\.bin" from .* interrupted at byte 1048576; kept for resuming/,
+  );
+  equal((await listing(server)).files.length, 0, "nothing under the real name");
+  deepStrictEqual(await dirNames(dirs.files), [".socketkit"]);
+
+  // Healthy: another upload goes through meanwhile.
+  equal(await rawUpload(port, "other", encode("other")), `OK ${sha256(encode("other"))}`);
+
+  const resumed = await cli(server, "upload", source, "--json");
+  equal(resumed.code, 0, resumed.stderr);
+  equal(resumed.stderr, 'Resuming upload of "movie.bin" at byte 1048576 (1.0 MiB, 25%)\n');
+  const summary = JSON.parse(resumed.stdout);
+  equal(summary.resumedFrom, MiB);
+  equal(summary.transferred, 3 * MiB);
+  equal(summary.sha256, sha256(bytes));
+  const list = await listing(server);
+  deepStrictEqual(list.files.map((file) => [file.name, file.sha256]), [
+    ["movie.bin", sha256(bytes)],
+    ["other", sha256(encode("other"))],
+  ]);
+  deepStrictEqual(await dirNames(join(dirs.files, ".socketkit", "parts")), []);
+});
+
+Deno.test("files: a resumed upload whose server-side prefix differs starts over and verifies", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const port = server.port(LABEL);
+  const source = join(dirs.local, "a.bin");
+  const bytes = await randomFile(source, 2 * MiB);
+  {
+    using raw = await RawClient.connect(port);
+    equal(await raw.request(`PUT ${bytes.length} new a.bin`), "READY 0");
+    await raw.send(new Uint8Array(MiB)); // zeros: not the file's first MiB
+  }
+  await server.waitFor(/interrupted at byte 1048576/);
+  const result = await cli(server, "upload", source);
+  equal(result.code, 0, result.stderr);
+  match(result.stderr, /Resuming upload of "a\.bin" at byte 1048576/);
+  match(result.stderr, /did not match; uploading from the start/);
+  equal((await listing(server)).files[0]!.sha256, sha256(bytes));
+});
+
+Deno.test("files: a server killed mid-upload shows no file after restart; the upload resumes", async () => {
+  await using dirs = await tempDirs();
+  const source = join(dirs.local, "big.bin");
+  const bytes = await randomFile(source, 3 * MiB);
+  {
+    await using first = await startServer(dirs.files);
+    using raw = await RawClient.connect(first.port(LABEL));
+    equal(await raw.request(`PUT ${bytes.length} new big.bin`), "READY 0");
+    await raw.send(bytes.subarray(0, 2 * MiB));
+    const parts = join(dirs.files, ".socketkit", "parts");
+    const part = (await dirNames(parts)).find((name) => !name.includes("."))!;
+    await waitForSize(join(parts, part), 2 * MiB);
+    await first.stop("SIGKILL");
+  }
+  await using second = await startServer(dirs.files);
+  equal((await listing(second)).files.length, 0);
+  const resumed = await cli(second, "upload", source, "--json");
+  equal(resumed.code, 0, resumed.stderr);
+  equal(JSON.parse(resumed.stdout).resumedFrom, 2 * MiB);
+  equal((await listing(second)).files[0]!.sha256, sha256(bytes));
+});
+
+/** Forwards one connection, passing only the first `limit` bytes from the server back. */
+function stallingProxy(target: number, limit: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const forwarded = Promise.withResolvers<void>();
+  const open: Deno.TcpConn[] = [];
+  const done = (async () => {
+    const client = await listener.accept();
+    const server = await Deno.connect({ hostname: "127.0.0.1", port: target });
+    open.push(client, server);
+    const up = client.readable.pipeTo(server.writable, { preventClose: true }).catch(() => {});
+    let passed = 0;
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (passed < limit) {
+        const n = await server.read(buffer.subarray(0, Math.min(buffer.length, limit - passed)));
+        if (n === null) break;
+        await writeAll(client, buffer.subarray(0, n));
+        passed += n;
+      }
+    } catch {
+      // the client was killed
+    }
+    forwarded.resolve();
+    await up;
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    forwarded: forwarded.promise,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of open) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      }
+      await done.catch(() => {});
+    },
+  };
+}
+
+Deno.test("files: a download killed mid-transfer resumes from the bytes on disk", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const bytes = crypto.getRandomValues(new Uint8Array(65536)).slice();
+  const content = new Uint8Array(4 * MiB);
+  for (let i = 0; i < content.length; i += bytes.length) content.set(bytes, i);
+  content[0] = 1; // not periodic from the start
+  equal(await rawUpload(server.port(LABEL), "movie.bin", content), `OK ${sha256(content)}`);
+  const header = `OK ${content.length} `;
+  const stat = await (async () => {
+    using raw = await RawClient.connect(server.port(LABEL));
+    return (await raw.request("STAT movie.bin"))!;
+  })();
+  const headerLength = encode(stat).length + 1;
+  ok(stat.startsWith(header));
+
+  const output = join(dirs.local, "movie.bin");
+  const partial = join(dirs.local, ".movie.bin.socketkit-part");
+  {
+    await using proxy = stallingProxy(server.port(LABEL), headerLength + MiB + 5);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "connect",
+        "download",
+        "movie.bin",
+        "--output",
+        output,
+        "--file-port",
+        String(proxy.port),
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await proxy.forwarded;
+      await waitForSize(partial, MiB + 5);
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+  }
+  ok(!(await exists(output)), "no file under the real name");
+  equal((await Deno.stat(partial)).size, MiB + 5);
+
+  const resumed = await cli(server, "download", "movie.bin", "--output", output, "--json");
+  equal(resumed.code, 0, resumed.stderr);
+  equal(resumed.stderr, `Resuming download of "movie.bin" at byte ${MiB + 5} (1.0 MiB, 25%)\n`);
+  const summary = JSON.parse(resumed.stdout);
+  equal(summary.resumedFrom, MiB + 5);
+  equal(summary.sha256, sha256(content));
+  equal(await sha256File(output), sha256(content));
+  deepStrictEqual(await dirNames(dirs.local), ["movie.bin"]);
+});
+
+Deno.test("files: four concurrent transfers all verify", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const port = server.port(LABEL);
+  const sources: Uint8Array[] = [];
+  for (let i = 0; i < 4; i++) {
+    sources.push(await randomFile(join(dirs.local, `f${i}`), 2 * MiB + i));
+  }
+  equal(await rawUpload(port, "f2", sources[2]!), `OK ${sha256(sources[2]!)}`);
+  equal(await rawUpload(port, "f3", sources[3]!), `OK ${sha256(sources[3]!)}`);
+  const results = await Promise.all([
+    cli(server, "upload", join(dirs.local, "f0"), "--json"),
+    cli(server, "upload", join(dirs.local, "f1"), "--json"),
+    cli(server, "download", "f2", "--output", join(dirs.root, "f2"), "--json"),
+    cli(server, "download", "f3", "--output", join(dirs.root, "f3"), "--json"),
+  ]);
+  for (const [i, result] of results.entries()) {
+    equal(result.code, 0, result.stderr);
+    equal(JSON.parse(result.stdout).sha256, sha256(sources[i]!));
+  }
+  equal(await sha256File(join(dirs.root, "f2")), sha256(sources[2]!));
+  equal(await sha256File(join(dirs.root, "f3")), sha256(sources[3]!));
+  deepStrictEqual(
+    (await listing(server)).files.map((file) => file.sha256),
+    sources.map(sha256),
+  );
+});
+
+Deno.test("files: two uploads of one name at once: one wins, the other gets a clear error", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const port = server.port(LABEL);
+  const winner = crypto.getRandomValues(new Uint8Array(60_000));
+  using a = await RawClient.connect(port);
+  using b = await RawClient.connect(port);
+  equal(await a.request(`PUT ${winner.length} new same`), "READY 0");
+  await a.send(winner.subarray(0, 30_000));
+  equal(
+    await b.request("PUT 10 force same"),
+    'ERR busy "same" is being uploaded by another client; try again when it is done',
+  );
+  await a.send(winner.subarray(30_000));
+  equal(await a.request(`SHA256 ${sha256(winner)}`), `OK ${sha256(winner)}`);
+  match((await b.request("PUT 10 new same")) ?? "", /^ERR exists "same" already exists/);
+  const list = await listing(server);
+  deepStrictEqual(list.files.map((file) => [file.name, file.sha256]), [["same", sha256(winner)]]);
+
+  // The CLI's view of the same race.
+  const local = join(dirs.local, "same");
+  await Deno.writeFile(local, winner);
+  using c = await RawClient.connect(port);
+  equal(await c.request(`PUT 5 force same`), "READY 0");
+  const loser = await cli(server, "upload", local, "--force");
+  equal(loser.code, 1);
+  equal(
+    loser.stderr,
+    'error: "same" is being uploaded by another client; try again when it is done\n',
+  );
+});
+
+Deno.test("files: size and transfer limits refuse cleanly and leave nothing behind", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files, [
+    "--max-file-size",
+    "1MiB",
+    "--max-transfers",
+    "1",
+  ]);
+  const port = server.port(LABEL);
+  const big = join(dirs.local, "big");
+  await randomFile(big, MiB + 1);
+  const result = await cli(server, "upload", big);
+  equal(result.code, 1);
+  equal(
+    result.stderr,
+    `error: "big" is ${MiB + 1} bytes, over the server's limit of ${MiB} bytes (--max-file-size)\n`,
+  );
+  deepStrictEqual(await dirNames(dirs.files), [".socketkit"]);
+  deepStrictEqual(await dirNames(join(dirs.files, ".socketkit", "parts")), []);
+
+  using holder = await RawClient.connect(port);
+  equal(await holder.request("PUT 10 new slow"), "READY 0");
+  using other = await RawClient.connect(port);
+  match((await other.request("GET 0 slow")) ?? "", /^ERR busy The server is running 1 transfers/);
+  equal(await other.request("LIST"), "OK 0", "listing is not a transfer");
+  await holder.send("0123456789");
+  equal(
+    await holder.request(`SHA256 ${sha256(encode("0123456789"))}`),
+    `OK ${sha256(encode("0123456789"))}`,
+  );
+  equal(await other.request("PUT 3 new x"), "READY 0");
+  using third = await RawClient.connect(port);
+  match(
+    (await third.request("GET 0 slow")) ?? "",
+    /^ERR busy The server is running 1 transfers \(--max-transfers\)/,
+  );
+});
+
+Deno.test("files: a full disk is a clear error and leaves nothing behind (tmpfs; needs root)", async (t) => {
+  await using dirs = await tempDirs();
+  await Deno.mkdir(dirs.files);
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dirs.files],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => ({ success: false }));
+  if (!mount.success) {
+    await t.step({ name: "skipped: cannot mount a small tmpfs here", ignore: true, fn: () => {} });
+    return;
+  }
+  try {
+    await using server = await startServer(dirs.files);
+    const source = join(dirs.local, "too-big.bin");
+    await randomFile(source, 3 * MiB);
+    const result = await cli(server, "upload", source);
+    equal(result.code, 1);
+    equal(result.stderr, `error: The server's disk is full; "too-big.bin" was not stored\n`);
+    deepStrictEqual(await dirNames(dirs.files), [".socketkit"]);
+    deepStrictEqual(await dirNames(join(dirs.files, ".socketkit", "parts")), []);
+    equal((await listing(server)).files.length, 0);
+    const small = join(dirs.local, "small.bin");
+    await randomFile(small, 100_000);
+    equal((await cli(server, "upload", small)).code, 0, "healthy afterwards");
+  } finally {
+    await new Deno.Command("umount", { args: [dirs.files] }).output();
+  }
+});
+
+Deno.test("files: each client mode has its own --help", async () => {
+  const [upload, download, files] = await Promise.all([
+    runCli(["connect", "upload", "--help"]),
+    runCli(["connect", "download", "--help"]),
+    runCli(["connect", "files", "--help"]),
+  ]);
+  for (const result of [upload, download, files]) equal(result.code, 0);
+  match(
+    upload.stdout,
+    /Usage: socketkit connect upload PATH .*\n[\s\S]*--force[\s\S]*--file-port PORT/,
+  );
+  match(download.stdout, /Usage: socketkit connect download NAME [\s\S]*--output PATH/);
+  match(files.stdout, /Usage: socketkit connect files [\s\S]*--json/);
+  const missing = await runCli(["connect", "upload"]);
+  equal(missing.code, 2);
+  match(missing.stderr, /^error: Missing the PATH to upload\n/);
+});
