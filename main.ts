@@ -15,14 +15,16 @@ Usage: socketkit <command> [flags]
 
 Commands:
   serve      Run the services (message TCP/UDP, chat, info, files)
-  connect    Talk to them (--random, --tcp, --udp, or a mode like info;
-             no arguments on a terminal: a menu)
+  connect    Talk to them: --random, --tcp or --udp (messages), or a mode:
+             chat, info, upload, download, files; on a terminal with no
+             arguments, a menu
 
 Flags:
   -h, --help     Show this help and exit
   -V, --version  Print the version and exit
 
-Run 'socketkit <command> --help' for a command's flags.
+Run 'socketkit <command> --help' for a command's flags, and
+'socketkit connect <mode> --help' for a mode's.
 `;
 
 /** Runs the CLI with `args`; resolves to the process exit code. */
