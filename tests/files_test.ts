@@ -217,6 +217,33 @@ Deno.test("files: upload, list and download round trip with identical SHA-256 an
   match(human.stdout, new RegExp(`3\\.0 MiB .* ${digest}  data one\\.bin\\n1 file, 3\\.0 MiB\\n$`));
 });
 
+Deno.test("files: a stored copy damaged on the server's disk fails the download's verification", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const source = join(dirs.local, "precious.bin");
+  const bytes = await randomFile(source, 2 * MiB);
+  equal((await cli(server, "upload", source)).code, 0);
+
+  // Flip one byte in place and restore the mtime: size and time still match
+  // the recorded digest, so only verifying the bytes can notice.
+  const stored = join(dirs.files, "precious.bin");
+  const { mtime } = await Deno.stat(stored);
+  const file = await Deno.open(stored, { write: true });
+  try {
+    await file.seek(MiB, Deno.SeekMode.Start);
+    await file.write(new Uint8Array([bytes[MiB]! ^ 0xff]));
+  } finally {
+    file.close();
+  }
+  await Deno.utime(stored, mtime!, mtime!);
+
+  const output = join(dirs.local, "copy.bin");
+  const down = await cli(server, "download", "precious.bin", "--output", output);
+  equal(down.code, 1);
+  match(down.stderr, /^error: .*(SHA-256|verif)/i);
+  deepStrictEqual(await dirNames(dirs.local), ["precious.bin"], "nothing kept of the bad copy");
+});
+
 Deno.test("files: a missing file is one error line, exit 1, and no output file", async () => {
   await using dirs = await tempDirs();
   await using server = await startServer(dirs.files);

@@ -10,8 +10,8 @@ import { CHUNK_SIZE } from "./protocol.ts";
 
 /** Options of {@link pump}. */
 export interface PumpOptions {
-  /** Fed every byte in order. */
-  hash: Hash;
+  /** Fed every byte in order; absent when the digest is already known. */
+  hash?: Hash;
   /** Called after each chunk is written, with the bytes written so far. */
   onProgress?: (copied: number) => void;
   /** Checked between chunks; true stops the copy early. */
@@ -47,7 +47,7 @@ export async function pump(
     const written = writeSide(writer, chunk);
     const next = stopping ? Promise.resolve(null) : readSide(reader, spare, left);
     try {
-      options.hash.update(chunk);
+      options.hash?.update(chunk);
       await written;
     } finally {
       // Never leave either dangling: a rejection would go unhandled.

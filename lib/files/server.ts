@@ -147,15 +147,23 @@ export async function startFileService(context: ServiceContext): Promise<Running
       log.event(
         `${FILE_LABEL} Sending ${quoteName(name)} (${entry.size} bytes) to ${peer}${resumed}`,
       );
-      const hash = sha256();
-      const buffer = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(entry.size, 1)));
-      if (!await hashPrefix(file, offset, hash, buffer)) return shrank(name, peer);
+      // A digest recorded when the file was uploaded (hashed as it streamed in)
+      // is sent as it is: no pass over the file, and the client, which hashes
+      // what it receives, then also catches a copy damaged on the server's disk.
+      // Only a file without one (copied in by hand) is hashed while it is sent.
+      const hash = entry.sha256 === null ? sha256() : undefined;
+      if (hash && offset > 0) {
+        const buffer = new Uint8Array(Math.min(CHUNK_SIZE, offset));
+        if (!await hashPrefix(file, offset, hash, buffer)) return shrank(name, peer);
+      } else if (offset > 0) {
+        await file.seek(offset, Deno.SeekMode.Start);
+      }
       const length = entry.size - offset;
       let counted = 0;
       let sent: number;
       try {
         sent = await pump(file, out, length, {
-          hash,
+          ...(hash ? { hash } : {}),
           onProgress: (copied) => {
             stats.bytesDownloaded += copied - counted;
             counted = copied;
@@ -169,20 +177,9 @@ export async function startFileService(context: ServiceContext): Promise<Running
         throw error;
       }
       if (sent < length) return shrank(name, peer);
-      const hex = hash.digest("hex");
-      if (entry.sha256 !== null && entry.sha256 !== hex) {
-        log.error(`${FILE_LABEL} ${quoteName(name)} no longer matches its recorded SHA-256`);
-        await writeLine(
-          out,
-          errorLine(
-            "verify-failed",
-            `The server's copy of ${quoteName(name)} does not match its recorded SHA-256`,
-          ),
-        );
-        return true;
-      }
+      const hex = hash ? hash.digest("hex") : entry.sha256!;
       await writeLine(out, digestLine(hex));
-      if (entry.sha256 === null) await store.recordDigest(entry, hex);
+      if (hash) await store.recordDigest(entry, hex);
       log.event(`${FILE_LABEL} Sent ${quoteName(name)} to ${peer}, SHA-256 ${hex}`);
       return true;
     } finally {
