@@ -1,4 +1,13 @@
 /** Every benchmark scenario, in the order `deno task bench` runs them. */
 import type { Scenario } from "../scenario.ts";
+import { idleConnections } from "./idle.ts";
+import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
+import { startup } from "./startup.ts";
 
-export const SCENARIOS: Scenario[] = [];
+export const SCENARIOS: Scenario[] = [
+  tcpPipelined,
+  tcpConnect,
+  udpMessage,
+  startup,
+  idleConnections,
+];
