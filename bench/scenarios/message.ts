@@ -105,6 +105,22 @@ function cpuNote(outcome: Outcome, baseline: Outcome): string {
 
 const ms = (micros: number) => micros / 1000;
 
+/**
+ * Server CPU time per answered message: what the service itself costs, much
+ * less sensitive than msgs/s to other load on the machine.
+ */
+function cpuPerMessage(outcome: Outcome, baseline: Outcome): Measurement {
+  const perMessage = (o: Outcome) =>
+    (o.load.serverCpuPercent * 10_000) / Math.max(1, o.load.messagesPerSecond);
+  return {
+    figure: "server CPU per message",
+    unit: "µs",
+    value: perMessage(outcome),
+    baseline: perMessage(baseline),
+    better: "lower",
+  };
+}
+
 function latencyFigures(
   prefix: string,
   outcome: Outcome,
@@ -147,6 +163,7 @@ export const tcpPipelined: Scenario = {
         note: cpuNote(subject, baseline),
       },
       ...latencyFigures("", subject, baseline, [50, 99]),
+      cpuPerMessage(subject, baseline),
       {
         figure: "msgs/s, logging every message (no --quiet)",
         unit: "msg/s",
@@ -156,6 +173,10 @@ export const tcpPipelined: Scenario = {
         note: `stdout drained by the runner: ${(logging.logRate / 1e6).toFixed(1)} MB/s; ${
           cpuNote(logging, baseline)
         }`,
+      },
+      {
+        ...cpuPerMessage(logging, baseline),
+        figure: "server CPU per message, logging every message",
       },
     ];
   },
@@ -185,6 +206,7 @@ export const tcpConnect: Scenario = {
         note: cpuNote(subject, baseline),
       },
       ...latencyFigures("", subject, baseline, [50, 99]),
+      cpuPerMessage(subject, baseline),
     ];
   },
 };
@@ -216,6 +238,7 @@ export const udpMessage: Scenario = {
         note: cpuNote(subject, baseline),
       },
       ...latencyFigures("", subject, baseline, [50, 99]),
+      cpuPerMessage(subject, baseline),
       {
         figure: "loss",
         unit: "%",
@@ -225,7 +248,7 @@ export const udpMessage: Scenario = {
         goal: { value: 1 },
         note: `${
           subject.load.sent - subject.load.received
-        } of ${subject.load.sent} datagrams unanswered within 200 ms`,
+        } of ${subject.load.sent} datagrams never answered (a sender waits 200 ms before sending afresh)`,
       },
     ];
   },
