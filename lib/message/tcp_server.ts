@@ -6,11 +6,11 @@
  */
 import { TIMED_OUT, within } from "../net/deadline.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
-import { concatBytes, writeAll } from "../net/io.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
 import { isExitCommand } from "../net/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { exitRefusal } from "./exit_policy.ts";
+import { ReplyBatch, ReplyRun } from "./reply_batch.ts";
 import {
   logReceived,
   RECEIVED,
@@ -27,7 +27,7 @@ const READ_SIZE = 8 * 1024;
 /** Starts the TCP message service on --tcp-port. */
 export function startTcpMessageService(context: ServiceContext): RunningService {
   const { config, log } = context;
-  const ack = replyLine(TCP_LABEL, RECEIVED);
+  const acks = new ReplyRun(replyLine(TCP_LABEL, RECEIVED));
   const overLong = replyLine(TCP_LABEL, tooLong(config.maxMessage));
   const shuttingDown = replyLine(TCP_LABEL, SHUTTING_DOWN);
 
@@ -36,7 +36,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
     log.event(`${TCP_LABEL} Connection from ${peer}`);
     const splitter = new LineSplitter(config.maxMessage);
     const buffer = new Uint8Array(READ_SIZE);
-    let replies: Uint8Array[] = [];
+    const replies = new ReplyBatch(acks);
     let exiting = false;
 
     const handler = {
@@ -45,7 +45,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
         context.stats.tcpMessages++;
         if (!log.quiet) log.event(logReceived(TCP_LABEL, peer, bytes));
         if (!isExitCommand(bytes)) {
-          replies.push(ack);
+          replies.repeat();
           return;
         }
         const refusal = exitRefusal(config.exitFrom, tracked.peerHost);
@@ -66,12 +66,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
 
     // Replies produced by one read go out in one write; awaiting it means a
     // peer that does not read its replies stops being read (backpressure).
-    const sendReplies = async () => {
-      if (replies.length === 0) return;
-      const out = concatBytes(replies);
-      replies = [];
-      await writeAll(conn, out);
-    };
+    const sendReplies = () => replies.writeTo(conn);
 
     let read = readSoon(conn, buffer);
     while (true) {
