@@ -3,6 +3,7 @@
  * must keep: exactly the replies, in order, that the plain code gave.
  */
 import { deepStrictEqual, equal } from "node:assert/strict";
+import { LineSplitter } from "../lib/net/line_splitter.ts";
 import { decodeLenient, encode, isExitCommand } from "../lib/net/text.ts";
 import { LineClient, ServerProcess, udpRequest } from "./_helpers.ts";
 
@@ -50,6 +51,47 @@ Deno.test("text: isExitCommand agrees with decode-trim-lowercase on tricky and r
     const middle = next() % 5 === 0 ? [next() % 256] : [...encode(word)];
     const bytes = new Uint8Array([...pad(), ...middle, ...pad()]);
     equal(isExitCommand(bytes), reference(bytes), `bytes ${[...bytes]}`);
+  }
+});
+
+/** Every line and overflow the splitter reports for `chunks`, then a flush. */
+function split(maxLine: number, chunks: Uint8Array[]): string[] {
+  const out: string[] = [];
+  const splitter = new LineSplitter(maxLine);
+  const handler = {
+    line: (bytes: Uint8Array) => out.push(decodeLenient(bytes)),
+    overflow: () => out.push("<overflow>"),
+  };
+  for (const chunk of chunks) splitter.push(chunk, handler);
+  splitter.flush(handler);
+  return out;
+}
+
+Deno.test("line splitter: any chunking of a stream gives the same lines and overflows", () => {
+  const stream = encode(
+    "short\r\n" + "x".repeat(99) + "\n" + "y".repeat(100) + "\r\n" + "z".repeat(101) +
+      "\n\n" + "w".repeat(2500) + "\nlast\r",
+  );
+  const whole = split(100, [stream]);
+  deepStrictEqual(whole, [
+    "short",
+    "x".repeat(99),
+    "y".repeat(100),
+    "<overflow>",
+    "",
+    "<overflow>",
+    "last",
+  ]);
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  for (let round = 0; round < 300; round++) {
+    const chunks: Uint8Array[] = [];
+    for (let at = 0; at < stream.length;) {
+      const size = 1 + (next() % (round % 3 === 0 ? 4 : 300));
+      chunks.push(stream.slice(at, at + size));
+      at += size;
+    }
+    deepStrictEqual(split(100, chunks), whole, `round ${round}`);
   }
 });
 
