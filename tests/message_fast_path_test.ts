@@ -103,6 +103,16 @@ Deno.test("tcp message: 3,000 lines in one write get 3,000 acknowledgements", as
   for (let i = 0; i < count; i++) equal(await client.readLine(), ACK_TCP);
 });
 
+Deno.test("tcp message: long lines across growing reads are acknowledged once each", async () => {
+  await using server = await ServerProcess.start(["--quiet"]);
+  using client = await LineClient.connect(server.port("[TCP Server]"));
+  // The read buffer starts at 1 KiB and grows; lines must not be cut where it grows.
+  await client.send("a".repeat(60_000) + "\n" + "b".repeat(3000) + "\nc\n");
+  for (let i = 0; i < 3; i++) equal(await client.readLine(), ACK_TCP);
+  await client.send("d\n");
+  equal(await client.readLine(), ACK_TCP);
+});
+
 Deno.test("tcp message: acknowledgements and other replies in one read keep their order", async () => {
   await using server = await ServerProcess.start([
     "--quiet",

@@ -6,6 +6,7 @@
  */
 import { TIMED_OUT, within } from "../net/deadline.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
+import { GrowingBuffer } from "../net/read_buffer.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
 import { isExitCommand } from "../net/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
@@ -21,8 +22,10 @@ import {
   tooLong,
 } from "./protocol.ts";
 
-// Small enough that 10,000 idle connections stay cheap, large enough for pipelining.
-const READ_SIZE = 8 * 1024;
+// Reads start small so 10,000 idle connections stay cheap, and grow to the
+// larger size on a busy connection (pipelining, long messages).
+const READ_FIRST = 1024;
+const READ_MAX = 8 * 1024;
 
 /** Starts the TCP message service on --tcp-port. */
 export function startTcpMessageService(context: ServiceContext): RunningService {
@@ -35,7 +38,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
     const { conn, peer } = tracked;
     log.event(`${TCP_LABEL} Connection from ${peer}`);
     const splitter = new LineSplitter(config.maxMessage);
-    const buffer = new Uint8Array(READ_SIZE);
+    const buffer = new GrowingBuffer(READ_FIRST, READ_MAX);
     const replies = new ReplyBatch(acks);
     let exiting = false;
 
@@ -68,7 +71,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
     // peer that does not read its replies stops being read (backpressure).
     const sendReplies = () => replies.writeTo(conn);
 
-    let read = readSoon(conn, buffer);
+    let read = readSoon(conn, buffer.bytes);
     while (true) {
       const result = splitter.hasPending ? await within(read, config.flushDelay) : await read;
       if (result === TIMED_OUT) {
@@ -79,14 +82,15 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
         break;
       } else {
         tracked.touch();
-        splitter.push(buffer.subarray(0, result), handler);
+        splitter.push(buffer.bytes.subarray(0, result), handler);
+        buffer.filled(result);
       }
       await sendReplies();
       if (exiting) {
         context.requestShutdown(`exit from ${peer} over TCP`);
         break;
       }
-      if (result !== TIMED_OUT) read = readSoon(conn, buffer);
+      if (result !== TIMED_OUT) read = readSoon(conn, buffer.bytes);
     }
     log.event(`${TCP_LABEL} ${peer} disconnected`);
   }
