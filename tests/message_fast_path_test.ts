@@ -135,6 +135,31 @@ Deno.test("tcp message: acknowledgements and other replies in one read keep thei
   ]);
 });
 
+Deno.test("tcp and udp message: the log shows plain, escaped and long messages as before", async () => {
+  await using server = await ServerProcess.start();
+  using client = await LineClient.connect(server.port("[TCP Server]"));
+  const long = "L".repeat(250);
+  await client.send(`plain text\t~!\nh\u00e9llo \x1b[31mred\x7f\n${long}\n`);
+  for (let i = 0; i < 3; i++) equal(await client.readLine(), ACK_TCP);
+  const peer = String.raw`127\.0\.0\.1:\d+`;
+  await server.waitFor(new RegExp(`^\\[TCP Server\\] Received from ${peer}: plain text\t~!$`));
+  await server.waitFor(
+    new RegExp(String.raw`^\[TCP Server\] Received from ${peer}: h\u00e9llo \\x1b\[31mred\\x7f$`),
+  );
+  await server.waitFor(
+    new RegExp(
+      `^\\[TCP Server\\] Received from ${peer}: ${"L".repeat(200)}\\.\\.\\. \\(250 bytes\\)$`,
+    ),
+  );
+  equal(
+    await udpRequest(server.port("[UDP Server]"), "udp \x01 text"),
+    "[UDP Server] Your message was received!",
+  );
+  await server.waitFor(
+    new RegExp(String.raw`^\[UDP Server\] Received from ${peer}: udp \\x01 text$`),
+  );
+});
+
 Deno.test("udp message: exit in mixed case with spaces is still exit", async () => {
   await using server = await ServerProcess.start(["--quiet", "--exit-from", "none"]);
   equal(

@@ -13,8 +13,9 @@ import type { RunningService, ServiceContext } from "../service.ts";
 import { exitRefusal } from "./exit_policy.ts";
 import { ReplyBatch, ReplyRun } from "./reply_batch.ts";
 import {
-  logReceived,
+  logMessage,
   RECEIVED,
+  receivedHead,
   refusedExit,
   replyLine,
   SHUTTING_DOWN,
@@ -40,13 +41,15 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
     const splitter = new LineSplitter(config.maxMessage);
     const buffer = new GrowingBuffer(READ_FIRST, READ_MAX);
     const replies = new ReplyBatch(acks);
+    let logHead: Uint8Array | null = null;
+    const head = () => (logHead ??= receivedHead(TCP_LABEL, peer));
     let exiting = false;
 
     const handler = {
       line(bytes: Uint8Array) {
         if (exiting) return;
         context.stats.tcpMessages++;
-        if (!log.quiet) log.event(logReceived(TCP_LABEL, peer, bytes));
+        if (!log.quiet) logMessage(log, TCP_LABEL, peer, head, bytes);
         if (!isExitCommand(bytes)) {
           replies.repeat();
           return;

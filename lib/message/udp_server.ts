@@ -10,8 +10,9 @@ import { isExitCommand } from "../net/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { exitRefusal } from "./exit_policy.ts";
 import {
-  logReceived,
+  logMessage,
   RECEIVED,
+  receivedHead,
   refusedExit,
   replyLine,
   SHUTTING_DOWN,
@@ -51,7 +52,7 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
       }
       context.stats.udpMessages++;
       const peer = formatAddr(from);
-      if (!log.quiet) log.event(logReceived(UDP_LABEL, peer, data));
+      if (!log.quiet) logMessage(log, UDP_LABEL, peer, () => receivedHead(UDP_LABEL, peer), data);
       let answer = ack;
       let exiting = false;
       if (data.length > config.maxMessage) {
