@@ -37,7 +37,8 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
 
   async function handle(tracked: TrackedConn): Promise<void> {
     const { conn, peer } = tracked;
-    log.event(`${TCP_LABEL} Connection from ${peer}`);
+    // Guarded so --quiet does not build a string per connection just to drop it.
+    if (!log.quiet) log.event(`${TCP_LABEL} Connection from ${peer}`);
     const splitter = new LineSplitter(config.maxMessage);
     const buffer = new GrowingBuffer(READ_FIRST, READ_MAX);
     const replies = new ReplyBatch(acks);
@@ -95,7 +96,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
       }
       if (result !== TIMED_OUT) read = readSoon(conn, buffer.bytes);
     }
-    log.event(`${TCP_LABEL} ${peer} disconnected`);
+    if (!log.quiet) log.event(`${TCP_LABEL} ${peer} disconnected`);
   }
 
   const service = TcpService.listen({
