@@ -53,7 +53,7 @@ export interface ScenarioSummary {
 /** Everything `deno task bench` measured. */
 export interface Report {
   machine: Machine;
-  settings: { quick: boolean; runs: number };
+  settings: { quick: boolean; runs: number; generators: number };
   scenarios: ScenarioSummary[];
 }
 
@@ -151,7 +151,8 @@ export function toMarkdown(report: Report): string {
     `${settings.runs} run${settings.runs > 1 ? "s" : ""} per scenario${
       settings.quick ? " (--quick: short runs, do not judge these numbers)" : ""
     }; median and min–max over runs; ratio = median over runs of value / baseline of the ` +
-    "same run. Servers run with --quiet unless the figure says otherwise.",
+    `same run. Servers run with --quiet unless the figure says otherwise; ${settings.generators} ` +
+    `load generator process${settings.generators > 1 ? "es" : ""} per measurement.`,
     "",
     "| scenario | figure | median | min–max | unit | baseline | ratio | goal |",
     "|---|---|--:|--:|---|--:|--:|---|",
@@ -163,7 +164,7 @@ export function toMarkdown(report: Report): string {
       const ratio = f.ratio === undefined ? "" : `${formatNumber(f.ratio)}x`;
       lines.push(
         `| ${scenario.name} | ${f.figure} | ${formatNumber(f.median)} | ${range} | ${f.unit} | ${
-          formatNumber(f.baseline)
+          f.baseline === undefined ? "" : formatNumber(f.baseline)
         } | ${ratio} | ${goalText(f)} |`,
       );
       const note = medianNote(f);

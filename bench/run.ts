@@ -27,6 +27,9 @@ Flags:
   --json       Write the report as JSON to stdout (progress stays on stderr)
   --only NAME  Run one scenario: ${SCENARIOS.map((s) => s.name).join(", ")}
   --runs N     Runs per scenario (default: 3, or 1 with --quick)
+  --generators N
+               Load generator processes per measurement (default: one per
+               two cores, at least one)
   -h, --help   Show this help and exit
 `;
 
@@ -35,6 +38,7 @@ interface RunSettings {
   quick: boolean;
   json: boolean;
   runs: number;
+  generators: number;
   scenarios: Scenario[];
 }
 
@@ -50,6 +54,7 @@ function parseSettings(args: string[]): RunSettings | "help" {
         json: { type: "boolean" },
         only: { type: "string" },
         runs: { type: "string" },
+        generators: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -67,6 +72,14 @@ function parseSettings(args: string[]): RunSettings | "help" {
       throw new Usage(`Invalid value "${values.runs}" for --runs: expected 1 to 20`);
     }
   }
+  const cores = navigator.hardwareConcurrency;
+  let generators = Math.max(1, Math.floor(cores / 2));
+  if (values.generators !== undefined) {
+    generators = Number(values.generators);
+    if (!/^\d+$/.test(values.generators) || generators < 1 || generators > 64) {
+      throw new Usage(`Invalid value "${values.generators}" for --generators: expected 1 to 64`);
+    }
+  }
   let scenarios = SCENARIOS;
   if (values.only !== undefined) {
     scenarios = SCENARIOS.filter((s) => s.name === values.only);
@@ -78,7 +91,7 @@ function parseSettings(args: string[]): RunSettings | "help" {
       );
     }
   }
-  return { quick, json: values.json === true, runs, scenarios };
+  return { quick, json: values.json === true, runs, generators, scenarios };
 }
 
 async function describeMachine(): Promise<Machine> {
@@ -110,7 +123,8 @@ async function runScenario(scenario: Scenario, settings: RunSettings): Promise<S
     const started = performance.now();
     progress(`bench: ${scenario.name} run ${run + 1}/${settings.runs}...`);
     try {
-      runs.push(await scenario.run({ quick: settings.quick, run }));
+      const { quick, generators } = settings;
+      runs.push(await scenario.run({ quick, run, generators }));
     } catch (error) {
       summary.error = error instanceof Error ? error.stack ?? error.message : String(error);
       progress(`bench: ${scenario.name} failed: ${summary.error}`);
@@ -142,7 +156,7 @@ export async function main(args: string[]): Promise<number> {
   const started = performance.now();
   const report: Report = {
     machine: await describeMachine(),
-    settings: { quick: settings.quick, runs: settings.runs },
+    settings: { quick: settings.quick, runs: settings.runs, generators: settings.generators },
     scenarios: [],
   };
   for (const scenario of settings.scenarios) {

@@ -41,6 +41,11 @@ export interface ScenarioOptions {
    * baseline and subject by it, so a drift in machine load favours neither.
    */
   run?: number;
+  /**
+   * Load generator processes to use where a scenario can split its load.
+   * Default: one per two cores, at least one (the server needs a core too).
+   */
+  generators?: number;
 }
 
 /** A benchmark scenario. Must bound every loop in count and time, loopback only. */
