@@ -104,7 +104,7 @@ function cpuNote(outcome: Outcome, baseline: Outcome): string {
     load.processes > 1 ? "es" : ""
   })`;
   if (Math.max(gen(outcome), gen(baseline)) >= 90) {
-    note += "; generator near saturation, so the bare figure is a lower bound";
+    note += "; a generator near saturation (>= 90%): msgs/s may show its limit, not the server's";
   }
   for (const [who, o] of [["socketkit", outcome], ["bare", baseline]] as const) {
     if (o.load.errors > 0) note += `; ${who}: ${o.load.errors} errors (${o.load.firstError})`;

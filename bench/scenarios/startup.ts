@@ -31,6 +31,7 @@ async function timeToExit(args: string[]): Promise<number> {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(15_000), // bounded even if it hangs
   }).output();
   const ms = performance.now() - started;
   if (!output.success) {
