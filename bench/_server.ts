@@ -29,7 +29,12 @@ export const ALL_PORTS_ZERO = [
   "--file-port=0",
 ];
 
-/** `deno run` arguments for a script in bench/ (a baseline or a generator). */
+/**
+ * `deno run` arguments for a script in bench/ (a baseline or a generator).
+ * Plain --allow-net like the server: a host list (--allow-net=127.0.0.1)
+ * makes Deno's per-operation permission checks measurably slower, which
+ * would handicap the baselines and the generators.
+ */
 export function benchScript(path: string, ...args: string[]): string[] {
   const script = fileURLToPath(new URL(path, import.meta.url));
   return ["run", "--allow-net", script, ...args];
