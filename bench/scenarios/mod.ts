@@ -2,5 +2,16 @@
 import type { Scenario } from "../scenario.ts";
 import { chatScenario } from "./chat.ts";
 import { filesScenario } from "./files.ts";
+import { idleConnections } from "./idle.ts";
+import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
+import { startup } from "./startup.ts";
 
-export const SCENARIOS: Scenario[] = [chatScenario, filesScenario];
+export const SCENARIOS: Scenario[] = [
+  tcpPipelined,
+  tcpConnect,
+  udpMessage,
+  chatScenario,
+  filesScenario,
+  startup,
+  idleConnections,
+];

@@ -1,10 +1,11 @@
 /**
  * Server console output. Lines are batched into one write per turn of the
- * event loop, so logging every message costs little; if stdout stops draining
- * (a paused terminal, a full pipe) lines are dropped past a bound and counted,
+ * event loop, so logging every message costs little: text lines are joined
+ * and encoded once per batch, and a service can hand over a line as bytes it
+ * already holds, skipping decoding and encoding. If stdout stops draining (a
+ * paused terminal, a full pipe) lines are dropped past a bound and counted,
  * rather than stalling the services or growing memory.
  */
-import { encode } from "../net/text.ts";
 
 /** Where a logger writes; Deno.stdout by default. */
 export interface LogSink {
@@ -21,13 +22,22 @@ export interface LoggerOptions {
   sink?: LogSink;
 }
 
+const LF = 0x0a;
+const FIRST_BUFFER = 16 * 1024;
+const encoder = new TextEncoder();
+
 /** Buffered, bounded, line-oriented console logger. */
 export class Logger {
   readonly quiet: boolean;
   #sink: LogSink;
   #maxQueued: number;
-  #queue: string[] = [];
+  // Lines waiting for the next write: bytes in #queue, then text lines not yet
+  // encoded in #texts. The drain swaps in #spare while it writes.
+  #queue = new Uint8Array(FIRST_BUFFER);
   #queued = 0;
+  #spare = new Uint8Array(0);
+  #texts: string[] = [];
+  #textLength = 0;
   #dropped = 0;
   #draining: Promise<void> | null = null;
 
@@ -40,6 +50,21 @@ export class Logger {
   /** A per-message line (received messages, joins); silenced by --quiet. */
   event(line: string): void {
     if (!this.quiet) this.#enqueue(line);
+  }
+
+  /**
+   * A per-message line given as bytes: `head` then `body`. The caller
+   * guarantees they are printable UTF-8 (no control characters), so no
+   * decoding is needed. Silenced by --quiet.
+   */
+  eventBytes(head: Uint8Array, body: Uint8Array): void {
+    if (this.quiet || !this.#admit()) return;
+    this.#encodeTexts();
+    const at = this.#reserve(head.length + body.length + 1);
+    this.#queue.set(head, at);
+    this.#queue.set(body, at + head.length);
+    this.#queue[at + head.length + body.length] = LF;
+    this.#startDrain();
   }
 
   /** Start-up, shutdown and other lines that --quiet keeps. */
@@ -58,34 +83,75 @@ export class Logger {
   }
 
   #enqueue(line: string): void {
-    if (this.#queued > this.#maxQueued) {
+    if (!this.#admit()) return;
+    this.#texts.push(line);
+    this.#textLength += line.length + 1;
+    this.#startDrain();
+  }
+
+  // The bound: past it a line is counted, not kept; the first line admitted
+  // afterwards is preceded by the count.
+  #admit(): boolean {
+    if (this.#queued + this.#textLength > this.#maxQueued) {
       this.#dropped++;
-      return;
+      return false;
     }
     if (this.#dropped > 0) {
       const note = `[Server] ${this.#dropped} log lines dropped: the console was not keeping up`;
       this.#dropped = 0;
-      this.#queue.push(note);
+      this.#texts.push(note);
+      this.#textLength += note.length + 1;
     }
-    this.#queue.push(line);
-    this.#queued += line.length + 1;
+    return true;
+  }
+
+  // One join and one encode for a run of text lines, not one per line.
+  #encodeTexts(): void {
+    if (this.#texts.length === 0) return;
+    const bytes = encoder.encode(this.#texts.join("\n") + "\n");
+    this.#texts.length = 0;
+    this.#textLength = 0;
+    this.#queue.set(bytes, this.#reserve(bytes.length));
+  }
+
+  /** Makes room for `bytes` more and returns where they go. */
+  #reserve(bytes: number): number {
+    const at = this.#queued;
+    const needed = at + bytes;
+    if (needed > this.#queue.length) {
+      const grown = new Uint8Array(Math.max(needed, this.#queue.length * 2));
+      grown.set(this.#queue.subarray(0, at));
+      this.#queue = grown;
+    }
+    this.#queued = needed;
+    return at;
+  }
+
+  #startDrain(): void {
     this.#draining ??= this.#drain();
   }
 
   async #drain(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
-        const text = this.#queue.join("\n") + "\n";
-        this.#queue = [];
+      while (this.#queued > 0 || this.#texts.length > 0) {
+        this.#encodeTexts();
+        const bytes = this.#queue.subarray(0, this.#queued);
+        // Lines logged during the write go to the other buffer.
+        const full = this.#queue;
+        this.#queue = this.#spare.length >= FIRST_BUFFER
+          ? this.#spare
+          : new Uint8Array(FIRST_BUFFER);
         this.#queued = 0;
-        const bytes = encode(text);
         for (let written = 0; written < bytes.length;) {
           written += await this.#sink.write(bytes.subarray(written));
         }
+        this.#spare = full;
       }
     } catch {
       // stdout is gone (closed pipe): nothing useful to do but stop logging.
-      this.#queue = [];
+      this.#queued = 0;
+      this.#texts.length = 0;
+      this.#textLength = 0;
     } finally {
       this.#draining = null;
     }

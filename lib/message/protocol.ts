@@ -1,4 +1,5 @@
 /** The message services' replies, shared by servers, client and tests. */
+import type { Logger } from "../cli/logger.ts";
 import { decodeLenient, encode, printable } from "../net/text.ts";
 
 export const TCP_LABEL = "[TCP Server]";
@@ -22,9 +23,12 @@ export function tooLong(maxMessage: number): string {
   return `Error: message too long (over ${maxMessage} bytes); it was discarded`;
 }
 
+/** How much of a message the log shows. */
+const SHOWN = 200;
+
 /** One line for the server log; long messages are cut so logging stays cheap. */
 export function logReceived(label: string, peer: string, bytes: Uint8Array): string {
-  const shown = 200;
+  const shown = SHOWN;
   if (bytes.length <= shown) {
     return `${label} Received from ${peer}: ${printable(decodeLenient(bytes))}`;
   }
@@ -35,4 +39,34 @@ export function logReceived(label: string, peer: string, bytes: Uint8Array): str
 /** A reply line as bytes, built once and reused. */
 export function replyLine(label: string, text: string): Uint8Array {
   return encode(replyText(label, text) + "\n");
+}
+
+/** The start of a "Received" log line, "<label> Received from <peer>: ", as bytes. */
+export function receivedHead(label: string, peer: string): Uint8Array {
+  return encode(`${label} Received from ${peer}: `);
+}
+
+/**
+ * Logs a received message exactly as {@link logReceived} words it. A short
+ * message of printable ASCII, the usual case, goes to the log as the bytes it
+ * arrived in; anything else takes the decoding path.
+ */
+export function logMessage(
+  log: Logger,
+  label: string,
+  peer: string,
+  head: () => Uint8Array,
+  bytes: Uint8Array,
+): void {
+  if (bytes.length <= SHOWN && isPlainAscii(bytes)) log.eventBytes(head(), bytes);
+  else log.event(logReceived(label, peer, bytes));
+}
+
+// Tab and 0x20-0x7e: what printable() leaves unchanged and UTF-8 decodes as itself.
+function isPlainAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if ((b < 0x20 && b !== 0x09) || b > 0x7e) return false;
+  }
+  return true;
 }

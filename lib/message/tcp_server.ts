@@ -6,14 +6,16 @@
  */
 import { TIMED_OUT, within } from "../net/deadline.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
-import { concatBytes, writeAll } from "../net/io.ts";
+import { GrowingBuffer } from "../net/read_buffer.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
 import { isExitCommand } from "../net/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { exitRefusal } from "./exit_policy.ts";
+import { ReplyBatch, ReplyRun } from "./reply_batch.ts";
 import {
-  logReceived,
+  logMessage,
   RECEIVED,
+  receivedHead,
   refusedExit,
   replyLine,
   SHUTTING_DOWN,
@@ -21,31 +23,36 @@ import {
   tooLong,
 } from "./protocol.ts";
 
-// Small enough that 10,000 idle connections stay cheap, large enough for pipelining.
-const READ_SIZE = 8 * 1024;
+// Reads start small so 10,000 idle connections stay cheap, and grow to the
+// larger size on a busy connection (pipelining, long messages).
+const READ_FIRST = 1024;
+const READ_MAX = 8 * 1024;
 
 /** Starts the TCP message service on --tcp-port. */
 export function startTcpMessageService(context: ServiceContext): RunningService {
   const { config, log } = context;
-  const ack = replyLine(TCP_LABEL, RECEIVED);
+  const acks = new ReplyRun(replyLine(TCP_LABEL, RECEIVED));
   const overLong = replyLine(TCP_LABEL, tooLong(config.maxMessage));
   const shuttingDown = replyLine(TCP_LABEL, SHUTTING_DOWN);
 
   async function handle(tracked: TrackedConn): Promise<void> {
     const { conn, peer } = tracked;
-    log.event(`${TCP_LABEL} Connection from ${peer}`);
+    // Guarded so --quiet does not build a string per connection just to drop it.
+    if (!log.quiet) log.event(`${TCP_LABEL} Connection from ${peer}`);
     const splitter = new LineSplitter(config.maxMessage);
-    const buffer = new Uint8Array(READ_SIZE);
-    let replies: Uint8Array[] = [];
+    const buffer = new GrowingBuffer(READ_FIRST, READ_MAX);
+    const replies = new ReplyBatch(acks);
+    let logHead: Uint8Array | null = null;
+    const head = () => (logHead ??= receivedHead(TCP_LABEL, peer));
     let exiting = false;
 
     const handler = {
       line(bytes: Uint8Array) {
         if (exiting) return;
         context.stats.tcpMessages++;
-        if (!log.quiet) log.event(logReceived(TCP_LABEL, peer, bytes));
+        if (!log.quiet) logMessage(log, TCP_LABEL, peer, head, bytes);
         if (!isExitCommand(bytes)) {
-          replies.push(ack);
+          replies.repeat();
           return;
         }
         const refusal = exitRefusal(config.exitFrom, tracked.peerHost);
@@ -66,14 +73,9 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
 
     // Replies produced by one read go out in one write; awaiting it means a
     // peer that does not read its replies stops being read (backpressure).
-    const sendReplies = async () => {
-      if (replies.length === 0) return;
-      const out = concatBytes(replies);
-      replies = [];
-      await writeAll(conn, out);
-    };
+    const sendReplies = () => replies.writeTo(conn);
 
-    let read = readSoon(conn, buffer);
+    let read = readSoon(conn, buffer.bytes);
     while (true) {
       const result = splitter.hasPending ? await within(read, config.flushDelay) : await read;
       if (result === TIMED_OUT) {
@@ -84,16 +86,17 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
         break;
       } else {
         tracked.touch();
-        splitter.push(buffer.subarray(0, result), handler);
+        splitter.push(buffer.bytes.subarray(0, result), handler);
+        buffer.filled(result);
       }
       await sendReplies();
       if (exiting) {
         context.requestShutdown(`exit from ${peer} over TCP`);
         break;
       }
-      if (result !== TIMED_OUT) read = readSoon(conn, buffer);
+      if (result !== TIMED_OUT) read = readSoon(conn, buffer.bytes);
     }
-    log.event(`${TCP_LABEL} ${peer} disconnected`);
+    if (!log.quiet) log.event(`${TCP_LABEL} ${peer} disconnected`);
   }
 
   const service = TcpService.listen({

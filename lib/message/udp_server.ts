@@ -10,8 +10,9 @@ import { isExitCommand } from "../net/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { exitRefusal } from "./exit_policy.ts";
 import {
-  logReceived,
+  logMessage,
   RECEIVED,
+  receivedHead,
   refusedExit,
   replyLine,
   SHUTTING_DOWN,
@@ -50,8 +51,12 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
         continue;
       }
       context.stats.udpMessages++;
-      const peer = formatAddr(from);
-      if (!log.quiet) log.event(logReceived(UDP_LABEL, peer, data));
+      // Formatting the address costs more than the rest of a reply, so only
+      // the lines that show it pay for it.
+      if (!log.quiet) {
+        const peer = formatAddr(from);
+        logMessage(log, UDP_LABEL, peer, () => receivedHead(UDP_LABEL, peer), data);
+      }
       let answer = ack;
       let exiting = false;
       if (data.length > config.maxMessage) {
@@ -59,7 +64,9 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
       } else if (isExitCommand(data)) {
         const refusal = exitRefusal(config.exitFrom, from.hostname);
         exiting = refusal === null;
-        if (refusal !== null) log.info(`${UDP_LABEL} Refused exit from ${peer}: ${refusal}`);
+        if (refusal !== null) {
+          log.info(`${UDP_LABEL} Refused exit from ${formatAddr(from)}: ${refusal}`);
+        }
         answer = exiting ? shuttingDown : reply(refusedExit(refusal!));
       }
       try {
@@ -67,10 +74,12 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
         log.error(
-          `${UDP_LABEL} Reply to ${peer} failed: ${error instanceof Error ? error.message : error}`,
+          `${UDP_LABEL} Reply to ${formatAddr(from)} failed: ${
+            error instanceof Error ? error.message : error
+          }`,
         );
       }
-      if (exiting) context.requestShutdown(`exit from ${peer} over UDP`);
+      if (exiting) context.requestShutdown(`exit from ${formatAddr(from)} over UDP`);
     }
   }
 

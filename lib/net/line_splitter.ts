@@ -14,6 +14,9 @@ export interface LineHandler {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const EMPTY = new Uint8Array(0);
+/** Smallest buffer for an unfinished line once one is needed. */
+const FIRST_PENDING = 1024;
 
 /** Incremental line framing over chunks of bytes. */
 export class LineSplitter {
@@ -25,7 +28,8 @@ export class LineSplitter {
   /** @param maxLine longest line accepted, in bytes, not counting CR/LF. */
   constructor(maxLine: number) {
     this.maxLine = maxLine;
-    this.#pending = new Uint8Array(Math.min(maxLine + 1, 1024));
+    // Allocated on the first unfinished line: most idle connections never have one.
+    this.#pending = EMPTY;
   }
 
   /** True when bytes of an unfinished line are buffered (or being discarded). */
@@ -97,7 +101,7 @@ export class LineSplitter {
     const needed = this.#pendingLength + part.length;
     if (needed > this.#pending.length) {
       const grown = new Uint8Array(
-        Math.min(Math.max(needed, this.#pending.length * 2), this.maxLine + 1),
+        Math.min(Math.max(needed, this.#pending.length * 2, FIRST_PENDING), this.maxLine + 1),
       );
       grown.set(this.#pending.subarray(0, this.#pendingLength));
       this.#pending = grown;
