@@ -64,6 +64,7 @@ export const chatScenario: Scenario = {
           baseline: bare.deliveriesPerSecond,
           better: "higher",
           note: notes,
+          goal: { ratio: 0.5 },
         },
         {
           figure: `p50 latency, ${members} members`,
@@ -78,6 +79,7 @@ export const chatScenario: Scenario = {
           value: chat.p99,
           baseline: bare.p99,
           better: "lower",
+          ...(members >= 1000 ? { goal: { value: 50 } } : {}),
         },
         {
           figure: `peak RSS server, ${members} members`,

@@ -102,6 +102,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
         value: mbps(upload.seconds),
         baseline: mbps(bareUp.seconds),
         better: "higher",
+        goal: { ratio: 0.9 },
         note: `baseline: bare Deno TCP copy; ${size / MiB} MiB, best of ${rounds}`,
       },
       {
@@ -111,6 +112,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
         baseline: mbps(bareDown.seconds),
         better: "higher",
         note: "baseline: bare Deno TCP copy",
+        goal: { ratio: 0.9 },
       },
     ];
     if (socatUp && socatDown) {
@@ -160,6 +162,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
         value: serverRss / 1e6,
         baseline: bareRss / 1e6,
         better: "lower",
+        goal: { value: 100 },
         note: "baseline: bare Deno receiver",
       },
       {
@@ -168,6 +171,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
         value: upload.rss / 1e6,
         baseline: Math.max(bareUp.senderRss, bareDown.senderRss) / 1e6,
         better: "lower",
+        goal: { value: 100 },
         note: "baseline: bare Deno sender",
       },
       {
@@ -176,6 +180,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
         value: download.rss / 1e6,
         baseline: bareRss / 1e6,
         better: "lower",
+        goal: { value: 100 },
         note: "baseline: bare Deno receiver",
       },
     );
