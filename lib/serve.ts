@@ -23,7 +23,10 @@ import { startInfoService } from "./info/server.ts";
 import { startFileService } from "./files/server.ts";
 import { startTcpMessageService } from "./message/tcp_server.ts";
 import { startUdpMessageService } from "./message/udp_server.ts";
-import { formatHostPort } from "./net/address.ts";
+import { formatHostPort, isLoopback } from "./net/address.ts";
+import { createGuard } from "./net/guard.ts";
+import { parseSecurityConfig, SECURITY_FLAGS } from "./security/config.ts";
+import { envReadable, TOKEN_ENV } from "./security/token.ts";
 import {
   EXIT_POLICIES,
   type RunningService,
@@ -129,6 +132,7 @@ export const SERVE_SPEC: CommandSpec = {
       default: "100ms",
       help: "Pause after which bytes without a newline count as a message",
     },
+    ...SECURITY_FLAGS,
     quiet: {
       type: "boolean",
       short: "q",
@@ -182,6 +186,7 @@ export function parseServeConfig(
     infoRate: parseNumber("info-rate", get("info-rate")),
     quiet: values.quiet === true,
     chat: parseChatConfig(values),
+    security: parseSecurityConfig(values),
   };
 }
 
@@ -208,7 +213,16 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     bytesUploaded: 0,
     bytesDownloaded: 0,
     infoDropped: 0,
+    refusedConnections: 0,
+    refusedDatagrams: 0,
+    authFailures: 0,
+    tlsFailures: 0,
   };
+  // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
+  const { guard, notes, warnings } = createGuard(config.security, stats, log);
+  for (const warning of [...warnings, ...exposureWarnings(config, guard.tokenRequired)]) {
+    console.error(`warning: ${warning}`);
+  }
   const registry: ServiceRegistry = { services: [], chatMembers: () => [] };
   let requestStop!: (reason: string) => void;
   const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
@@ -217,6 +231,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     log,
     stats,
     registry,
+    guard,
     requestShutdown: (reason) => requestStop(reason),
   };
 
@@ -236,6 +251,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     );
   }
   registry.services = services;
+  for (const note of notes) log.info(note);
   for (const service of services) {
     log.info(`${service.label} Listening on ${formatHostPort(service.hostname, service.port)}`);
   }
@@ -247,6 +263,33 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     await log.flush();
   });
   return { services, stats, shutdown: requestStop, finished };
+}
+
+/**
+ * What an operator exposing the server should hear: listening beyond this
+ * machine with nobody kept out, a token in clear, a token that was not read.
+ */
+export function exposureWarnings(config: ServeConfig, hasToken: boolean): string[] {
+  const host = config.host.toLowerCase();
+  if (isLoopback(host) || host === "localhost") return [];
+  const warnings: string[] = [];
+  const { security } = config;
+  if (!hasToken && security.tokenFile === null && !envReadable()) {
+    warnings.push(
+      `${TOKEN_ENV} was not read: that needs --allow-env=${TOKEN_ENV} (deno task serve and the compiled binary have it), or use --token-file`,
+    );
+  }
+  if (!hasToken && security.allow.length === 0) {
+    warnings.push(
+      `listening on ${config.host} with neither --allow nor a token: anyone who can reach this host can use every service (see docs/README-security.md)`,
+    );
+  }
+  if (hasToken && security.tls === null) {
+    warnings.push(
+      "without --tls-cert/--tls-key the token and all traffic cross the network in clear",
+    );
+  }
+  return warnings;
 }
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */

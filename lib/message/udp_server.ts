@@ -37,11 +37,11 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
   async function receiveLoop(): Promise<void> {
     const buffer = new Uint8Array(DATAGRAM_BUFFER);
     while (!stopping) {
-      let data: Uint8Array;
+      let received: Uint8Array;
       let from: Deno.NetAddr;
       try {
         const [bytes, addr] = await socket.receive(buffer);
-        data = bytes;
+        received = bytes;
         from = addr as Deno.NetAddr;
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
@@ -49,6 +49,10 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
         log.error(`${UDP_LABEL} Receive failed: ${error instanceof Error ? error.message : error}`);
         continue;
       }
+      // --allow/--deny and the token; the AUTH line, if any, is stripped here.
+      const admitted = await context.guard.screenDatagram(socket, received, from, UDP_LABEL);
+      if (admitted === null) continue;
+      const data = admitted.payload;
       context.stats.udpMessages++;
       const peer = formatAddr(from);
       if (!log.quiet) log.event(logReceived(UDP_LABEL, peer, data));
@@ -57,7 +61,7 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
       if (data.length > config.maxMessage) {
         answer = overLong;
       } else if (isExitCommand(data)) {
-        const refusal = exitRefusal(config.exitFrom, from.hostname);
+        const refusal = exitRefusal(config.exitFrom, from.hostname, admitted.authenticated);
         exiting = refusal === null;
         if (refusal !== null) log.info(`${UDP_LABEL} Refused exit from ${peer}: ${refusal}`);
         answer = exiting ? shuttingDown : reply(refusedExit(refusal!));
