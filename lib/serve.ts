@@ -284,6 +284,11 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
       `listening on ${config.host} with neither --allow nor a token: anyone who can reach this host can use every service (see docs/README-security.md)`,
     );
   }
+  if (security.tls !== null && security.maxConnsPerIp === 0) {
+    warnings.push(
+      "with TLS, also set --max-conns-per-ip: a client that stalls in its TLS handshake keeps its connection until it sends or closes (Deno cannot abort an unfinished handshake)",
+    );
+  }
   if (hasToken && security.tls === null) {
     warnings.push(
       "without --tls-cert/--tls-key the token and all traffic cross the network in clear",

@@ -12,11 +12,14 @@ const MAX_SECRET = 4096;
  */
 export async function promptSecret(question: string): Promise<string | null> {
   if (!Deno.stdin.isTerminal()) return null;
-  await Deno.stderr.write(encode(question));
   const typed: number[] = [];
-  const buffer = new Uint8Array(256);
+  // One byte per read: whatever was typed ahead after the Enter stays in the
+  // terminal for the program's own reads.
+  const buffer = new Uint8Array(1);
+  // Echo off before the question shows, so nothing typed after it is echoed.
   Deno.stdin.setRaw(true);
   try {
+    await Deno.stderr.write(encode(question));
     while (true) {
       const n = await Deno.stdin.read(buffer);
       if (n === null) return typed.length > 0 ? decodeLenient(new Uint8Array(typed)) : null;

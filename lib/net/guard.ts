@@ -182,19 +182,31 @@ export class Guard {
   }
 
   async #tlsHandshake(tracked: TrackedConn, label: string, deadline: Deadline): Promise<boolean> {
-    let detail: string;
+    const conn = tracked.conn as Deno.TlsConn;
+    const handshake = conn.handshake();
+    tracked.handshaking = true;
     try {
-      const done = await deadline.race((tracked.conn as Deno.TlsConn).handshake());
+      const done = await deadline.race(handshake);
       if (done !== TIMED_OUT) return true;
-      detail = `not done within ${this.authTimeout} ms`;
+      this.#tlsFailed(tracked, label, `not done within ${this.authTimeout} ms`);
+      // Deno cannot abort an unfinished handshake: a close now would leave the
+      // socket open, uncounted, until the peer acts. So the connection keeps
+      // its place (under --max-conns and --max-conns-per-ip) until then.
+      await handshake.catch(() => {});
+      return false;
     } catch (error) {
-      detail = error instanceof Error ? error.message : String(error);
+      this.#tlsFailed(tracked, label, error instanceof Error ? error.message : String(error));
+      return false;
+    } finally {
+      tracked.handshaking = false;
     }
+  }
+
+  #tlsFailed(tracked: TrackedConn, label: string, detail: string): void {
     this.#stats.tlsFailures++;
     if (!this.#log.quiet) {
       this.#log.event(`${label} TLS handshake with ${tracked.peer} failed: ${detail}`);
     }
-    return false;
   }
 
   async #authenticate(

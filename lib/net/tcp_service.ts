@@ -13,8 +13,7 @@ import { closeQuietly, isDisconnect } from "./io.ts";
 import { listenTcp, type StreamListener } from "./listen.ts";
 import { encode } from "./text.ts";
 
-// How long a refusal line (busy) may take to go out before the socket closes;
-// with TLS it includes the handshake, which a silent peer never finishes.
+// How long a refusal line (busy) may take to go out before the socket closes.
 const REFUSAL_WRITE_MS = 1000;
 
 /** One accepted connection with what the service needs to know about it. */
@@ -30,6 +29,7 @@ export class TrackedConn {
   #lastActive = Date.now();
   #closed = false;
   #authenticated = false;
+  #handshaking = false;
 
   constructor(conn: Deno.TcpConn | Deno.TlsConn) {
     this.conn = conn;
@@ -47,6 +47,21 @@ export class TrackedConn {
   /** Called by the guard once the AUTH line was accepted. */
   markAuthenticated(): void {
     this.#authenticated = true;
+  }
+
+  /**
+   * True while a TLS handshake is unfinished. Such a connection is never
+   * closed by the idle sweep: Deno cannot abort an unfinished TLS handshake,
+   * and closing it would only hide a socket that stays open until the peer
+   * sends or closes (see {@link closeTlsWhenSettled}).
+   */
+  get handshaking(): boolean {
+    return this.#handshaking;
+  }
+
+  /** Set by the guard around the TLS handshake. */
+  set handshaking(value: boolean) {
+    this.#handshaking = value;
   }
 
   /**
@@ -124,6 +139,8 @@ export class TcpService {
   /** Open connections per address (ipKey), for --max-conns-per-ip. */
   #perAddress = new Map<string, number>();
   #handlers = new Set<Promise<void>>();
+  /** Refused TLS connections waiting for their handshake to settle before the close. */
+  #parked = new Map<Deno.TlsConn, Promise<void>>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #acceptLoop: Promise<void>;
   #stopping = false;
@@ -155,6 +172,11 @@ export class TcpService {
     return this.#conns.size;
   }
 
+  /** Refused TLS connections still waiting for their peer (see #park). */
+  get parkedCount(): number {
+    return this.#parked.size;
+  }
+
   /** Stops accepting, closes every connection, resolves when all handlers finished. */
   async stop(): Promise<void> {
     if (this.#stopping) return await this.#acceptLoop;
@@ -162,8 +184,9 @@ export class TcpService {
     clearInterval(this.#sweeper);
     closeQuietly(this.#listener);
     for (const conn of this.#conns) conn.close();
+    for (const conn of this.#parked.keys()) closeQuietly(conn);
     await this.#acceptLoop;
-    await Promise.allSettled([...this.#handlers]);
+    await Promise.allSettled([...this.#handlers, ...this.#parked.values()]);
   }
 
   async #accept(): Promise<void> {
@@ -179,9 +202,9 @@ export class TcpService {
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      // Before any byte is sent (with TLS, before the handshake costs anything).
+      // Before any byte is sent.
       if (!guard.admitConnection(conn.remoteAddr, label)) {
-        closeQuietly(conn);
+        this.#drop(conn);
         continue;
       }
       if (this.#conns.size >= this.#options.maxConnections) {
@@ -225,20 +248,70 @@ export class TcpService {
   #refuse(conn: Deno.TcpConn | Deno.TlsConn, why: string): void {
     const { log, label, busyReply } = this.#options;
     log.error(`${label} Refused ${formatAddr(conn.remoteAddr)}: ${why}`);
-    // A fresh socket's send buffer is empty, so a plain write completes at
-    // once; a TLS one needs the handshake first, hence the bound.
-    const write = conn.write(encode(busyReply + "\n"));
-    write.catch(() => {}); // settles after the close when the bound passed
-    within(write, REFUSAL_WRITE_MS).catch(() => {}).finally(() => closeQuietly(conn));
+    const sayBusy = async () => {
+      // A fresh socket's send buffer is empty, so this write completes at once.
+      const write = conn.write(encode(busyReply + "\n"));
+      write.catch(() => {}); // settles after the close when the bound passed
+      await within(write, REFUSAL_WRITE_MS);
+    };
+    if (isTls(conn)) return this.#park(conn, sayBusy);
+    sayBusy().catch(() => {}).finally(() => closeQuietly(conn));
+  }
+
+  /** Closes a refused connection without a word (TLS: once its handshake settled). */
+  #drop(conn: Deno.TcpConn | Deno.TlsConn): void {
+    if (isTls(conn)) this.#park(conn);
+    else closeQuietly(conn);
+  }
+
+  /**
+   * Deno cannot abort an unfinished TLS handshake: closing such a connection
+   * frees nothing, its socket stays open until the peer sends or closes, and
+   * is no longer counted anywhere. So a refused TLS connection is kept (and
+   * counted) until its handshake settles, then `then` runs and it is closed.
+   * A normal client settles at once; a silent one keeps its place here, up
+   * to --max-conns of them; past that it is closed (and Deno keeps it).
+   */
+  #park(conn: Deno.TlsConn, then?: () => Promise<void>): void {
+    if (this.#parked.size >= this.#options.maxConnections) {
+      closeQuietly(conn);
+      return;
+    }
+    const parked = closeTlsWhenSettled(conn, then);
+    this.#parked.set(conn, parked);
+    parked.finally(() => this.#parked.delete(conn));
   }
 
   #closeIdle(): void {
     const deadline = Date.now() - this.#options.idleTimeout;
     for (const conn of this.#conns) {
-      if (conn.lastActive < deadline) {
+      if (conn.lastActive < deadline && !conn.handshaking) {
         this.#options.log.event(`${this.#options.label} Closing idle connection from ${conn.peer}`);
         conn.close();
       }
     }
+  }
+}
+
+function isTls(conn: Deno.TcpConn | Deno.TlsConn): conn is Deno.TlsConn {
+  return "handshake" in conn;
+}
+
+/**
+ * Waits (without a time limit) for a TLS connection's handshake to finish or
+ * fail, runs `then` if it finished, and closes it. The only way to really
+ * free a TLS socket whose handshake has started: see TcpService#park.
+ */
+export async function closeTlsWhenSettled(
+  conn: Deno.TlsConn,
+  then?: () => Promise<void>,
+): Promise<void> {
+  try {
+    await conn.handshake();
+    await then?.();
+  } catch {
+    // Failed handshake or a close from stop(): either way the socket is done.
+  } finally {
+    closeQuietly(conn);
   }
 }

@@ -56,7 +56,7 @@ export async function startVerifiedTls(
 function tlsError(where: string, hostname: string, error: unknown): RuntimeError {
   const detail = error instanceof Error ? error.message : String(error);
   if (/certificate/i.test(detail)) {
-    const why = /NotValidForName/i.test(detail)
+    const why = /NotValidForName|not valid for name/i.test(detail)
       ? `the server's certificate is not valid for "${hostname}"`
       : /Expired/i.test(detail)
       ? "the server's certificate has expired"
