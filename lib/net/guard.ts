@@ -35,10 +35,9 @@ import type { TrackedConn } from "./tcp_service.ts";
 import { encode } from "./text.ts";
 
 /**
- * Failed authentications one address may make in a burst before its new TCP
- * connections are refused, and how fast that budget refills (one per 6 s).
+ * How fast an address regains failed authentications after using up
+ * --max-auth-failures: one every 6 s.
  */
-export const AUTH_FAILURE_BURST = 10;
 export const AUTH_FAILURE_RATE = 1 / 6;
 
 /** A datagram that passed: the request without its AUTH line. */
@@ -57,6 +56,8 @@ export interface GuardParts {
   authTimeout: number;
   /** Connections per TCP service from one address; 0: no limit. */
   maxConnsPerIp: number;
+  /** Failed authentications in a burst before an address cools down; 0: no limit. */
+  maxAuthFailures: number;
 }
 
 const LF = 0x0a;
@@ -70,7 +71,7 @@ export class Guard {
   #token: Token | null;
   #stats: ServerStats;
   #log: Logger;
-  #failures = new RateLimiter({ rate: AUTH_FAILURE_RATE, burst: AUTH_FAILURE_BURST });
+  #failures: RateLimiter;
   // Refusals to datagrams are tiny, but still rate-limited per source so a
   // flood of unauthenticated datagrams costs a few replies, not one each.
   #datagramReplies = new RateLimiter({ rate: 2, burst: 4 });
@@ -85,12 +86,24 @@ export class Guard {
     this.#token = parts.token;
     this.#stats = stats;
     this.#log = log;
+    // A rate of 0 turns the limiter off: no lockout.
+    this.#failures = new RateLimiter({
+      rate: parts.maxAuthFailures > 0 ? AUTH_FAILURE_RATE : 0,
+      burst: parts.maxAuthFailures,
+    });
   }
 
   /** A guard that lets everything through (no rules, no token, no TLS). */
   static open(stats: ServerStats, log: Logger): Guard {
     return new Guard(
-      { access: new AccessPolicy(), token: null, tls: null, authTimeout: 10_000, maxConnsPerIp: 0 },
+      {
+        access: new AccessPolicy(),
+        token: null,
+        tls: null,
+        authTimeout: 10_000,
+        maxConnsPerIp: 0,
+        maxAuthFailures: 0,
+      },
       stats,
       log,
     );
@@ -314,7 +327,14 @@ export function createGuard(
     }
   }
   const guard = new Guard(
-    { access, token, tls, authTimeout: config.authTimeout, maxConnsPerIp: config.maxConnsPerIp },
+    {
+      access,
+      token,
+      tls,
+      authTimeout: config.authTimeout,
+      maxConnsPerIp: config.maxConnsPerIp,
+      maxAuthFailures: config.maxAuthFailures,
+    },
     stats,
     log,
   );

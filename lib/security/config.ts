@@ -21,6 +21,11 @@ export interface SecurityConfig {
   authTimeout: number;
   /** Connections one address may hold open per TCP service; 0: no limit. */
   maxConnsPerIp: number;
+  /**
+   * Failed TCP authentications an address may make in a burst before its new
+   * connections are refused (it regains one every 6 s); 0: no limit.
+   */
+  maxAuthFailures: number;
 }
 
 /** The security rows of SERVE_SPEC's flag table. */
@@ -58,6 +63,12 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
     default: "0",
     help: "Open connections per TCP service from one address (0: no limit)",
   },
+  "max-auth-failures": {
+    type: "string",
+    value: "N",
+    default: "10",
+    help: "Failed authentications from one address before it is refused a while (0: no limit)",
+  },
 };
 
 /** Reads the security flags; throws UsageError on bad values. */
@@ -91,5 +102,6 @@ export function parseSecurityConfig(
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : null,
     authTimeout,
     maxConnsPerIp: parseInteger("max-conns-per-ip", get("max-conns-per-ip")),
+    maxAuthFailures: parseInteger("max-auth-failures", get("max-auth-failures")),
   };
 }
