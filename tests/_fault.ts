@@ -393,7 +393,13 @@ export class ChatWitness {
     witness.#done = (async () => {
       while (!witness.#stop) {
         witness.posted++;
-        await witness.#sender.send(`witness ${witness.posted}\n`);
+        try {
+          await witness.#sender.send(`witness ${witness.posted}\n`);
+        } catch (error) {
+          // Counted as lost by stop(); the reason goes to the test output.
+          console.log(`chat witness: sending failed: ${error}`);
+          return;
+        }
         await sleep(everyMs);
       }
     })();
