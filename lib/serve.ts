@@ -124,7 +124,7 @@ export const SERVE_SPEC: CommandSpec = {
       type: "string",
       value: "TIME",
       default: "5m",
-      help: "Close a TCP connection silent this long (0: never)",
+      help: "Close a message or file connection silent this long (0: never; chat has its own)",
     },
     "flush-delay": {
       type: "string",
@@ -142,10 +142,16 @@ export const SERVE_SPEC: CommandSpec = {
   notes: `Sizes take K, M, G suffixes (powers of 1024); times take ms, s, m, h.
 Stop the server with Ctrl-C, SIGTERM, or by sending 'exit' to a message service.
 
+Exposing the server (docs/README-security.md): give clients a token through
+$SOCKETKIT_TOKEN or --token-file (never on the command line), TLS with
+--tls-cert/--tls-key, and keep strangers out with --allow/--deny.
+
 Examples:
   socketkit serve
   socketkit serve --host 0.0.0.0 --exit-from none
-  socketkit serve --tcp-port 0 --udp-port 0 --services message`,
+  socketkit serve --tcp-port 0 --udp-port 0 --services message
+  socketkit serve --host 0.0.0.0 --token-file /etc/socketkit/token \\
+    --tls-cert cert.pem --tls-key key.pem --allow 192.0.2.0/24 --max-conns-per-ip 32`,
 };
 
 /** Each service in the order it starts; a name maps to one or more starters. */

@@ -364,6 +364,7 @@ export class ChatWitness {
   #reader!: RawClient;
   #done!: Promise<void>;
   #reading!: Promise<void>;
+  #draining!: Promise<void>;
   #expected = 1;
 
   static async start(port: number, everyMs: number, tag: string): Promise<ChatWitness> {
@@ -388,6 +389,14 @@ export class ChatWitness {
         witness.#expected = n + 1;
         witness.received++;
         witness.#caughtUp();
+      }
+    })();
+    // The sender reads too (and drops what it reads): a member that never
+    // reads is, rightly, dropped by the server as stuck once the room is busy.
+    witness.#draining = (async () => {
+      while (true) {
+        const line = await witness.#sender.readLine(60_000).catch(() => null);
+        if (line === null) return;
       }
     })();
     witness.#done = (async () => {
@@ -422,6 +431,7 @@ export class ChatWitness {
     this.#sender.close();
     this.#reader.close();
     await this.#reading;
+    await this.#draining;
   }
 
   #caughtUp = () => {};

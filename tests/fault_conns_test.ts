@@ -273,7 +273,12 @@ Deno.test("fault: resets mid-message, mid-chat and mid-transfer; the server carr
   const count = scale(200, 2000);
   const transfers = scale(8, 40);
   const started = performance.now();
-  await using server = await startTarget(["--chat-rate", "0"]);
+  // Not --quiet: the resumes below wait for the server's "interrupted" lines.
+  await using server = await startTarget(
+    ["--chat-rate", "0", "--max-transfers", String(transfers + 4)],
+    undefined,
+    { quiet: false },
+  );
   const witness = new MessageWitness(server.port(LABELS.tcp), 20);
   const chat = await ChatWitness.start(server.port(LABELS.chat), 100, "r");
   using observer = await joinChat(server.port(LABELS.chat), "observer");
@@ -326,6 +331,10 @@ Deno.test("fault: resets mid-message, mid-chat and mid-transfer; the server carr
       closeQuiet(conn);
       faults++;
     }));
+    // The server notices each reset once it has taken the bytes sent before it.
+    for (const file of files) {
+      await server.waitFor(new RegExp(`Upload of "${file.name}" from .* interrupted at byte`));
+    }
     const resumed = await Promise.all(
       files.map((file) =>
         runCli(["connect", "upload", file.path, "--json", `--file-port=${filePort}`])
