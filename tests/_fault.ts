@@ -366,6 +366,8 @@ export class ChatWitness {
   #reading!: Promise<void>;
   #draining!: Promise<void>;
   #expected = 1;
+  /** Resolves stop()'s wait once the last posted line arrived. */
+  #caughtUp = () => {};
 
   static async start(port: number, everyMs: number, tag: string): Promise<ChatWitness> {
     const witness = new ChatWitness();
@@ -433,8 +435,6 @@ export class ChatWitness {
     await this.#reading;
     await this.#draining;
   }
-
-  #caughtUp = () => {};
 }
 
 /** Joins the chat as `name` over raw TCP; returns after the limits line. */

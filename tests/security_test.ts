@@ -7,6 +7,8 @@ import { deepStrictEqual, doesNotMatch, equal, match, ok, throws } from "node:as
 import { join } from "node:path";
 import { UsageError } from "../lib/cli/errors.ts";
 import { exitRefusal } from "../lib/message/exit_policy.ts";
+import { exposureWarnings, parseServeConfig, SERVE_SPEC } from "../lib/serve.ts";
+import { parseFlags } from "../lib/cli/flags.ts";
 import { AccessPolicy, parseAccessList, parseRule } from "../lib/security/access.ts";
 import { ipKey, parseIp } from "../lib/security/ip.ts";
 import { parseAuthLine, splitDatagram } from "../lib/security/protocol.ts";
@@ -103,6 +105,27 @@ Deno.test("exit policy: a peer off this machine needs the token, whatever --exit
   equal(exitRefusal("any", "203.0.113.9", true), null);
   match(exitRefusal("local", "203.0.113.9", true)!, /only clients on this machine/);
   match(exitRefusal("none", "127.0.0.1", true)!, /does not accept exit/);
+});
+
+Deno.test("serve: exposing the server without --allow or a token, or TLS without a per-address cap, is warned about", () => {
+  const warnings = (...args: string[]) =>
+    exposureWarnings(parseServeConfig(parseFlags(SERVE_SPEC, args).values), false);
+  deepStrictEqual(warnings(), [], "loopback: nothing to say");
+  deepStrictEqual(warnings("--host", "::ffff:127.0.0.1"), []);
+  ok(warnings("--host", "0.0.0.0").some((w) => /neither --allow nor a token/.test(w)));
+  deepStrictEqual(
+    warnings("--host", "0.0.0.0", "--allow", "192.0.2.0/24").filter((w) => /neither/.test(w)),
+    [],
+  );
+  ok(
+    warnings("--host", "::", "--allow", "::1", "--tls-cert", "c", "--tls-key", "k")
+      .some((w) => /also set --max-conns-per-ip/.test(w)),
+  );
+  const withToken = exposureWarnings(
+    parseServeConfig(parseFlags(SERVE_SPEC, ["--host", "0.0.0.0"]).values),
+    true,
+  );
+  ok(withToken.some((w) => /token and all traffic cross the network in clear/.test(w)));
 });
 
 // ---- --allow and --deny over real sockets ----
