@@ -15,6 +15,7 @@ import { runMenu, terminalMenuIO } from "./cli/menu.ts";
 import { infoMode } from "./info/client.ts";
 import { downloadMode, filesMode, uploadMode } from "./files/commands.ts";
 import { runMessageSession, type TransportChoice } from "./message/session.ts";
+import { CLIENT_SECURITY_FLAGS, setClientSecurity, takeSecurityFlags } from "./security/client.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
   name: "socketkit connect",
@@ -66,6 +67,7 @@ export const CONNECT_SPEC: CommandSpec = {
       default: "9003",
       help: "File service port (for the menu's file entries)",
     },
+    ...CLIENT_SECURITY_FLAGS,
   },
   notes: `Message mode reads lines from standard input and prints each reply. 'exit' asks
 the server to stop (over both transports with --random) and ends the client;
@@ -76,9 +78,14 @@ Flags given to the menu are passed on to the entries they apply to: --host to
 every entry, --info-port, --timeout and --retries to info, --chat-port to chat,
 --file-port to the file entries, all to message mode.
 
+--tls, --ca, --insecure-skip-verify and --token-file apply to every mode and
+entry. A server with a token gets it from --token-file or $SOCKETKIT_TOKEN, or
+it is asked for on the terminal (not shown) when the server wants one.
+
 Examples:
   socketkit connect --random
-  printf 'hello\\nworld\\n' | socketkit connect --tcp --tcp-port 65432`,
+  printf 'hello\\nworld\\n' | socketkit connect --tcp --tcp-port 65432
+  socketkit connect chat --host chat.example --tls --token-file ~/.socketkit-token`,
 };
 
 /**
@@ -93,8 +100,19 @@ const MODES: Record<string, (args: string[]) => Promise<number>> = {
   files: filesMode,
 };
 
-/** Runs `socketkit connect` with its arguments; resolves to the exit code. */
+/**
+ * Runs `socketkit connect` with its arguments; resolves to the exit code.
+ * The TLS and token flags (CLIENT_SECURITY_FLAGS) are taken off first, for
+ * every mode: they set how dialTcp and UdpRequester connect.
+ */
 export async function connect(args: string[]): Promise<number> {
+  const { security, rest, warnings } = takeSecurityFlags(args);
+  for (const warning of warnings) console.error(`warning: ${warning}`);
+  setClientSecurity(security);
+  return await dispatch(rest);
+}
+
+async function dispatch(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   if (first !== undefined && !first.startsWith("-")) {
     const mode = MODES[first];
@@ -152,14 +170,14 @@ const MENU_FLAGS: Record<string, string[]> = {
 };
 
 /**
- * The menu: every entry goes back through connect(), the same code as its
+ * The menu: every entry goes back through dispatch(), the same code as its
  * subcommand, with the flags the menu was started with that apply to it.
  */
 async function menuMode(args: string[], parsed: ParsedFlags): Promise<number> {
   const given = (name: string) =>
     args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
   return await runMenu(terminalMenuIO(), {
-    run: connect,
+    run: dispatch, // the security flags were taken and set once, in connect()
     available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),
     flagsFor: (mode) =>
       mode === "message" ? args : (MENU_FLAGS[mode] ?? ["host"]).filter(given).flatMap((name) => [

@@ -23,7 +23,10 @@ import { startInfoService } from "./info/server.ts";
 import { startFileService } from "./files/server.ts";
 import { startTcpMessageService } from "./message/tcp_server.ts";
 import { startUdpMessageService } from "./message/udp_server.ts";
-import { formatHostPort } from "./net/address.ts";
+import { formatHostPort, isLoopback } from "./net/address.ts";
+import { createGuard } from "./net/guard.ts";
+import { parseSecurityConfig, SECURITY_FLAGS } from "./security/config.ts";
+import { envReadable, TOKEN_ENV } from "./security/token.ts";
 import {
   EXIT_POLICIES,
   type RunningService,
@@ -121,7 +124,7 @@ export const SERVE_SPEC: CommandSpec = {
       type: "string",
       value: "TIME",
       default: "5m",
-      help: "Close a TCP connection silent this long (0: never)",
+      help: "Close a message or file connection silent this long (0: never; chat has its own)",
     },
     "flush-delay": {
       type: "string",
@@ -129,6 +132,7 @@ export const SERVE_SPEC: CommandSpec = {
       default: "100ms",
       help: "Pause after which bytes without a newline count as a message",
     },
+    ...SECURITY_FLAGS,
     quiet: {
       type: "boolean",
       short: "q",
@@ -138,10 +142,16 @@ export const SERVE_SPEC: CommandSpec = {
   notes: `Sizes take K, M, G suffixes (powers of 1024); times take ms, s, m, h.
 Stop the server with Ctrl-C, SIGTERM, or by sending 'exit' to a message service.
 
+Exposing the server (docs/README-security.md): give clients a token through
+$SOCKETKIT_TOKEN or --token-file (never on the command line), TLS with
+--tls-cert/--tls-key, and keep strangers out with --allow/--deny.
+
 Examples:
   socketkit serve
   socketkit serve --host 0.0.0.0 --exit-from none
-  socketkit serve --tcp-port 0 --udp-port 0 --services message`,
+  socketkit serve --tcp-port 0 --udp-port 0 --services message
+  socketkit serve --host 0.0.0.0 --token-file /etc/socketkit/token \\
+    --tls-cert cert.pem --tls-key key.pem --allow 192.0.2.0/24 --max-conns-per-ip 32`,
 };
 
 /** Each service in the order it starts; a name maps to one or more starters. */
@@ -182,6 +192,7 @@ export function parseServeConfig(
     infoRate: parseNumber("info-rate", get("info-rate")),
     quiet: values.quiet === true,
     chat: parseChatConfig(values),
+    security: parseSecurityConfig(values),
   };
 }
 
@@ -208,7 +219,16 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     bytesUploaded: 0,
     bytesDownloaded: 0,
     infoDropped: 0,
+    refusedConnections: 0,
+    refusedDatagrams: 0,
+    authFailures: 0,
+    tlsFailures: 0,
   };
+  // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
+  const { guard, notes, warnings } = createGuard(config.security, stats, log);
+  for (const warning of [...warnings, ...exposureWarnings(config, guard.tokenRequired)]) {
+    console.error(`warning: ${warning}`);
+  }
   const registry: ServiceRegistry = { services: [], chatMembers: () => [] };
   let requestStop!: (reason: string) => void;
   const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
@@ -217,6 +237,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     log,
     stats,
     registry,
+    guard,
     requestShutdown: (reason) => requestStop(reason),
   };
 
@@ -236,6 +257,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     );
   }
   registry.services = services;
+  for (const note of notes) log.info(note);
   for (const service of services) {
     log.info(`${service.label} Listening on ${formatHostPort(service.hostname, service.port)}`);
   }
@@ -247,6 +269,38 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     await log.flush();
   });
   return { services, stats, shutdown: requestStop, finished };
+}
+
+/**
+ * What an operator exposing the server should hear: listening beyond this
+ * machine with nobody kept out, a token in clear, a token that was not read.
+ */
+export function exposureWarnings(config: ServeConfig, hasToken: boolean): string[] {
+  const host = config.host.toLowerCase();
+  if (isLoopback(host) || host === "localhost") return [];
+  const warnings: string[] = [];
+  const { security } = config;
+  if (!hasToken && security.tokenFile === null && !envReadable()) {
+    warnings.push(
+      `${TOKEN_ENV} was not read: that needs --allow-env=${TOKEN_ENV} (deno task serve and the compiled binary have it), or use --token-file`,
+    );
+  }
+  if (!hasToken && security.allow.length === 0) {
+    warnings.push(
+      `listening on ${config.host} with neither --allow nor a token: anyone who can reach this host can use every service (see docs/README-security.md)`,
+    );
+  }
+  if (security.tls !== null && security.maxConnsPerIp === 0) {
+    warnings.push(
+      "with TLS, also set --max-conns-per-ip: a client that stalls in its TLS handshake keeps its connection until it sends or closes (Deno cannot abort an unfinished handshake)",
+    );
+  }
+  if (hasToken && security.tls === null) {
+    warnings.push(
+      "without --tls-cert/--tls-key the token and all traffic cross the network in clear",
+    );
+  }
+  return warnings;
 }
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */

@@ -5,6 +5,8 @@
  */
 import type { ChatConfig } from "./chat/config.ts";
 import type { Logger } from "./cli/logger.ts";
+import type { Guard } from "./net/guard.ts";
+import type { SecurityConfig } from "./security/config.ts";
 
 /** The services `--services` can name. */
 export const SERVICE_NAMES = ["message", "chat", "info", "files"] as const;
@@ -24,6 +26,17 @@ export interface ServerStats {
   bytesDownloaded: number;
   /** Datagrams the info service dropped for its rate limit. */
   infoDropped: number;
+  /**
+   * TCP connections closed at accept, before any byte: --allow/--deny, or an
+   * address cooling down after repeated failed authentications.
+   */
+  refusedConnections: number;
+  /** Datagrams dropped for --allow/--deny. */
+  refusedDatagrams: number;
+  /** Failed authentications: wrong, missing or malformed token, TCP and UDP. */
+  authFailures: number;
+  /** TLS handshakes that failed or did not finish within --auth-timeout. */
+  tlsFailures: number;
 }
 
 /** A chat member as the info service reports it. */
@@ -74,6 +87,8 @@ export interface ServeConfig {
   quiet: boolean;
   /** The chat room's limits (--chat-* flags). */
   chat: ChatConfig;
+  /** --allow, --deny, the token, TLS, --auth-timeout, --max-conns-per-ip. */
+  security: SecurityConfig;
 }
 
 /** Shared by all services of one server. */
@@ -82,6 +97,12 @@ export interface ServiceContext {
   log: Logger;
   stats: ServerStats;
   registry: ServiceRegistry;
+  /**
+   * Access control, the shared secret and TLS. TCP services get it by passing
+   * it to TcpService.listen; UDP services pass each datagram through
+   * guard.screenDatagram.
+   */
+  guard: Guard;
   /** Starts the one shutdown path; safe to call more than once. */
   requestShutdown(reason: string): void;
 }

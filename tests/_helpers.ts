@@ -21,6 +21,21 @@ export const RUN_ARGS = [
   MAIN,
 ];
 
+/** Options for a child process of the CLI (all optional). */
+export interface ProcessOptions {
+  cwd?: string;
+  /** Extra environment variables (added to the inherited ones). */
+  env?: Record<string, string>;
+  /** Extra `deno run` flags, e.g. "--allow-env=SOCKETKIT_TOKEN". */
+  denoArgs?: string[];
+}
+
+/** RUN_ARGS with `options.denoArgs` before the script. */
+export function runArgs(options: ProcessOptions = {}): string[] {
+  const extra = options.denoArgs ?? [];
+  return [...RUN_ARGS.slice(0, -1), ...extra, MAIN];
+}
+
 /** Every port flag set to 0, so the OS picks free ports. */
 export const ALL_PORTS_ZERO = [
   "--tcp-port=0",
@@ -59,11 +74,12 @@ export class ServerProcess {
   static async start(
     args: string[] = [],
     expect: string[] = ["[TCP Server]", "[UDP Server]"],
-    options: { cwd?: string } = {},
+    options: ProcessOptions = {},
   ): Promise<ServerProcess> {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [...RUN_ARGS, "serve", ...ALL_PORTS_ZERO, ...args],
+      args: [...runArgs(options), "serve", ...ALL_PORTS_ZERO, ...args],
       cwd: options.cwd ?? ROOT,
+      ...(options.env ? { env: options.env } : {}),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -186,10 +202,15 @@ export interface CliResult {
 }
 
 /** Runs main.ts with `args` and optional stdin text; resolves when it exits. */
-export async function runCli(args: string[], stdin?: string): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  stdin?: string,
+  options: ProcessOptions = {},
+): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_ARGS, ...args],
-    cwd: ROOT,
+    args: [...runArgs(options), ...args],
+    cwd: options.cwd ?? ROOT,
+    ...(options.env ? { env: options.env } : {}),
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -365,4 +386,17 @@ export async function runInPty(
     code: output.code,
     output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
   };
+}
+
+/**
+ * Peak resident memory (VmHWM) of a process in MiB, or NaN. Read through
+ * `cat`: Deno grants /proc/<pid> reads only with --allow-all.
+ */
+export async function peakRssMb(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stderr: "null",
+  }).output();
+  const kb = new TextDecoder().decode(stdout).match(/^VmHWM:\s+(\d+) kB/m)?.[1];
+  return kb ? Number(kb) / 1024 : NaN;
 }

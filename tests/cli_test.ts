@@ -133,6 +133,8 @@ Deno.test("exit policy: local refuses peers off this machine, accepts loopback i
   for (const host of ["10.0.0.5", "192.168.1.2", "::ffff:10.0.0.1", "fe80::1", "128.0.0.1"]) {
     match(exitRefusal("local", host)!, /only clients on this machine/, host);
   }
-  equal(exitRefusal("any", "203.0.113.9"), null);
+  equal(exitRefusal("any", "203.0.113.9", true), null, "with the token, any peer");
+  match(exitRefusal("any", "203.0.113.9")!, /only on a server with a token/, "without, local only");
+  equal(exitRefusal("any", "::ffff:127.0.0.1"), null);
   match(exitRefusal("none", "127.0.0.1")!, /does not accept exit/);
 });

@@ -322,6 +322,10 @@ Deno.test("info: STATUS with many services on long addresses stays within the bo
     bytesUploaded: Number.MAX_SAFE_INTEGER,
     bytesDownloaded: Number.MAX_SAFE_INTEGER,
     infoDropped: Number.MAX_SAFE_INTEGER,
+    refusedConnections: Number.MAX_SAFE_INTEGER,
+    refusedDatagrams: Number.MAX_SAFE_INTEGER,
+    authFailures: Number.MAX_SAFE_INTEGER,
+    tlsFailures: Number.MAX_SAFE_INTEGER,
   };
   const services = [
     "[TCP Server]",

@@ -10,6 +10,7 @@ import { dialTcp } from "../net/dial.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../net/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { decodeLenient, encode } from "../net/text.ts";
+import { CLIENT_SECURITY_FLAGS } from "../security/client.ts";
 import {
   actionLine,
   asksForName,
@@ -37,6 +38,7 @@ export const CHAT_CLIENT_SPEC: CommandSpec = {
     },
     host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
     "chat-port": { type: "string", value: "PORT", default: "9001", help: "Chat service port" },
+    ...CLIENT_SECURITY_FLAGS,
   },
   notes: `On a terminal, type a line and press Enter to send it; /help lists the room's
 commands; /quit, Ctrl-C or Ctrl-D on an empty line leaves.
@@ -113,8 +115,12 @@ interface Console {
  * closes the connection.
  */
 export async function runChatClient(options: ChatClientOptions): Promise<number> {
-  const conn = await dialTcp(options.host, options.port);
-  conn.setNoDelay(true); // each line should leave when typed, not wait for an ACK
+  // No Nagle: each line should leave when typed, not wait for an ACK. The
+  // server speaks first, so a token is dealt with (or asked for) right here.
+  const conn = await dialTcp(options.host, options.port, {
+    noDelay: true,
+    serverSpeaksFirst: true,
+  });
   const server = new LineReader(conn, { maxLine: MAX_SERVER_LINE });
   using ui = options.fancy ? new TerminalUi() : null;
   const io: Console = ui ?? plainConsole(options.interactive);
@@ -126,7 +132,7 @@ export async function runChatClient(options: ChatClientOptions): Promise<number>
 }
 
 async function session(
-  conn: Deno.TcpConn,
+  conn: Deno.Conn,
   server: LineReader,
   io: Console,
   options: ChatClientOptions,

@@ -44,11 +44,13 @@ export function startChatService(context: ServiceContext): RunningService {
     if (stopping) return await sayAndClose(session, SHUTDOWN_NOTICE);
     if (room.full) return await sayAndClose(session, roomFullLine(chat.maxMembers));
     try {
-      tracked.conn.setKeepAlive(true);
+      // Plain TCP only: Deno's TLS connections offer neither option (see
+      // docs/README-security.md), and TLS records batch small writes anyway.
+      tracked.setKeepAlive(true);
       // Chat is interactive and the Outbox already batches what one turn
       // queues, so Nagle's algorithm would only add delay (up to the peer's
       // delayed-ACK timeout) to every line after the first.
-      tracked.conn.setNoDelay(true);
+      tracked.setNoDelay(true);
     } catch {
       // The socket may already be gone; the read below will say so.
     }
@@ -70,6 +72,7 @@ export function startChatService(context: ServiceContext): RunningService {
     maxConnections: config.maxConnections,
     idleTimeout: 0, // the sweep below applies the chat's own policy
     busyReply: `! The server is busy (${config.maxConnections} connections); try again later`,
+    guard: context.guard,
     handle,
   });
 

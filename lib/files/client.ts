@@ -28,12 +28,12 @@ export class ServerError extends RuntimeError {
 
 /** One connection to a file service. */
 export class FileClient {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   readonly wire: WireReader;
   /** "127.0.0.1:9003", for messages. */
   readonly where: string;
 
-  private constructor(conn: Deno.TcpConn, where: string) {
+  private constructor(conn: Deno.Conn, where: string) {
     this.conn = conn;
     this.where = where;
     this.wire = new WireReader(conn, { lineBuffer: MAX_LINE });

@@ -8,6 +8,7 @@ import { RuntimeError, UsageError } from "../cli/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../cli/flags.ts";
 import { formatBytes } from "../cli/progress.ts";
 import { printable } from "../net/text.ts";
+import { CLIENT_SECURITY_FLAGS } from "../security/client.ts";
 import { FileClient } from "./client.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import type { FileEntry } from "./protocol.ts";
@@ -17,6 +18,7 @@ const SERVER_FLAGS = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
   "file-port": { type: "string", value: "PORT", default: "9003", help: "File service port" },
   json: { type: "boolean", help: "Print one JSON object per result and nothing else on stdout" },
+  ...CLIENT_SECURITY_FLAGS,
 } as const;
 
 export const UPLOAD_SPEC: CommandSpec = {

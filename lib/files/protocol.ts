@@ -12,6 +12,8 @@
  *   any failure               -> ERR <code> <message>
  */
 
+import { printable } from "../net/text.ts";
+
 export const FILE_LABEL = "[File Server]";
 
 /** Read and write size for file and socket I/O: large chunks, few syscalls. */
@@ -83,7 +85,10 @@ export function parseRequest(line: string): Request | { error: string } {
       };
     default:
       return {
-        error: `Unknown command "${command.slice(0, 20)}": expected LIST, STAT, GET or PUT`,
+        // Echoed back to a terminal: escaped like everything else from the network.
+        error: `Unknown command "${
+          printable(Array.from(command).slice(0, 20).join(""))
+        }": expected LIST, STAT, GET or PUT`,
       };
   }
 }

@@ -46,6 +46,11 @@ export async function pump(
     // nothing writes to until both are done).
     const written = writeSide(writer, chunk);
     const next = stopping ? Promise.resolve(null) : readSide(reader, spare, left);
+    // Handled at once: the read can fail (a reset) while the write is still
+    // pending, and a rejection with no handler at that moment ends the
+    // process in Deno, even though the finally below would catch it later.
+    written.catch(() => {});
+    next.catch(() => {});
     try {
       options.hash?.update(chunk);
       await written;

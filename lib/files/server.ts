@@ -33,7 +33,7 @@ const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
 /** One connection's ends, as the request handlers use them. */
 interface Session {
-  conn: Deno.TcpConn;
+  conn: Deno.Conn;
   wire: WireReader;
   /** Writes to the connection, counting as activity for the idle timeout. */
   out: Writer;
@@ -294,6 +294,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
       "busy",
       `Too many connections (${config.maxConnections}); try again later`,
     ),
+    guard: context.guard,
     handle,
   });
   const sweeper = setInterval(() => {
@@ -317,7 +318,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
  * our ERR, then EOF) and drain briefly, since closing with unread bytes would
  * reset the connection and could destroy the ERR line before it is read.
  */
-async function linger(conn: Deno.TcpConn, wire: WireReader): Promise<void> {
+async function linger(conn: Deno.Conn, wire: WireReader): Promise<void> {
   try {
     await conn.closeWrite();
   } catch {

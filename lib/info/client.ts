@@ -12,6 +12,7 @@ import {
 import { formatHostPort } from "../net/address.ts";
 import { decodeLenient, encode, printable } from "../net/text.ts";
 import { UdpRequester } from "../net/udp_request.ts";
+import { CLIENT_SECURITY_FLAGS } from "../security/client.ts";
 import { INFO_COMMANDS, type InfoCommand, requestText } from "./protocol.ts";
 
 export const INFO_SPEC: CommandSpec = {
@@ -35,6 +36,7 @@ export const INFO_SPEC: CommandSpec = {
       help: "How long to wait for the reply to each try",
     },
     retries: { type: "string", value: "N", default: "2", help: "Resends when no reply comes" },
+    ...CLIENT_SECURITY_FLAGS,
   },
   notes: `Commands (any case; default STATUS):
   STATUS  version, uptime, services and their ports, live counters

@@ -94,6 +94,12 @@ export function statusReply(view: StatusView, json: boolean): string {
         bytesDownloaded: stats.bytesDownloaded,
       },
       info: { dropped: stats.infoDropped },
+      security: {
+        refusedConnections: stats.refusedConnections,
+        refusedDatagrams: stats.refusedDatagrams,
+        authFailures: stats.authFailures,
+        tlsFailures: stats.tlsFailures,
+      },
     });
   }
   return [
@@ -109,6 +115,7 @@ export function statusReply(view: StatusView, json: boolean): string {
     `messages: ${stats.tcpMessages} over TCP, ${stats.udpMessages} over UDP`,
     `chat: ${view.chatMembers} members, ${stats.chatMessages} messages`,
     `files: ${stats.filesStored} stored, ${stats.bytesUploaded} bytes uploaded, ${stats.bytesDownloaded} bytes downloaded`,
+    `refused: ${stats.refusedConnections} connections, ${stats.refusedDatagrams} datagrams (--allow/--deny); failed: ${stats.authFailures} authentications, ${stats.tlsFailures} TLS handshakes`,
     `dropped: ${stats.infoDropped} info requests over the rate limit`,
   ].join("\n");
 }

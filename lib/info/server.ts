@@ -77,11 +77,11 @@ export function startInfoService(context: ServiceContext): RunningService {
   async function receiveLoop(): Promise<void> {
     const buffer = new Uint8Array(DATAGRAM_BUFFER);
     while (!stopping) {
-      let data: Uint8Array;
+      let received: Uint8Array;
       let from: Deno.NetAddr;
       try {
         const [bytes, addr] = await socket.receive(buffer);
-        data = bytes;
+        received = bytes;
         from = addr as Deno.NetAddr;
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
@@ -91,12 +91,15 @@ export function startInfoService(context: ServiceContext): RunningService {
         );
         continue;
       }
+      // --allow/--deny and the token first; the AUTH line, if any, is stripped.
+      const admitted = await context.guard.screenDatagram(socket, received, from, INFO_LABEL);
+      if (admitted === null) continue;
       // Checked before any parsing, so a flood costs as little as possible.
       if (!limiter.allow(from.hostname)) {
         context.stats.infoDropped++;
         continue;
       }
-      const request = parseRequest(data);
+      const request = parseRequest(admitted.payload);
       const peer = formatAddr(from);
       if (!log.quiet) {
         log.event(

@@ -32,7 +32,7 @@ export type Reply =
 /** One persistent TCP connection and one UDP socket to a socketkit server. */
 export class MessageClient {
   #options: MessageClientOptions;
-  #tcp: { conn: Deno.TcpConn; lines: LineReader } | null = null;
+  #tcp: { conn: Deno.Conn; lines: LineReader } | null = null;
   #udp: UdpRequester | null = null;
 
   constructor(options: MessageClientOptions) {

@@ -55,7 +55,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
           replies.repeat();
           return;
         }
-        const refusal = exitRefusal(config.exitFrom, tracked.peerHost);
+        const refusal = exitRefusal(config.exitFrom, tracked.peerHost, tracked.authenticated);
         if (refusal === null) {
           exiting = true;
           replies.push(shuttingDown);
@@ -109,6 +109,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
     idleTimeout: config.idleTimeout,
     busyReply:
       `${TCP_LABEL} Error: too many connections (${config.maxConnections}); try again later`,
+    guard: context.guard,
     handle,
   });
   return {
@@ -125,7 +126,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
  * Starts a read that may be left pending when the handler returns early; the
  * no-op catch keeps its rejection on close from counting as unhandled.
  */
-function readSoon(conn: Deno.TcpConn, buffer: Uint8Array): Promise<number | null> {
+function readSoon(conn: Deno.Conn, buffer: Uint8Array): Promise<number | null> {
   const read = conn.read(buffer);
   read.catch(() => {});
   return read;

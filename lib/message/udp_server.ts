@@ -38,11 +38,11 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
   async function receiveLoop(): Promise<void> {
     const buffer = new Uint8Array(DATAGRAM_BUFFER);
     while (!stopping) {
-      let data: Uint8Array;
+      let received: Uint8Array;
       let from: Deno.NetAddr;
       try {
         const [bytes, addr] = await socket.receive(buffer);
-        data = bytes;
+        received = bytes;
         from = addr as Deno.NetAddr;
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
@@ -50,6 +50,10 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
         log.error(`${UDP_LABEL} Receive failed: ${error instanceof Error ? error.message : error}`);
         continue;
       }
+      // --allow/--deny and the token; the AUTH line, if any, is stripped here.
+      const admitted = await context.guard.screenDatagram(socket, received, from, UDP_LABEL);
+      if (admitted === null) continue;
+      const data = admitted.payload;
       context.stats.udpMessages++;
       // Formatting the address costs more than the rest of a reply, so only
       // the lines that show it pay for it.
@@ -62,7 +66,7 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
       if (data.length > config.maxMessage) {
         answer = overLong;
       } else if (isExitCommand(data)) {
-        const refusal = exitRefusal(config.exitFrom, from.hostname);
+        const refusal = exitRefusal(config.exitFrom, from.hostname, admitted.authenticated);
         exiting = refusal === null;
         if (refusal !== null) {
           log.info(`${UDP_LABEL} Refused exit from ${formatAddr(from)}: ${refusal}`);

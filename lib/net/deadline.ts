@@ -18,3 +18,40 @@ export async function within<T>(promise: Promise<T>, ms: number): Promise<T | ty
     clearTimeout(timer);
   }
 }
+
+/**
+ * One deadline shared by many awaits (a handshake read byte by byte): one
+ * timer in all, cleared by clear().
+ */
+export class Deadline {
+  #expired: Promise<typeof TIMED_OUT>;
+  #timer: ReturnType<typeof setTimeout>;
+  #at: number;
+
+  /** @param ms milliseconds from now */
+  constructor(ms: number) {
+    this.#at = Date.now() + ms;
+    let fire!: (value: typeof TIMED_OUT) => void;
+    this.#expired = new Promise((resolve) => (fire = resolve));
+    this.#timer = setTimeout(() => fire(TIMED_OUT), ms);
+  }
+
+  /** Milliseconds left (0 once expired). */
+  get remaining(): number {
+    return Math.max(0, this.#at - Date.now());
+  }
+
+  /**
+   * Resolves with `promise`'s value, or TIMED_OUT once the deadline passed.
+   * A rejection of `promise` after the deadline is swallowed, not left unhandled.
+   */
+  race<T>(promise: Promise<T>): Promise<T | typeof TIMED_OUT> {
+    promise.catch(() => {});
+    return Promise.race([promise, this.#expired]);
+  }
+
+  /** Stops the timer. */
+  clear(): void {
+    clearTimeout(this.#timer);
+  }
+}

@@ -51,3 +51,39 @@ export function closeQuietly(resource: { close(): void }): void {
     if (!(error instanceof Deno.errors.BadResource)) throw error;
   }
 }
+
+/**
+ * Before closing on a peer that may still be sending: half-close, so it reads
+ * our last line and then EOF, and read and discard what it sends for a
+ * moment. Closing with unread bytes would make the kernel send a reset, which
+ * can destroy the last line before the peer reads it. Bounded in time and
+ * bytes; never throws.
+ */
+export async function lingerBeforeClose(
+  conn: Deno.Conn,
+  options: { ms?: number; maxBytes?: number } = {},
+): Promise<void> {
+  const ms = options.ms ?? 500;
+  const maxBytes = options.maxBytes ?? 64 * 1024;
+  try {
+    await conn.closeWrite();
+  } catch {
+    return; // already gone
+  }
+  const sink = new Uint8Array(4096);
+  const deadline = Date.now() + ms;
+  let drained = 0;
+  while (drained < maxBytes) {
+    const left = deadline - Date.now();
+    if (left <= 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const read = conn.read(sink).catch(() => null);
+    const n = await Promise.race([
+      read,
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), left))),
+    ]);
+    clearTimeout(timer);
+    if (n === null) return;
+    drained += n;
+  }
+}

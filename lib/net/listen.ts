@@ -2,10 +2,28 @@
 import { RuntimeError } from "../cli/errors.ts";
 import { formatHostPort } from "./address.ts";
 
-/** Opens a TCP listener; throws RuntimeError naming the service and address on failure. */
-export function listenTcp(service: string, hostname: string, port: number): Deno.TcpListener {
+/** A certificate chain and its private key, both PEM text. */
+export interface TlsKeyPair {
+  cert: string;
+  key: string;
+}
+
+/** A listener for plain TCP or TLS connections. */
+export type StreamListener = Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
+
+/**
+ * Opens a TCP listener, or a TLS one when `tls` is given; throws RuntimeError
+ * naming the service and address on failure.
+ */
+export function listenTcp(
+  service: string,
+  hostname: string,
+  port: number,
+  tls: TlsKeyPair | null = null,
+): StreamListener {
   try {
-    return Deno.listen({ transport: "tcp", hostname, port });
+    if (tls === null) return Deno.listen({ transport: "tcp", hostname, port });
+    return Deno.listenTls({ transport: "tcp", hostname, port, cert: tls.cert, key: tls.key });
   } catch (error) {
     throw listenError(service, hostname, port, error);
   }

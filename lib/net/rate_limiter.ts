@@ -72,6 +72,18 @@ export class RateLimiter {
     return allowed;
   }
 
+  /**
+   * True when `source` has a token left now, without taking it. A source not
+   * in the table has a full bucket.
+   */
+  peek(source: string): boolean {
+    if (this.#rate <= 0) return true;
+    const bucket = this.#buckets.get(source);
+    if (!bucket) return true;
+    const elapsed = Math.max(0, this.#now() - bucket.at);
+    return Math.min(this.#burst, bucket.tokens + (elapsed * this.#rate) / 1000) >= 1;
+  }
+
   #take(bucket: Bucket, now: number): boolean {
     const elapsed = Math.max(0, now - bucket.at);
     bucket.tokens = Math.min(this.#burst, bucket.tokens + (elapsed * this.#rate) / 1000);

@@ -1,30 +1,84 @@
 /**
- * The part every TCP service shares: accepting, a cap on open connections,
- * closing idle ones, and a stop that closes everything and waits for the
- * connection handlers to finish.
+ * The part every TCP service shares: the guard (--allow/--deny, TLS, the
+ * AUTH line), accepting, caps on open connections (per service and per
+ * address), closing idle ones, and a stop that closes everything and waits
+ * for the connection handlers to finish.
  */
 import type { Logger } from "../cli/logger.ts";
+import { ipKey } from "../security/ip.ts";
 import { formatAddr } from "./address.ts";
+import { within } from "./deadline.ts";
+import type { Guard } from "./guard.ts";
 import { closeQuietly, isDisconnect } from "./io.ts";
-import { listenTcp } from "./listen.ts";
+import { listenTcp, type StreamListener } from "./listen.ts";
 import { encode } from "./text.ts";
+
+// How long a refusal line (busy) may take to go out before the socket closes.
+const REFUSAL_WRITE_MS = 1000;
 
 /** One accepted connection with what the service needs to know about it. */
 export class TrackedConn {
-  readonly conn: Deno.TcpConn;
+  /** Plain TCP or TLS; services read and write it the same way. */
+  readonly conn: Deno.Conn<Deno.NetAddr>;
   /** "127.0.0.1:50412". */
   readonly peer: string;
   /** The peer's IP address alone. */
   readonly peerHost: string;
   readonly openedAt = Date.now();
+  #tcp: Deno.TcpConn | null;
   #lastActive = Date.now();
   #closed = false;
+  #authenticated = false;
+  #handshaking = false;
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.TcpConn | Deno.TlsConn) {
     this.conn = conn;
+    this.#tcp = "setNoDelay" in conn ? conn : null;
     const remote = conn.remoteAddr;
     this.peer = formatAddr(remote);
     this.peerHost = remote.hostname;
+  }
+
+  /** True when the peer presented the server's token (never, if the server has none). */
+  get authenticated(): boolean {
+    return this.#authenticated;
+  }
+
+  /** Called by the guard once the AUTH line was accepted. */
+  markAuthenticated(): void {
+    this.#authenticated = true;
+  }
+
+  /**
+   * True while a TLS handshake is unfinished. Such a connection is never
+   * closed by the idle sweep: Deno cannot abort an unfinished TLS handshake,
+   * and closing it would only hide a socket that stays open until the peer
+   * sends or closes (see {@link closeTlsWhenSettled}).
+   */
+  get handshaking(): boolean {
+    return this.#handshaking;
+  }
+
+  /** Set by the guard around the TLS handshake. */
+  set handshaking(value: boolean) {
+    this.#handshaking = value;
+  }
+
+  /**
+   * Sets TCP_NODELAY on a plain TCP connection. Deno's TLS connections offer
+   * no such option, so there it does nothing; returns whether it applied.
+   */
+  setNoDelay(noDelay = true): boolean {
+    if (this.#tcp === null || this.#closed) return false;
+    this.#tcp.setNoDelay(noDelay);
+    return true;
+  }
+
+  /** Turns TCP keepalive on (plain TCP only, as for {@link setNoDelay}). */
+  setKeepAlive(keepAlive = true): boolean {
+    if (this.#tcp === null || this.#closed) return false;
+    this.#tcp.setKeepAlive(keepAlive);
+    return true;
   }
 
   /** Marks activity, postponing the idle timeout. */
@@ -61,9 +115,17 @@ export interface TcpServiceOptions {
   maxConnections: number;
   /** Milliseconds without reads before a connection is closed; 0 disables. */
   idleTimeout: number;
-  /** Line sent to a connection refused for the cap. */
+  /** Line sent to a connection refused for a cap (--max-conns, --max-conns-per-ip). */
   busyReply: string;
-  /** Serves one connection; the service closes it when this settles. */
+  /**
+   * The server's guard (context.guard): --allow/--deny at accept, TLS and the
+   * AUTH line before `handle`, and the per-address cap.
+   */
+  guard: Guard;
+  /**
+   * Serves one connection, after the guard let it through (so after TLS and
+   * authentication); the service closes it when this settles.
+   */
   handle(conn: TrackedConn): Promise<void>;
 }
 
@@ -71,18 +133,22 @@ export interface TcpServiceOptions {
 export class TcpService {
   readonly port: number;
   readonly hostname: string;
-  #listener: Deno.TcpListener;
+  #listener: StreamListener;
   #options: TcpServiceOptions;
   #conns = new Set<TrackedConn>();
+  /** Open connections per address (ipKey), for --max-conns-per-ip. */
+  #perAddress = new Map<string, number>();
   #handlers = new Set<Promise<void>>();
+  /** Refused TLS connections waiting for their handshake to settle before the close. */
+  #parked = new Map<Deno.TlsConn, Promise<void>>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #acceptLoop: Promise<void>;
   #stopping = false;
 
-  private constructor(listener: Deno.TcpListener, options: TcpServiceOptions) {
+  private constructor(listener: StreamListener, options: TcpServiceOptions) {
     this.#listener = listener;
     this.#options = options;
-    const addr = listener.addr as Deno.NetAddr;
+    const addr = listener.addr;
     this.port = addr.port;
     this.hostname = addr.hostname;
     if (options.idleTimeout > 0) {
@@ -92,14 +158,23 @@ export class TcpService {
     this.#acceptLoop = this.#accept();
   }
 
-  /** Binds and starts accepting. Throws RuntimeError if the address cannot be bound. */
+  /**
+   * Binds (with TLS when the guard has a certificate) and starts accepting.
+   * Throws RuntimeError if the address cannot be bound.
+   */
   static listen(options: TcpServiceOptions): TcpService {
-    return new TcpService(listenTcp(options.service, options.hostname, options.port), options);
+    const { service, hostname, port, guard } = options;
+    return new TcpService(listenTcp(service, hostname, port, guard.tls), options);
   }
 
   /** Connections open now. */
   get connectionCount(): number {
     return this.#conns.size;
+  }
+
+  /** Refused TLS connections still waiting for their peer (see #park). */
+  get parkedCount(): number {
+    return this.#parked.size;
   }
 
   /** Stops accepting, closes every connection, resolves when all handlers finished. */
@@ -109,14 +184,15 @@ export class TcpService {
     clearInterval(this.#sweeper);
     closeQuietly(this.#listener);
     for (const conn of this.#conns) conn.close();
+    for (const conn of this.#parked.keys()) closeQuietly(conn);
     await this.#acceptLoop;
-    await Promise.allSettled([...this.#handlers]);
+    await Promise.allSettled([...this.#handlers, ...this.#parked.values()]);
   }
 
   async #accept(): Promise<void> {
-    const { log, label } = this.#options;
+    const { log, label, guard } = this.#options;
     while (!this.#stopping) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.TcpConn | Deno.TlsConn;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
@@ -126,21 +202,35 @@ export class TcpService {
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      if (this.#conns.size >= this.#options.maxConnections) {
-        this.#refuse(conn);
+      // Before any byte is sent.
+      if (!guard.admitConnection(conn.remoteAddr, label)) {
+        this.#drop(conn);
         continue;
       }
+      if (this.#conns.size >= this.#options.maxConnections) {
+        this.#refuse(conn, `${this.#options.maxConnections} connections open`);
+        continue;
+      }
+      const address = ipKey(conn.remoteAddr.hostname);
+      const fromAddress = this.#perAddress.get(address) ?? 0;
+      if (guard.maxConnsPerIp > 0 && fromAddress >= guard.maxConnsPerIp) {
+        this.#refuse(conn, `${fromAddress} connections open from that address`);
+        continue;
+      }
+      this.#perAddress.set(address, fromAddress + 1);
       const tracked = new TrackedConn(conn);
       this.#conns.add(tracked);
-      const handler = this.#run(tracked);
+      const handler = this.#run(tracked, address);
       this.#handlers.add(handler);
       handler.finally(() => this.#handlers.delete(handler));
     }
   }
 
-  async #run(tracked: TrackedConn): Promise<void> {
+  async #run(tracked: TrackedConn, address: string): Promise<void> {
     try {
-      await this.#options.handle(tracked);
+      if (await this.#options.guard.handshake(tracked, this.#options.label)) {
+        await this.#options.handle(tracked);
+      }
     } catch (error) {
       if (!isDisconnect(error)) {
         const detail = error instanceof Error ? error.message : String(error);
@@ -149,25 +239,79 @@ export class TcpService {
     } finally {
       tracked.close();
       this.#conns.delete(tracked);
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
     }
   }
 
-  #refuse(conn: Deno.TcpConn): void {
-    const { log, label, busyReply, maxConnections } = this.#options;
-    log.error(
-      `${label} Refused ${formatAddr(conn.remoteAddr)}: ${maxConnections} connections open`,
-    );
-    // A fresh socket's send buffer is empty, so this write completes at once.
-    conn.write(encode(busyReply + "\n")).catch(() => {}).finally(() => closeQuietly(conn));
+  #refuse(conn: Deno.TcpConn | Deno.TlsConn, why: string): void {
+    const { log, label, busyReply } = this.#options;
+    log.error(`${label} Refused ${formatAddr(conn.remoteAddr)}: ${why}`);
+    const sayBusy = async () => {
+      // A fresh socket's send buffer is empty, so this write completes at once.
+      const write = conn.write(encode(busyReply + "\n"));
+      write.catch(() => {}); // settles after the close when the bound passed
+      await within(write, REFUSAL_WRITE_MS);
+    };
+    if (isTls(conn)) return this.#park(conn, sayBusy);
+    sayBusy().catch(() => {}).finally(() => closeQuietly(conn));
+  }
+
+  /** Closes a refused connection without a word (TLS: once its handshake settled). */
+  #drop(conn: Deno.TcpConn | Deno.TlsConn): void {
+    if (isTls(conn)) this.#park(conn);
+    else closeQuietly(conn);
+  }
+
+  /**
+   * Deno cannot abort an unfinished TLS handshake: closing such a connection
+   * frees nothing, its socket stays open until the peer sends or closes, and
+   * is no longer counted anywhere. So a refused TLS connection is kept (and
+   * counted) until its handshake settles, then `then` runs and it is closed.
+   * A normal client settles at once; a silent one keeps its place here, up
+   * to --max-conns of them; past that it is closed (and Deno keeps it).
+   */
+  #park(conn: Deno.TlsConn, then?: () => Promise<void>): void {
+    if (this.#parked.size >= this.#options.maxConnections) {
+      closeQuietly(conn);
+      return;
+    }
+    const parked = closeTlsWhenSettled(conn, then);
+    this.#parked.set(conn, parked);
+    parked.finally(() => this.#parked.delete(conn));
   }
 
   #closeIdle(): void {
     const deadline = Date.now() - this.#options.idleTimeout;
     for (const conn of this.#conns) {
-      if (conn.lastActive < deadline) {
+      if (conn.lastActive < deadline && !conn.handshaking) {
         this.#options.log.event(`${this.#options.label} Closing idle connection from ${conn.peer}`);
         conn.close();
       }
     }
+  }
+}
+
+function isTls(conn: Deno.TcpConn | Deno.TlsConn): conn is Deno.TlsConn {
+  return "handshake" in conn;
+}
+
+/**
+ * Waits (without a time limit) for a TLS connection's handshake to finish or
+ * fail, runs `then` if it finished, and closes it. The only way to really
+ * free a TLS socket whose handshake has started: see TcpService#park.
+ */
+export async function closeTlsWhenSettled(
+  conn: Deno.TlsConn,
+  then?: () => Promise<void>,
+): Promise<void> {
+  try {
+    await conn.handshake();
+    await then?.();
+  } catch {
+    // Failed handshake or a close from stop(): either way the socket is done.
+  } finally {
+    closeQuietly(conn);
   }
 }

@@ -18,9 +18,20 @@ export function encode(text: string): Uint8Array {
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
 
-/** Replaces control characters with visible escapes like `\x1b`, so text is safe to print. */
+// Bidirectional overrides and isolates can make a line read differently from
+// what was sent ("Trojan source"); line and paragraph separators act as
+// newlines in some terminals. Not controls, but just as able to mislead.
+const FORMAT = /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Replaces control characters with visible escapes like `\x1b`, and bidi and
+ * line-breaking format characters with ones like `\u202e`, so text from the
+ * network is safe to print.
+ */
 export function printable(text: string): string {
-  return text.replace(CONTROL, (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"));
+  return text
+    .replace(CONTROL, (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"))
+    .replace(FORMAT, (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
 /**

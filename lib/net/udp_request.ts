@@ -1,8 +1,14 @@
 /**
  * Client side of a one-datagram-in, one-datagram-out exchange: send, wait for
- * the reply within a timeout, resend a bounded number of times.
+ * the reply within a timeout, resend a bounded number of times. The token, if
+ * the client has one, goes in front of every request as an `AUTH <token>`
+ * line; a server asking for one it does not have gets one typed on the
+ * terminal, or a clear error.
  */
 import { RuntimeError } from "../cli/errors.ts";
+import { type ClientSecurity, clientSecurity } from "../security/client.ts";
+import { tokenRequiredError } from "../security/client_auth.ts";
+import { datagramRefusal, withToken } from "../security/protocol.ts";
 import { formatHostPort, wildcardFor } from "./address.ts";
 import { TIMED_OUT, within } from "./deadline.ts";
 import { closeQuietly } from "./io.ts";
@@ -21,6 +27,8 @@ export type UdpOutcome =
   /** No reply after every try. */
   | { kind: "no-reply"; tries: number };
 
+let warnedUdpInClear = false;
+
 /**
  * One UDP socket talking to one server address. The socket is opened on the
  * first request and kept for the next ones; close() releases it.
@@ -28,19 +36,26 @@ export type UdpOutcome =
 export class UdpRequester {
   #host: string;
   #port: number;
+  #security: ClientSecurity;
   #socket: Deno.DatagramConn | null = null;
   #pending: Promise<[Uint8Array, Deno.Addr] | null> | null = null;
 
-  /** @param host server address @param port server UDP port */
-  constructor(host: string, port: number) {
+  /**
+   * @param host server address
+   * @param port server UDP port
+   * @param security token (and TLS, to warn that UDP has none); default the process's
+   */
+  constructor(host: string, port: number, security: ClientSecurity = clientSecurity()) {
     this.#host = host;
     this.#port = port;
+    this.#security = security;
   }
 
   /**
    * Sends `payload` and resolves with the first datagram from the server's
    * port, resending up to `retries` times. Throws RuntimeError when the
-   * datagram cannot be sent at all (e.g. no route, no permission).
+   * datagram cannot be sent at all (e.g. no route, no permission), or the
+   * server refuses the token or wants one the client cannot give.
    */
   async request(payload: Uint8Array, options: UdpRequestOptions): Promise<UdpOutcome> {
     this.#socket ??= Deno.listenDatagram({
@@ -48,10 +63,19 @@ export class UdpRequester {
       hostname: wildcardFor(this.#host),
       port: 0,
     });
+    if (this.#security.tls !== null && !warnedUdpInClear) {
+      warnedUdpInClear = true;
+      console.error("warning: --tls covers TCP only; UDP requests and their token go in clear");
+    }
+    const where = formatHostPort(this.#host, this.#port);
+    const { tokens } = this.#security;
+    let token = tokens.known();
+    let asked = false;
     const tries = options.retries + 1;
     for (let attempt = 1; attempt <= tries; attempt++) {
+      const datagram = token === null ? payload : withToken(token, payload);
       try {
-        await this.#socket.send(payload, {
+        await this.#socket.send(datagram, {
           transport: "udp",
           hostname: this.#host,
           port: this.#port,
@@ -64,7 +88,19 @@ export class UdpRequester {
         );
       }
       const data = await this.#receiveWithin(options.timeout);
-      if (data) return { kind: "reply", data };
+      if (data === null) continue;
+      const refusal = datagramRefusal(data);
+      if (refusal === null) return { kind: "reply", data };
+      if (token !== null) {
+        const source = tokens.configured() !== null ? ` (token from ${tokens.source})` : "";
+        throw new RuntimeError(`The server at ${where} refused the token${source}`);
+      }
+      if (!asked && Deno.stdin.isTerminal()) {
+        asked = true;
+        token = await tokens.ask(where);
+      }
+      if (token === null) throw tokenRequiredError(where);
+      attempt--; // the refusal was an answer, not a lost datagram
     }
     return { kind: "no-reply", tries };
   }

@@ -1,0 +1,346 @@
+/**
+ * The one gate every service's traffic passes, so each service gets access
+ * control, the shared secret and TLS without code of its own:
+ * - TcpService asks admitConnection() before anything else (a refused peer is
+ *   closed at once, no byte sent), then handshake() (TLS, then the AUTH line)
+ *   before the service's handler sees the connection;
+ * - a UDP service passes each datagram through screenDatagram(), which drops
+ *   refused peers, checks and strips the AUTH line, and hands back the request.
+ */
+import { RuntimeError } from "../cli/errors.ts";
+import type { Logger } from "../cli/logger.ts";
+import { AccessPolicy, formatRule } from "../security/access.ts";
+import type { SecurityConfig } from "../security/config.ts";
+import { ipKey } from "../security/ip.ts";
+import {
+  AUTH_OK,
+  AUTH_REQUIRED_LINE,
+  authFailedLine,
+  couldBeAuth,
+  DATAGRAM_AUTH_FAILED,
+  DATAGRAM_AUTH_REQUIRED,
+  MAX_AUTH_LINE,
+  parseAuthLine,
+  splitDatagram,
+} from "../security/protocol.ts";
+import { readKeyPair } from "../security/server_tls.ts";
+import { readToken, Token } from "../security/token.ts";
+import type { ServerStats } from "../service.ts";
+import { formatAddr } from "./address.ts";
+import { Deadline, TIMED_OUT } from "./deadline.ts";
+import { isDisconnect, lingerBeforeClose, writeAll } from "./io.ts";
+import type { TlsKeyPair } from "./listen.ts";
+import { RateLimiter } from "./rate_limiter.ts";
+import type { TrackedConn } from "./tcp_service.ts";
+import { encode } from "./text.ts";
+
+/**
+ * How fast an address regains failed authentications after using up
+ * --max-auth-failures: one every 6 s.
+ */
+export const AUTH_FAILURE_RATE = 1 / 6;
+
+/** A datagram that passed: the request without its AUTH line. */
+export interface AdmittedDatagram {
+  payload: Uint8Array;
+  /** It carried the server's token (false whenever the server has none). */
+  authenticated: boolean;
+}
+
+/** What a Guard is built from; see {@link createGuard}. */
+export interface GuardParts {
+  access: AccessPolicy;
+  token: Token | null;
+  tls: TlsKeyPair | null;
+  /** Milliseconds for the TLS handshake and the AUTH line. */
+  authTimeout: number;
+  /** Connections per TCP service from one address; 0: no limit. */
+  maxConnsPerIp: number;
+  /** Failed authentications in a burst before an address cools down; 0: no limit. */
+  maxAuthFailures: number;
+}
+
+const LF = 0x0a;
+
+/** The server's access control, shared secret and TLS, in one place. */
+export class Guard {
+  readonly tls: TlsKeyPair | null;
+  readonly authTimeout: number;
+  readonly maxConnsPerIp: number;
+  #access: AccessPolicy;
+  #token: Token | null;
+  #stats: ServerStats;
+  #log: Logger;
+  #failures: RateLimiter;
+  // Refusals to datagrams are tiny, but still rate-limited per source so a
+  // flood of unauthenticated datagrams costs a few replies, not one each.
+  #datagramReplies = new RateLimiter({ rate: 2, burst: 4 });
+  #challenge = encode(AUTH_REQUIRED_LINE + "\n");
+  #ok = encode(AUTH_OK + "\n");
+
+  constructor(parts: GuardParts, stats: ServerStats, log: Logger) {
+    this.tls = parts.tls;
+    this.authTimeout = parts.authTimeout;
+    this.maxConnsPerIp = parts.maxConnsPerIp;
+    this.#access = parts.access;
+    this.#token = parts.token;
+    this.#stats = stats;
+    this.#log = log;
+    // A rate of 0 turns the limiter off: no lockout.
+    this.#failures = new RateLimiter({
+      rate: parts.maxAuthFailures > 0 ? AUTH_FAILURE_RATE : 0,
+      burst: parts.maxAuthFailures,
+    });
+  }
+
+  /** A guard that lets everything through (no rules, no token, no TLS). */
+  static open(stats: ServerStats, log: Logger): Guard {
+    return new Guard(
+      {
+        access: new AccessPolicy(),
+        token: null,
+        tls: null,
+        authTimeout: 10_000,
+        maxConnsPerIp: 0,
+        maxAuthFailures: 0,
+      },
+      stats,
+      log,
+    );
+  }
+
+  /** True when clients must present the token. */
+  get tokenRequired(): boolean {
+    return this.#token !== null;
+  }
+
+  /**
+   * Whether a new TCP connection from `remote` may proceed. A refusal is
+   * counted (refusedConnections) and logged; the caller closes the socket.
+   */
+  admitConnection(remote: Deno.NetAddr, label: string): boolean {
+    const refusal = this.#access.check(remote.hostname);
+    if (refusal !== null) {
+      this.#stats.refusedConnections++;
+      if (!this.#log.quiet) {
+        const why = refusal === "denied" ? "matches --deny" : "not in --allow";
+        this.#log.event(`${label} Refused ${formatAddr(remote)}: ${why}`);
+      }
+      return false;
+    }
+    if (this.#token !== null && !this.#failures.peek(ipKey(remote.hostname))) {
+      this.#stats.refusedConnections++;
+      if (!this.#log.quiet) {
+        this.#log.event(
+          `${label} Refused ${formatAddr(remote)}: too many failed authentications, cooling down`,
+        );
+      }
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Runs what must happen before a service sees a connection: the TLS
+   * handshake, then the AUTH exchange, within --auth-timeout in all. Resolves
+   * to true when the connection may proceed; on false the caller closes it
+   * (the peer has been told why when it could be).
+   */
+  async handshake(tracked: TrackedConn, label: string): Promise<boolean> {
+    if (this.tls === null && this.#token === null) return true;
+    const deadline = new Deadline(this.authTimeout);
+    try {
+      if (this.tls !== null && !(await this.#tlsHandshake(tracked, label, deadline))) return false;
+      if (this.#token === null) return true;
+      return await this.#authenticate(tracked, label, deadline, this.#token);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /**
+   * Screens one datagram. Resolves to the request to serve, or null when the
+   * datagram is dropped: a refused peer (counted, no reply), or a missing or
+   * wrong token (counted; a short, rate-limited refusal is sent back).
+   */
+  async screenDatagram(
+    socket: Deno.DatagramConn,
+    data: Uint8Array,
+    from: Deno.NetAddr,
+    label: string,
+  ): Promise<AdmittedDatagram | null> {
+    if (this.#access.check(from.hostname) !== null) {
+      this.#stats.refusedDatagrams++;
+      return null;
+    }
+    const { token, payload } = splitDatagram(data);
+    // Without a token of its own the server still strips an AUTH line, so a
+    // client's secret never reaches a log.
+    if (this.#token === null) return { payload, authenticated: false };
+    if (token !== null && this.#token.matches(token)) return { payload, authenticated: true };
+    this.#stats.authFailures++;
+    if (this.#datagramReplies.allow(ipKey(from.hostname))) {
+      const why = token === null ? "no token" : "wrong token";
+      this.#log.info(`${label} Authentication failed for ${formatAddr(from)}: ${why}`);
+      try {
+        await socket.send(
+          encode(token === null ? DATAGRAM_AUTH_REQUIRED : DATAGRAM_AUTH_FAILED),
+          from,
+        );
+      } catch {
+        // The refusal is a courtesy; a send error concerns that peer only.
+      }
+    }
+    return null;
+  }
+
+  async #tlsHandshake(tracked: TrackedConn, label: string, deadline: Deadline): Promise<boolean> {
+    const conn = tracked.conn as Deno.TlsConn;
+    const handshake = conn.handshake();
+    tracked.handshaking = true;
+    try {
+      const done = await deadline.race(handshake);
+      if (done !== TIMED_OUT) return true;
+      this.#tlsFailed(tracked, label, `not done within ${this.authTimeout} ms`);
+      // Deno cannot abort an unfinished handshake: a close now would leave the
+      // socket open, uncounted, until the peer acts. So the connection keeps
+      // its place (under --max-conns and --max-conns-per-ip) until then.
+      await handshake.catch(() => {});
+      return false;
+    } catch (error) {
+      this.#tlsFailed(tracked, label, error instanceof Error ? error.message : String(error));
+      return false;
+    } finally {
+      tracked.handshaking = false;
+    }
+  }
+
+  #tlsFailed(tracked: TrackedConn, label: string, detail: string): void {
+    this.#stats.tlsFailures++;
+    if (!this.#log.quiet) {
+      this.#log.event(`${label} TLS handshake with ${tracked.peer} failed: ${detail}`);
+    }
+  }
+
+  async #authenticate(
+    tracked: TrackedConn,
+    label: string,
+    deadline: Deadline,
+    token: Token,
+  ): Promise<boolean> {
+    const { conn } = tracked;
+    // `linger`: the peer is sending, so drain a little before the close lets
+    // the failure line arrive instead of a reset.
+    const fail = async (reason: string, linger = true) => {
+      this.#stats.authFailures++;
+      // Each failure takes one from the address's budget; an empty budget
+      // refuses its next connections at accept (admitConnection).
+      this.#failures.allow(ipKey(tracked.peerHost));
+      this.#log.info(`${label} Authentication failed for ${tracked.peer}: ${reason}`);
+      try {
+        const sent = await deadline.race(writeAll(conn, encode(authFailedLine(reason) + "\n")));
+        if (sent !== TIMED_OUT && linger) await lingerBeforeClose(conn);
+      } catch {
+        // The peer is gone already.
+      }
+      return false;
+    };
+    try {
+      if (await deadline.race(writeAll(conn, this.#challenge)) === TIMED_OUT) {
+        return await fail("timed out", false);
+      }
+      // One byte per read, so nothing after the AUTH line is consumed here:
+      // those bytes are the service's (a netcat user sends "AUTH x\nhello\n").
+      const one = new Uint8Array(1);
+      const line = new Uint8Array(MAX_AUTH_LINE);
+      let length = 0;
+      while (true) {
+        const n = await deadline.race(conn.read(one));
+        if (n === TIMED_OUT) {
+          return await fail(`no AUTH line within ${formatMs(this.authTimeout)}`, false);
+        }
+        if (n === null) {
+          if (length > 0) return await fail("closed in the middle of the AUTH line", false);
+          if (!this.#log.quiet) {
+            this.#log.event(`${label} ${tracked.peer} left without authenticating`);
+          }
+          return false;
+        }
+        if (n === 0) continue;
+        if (one[0] === LF) break;
+        if (length === line.length) return await fail("AUTH line too long");
+        line[length++] = one[0]!;
+        if (!couldBeAuth(line.subarray(0, length))) return await fail('expected "AUTH <token>"');
+      }
+      const candidate = parseAuthLine(line.subarray(0, length));
+      if (candidate === null) return await fail('expected "AUTH <token>"');
+      if (!token.matches(candidate)) return await fail("wrong token");
+      if (await deadline.race(writeAll(conn, this.#ok)) === TIMED_OUT) return false;
+    } catch (error) {
+      if (isDisconnect(error)) return false;
+      throw error;
+    }
+    tracked.markAuthenticated();
+    tracked.touch();
+    return true;
+  }
+}
+
+/** Startup notes for the log, and the guard itself. */
+export interface CreatedGuard {
+  guard: Guard;
+  /** Lines for the server log: what is enforced. */
+  notes: string[];
+  /** Things the operator should fix (printed as warnings). */
+  warnings: string[];
+}
+
+/**
+ * Builds the guard from the parsed flags: reads the token (--token-file or
+ * SOCKETKIT_TOKEN) and the TLS files. Throws RuntimeError when one cannot be
+ * read or used, before any service binds.
+ */
+export function createGuard(
+  config: SecurityConfig,
+  stats: ServerStats,
+  log: Logger,
+): CreatedGuard {
+  const found = readToken(config.tokenFile ?? undefined);
+  const tls = config.tls === null ? null : readKeyPair(config.tls);
+  const access = new AccessPolicy(config.allow, config.deny);
+  const notes: string[] = [];
+  const warnings = found?.warnings ?? [];
+  if (tls !== null) notes.push("[Server] TCP services speak TLS");
+  if (found !== null) notes.push(`[Server] Clients must authenticate (token from ${found.source})`);
+  if (config.allow.length > 0) {
+    notes.push(`[Server] Only peers in --allow: ${config.allow.map(formatRule).join(", ")}`);
+  }
+  if (config.deny.length > 0) {
+    notes.push(`[Server] Refusing peers in --deny: ${config.deny.map(formatRule).join(", ")}`);
+  }
+  let token: Token | null = null;
+  if (found !== null) {
+    try {
+      token = new Token(found.secret);
+    } catch (error) {
+      throw new RuntimeError(`Cannot use the token from ${found.source}`, { cause: error });
+    }
+  }
+  const guard = new Guard(
+    {
+      access,
+      token,
+      tls,
+      authTimeout: config.authTimeout,
+      maxConnsPerIp: config.maxConnsPerIp,
+      maxAuthFailures: config.maxAuthFailures,
+    },
+    stats,
+    log,
+  );
+  return { guard, notes, warnings };
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}

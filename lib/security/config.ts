@@ -1,0 +1,107 @@
+/**
+ * The security flags of `socketkit serve`. SERVE_SPEC spreads SECURITY_FLAGS
+ * into its table and parseServeConfig calls parseSecurityConfig; the files
+ * they name are read later, by createGuard, so parsing stays pure.
+ */
+import { UsageError } from "../cli/errors.ts";
+import { type FlagSpec, parseDuration, parseInteger } from "../cli/flags.ts";
+import { type AccessRule, parseAccessList } from "./access.ts";
+
+/** The server's security settings after flag parsing. */
+export interface SecurityConfig {
+  /** --allow: when not empty, only these peers are admitted. */
+  allow: AccessRule[];
+  /** --deny: these peers are refused; wins over --allow. */
+  deny: AccessRule[];
+  /** --token-file; null: SOCKETKIT_TOKEN if set, else no token. */
+  tokenFile: string | null;
+  /** --tls-cert and --tls-key (PEM files); null: plain TCP. */
+  tls: { certFile: string; keyFile: string } | null;
+  /** Milliseconds a new TCP connection has for the TLS handshake and the AUTH line. */
+  authTimeout: number;
+  /** Connections one address may hold open per TCP service; 0: no limit. */
+  maxConnsPerIp: number;
+  /**
+   * Failed TCP authentications an address may make in a burst before its new
+   * connections are refused (it regains one every 6 s); 0: no limit.
+   */
+  maxAuthFailures: number;
+}
+
+/** The security rows of SERVE_SPEC's flag table. */
+export const SECURITY_FLAGS: Record<string, FlagSpec> = {
+  allow: {
+    type: "string",
+    value: "LIST",
+    help: "Only these addresses/CIDR ranges may connect, comma-separated (default: all)",
+  },
+  deny: {
+    type: "string",
+    value: "LIST",
+    help: "These addresses/CIDR ranges may not connect; wins over --allow",
+  },
+  "token-file": {
+    type: "string",
+    value: "PATH",
+    help: "Require the token in this file's first line (default: $SOCKETKIT_TOKEN if set)",
+  },
+  "tls-cert": {
+    type: "string",
+    value: "FILE",
+    help: "TLS certificate chain (PEM); with --tls-key, every TCP service speaks TLS",
+  },
+  "tls-key": { type: "string", value: "FILE", help: "TLS private key (PEM) for --tls-cert" },
+  "auth-timeout": {
+    type: "string",
+    value: "TIME",
+    default: "10s",
+    help: "Time a new connection has for the TLS handshake and the AUTH line",
+  },
+  "max-conns-per-ip": {
+    type: "string",
+    value: "N",
+    default: "0",
+    help: "Open connections per TCP service from one address (0: no limit)",
+  },
+  "max-auth-failures": {
+    type: "string",
+    value: "N",
+    default: "10",
+    help: "Failed authentications from one address before it is refused a while (0: no limit)",
+  },
+};
+
+/** Reads the security flags; throws UsageError on bad values. */
+export function parseSecurityConfig(
+  values: Record<string, string | boolean | undefined>,
+): SecurityConfig {
+  const text = (name: string): string | undefined => {
+    const value = values[name];
+    return typeof value === "string" ? value : undefined;
+  };
+  const get = (name: string) => text(name) ?? SECURITY_FLAGS[name]!.default!;
+  const certFile = text("tls-cert");
+  const keyFile = text("tls-key");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError(
+      certFile === undefined ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key",
+      "socketkit serve",
+    );
+  }
+  const authTimeout = parseDuration("auth-timeout", get("auth-timeout"));
+  if (authTimeout < 1) {
+    throw new UsageError(
+      `Invalid value "${get("auth-timeout")}" for --auth-timeout: expected a duration above 0`,
+      "socketkit serve",
+    );
+  }
+  return {
+    allow: parseAccessList("allow", text("allow") ?? ""),
+    deny: parseAccessList("deny", text("deny") ?? ""),
+    tokenFile: text("token-file") ?? null,
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : null,
+    authTimeout,
+    maxConnsPerIp: parseInteger("max-conns-per-ip", get("max-conns-per-ip")),
+    maxAuthFailures: parseInteger("max-auth-failures", get("max-auth-failures")),
+  };
+}
