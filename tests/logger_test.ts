@@ -79,3 +79,17 @@ Deno.test("logger: past the bound lines are dropped and counted, then logging re
     "line 2 xxxxxxxxxx",
   ]);
 });
+
+Deno.test("logger: text lines that outgrow the buffer while a write is pending come out whole", async () => {
+  const sink = new Recorder();
+  const log = new Logger({ sink });
+  sink.hold();
+  log.info("first"); // starts a write that stays pending
+  const long = "é".repeat(20_000); // 40,000 bytes of UTF-8: more than the first buffer
+  log.event(long);
+  log.eventBytes(encode("[X] got: "), encode("after"));
+  log.event(long);
+  sink.release();
+  await log.flush();
+  equal(sink.text, `first\n${long}\n[X] got: after\n${long}\n`);
+});

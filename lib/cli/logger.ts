@@ -111,7 +111,10 @@ export class Logger {
     const bytes = encoder.encode(this.#texts.join("\n") + "\n");
     this.#texts.length = 0;
     this.#textLength = 0;
-    this.#queue.set(bytes, this.#reserve(bytes.length));
+    // Reserve first: it may replace #queue with a larger buffer, and
+    // `this.#queue.set(bytes, this.#reserve(n))` would write into the old one.
+    const at = this.#reserve(bytes.length);
+    this.#queue.set(bytes, at);
   }
 
   /** Makes room for `bytes` more and returns where they go. */
