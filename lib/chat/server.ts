@@ -45,7 +45,7 @@ export function startChatService(context: ServiceContext): RunningService {
     if (room.full) return await sayAndClose(session, roomFullLine(chat.maxMembers));
     try {
       // Plain TCP only: Deno's TLS connections offer neither option (see
-      // docs/README-security.md), and TLS records batch small writes anyway.
+      // README.md, Security), and TLS records batch small writes anyway.
       tracked.setKeepAlive(true);
       // Chat is interactive and the Outbox already batches what one turn
       // queues, so Nagle's algorithm would only add delay (up to the peer's

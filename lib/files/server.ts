@@ -1,7 +1,7 @@
 /**
  * TCP file service (--file-port): list, stat, download and upload files in
  * --files-dir, with resume and SHA-256 verification of every transfer. The
- * protocol is in protocol.ts and docs/README-files.md; the directory rules in
+ * protocol is in protocol.ts and README.md (File service); the directory rules in
  * store.ts.
  */
 import { TIMED_OUT, within } from "../net/deadline.ts";
