@@ -1,13 +1,12 @@
 /**
  * UDP info service: each request datagram gets at most one reply datagram of
  * at most MAX_REPLY bytes. Replies are rate-limited per source address, since
- * a UDP source can be forged and a small request buys a larger reply. Nothing
- * a sender does ends the receive loop; only stop() does.
+ * a UDP source can be forged and a small request buys a larger reply. The
+ * receive loop, which nothing a sender does can end, is UdpService's.
  */
 import { formatAddr } from "../net/address.ts";
-import { closeQuietly } from "../net/io.ts";
-import { listenUdp } from "../net/listen.ts";
 import { RateLimiter } from "../net/rate_limiter.ts";
+import { UdpService } from "../net/udp_service.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -22,10 +21,6 @@ import {
   usersReply,
 } from "./protocol.ts";
 
-// The largest UDP payload over IPv4 is 65,507 bytes; this holds any datagram,
-// so an oversized one is read whole and answered, not split or left queued.
-const DATAGRAM_BUFFER = 65_536;
-
 /** Sources whose buckets are tracked at once; about 160 bytes each, 650 KB in all. */
 export const MAX_INFO_SOURCES = 4096;
 
@@ -37,15 +32,12 @@ export function infoBurst(rate: number): number {
 /** Starts the UDP info service on --info-port. */
 export function startInfoService(context: ServiceContext): RunningService {
   const { config, log } = context;
-  const socket = listenUdp("UDP info service", config.host, config.infoPort);
-  const local = socket.addr as Deno.NetAddr;
   const startedAt = performance.now();
   const limiter = new RateLimiter({
     rate: config.infoRate,
     burst: infoBurst(config.infoRate),
     maxSources: MAX_INFO_SOURCES,
   });
-  let stopping = false;
 
   function answer(request: InfoRequest): string {
     if (request.kind === "unknown") return errorReply(request.shown, request.json);
@@ -74,63 +66,36 @@ export function startInfoService(context: ServiceContext): RunningService {
     }
   }
 
-  async function receiveLoop(): Promise<void> {
-    const buffer = new Uint8Array(DATAGRAM_BUFFER);
-    while (!stopping) {
-      let received: Uint8Array;
-      let from: Deno.NetAddr;
-      try {
-        const [bytes, addr] = await socket.receive(buffer);
-        received = bytes;
-        from = addr as Deno.NetAddr;
-      } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        // e.g. an ICMP error surfaced on the socket: it concerns one peer, not the service.
-        log.error(
-          `${INFO_LABEL} Receive failed: ${error instanceof Error ? error.message : error}`,
-        );
-        continue;
-      }
-      // --allow/--deny and the token first; the AUTH line, if any, is stripped.
-      const admitted = await context.guard.screenDatagram(socket, received, from, INFO_LABEL);
-      if (admitted === null) continue;
+  const service = UdpService.listen({
+    label: INFO_LABEL,
+    service: "UDP info service",
+    hostname: config.host,
+    port: config.infoPort,
+    log,
+    guard: context.guard,
+    handle({ payload }, from) {
       // Checked before any parsing, so a flood costs as little as possible.
       if (!limiter.allow(from.hostname)) {
         context.stats.infoDropped++;
-        continue;
+        return null;
       }
-      const request = parseRequest(admitted.payload);
-      const peer = formatAddr(from);
+      const request = parseRequest(payload);
       if (!log.quiet) {
+        const peer = formatAddr(from);
         log.event(
           request.kind === "command"
             ? `${INFO_LABEL} ${request.command}${request.json ? " JSON" : ""} from ${peer}`
             : `${INFO_LABEL} Unknown command from ${peer}: "${request.shown}"`,
         );
       }
-      try {
-        await socket.send(replyBytes(answer(request), request.json), from);
-      } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        log.error(
-          `${INFO_LABEL} Reply to ${peer} failed: ${
-            error instanceof Error ? error.message : error
-          }`,
-        );
-      }
-    }
-  }
-
-  const loop = receiveLoop();
+      return replyBytes(answer(request), request.json);
+    },
+  });
   return {
     label: INFO_LABEL,
     transport: "udp",
-    hostname: local.hostname,
-    port: local.port,
-    async stop() {
-      stopping = true;
-      closeQuietly(socket);
-      await loop;
-    },
+    hostname: service.hostname,
+    port: service.port,
+    stop: () => service.stop(),
   };
 }

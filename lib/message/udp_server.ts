@@ -1,11 +1,10 @@
 /**
  * UDP message service: each datagram is one message and gets one reply
- * datagram. Nothing a sender does (empty, oversized, binary datagrams, send
- * errors) ends the receive loop; only stop() does.
+ * datagram. The receive loop, which nothing a sender does can end, is
+ * UdpService's.
  */
 import { formatAddr } from "../net/address.ts";
-import { closeQuietly } from "../net/io.ts";
-import { listenUdp } from "../net/listen.ts";
+import { UdpService } from "../net/udp_service.ts";
 import { isExitCommand } from "../net/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { exitRefusal } from "./exit_policy.ts";
@@ -20,40 +19,24 @@ import {
   UDP_LABEL,
 } from "./protocol.ts";
 
-// The largest UDP payload over IPv4 is 65,507 bytes; this holds any datagram.
-const DATAGRAM_BUFFER = 65_536;
-
 /** Starts the UDP message service on --udp-port. */
 export function startUdpMessageService(context: ServiceContext): RunningService {
   const { config, log } = context;
-  const socket = listenUdp("UDP message service", config.host, config.udpPort);
-  const local = socket.addr as Deno.NetAddr;
   // Replies are datagrams, so no trailing newline.
   const reply = (text: string) => replyLine(UDP_LABEL, text).subarray(0, -1);
   const ack = reply(RECEIVED);
   const overLong = reply(tooLong(config.maxMessage));
   const shuttingDown = reply(SHUTTING_DOWN);
-  let stopping = false;
+  let exitFrom: Deno.NetAddr | null = null;
 
-  async function receiveLoop(): Promise<void> {
-    const buffer = new Uint8Array(DATAGRAM_BUFFER);
-    while (!stopping) {
-      let received: Uint8Array;
-      let from: Deno.NetAddr;
-      try {
-        const [bytes, addr] = await socket.receive(buffer);
-        received = bytes;
-        from = addr as Deno.NetAddr;
-      } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        // e.g. an ICMP error surfaced on the socket: it concerns one peer, not the service.
-        log.error(`${UDP_LABEL} Receive failed: ${error instanceof Error ? error.message : error}`);
-        continue;
-      }
-      // --allow/--deny and the token; the AUTH line, if any, is stripped here.
-      const admitted = await context.guard.screenDatagram(socket, received, from, UDP_LABEL);
-      if (admitted === null) continue;
-      const data = admitted.payload;
+  const service = UdpService.listen({
+    label: UDP_LABEL,
+    service: "UDP message service",
+    hostname: config.host,
+    port: config.udpPort,
+    log,
+    guard: context.guard,
+    handle({ payload: data, authenticated }, from) {
       context.stats.udpMessages++;
       // Formatting the address costs more than the rest of a reply, so only
       // the lines that show it pay for it.
@@ -61,42 +44,28 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
         const peer = formatAddr(from);
         logMessage(log, UDP_LABEL, peer, () => receivedHead(UDP_LABEL, peer), data);
       }
-      let answer = ack;
-      let exiting = false;
-      if (data.length > config.maxMessage) {
-        answer = overLong;
-      } else if (isExitCommand(data)) {
-        const refusal = exitRefusal(config.exitFrom, from.hostname, admitted.authenticated);
-        exiting = refusal === null;
-        if (refusal !== null) {
-          log.info(`${UDP_LABEL} Refused exit from ${formatAddr(from)}: ${refusal}`);
-        }
-        answer = exiting ? shuttingDown : reply(refusedExit(refusal!));
+      if (data.length > config.maxMessage) return overLong;
+      if (!isExitCommand(data)) return ack;
+      const refusal = exitRefusal(config.exitFrom, from.hostname, authenticated);
+      if (refusal === null) {
+        exitFrom = from;
+        return shuttingDown;
       }
-      try {
-        await socket.send(answer, from);
-      } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        log.error(
-          `${UDP_LABEL} Reply to ${formatAddr(from)} failed: ${
-            error instanceof Error ? error.message : error
-          }`,
-        );
-      }
-      if (exiting) context.requestShutdown(`exit from ${formatAddr(from)} over UDP`);
-    }
-  }
-
-  const loop = receiveLoop();
+      log.info(`${UDP_LABEL} Refused exit from ${formatAddr(from)}: ${refusal}`);
+      return reply(refusedExit(refusal));
+    },
+    // The shutdown starts only once the reply to `exit` is on its way.
+    afterReply() {
+      if (exitFrom === null) return;
+      context.requestShutdown(`exit from ${formatAddr(exitFrom)} over UDP`);
+      exitFrom = null;
+    },
+  });
   return {
     label: UDP_LABEL,
     transport: "udp",
-    hostname: local.hostname,
-    port: local.port,
-    async stop() {
-      stopping = true;
-      closeQuietly(socket);
-      await loop;
-    },
+    hostname: service.hostname,
+    port: service.port,
+    stop: () => service.stop(),
   };
 }
