@@ -17,6 +17,7 @@ import { closeQuietly } from "../net/io.ts";
 import { sha256, sha256Hex } from "./hashing.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import type { ErrorCode, FileEntry } from "./protocol.ts";
+import { lstatOrNull, removeIfExists } from "./fs.ts";
 
 /** A refusal or failure the server reports to the client as `ERR <code> <message>`. */
 export class StoreError extends Error {
@@ -211,7 +212,7 @@ export class FileStore {
       const info = await lstatOrNull(join(this.#parts, key));
       const stale = owner === null || info === null || !info.isFile ||
         (keepPartial > 0 && now - mtimeOf(info) > keepPartial);
-      if (stale) await removeQuietly(path);
+      if (stale) await removeIfExists(path);
     }
     for await (const item of Deno.readDir(this.#meta)) {
       const path = join(this.#meta, item.name);
@@ -223,7 +224,7 @@ export class FileStore {
       const file = meta && nameRefusal(meta.name) === null
         ? await lstatOrNull(join(this.dir, meta.name))
         : null;
-      if (file === null) await removeQuietly(path);
+      if (file === null) await removeIfExists(path);
     }
   }
 
@@ -351,7 +352,7 @@ export class Upload {
         throw error;
       }
     }
-    await removeQuietly(partMeta);
+    await removeIfExists(partMeta);
     this.#finish();
     return { entry, created };
   }
@@ -359,8 +360,8 @@ export class Upload {
   /** Deletes the temporary file: nothing of this upload is kept. */
   async discard(): Promise<void> {
     closeQuietly(this.#state.file);
-    await removeQuietly(this.#state.path);
-    await removeQuietly(this.#state.partMeta);
+    await removeIfExists(this.#state.path);
+    await removeIfExists(this.#state.partMeta);
     this.#finish();
   }
 
@@ -403,26 +404,9 @@ function mtimeOf(info: Deno.FileInfo): number {
   return info.mtime?.getTime() ?? 0;
 }
 
-async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.lstat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
-async function removeQuietly(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
 async function removeIfOlder(path: string, cutoff: number): Promise<void> {
   const info = await lstatOrNull(path);
-  if (info && mtimeOf(info) < cutoff) await removeQuietly(path);
+  if (info && mtimeOf(info) < cutoff) await removeIfExists(path);
 }
 
 async function readJson<T>(path: string): Promise<T | null> {
@@ -440,7 +424,7 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
     await Deno.writeTextFile(temp, JSON.stringify(value));
     await Deno.rename(temp, path);
   } catch (error) {
-    await removeQuietly(temp);
+    await removeIfExists(temp);
     throw error;
   }
 }

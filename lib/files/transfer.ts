@@ -13,6 +13,7 @@ import { nameRefusal, quoteName } from "./names.ts";
 import { CHUNK_SIZE, digestLine, type FileEntry, parseDigestLine, parseReply } from "./protocol.ts";
 import { pump, PumpError } from "./pump.ts";
 import { writeJsonAtomic } from "./store.ts";
+import { removeIfExists, statOrNull } from "./fs.ts";
 
 /** What one finished transfer reports (the --json object). */
 export interface TransferSummary {
@@ -171,8 +172,8 @@ export async function downloadFile(
     } catch (error) {
       if (!(error instanceof ResumeMismatch) || attempt > 2) throw unwrap(error);
       options.note?.(error.message);
-      await removeQuietly(partial.data);
-      await removeQuietly(partial.meta);
+      await removeIfExists(partial.data);
+      await removeIfExists(partial.meta);
     }
   }
 }
@@ -287,7 +288,7 @@ async function downloadOnce(
     await file.syncData();
     closeQuietly(file);
     await Deno.rename(partial.data, target);
-    await removeQuietly(partial.meta);
+    await removeIfExists(partial.meta);
     return summary("download", name, target, entry.size, have, began, ours);
   } finally {
     closeQuietly(file);
@@ -389,8 +390,8 @@ function changedLocally(path: string): RuntimeError {
 
 async function discard(file: Deno.FsFile, partial: { data: string; meta: string }) {
   closeQuietly(file);
-  await removeQuietly(partial.data);
-  await removeQuietly(partial.meta);
+  await removeIfExists(partial.data);
+  await removeIfExists(partial.meta);
 }
 
 function summary(
@@ -436,21 +437,4 @@ async function readRecord(path: string): Promise<PartialRecord | null> {
 async function sizeOf(path: string): Promise<number> {
   const info = await statOrNull(path);
   return info?.isFile ? info.size : 0;
-}
-
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
-async function removeQuietly(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
 }

@@ -1,5 +1,6 @@
 /** Reading the server's TLS certificate and key (--tls-cert, --tls-key). */
 import { RuntimeError } from "../cli/errors.ts";
+import { readFlagFile } from "../cli/flag_file.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
 
 /**
@@ -7,8 +8,8 @@ import type { TlsKeyPair } from "../net/listen.ts";
  * cannot be read or does not look like what it should hold.
  */
 export function readKeyPair(files: { certFile: string; keyFile: string }): TlsKeyPair {
-  const cert = readPem("tls-cert", files.certFile);
-  const key = readPem("tls-key", files.keyFile);
+  const cert = readFlagFile("tls-cert", files.certFile);
+  const key = readFlagFile("tls-key", files.keyFile);
   if (!cert.includes("-----BEGIN CERTIFICATE-----")) {
     throw new RuntimeError(
       `Cannot use --tls-cert "${files.certFile}": no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)`,
@@ -20,19 +21,4 @@ export function readKeyPair(files: { certFile: string; keyFile: string }): TlsKe
     );
   }
   return { cert, key };
-}
-
-function readPem(flag: string, path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
-      ? "no such file"
-      : error instanceof Deno.errors.NotCapable
-      ? "read access not granted (run with --allow-read)"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new RuntimeError(`Cannot read --${flag} "${path}": ${detail}`, { cause: error });
-  }
 }

@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { RuntimeError } from "../cli/errors.ts";
+import { readFlagFile } from "../cli/flag_file.ts";
 
 /** The environment variable both server and client read. */
 export const TOKEN_ENV = "SOCKETKIT_TOKEN";
@@ -98,19 +99,7 @@ export function envReadable(): boolean {
  * file` works). Warns, as ssh does, when others may read the file.
  */
 export function readTokenFile(path: string): FoundToken {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
-      ? "no such file"
-      : error instanceof Deno.errors.NotCapable
-      ? "read access not granted (run with --allow-read)"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new RuntimeError(`Cannot read --token-file "${path}": ${detail}`, { cause: error });
-  }
+  const text = readFlagFile("token-file", path);
   const secret = text.replace(/\r?\n[\s\S]*$/, "").replace(/\r$/, "");
   const problem = tokenProblem(secret);
   if (problem !== null) throw new RuntimeError(`Cannot use --token-file "${path}": ${problem}`);
