@@ -321,21 +321,25 @@ export async function hasCommand(name: string): Promise<boolean> {
   }
 }
 
-// Runs argv[1:] on a new pseudo-terminal, types stdin into it, copies what the
-// terminal shows to stdout and exits with the child's code (124: timed out).
-const PTY_SCRIPT = `
-import os, pty, select, signal, sys, time
+// Runs argv[1:] on a new pseudo-terminal and plays PTY_STEPS: each step waits
+// until the terminal has shown its pattern (after the previous step) and then
+// types its text. Prints what the terminal showed; exits with the child's code
+// (124: timed out).
+const PTY_STEPS_SCRIPT = `
+import json, os, pty, re, select, signal, sys, time
+steps = json.loads(os.environ["PTY_STEPS"])
 args = sys.argv[1:]
-typed = sys.stdin.buffer.read()
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(args[0], args)
-# Typed ahead: the terminal's line discipline hands the child one line per read.
-os.write(fd, typed)
 out = bytearray()
 deadline = time.monotonic() + float(os.environ.get("PTY_TIMEOUT", "20"))
-timed_out = False
+step, since, timed_out = 0, 0, False
 while True:
+    while step < len(steps) and re.search(steps[step][0].encode(), bytes(out[since:])):
+        os.write(fd, steps[step][1].encode())
+        since = len(out)
+        step += 1
     left = deadline - time.monotonic()
     if left <= 0:
         timed_out = True
@@ -359,33 +363,43 @@ sys.exit(124 if timed_out else (code if code >= 0 else 128 - code))
 `;
 
 /**
- * Runs main.ts with `args` on a pseudo-terminal (python3's pty module), typing
- * `input` ahead. Resolves with the exit code and everything the terminal
- * showed (echoed input included, CRLF line ends); null when python3 is missing.
+ * Runs main.ts with `args` on a pseudo-terminal (python3's pty module),
+ * typing each step's text once the terminal shows its pattern (a regular
+ * expression, Python syntax). Resolves with the exit code and what the
+ * terminal showed; null when python3 is missing.
+ */
+export async function runInPtySteps(
+  args: string[],
+  steps: [pattern: string, text: string][],
+  ms = 20_000,
+): Promise<{ code: number; output: string } | null> {
+  if (!(await hasCommand("python3"))) return null;
+  const output = await new Deno.Command("python3", {
+    args: ["-c", PTY_STEPS_SCRIPT, Deno.execPath(), ...RUN_ARGS, ...args],
+    cwd: ROOT,
+    env: { PTY_TIMEOUT: String(ms / 1000), PTY_STEPS: JSON.stringify(steps), NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
+  };
+}
+
+/**
+ * Runs main.ts with `args` on a pseudo-terminal, typing `input` ahead (the
+ * terminal hands the program one line per read). Resolves with the exit code
+ * and everything the terminal showed; null when python3 is missing.
  */
 export async function runInPty(
   args: string[],
   input: string,
   ms = 20_000,
 ): Promise<{ code: number; output: string } | null> {
-  if (!(await hasCommand("python3"))) return null;
-  const child = new Deno.Command("python3", {
-    args: ["-c", PTY_SCRIPT, Deno.execPath(), ...RUN_ARGS, ...args],
-    cwd: ROOT,
-    env: { PTY_TIMEOUT: String(ms / 1000), NO_COLOR: "1" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(encode(input));
-  await writer.close();
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
-  };
+  return await runInPtySteps(args, [["", input]], ms); // "" matches at once
 }
 
 /**

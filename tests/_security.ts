@@ -8,7 +8,7 @@ import { TIMED_OUT, within } from "../lib/net/deadline.ts";
 import { writeAll } from "../lib/net/io.ts";
 import { LineReader, OVERLONG } from "../lib/net/line_reader.ts";
 import { decodeLenient, encode } from "../lib/net/text.ts";
-import { hasCommand, ROOT, RUN_ARGS } from "./_helpers.ts";
+import { hasCommand } from "./_helpers.ts";
 
 /** A token long enough not to draw the short-token warning. */
 export const TOKEN = "correct-horse-battery-staple-42";
@@ -230,72 +230,4 @@ export async function writeSecretFile(dir: string, name: string, text: string): 
   await Deno.writeTextFile(file, text, { mode: 0o600 });
   await Deno.chmod(file, 0o600);
   return file;
-}
-
-// Runs argv[1:] on a new pseudo-terminal and plays PTY_STEPS: each step waits
-// until the terminal has shown its pattern (after the previous step) and then
-// types its text. Prints what the terminal showed; exits with the child's code
-// (124: timed out).
-const PTY_STEPS_SCRIPT = `
-import json, os, pty, re, select, signal, sys, time
-steps = json.loads(os.environ["PTY_STEPS"])
-args = sys.argv[1:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(args[0], args)
-out = bytearray()
-deadline = time.monotonic() + float(os.environ.get("PTY_TIMEOUT", "20"))
-step, since, timed_out = 0, 0, False
-while True:
-    while step < len(steps) and re.search(steps[step][0].encode(), bytes(out[since:])):
-        os.write(fd, steps[step][1].encode())
-        since = len(out)
-        step += 1
-    left = deadline - time.monotonic()
-    if left <= 0:
-        timed_out = True
-        os.kill(pid, signal.SIGKILL)
-        break
-    ready, _, _ = select.select([fd], [], [], left)
-    if not ready:
-        continue
-    try:
-        chunk = os.read(fd, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-os.close(fd)
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(bytes(out))
-code = os.waitstatus_to_exitcode(status)
-sys.exit(124 if timed_out else (code if code >= 0 else 128 - code))
-`;
-
-/**
- * Runs main.ts with `args` on a pseudo-terminal (python3's pty module),
- * typing each step's text once the terminal shows its pattern (a regular
- * expression, Python syntax). Resolves with the exit code and what the
- * terminal showed; null when python3 is missing.
- */
-export async function runInPtySteps(
-  args: string[],
-  steps: [pattern: string, text: string][],
-  ms = 20_000,
-): Promise<{ code: number; output: string } | null> {
-  if (!(await hasCommand("python3"))) return null;
-  const output = await new Deno.Command("python3", {
-    args: ["-c", PTY_STEPS_SCRIPT, Deno.execPath(), ...RUN_ARGS, ...args],
-    cwd: ROOT,
-    env: { PTY_TIMEOUT: String(ms / 1000), PTY_STEPS: JSON.stringify(steps), NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
-  };
 }

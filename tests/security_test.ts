@@ -14,11 +14,10 @@ import { ipKey, parseIp } from "../lib/security/ip.ts";
 import { parseAuthLine, splitDatagram } from "../lib/security/protocol.ts";
 import { Token } from "../lib/security/token.ts";
 import { decodeLenient, encode } from "../lib/net/text.ts";
-import { runCli, ServerProcess } from "./_helpers.ts";
+import { runCli, runInPtySteps, ServerProcess } from "./_helpers.ts";
 import {
   makeTestCerts,
   RawClient,
-  runInPtySteps,
   signed,
   type TestCerts,
   TOKEN,
