@@ -57,6 +57,8 @@ export class ServerProcess {
   #pump: Promise<void>;
   #stderr: Promise<string>;
 
+  #filesDir: string | null = null;
+
   private constructor(child: Deno.ChildProcess, lines: LineReader) {
     this.child = child;
     this.ports = new Map();
@@ -76,8 +78,18 @@ export class ServerProcess {
     expect: string[] = ["[TCP Server]", "[UDP Server]"],
     options: ProcessOptions = {},
   ): Promise<ServerProcess> {
+    // The file service writes into --files-dir: unless the test names one,
+    // give it a fresh folder, removed on dispose, never the checkout.
+    const own = args.some((arg) => arg === "--files-dir" || arg.startsWith("--files-dir="));
+    const filesDir = own ? null : await Deno.makeTempDir({ prefix: "socketkit-test-" });
     const child = new Deno.Command(Deno.execPath(), {
-      args: [...runArgs(options), "serve", ...ALL_PORTS_ZERO, ...args],
+      args: [
+        ...runArgs(options),
+        "serve",
+        ...ALL_PORTS_ZERO,
+        ...(filesDir ? ["--files-dir", filesDir] : []),
+        ...args,
+      ],
       cwd: options.cwd ?? ROOT,
       ...(options.env ? { env: options.env } : {}),
       stdin: "null",
@@ -94,6 +106,7 @@ export class ServerProcess {
       },
     });
     const server = new ServerProcess(child, lines);
+    server.#filesDir = filesDir;
     server.#startPump(reader);
     try {
       for (const label of expect) {
@@ -167,6 +180,7 @@ export class ServerProcess {
     await this.child.status;
     await this.#pump;
     await this.#stderr;
+    if (this.#filesDir) await Deno.remove(this.#filesDir, { recursive: true });
   }
 
   #startPump(reader: ReadableStreamBYOBReader): void {
