@@ -3,8 +3,6 @@
  * a message and an exit code.
  */
 import { EXIT_FAILURE, EXIT_USAGE, RuntimeError, UsageError } from "./lib/cli/errors.ts";
-import { connect } from "./lib/connect.ts";
-import { serve } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
 
 export { VERSION };
@@ -33,9 +31,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     switch (command) {
       case "serve":
-        return await serve(rest);
+        // Loaded on demand, so --version and --help start as fast as Deno does.
+        return await (await import("./lib/serve.ts")).serve(rest);
       case "connect":
-        return await connect(rest);
+        return await (await import("./lib/connect.ts")).connect(rest);
       case "-V":
       case "--version":
       case "version":

@@ -10,11 +10,7 @@ import {
   parsePort,
   stringFlag,
 } from "./cli/flags.ts";
-import { chatMode } from "./chat/client.ts";
-import { runMenu, terminalMenuIO } from "./cli/menu.ts";
-import { infoMode } from "./info/client.ts";
-import { downloadMode, filesMode, uploadMode } from "./files/commands.ts";
-import { runMessageSession, type TransportChoice } from "./message/session.ts";
+import type { TransportChoice } from "./message/session.ts";
 import { CLIENT_SECURITY_FLAGS, setClientSecurity, takeSecurityFlags } from "./security/client.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
@@ -93,11 +89,12 @@ Examples:
  * its own flags. Message mode (no mode word) is handled below.
  */
 const MODES: Record<string, (args: string[]) => Promise<number>> = {
-  info: infoMode,
-  chat: chatMode,
-  upload: uploadMode,
-  download: downloadMode,
-  files: filesMode,
+  // Each mode's modules load when it runs, so --help and the other modes start fast.
+  info: async (args) => (await import("./info/client.ts")).infoMode(args),
+  chat: async (args) => (await import("./chat/client.ts")).chatMode(args),
+  upload: async (args) => (await import("./files/commands.ts")).uploadMode(args),
+  download: async (args) => (await import("./files/commands.ts")).downloadMode(args),
+  files: async (args) => (await import("./files/commands.ts")).filesMode(args),
 };
 
 /**
@@ -149,6 +146,7 @@ async function messageMode(args: string[]): Promise<number> {
       CONNECT_SPEC.name,
     );
   }
+  const { runMessageSession } = await import("./message/session.ts");
   return await runMessageSession({
     transport,
     host: get("host"),
@@ -176,6 +174,7 @@ const MENU_FLAGS: Record<string, string[]> = {
 async function menuMode(args: string[], parsed: ParsedFlags): Promise<number> {
   const given = (name: string) =>
     args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
+  const { runMenu, terminalMenuIO } = await import("./cli/menu.ts");
   return await runMenu(terminalMenuIO(), {
     run: dispatch, // the security flags were taken and set once, in connect()
     available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),

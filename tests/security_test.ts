@@ -12,7 +12,7 @@ import { parseFlags } from "../lib/cli/flags.ts";
 import { AccessPolicy, parseAccessList, parseRule } from "../lib/security/access.ts";
 import { ipKey, parseIp } from "../lib/security/ip.ts";
 import { parseAuthLine, splitDatagram } from "../lib/security/protocol.ts";
-import { Token } from "../lib/security/token.ts";
+import { Token } from "../lib/security/token_check.ts";
 import { decodeLenient, encode } from "../lib/net/text.ts";
 import { runCli, runInPtySteps, ServerProcess } from "./_helpers.ts";
 import {

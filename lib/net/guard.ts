@@ -24,7 +24,8 @@ import {
   splitDatagram,
 } from "../security/protocol.ts";
 import { readKeyPair } from "../security/server_tls.ts";
-import { readToken, Token } from "../security/token.ts";
+import { Token } from "../security/token_check.ts";
+import { readToken } from "../security/token.ts";
 import type { ServerStats } from "../service.ts";
 import { formatAddr } from "./address.ts";
 import { Deadline, TIMED_OUT } from "./deadline.ts";

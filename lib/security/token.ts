@@ -1,10 +1,9 @@
 /**
  * The shared secret: where it comes from (SOCKETKIT_TOKEN or a file, never the
  * command line, where any user of the machine can read it in the process
- * list) and how it is compared (in constant time, over equal-length digests,
- * so neither the bytes nor the length leak through timing).
+ * list). How the server compares it is in token_check.ts, kept apart so the
+ * client does not load node:crypto.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { RuntimeError } from "../cli/errors.ts";
 import { readFlagFile } from "../cli/flag_file.ts";
 
@@ -16,25 +15,6 @@ export const MAX_TOKEN_BYTES = 1024;
 
 /** Tokens shorter than this draw a warning: guessable over the network. */
 export const SHORT_TOKEN_CHARS = 16;
-
-/** A secret to check candidates against. Holds only its digest. */
-export class Token {
-  #digest: Uint8Array;
-
-  /** @param secret the token itself (validated with {@link tokenProblem} first) */
-  constructor(secret: string | Uint8Array) {
-    this.#digest = digest(secret);
-  }
-
-  /** True when `candidate` is the token; takes the same time whatever it is. */
-  matches(candidate: string | Uint8Array): boolean {
-    return timingSafeEqual(digest(candidate), this.#digest);
-  }
-}
-
-function digest(value: string | Uint8Array): Uint8Array {
-  return createHash("sha256").update(value).digest();
-}
 
 /** Why `secret` cannot be a token (empty, too long, control characters), or null. */
 export function tokenProblem(secret: string): string | null {
