@@ -17,8 +17,8 @@ import { join } from "node:path";
 import { TIMED_OUT, within } from "../lib/net/deadline.ts";
 import { writeAll } from "../lib/net/io.ts";
 import { decodeLenient, encode } from "../lib/net/text.ts";
-import { peakRssMb, runCli, ServerProcess } from "./_helpers.ts";
-import { RawClient, UdpFrom } from "./_security.ts";
+import { peakRssMb, runCli, ServerProcess, UdpFrom } from "./_helpers.ts";
+import { RawClient } from "./_security.ts";
 
 /** SOCKETKIT_FUZZ_LONG=1: the long form. */
 export const LONG = Deno.env.get("SOCKETKIT_FUZZ_LONG") === "1";

@@ -428,3 +428,37 @@ export async function peakRssMb(pid: number): Promise<number> {
   const kb = new TextDecoder().decode(stdout).match(/^VmHWM:\s+(\d+) kB/m)?.[1];
   return kb ? Number(kb) / 1024 : NaN;
 }
+
+/** A UDP socket on a chosen loopback address (127.0.0.2 is a different peer from 127.0.0.1). */
+export class UdpFrom implements Disposable {
+  readonly socket: Deno.DatagramConn;
+  #pending: Promise<[Uint8Array, Deno.Addr] | null> | null = null;
+
+  constructor(hostname = "127.0.0.1") {
+    this.socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  }
+
+  /** Sends one datagram to 127.0.0.1:`port`. */
+  async send(port: number, payload: string | Uint8Array): Promise<void> {
+    const bytes = typeof payload === "string" ? encode(payload) : payload;
+    await this.socket.send(bytes, { transport: "udp", hostname: "127.0.0.1", port });
+  }
+
+  /** The next datagram's text, or null if none within `ms`. */
+  async receive(ms = 2000): Promise<string | null> {
+    this.#pending ??= this.socket.receive().catch(() => null);
+    const result = await within(this.#pending, ms);
+    if (result === TIMED_OUT) return null;
+    this.#pending = null;
+    return result === null ? null : decodeLenient(result[0]);
+  }
+
+  async request(port: number, payload: string | Uint8Array, ms = 2000): Promise<string | null> {
+    await this.send(port, payload);
+    return await this.receive(ms);
+  }
+
+  [Symbol.dispose](): void {
+    this.socket.close();
+  }
+}

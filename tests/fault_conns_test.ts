@@ -30,7 +30,8 @@ import {
   tryConnect,
 } from "./_fault.ts";
 import { runCli } from "./_helpers.ts";
-import { makeTestCerts, RawClient, TOKEN, UdpFrom, writeSecretFile } from "./_security.ts";
+import { makeTestCerts, RawClient, TOKEN, writeSecretFile } from "./_security.ts";
+import { UdpFrom } from "./_helpers.ts";
 
 interface Status {
   services: { label: string; connections?: number }[];

@@ -33,7 +33,8 @@ import {
   tryConnect,
   udpWitness,
 } from "./_fault.ts";
-import { makeTestCerts, RawClient, TOKEN, UdpFrom, writeSecretFile } from "./_security.ts";
+import { makeTestCerts, RawClient, TOKEN, writeSecretFile } from "./_security.ts";
+import { UdpFrom } from "./_helpers.ts";
 
 console.log(`fuzz seed ${SEED} (replay with SOCKETKIT_FUZZ_SEED=${SEED})`);
 

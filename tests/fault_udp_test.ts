@@ -18,7 +18,8 @@ import {
   startTarget,
   udpWitness,
 } from "./_fault.ts";
-import { signed, TOKEN, UdpFrom, writeSecretFile } from "./_security.ts";
+import { signed, TOKEN, writeSecretFile } from "./_security.ts";
+import { UdpFrom } from "./_helpers.ts";
 
 const UDP_LABELS = [LABELS.udp, LABELS.info] as const;
 

@@ -9,13 +9,20 @@ import {
   statusReply,
   usersReply,
 } from "../lib/info/protocol.ts";
-import { TIMED_OUT, within } from "../lib/net/deadline.ts";
 import { RateLimiter } from "../lib/net/rate_limiter.ts";
 import { decodeLenient, encode } from "../lib/net/text.ts";
 import { isServiceAvailable } from "../lib/serve.ts";
 import type { ChatMemberView, ServerStats } from "../lib/service.ts";
 import { VERSION } from "../lib/version.ts";
-import { hasCommand, LineClient, runCli, runInPty, ServerProcess, udpRequest } from "./_helpers.ts";
+import {
+  hasCommand,
+  LineClient,
+  runCli,
+  runInPty,
+  ServerProcess,
+  UdpFrom,
+  udpRequest,
+} from "./_helpers.ts";
 
 const INFO = "[Info Server]";
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$/;
@@ -34,39 +41,6 @@ async function queryJson(port: number, query: string): Promise<Record<string, un
   const reply = await udpRequest(port, query);
   ok(reply !== null, `no reply to ${query}`);
   return JSON.parse(reply) as Record<string, unknown>;
-}
-
-/** A UDP socket bound to `hostname` that can send many datagrams and collect replies. */
-class UdpPeer implements Disposable {
-  readonly socket: Deno.DatagramConn;
-  #pending: Promise<[Uint8Array, Deno.Addr] | null> | null = null;
-
-  constructor(hostname = "127.0.0.1") {
-    this.socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
-  }
-
-  async send(port: number, payload: string | Uint8Array): Promise<void> {
-    const bytes = typeof payload === "string" ? encode(payload) : payload;
-    await this.socket.send(bytes, { transport: "udp", hostname: "127.0.0.1", port });
-  }
-
-  /** The next reply's text, or null if none comes within `ms`. */
-  async receive(ms = 2000): Promise<string | null> {
-    this.#pending ??= this.socket.receive().catch(() => null);
-    const result = await within(this.#pending, ms);
-    if (result === TIMED_OUT) return null;
-    this.#pending = null;
-    return result === null ? null : decodeLenient(result[0]);
-  }
-
-  async request(port: number, payload: string | Uint8Array): Promise<string | null> {
-    await this.send(port, payload);
-    return await this.receive();
-  }
-
-  [Symbol.dispose](): void {
-    this.socket.close();
-  }
 }
 
 // ---- the service over real UDP ----
@@ -203,7 +177,7 @@ Deno.test("info: STATUS counters move after TCP and UDP messages", async () => {
 Deno.test("info: junk datagrams (random, empty, 60 KB) leave the service answering", async () => {
   await using server = await startInfo();
   const port = server.port(INFO);
-  using peer = new UdpPeer();
+  using peer = new UdpFrom();
   const random = crypto.getRandomValues(new Uint8Array(512));
   for (const junk of [random, new Uint8Array(0), new Uint8Array(60 * 1024).fill(0xff)]) {
     const reply = await peer.request(port, junk);
@@ -218,8 +192,8 @@ Deno.test("info: the rate limit drops a burst from one source and still answers 
   // --info-rate 1 allows a burst of 2, then one reply a second.
   await using server = await startInfo(["--services", "info", "--info-rate", "1"]);
   const port = server.port(INFO);
-  using flooder = new UdpPeer("127.0.0.1");
-  using other = new UdpPeer("127.0.0.2");
+  using flooder = new UdpFrom("127.0.0.1");
+  using other = new UdpFrom("127.0.0.2");
   const sent = 10;
   for (let i = 0; i < sent; i++) await flooder.send(port, "TIME");
 
@@ -236,7 +210,7 @@ Deno.test("info: the rate limit drops a burst from one source and still answers 
 Deno.test("info: --info-rate 0 turns the limit off", async () => {
   await using server = await startInfo(["--services", "info", "--info-rate", "0"]);
   const port = server.port(INFO);
-  using peer = new UdpPeer();
+  using peer = new UdpFrom();
   const sent = 100;
   for (let i = 0; i < sent; i++) await peer.send(port, "HELP");
   for (let i = 0; i < sent; i++) ok((await peer.receive()) !== null, `reply ${i} missing`);
@@ -427,7 +401,7 @@ Deno.test("connect info: text, --json, any case, and usage errors", async (t) =>
 
 Deno.test("connect info: no reply is one clear line and exit 1", async () => {
   // A socket that never answers stands for a lost reply or a missing server.
-  using silent = new UdpPeer();
+  using silent = new UdpFrom();
   const port = (silent.socket.addr as Deno.NetAddr).port;
   const result = await runCli([
     "connect",

@@ -14,14 +14,13 @@ import { ipKey, parseIp } from "../lib/security/ip.ts";
 import { parseAuthLine, splitDatagram } from "../lib/security/protocol.ts";
 import { Token } from "../lib/security/token_check.ts";
 import { decodeLenient, encode } from "../lib/net/text.ts";
-import { runCli, runInPtySteps, ServerProcess } from "./_helpers.ts";
+import { runCli, runInPtySteps, ServerProcess, UdpFrom } from "./_helpers.ts";
 import {
   makeTestCerts,
   RawClient,
   signed,
   type TestCerts,
   TOKEN,
-  UdpFrom,
   writeSecretFile,
 } from "./_security.ts";
 

@@ -42,6 +42,11 @@ export function readConfig<T extends WindowConfig>(): T {
   return JSON.parse(raw) as T;
 }
 
+/** A result with nothing counted yet, for the window `config` describes. */
+export function emptyResult(config: WindowConfig): GeneratorResult {
+  return { messages: 0, latency: [], cpuMs: 0, windowMs: config.endAt - config.startAt, errors: 0 };
+}
+
 /** Milliseconds since the epoch with sub-millisecond resolution. */
 export function epochNow(): number {
   return performance.timeOrigin + performance.now();

@@ -8,8 +8,8 @@ import {
   DEADLINE,
   deadline,
   describe,
+  emptyResult,
   epochNow,
-  type GeneratorResult,
   measureOwnCpu,
   readConfig,
   report,
@@ -29,13 +29,7 @@ const LF = 0x0a;
 async function main(): Promise<void> {
   const config = readConfig<TcpConnectConfig>();
   const histogram = new Histogram();
-  const result: GeneratorResult = {
-    messages: 0,
-    latency: [],
-    cpuMs: 0,
-    windowMs: config.endAt - config.startAt,
-    errors: 0,
-  };
+  const result = emptyResult(config);
   const request = new TextEncoder().encode(config.message + "\n");
   const open = new Set<Deno.TcpConn>();
   const hardStop = deadline(config.endAt + config.drainMs);

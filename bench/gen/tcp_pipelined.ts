@@ -10,8 +10,8 @@ import {
   DEADLINE,
   deadline,
   describe,
+  emptyResult,
   epochNow,
-  type GeneratorResult,
   measureOwnCpu,
   readConfig,
   report,
@@ -32,13 +32,7 @@ const LF = 0x0a;
 async function main(): Promise<void> {
   const config = readConfig<TcpPipelinedConfig>();
   const histogram = new Histogram();
-  const result: GeneratorResult = {
-    messages: 0,
-    latency: [],
-    cpuMs: 0,
-    windowMs: config.endAt - config.startAt,
-    errors: 0,
-  };
+  const result = emptyResult(config);
   const fail = (error: unknown) => {
     result.errors++;
     result.firstError ??= describe(error);

@@ -9,6 +9,7 @@ import { Histogram } from "../_histogram.ts";
 import {
   deadline,
   describe,
+  emptyResult,
   epochNow,
   type GeneratorResult,
   measureOwnCpu,
@@ -57,11 +58,7 @@ async function main(): Promise<void> {
   const config = readConfig<UdpConfig>();
   const histogram = new Histogram();
   const result: GeneratorResult = {
-    messages: 0,
-    latency: [],
-    cpuMs: 0,
-    windowMs: config.endAt - config.startAt,
-    errors: 0,
+    ...emptyResult(config),
     sent: 0,
     received: 0,
   };
