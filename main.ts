@@ -2,8 +2,8 @@
  * socketkit: argv -> serve | connect. The only place that turns an error into
  * a message and an exit code.
  */
-import { EXIT_FAILURE, EXIT_USAGE, RuntimeError, UsageError } from "./lib/cli/errors.ts";
-import { VERSION } from "./lib/version.ts";
+import { EXIT_FAILURE, EXIT_USAGE, RuntimeError, UsageError } from "./lib/base/errors.ts";
+import { VERSION } from "./lib/base/version.ts";
 
 export { VERSION };
 

@@ -1,5 +1,5 @@
 /** `socketkit connect`: the client. Dispatches to one mode per service. */
-import { UsageError } from "./cli/errors.ts";
+import { UsageError } from "./base/errors.ts";
 import {
   type CommandSpec,
   formatHelp,
@@ -9,9 +9,13 @@ import {
   parseInteger,
   parsePort,
   stringFlag,
-} from "./cli/flags.ts";
-import type { TransportChoice } from "./message/session.ts";
-import { CLIENT_SECURITY_FLAGS, setClientSecurity, takeSecurityFlags } from "./security/client.ts";
+} from "./base/flags.ts";
+import type { TransportChoice } from "./message/mode.ts";
+import {
+  CLIENT_SECURITY_FLAGS,
+  setClientSecurity,
+  takeSecurityFlags,
+} from "./security/client_settings.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
   name: "socketkit connect",
@@ -90,11 +94,11 @@ Examples:
  */
 const MODES: Record<string, (args: string[]) => Promise<number>> = {
   // Each mode's modules load when it runs, so --help and the other modes start fast.
-  info: async (args) => (await import("./info/client.ts")).infoMode(args),
-  chat: async (args) => (await import("./chat/client.ts")).chatMode(args),
-  upload: async (args) => (await import("./files/commands.ts")).uploadMode(args),
-  download: async (args) => (await import("./files/commands.ts")).downloadMode(args),
-  files: async (args) => (await import("./files/commands.ts")).filesMode(args),
+  info: async (args) => (await import("./info/mode.ts")).infoMode(args),
+  chat: async (args) => (await import("./chat/mode.ts")).chatMode(args),
+  upload: async (args) => (await import("./files/mode.ts")).uploadMode(args),
+  download: async (args) => (await import("./files/mode.ts")).downloadMode(args),
+  files: async (args) => (await import("./files/mode.ts")).filesMode(args),
 };
 
 /**
@@ -146,7 +150,7 @@ async function messageMode(args: string[]): Promise<number> {
       CONNECT_SPEC.name,
     );
   }
-  const { runMessageSession } = await import("./message/session.ts");
+  const { runMessageSession } = await import("./message/mode.ts");
   return await runMessageSession({
     transport,
     host: get("host"),
@@ -174,7 +178,7 @@ const MENU_FLAGS: Record<string, string[]> = {
 async function menuMode(args: string[], parsed: ParsedFlags): Promise<number> {
   const given = (name: string) =>
     args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
-  const { runMenu, terminalMenuIO } = await import("./cli/menu.ts");
+  const { runMenu, terminalMenuIO } = await import("./menu.ts");
   return await runMenu(terminalMenuIO(), {
     run: dispatch, // the security flags were taken and set once, in connect()
     available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),

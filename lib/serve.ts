@@ -2,7 +2,7 @@
  * `socketkit serve`: starts the chosen services in one process and owns the
  * one shutdown path, taken on `exit`, SIGINT or SIGTERM.
  */
-import { UsageError } from "./cli/errors.ts";
+import { UsageError } from "./base/errors.ts";
 import {
   type CommandSpec,
   formatHelp,
@@ -15,16 +15,16 @@ import {
   parsePort,
   parseSize,
   stringFlag,
-} from "./cli/flags.ts";
-import { Logger } from "./cli/logger.ts";
+} from "./base/flags.ts";
+import { Logger } from "./base/logger.ts";
 import { CHAT_FLAGS, parseChatConfig } from "./chat/config.ts";
-import { startChatService } from "./chat/server.ts";
-import { startInfoService } from "./info/server.ts";
-import { startFileService } from "./files/server.ts";
+import { startChatService } from "./chat/service.ts";
+import { startInfoService } from "./info/service.ts";
+import { startFileService } from "./files/service.ts";
 import { startTcpMessageService } from "./message/tcp_server.ts";
 import { startUdpMessageService } from "./message/udp_server.ts";
 import { formatHostPort, isLoopback } from "./net/address.ts";
-import { createGuard } from "./net/guard.ts";
+import { createGuard } from "./security/gate.ts";
 import { parseSecurityConfig, SECURITY_FLAGS } from "./security/config.ts";
 import { envReadable, TOKEN_ENV } from "./security/token.ts";
 import {

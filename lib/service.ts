@@ -4,8 +4,8 @@
  * lib/serve.ts.
  */
 import type { ChatConfig } from "./chat/config.ts";
-import type { Logger } from "./cli/logger.ts";
-import type { Guard } from "./net/guard.ts";
+import type { Logger } from "./base/logger.ts";
+import type { Guard } from "./security/gate.ts";
 import type { SecurityConfig } from "./security/config.ts";
 
 /** The services `--services` can name. */

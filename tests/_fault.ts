@@ -14,9 +14,9 @@
 import { equal, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { TIMED_OUT, within } from "../lib/net/deadline.ts";
-import { writeAll } from "../lib/net/io.ts";
-import { decodeLenient, encode } from "../lib/net/text.ts";
+import { TIMED_OUT, within } from "../lib/base/deadline.ts";
+import { writeAll } from "../lib/base/io.ts";
+import { decodeLenient, encode } from "../lib/base/text.ts";
 import { peakRssMb, runCli, ServerProcess, UdpFrom } from "./_helpers.ts";
 import { RawClient } from "./_security.ts";
 

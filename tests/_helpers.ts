@@ -4,9 +4,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { LineReader, OVERLONG } from "../lib/net/line_reader.ts";
-import { decodeLenient, encode } from "../lib/net/text.ts";
-import { writeAll } from "../lib/net/io.ts";
-import { TIMED_OUT, within } from "../lib/net/deadline.ts";
+import { decodeLenient, encode } from "../lib/base/text.ts";
+import { writeAll } from "../lib/base/io.ts";
+import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));

@@ -4,10 +4,10 @@
  * hand as netcat would, and a UDP peer bound to a chosen loopback address.
  */
 import { join } from "node:path";
-import { TIMED_OUT, within } from "../lib/net/deadline.ts";
-import { writeAll } from "../lib/net/io.ts";
+import { TIMED_OUT, within } from "../lib/base/deadline.ts";
+import { writeAll } from "../lib/base/io.ts";
 import { LineReader, OVERLONG } from "../lib/net/line_reader.ts";
-import { decodeLenient, encode } from "../lib/net/text.ts";
+import { decodeLenient, encode } from "../lib/base/text.ts";
 import { hasCommand } from "./_helpers.ts";
 
 /** A token long enough not to draw the short-token warning. */

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { LineEditor } from "../lib/chat/line_editor.ts";
-import { within } from "../lib/net/deadline.ts";
-import { encode } from "../lib/net/text.ts";
+import { within } from "../lib/base/deadline.ts";
+import { encode } from "../lib/base/text.ts";
 import { hasCommand, LineClient, RUN_ARGS, runCli, ServerProcess } from "./_helpers.ts";
 
 const LABEL = "[Chat Server]";

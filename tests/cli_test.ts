@@ -1,6 +1,6 @@
 import { deepStrictEqual, doesNotMatch, equal, match, ok } from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { exitRefusal } from "../lib/message/exit_policy.ts";
+import { exitRefusal } from "../lib/message/exit.ts";
 import { LineClient, runCli, ServerProcess, tcpPortClosed } from "./_helpers.ts";
 
 const TCP_REPLY = "[TCP Client] Server responded: [TCP Server] Your message was received!";

@@ -8,7 +8,7 @@ import { equal, match } from "node:assert/strict";
 import { join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { ROOT } from "./_helpers.ts";
-import { decodeLenient } from "../lib/net/text.ts";
+import { decodeLenient } from "../lib/base/text.ts";
 
 async function denortAvailable(): Promise<string | null> {
   if (Deno.env.get("DENORT_BIN")) return null;

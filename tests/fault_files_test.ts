@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { encode } from "../lib/net/text.ts";
+import { encode } from "../lib/base/text.ts";
 import {
   checkHealthy,
   checkMemory,

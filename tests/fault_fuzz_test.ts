@@ -9,7 +9,7 @@
  */
 import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { decodeLenient, encode } from "../lib/net/text.ts";
+import { decodeLenient, encode } from "../lib/base/text.ts";
 import {
   ACK_TCP,
   ATTACK_MS,

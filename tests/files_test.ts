@@ -2,9 +2,9 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { WireReader } from "../lib/files/wire.ts";
-import { writeAll } from "../lib/net/io.ts";
-import { TIMED_OUT, within } from "../lib/net/deadline.ts";
-import { encode } from "../lib/net/text.ts";
+import { writeAll } from "../lib/base/io.ts";
+import { TIMED_OUT, within } from "../lib/base/deadline.ts";
+import { encode } from "../lib/base/text.ts";
 import { MAIN, runCli, ServerProcess } from "./_helpers.ts";
 
 const LABEL = "[File Server]";

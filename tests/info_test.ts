@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { RuntimeError } from "../lib/cli/errors.ts";
-import { MENU_ENTRIES, type MenuIO, runMenu } from "../lib/cli/menu.ts";
+import { RuntimeError } from "../lib/base/errors.ts";
+import { MENU_ENTRIES, type MenuIO, runMenu } from "../lib/menu.ts";
 import { connect } from "../lib/connect.ts";
 import {
   INFO_COMMANDS,
@@ -9,11 +9,11 @@ import {
   statusReply,
   usersReply,
 } from "../lib/info/protocol.ts";
-import { RateLimiter } from "../lib/net/rate_limiter.ts";
-import { decodeLenient, encode } from "../lib/net/text.ts";
+import { RateLimiter } from "../lib/base/rate_limit.ts";
+import { decodeLenient, encode } from "../lib/base/text.ts";
 import { isServiceAvailable } from "../lib/serve.ts";
 import type { ChatMemberView, ServerStats } from "../lib/service.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/base/version.ts";
 import {
   hasCommand,
   LineClient,

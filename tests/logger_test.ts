@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, match } from "node:assert/strict";
-import { Logger, type LogSink } from "../lib/cli/logger.ts";
-import { encode } from "../lib/net/text.ts";
+import { Logger, type LogSink } from "../lib/base/logger.ts";
+import { encode } from "../lib/base/text.ts";
 
 /** A sink that records what it is given; `hold` keeps writes pending until released. */
 class Recorder implements LogSink {

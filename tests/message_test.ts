@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { TIMED_OUT, within } from "../lib/net/deadline.ts";
+import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { LineClient, runCli, ServerProcess, tcpPortClosed, udpRequest } from "./_helpers.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";

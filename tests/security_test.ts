@@ -5,15 +5,15 @@
  */
 import { deepStrictEqual, doesNotMatch, equal, match, ok, throws } from "node:assert/strict";
 import { join } from "node:path";
-import { UsageError } from "../lib/cli/errors.ts";
-import { exitRefusal } from "../lib/message/exit_policy.ts";
+import { UsageError } from "../lib/base/errors.ts";
+import { exitRefusal } from "../lib/message/exit.ts";
 import { exposureWarnings, parseServeConfig, SERVE_SPEC } from "../lib/serve.ts";
-import { parseFlags } from "../lib/cli/flags.ts";
+import { parseFlags } from "../lib/base/flags.ts";
 import { AccessPolicy, parseAccessList, parseRule } from "../lib/security/access.ts";
-import { ipKey, parseIp } from "../lib/security/ip.ts";
+import { ipKey, parseIp } from "../lib/net/ip.ts";
 import { parseAuthLine, splitDatagram } from "../lib/security/protocol.ts";
 import { Token } from "../lib/security/token_check.ts";
-import { decodeLenient, encode } from "../lib/net/text.ts";
+import { decodeLenient, encode } from "../lib/base/text.ts";
 import { runCli, runInPtySteps, ServerProcess, UdpFrom } from "./_helpers.ts";
 import {
   makeTestCerts,

@@ -3,14 +3,14 @@
  * chat service owns its settings; SERVE_SPEC spreads CHAT_FLAGS into its
  * table and parseServeConfig calls parseChatConfig.
  */
-import { UsageError } from "../cli/errors.ts";
+import { UsageError } from "../base/errors.ts";
 import {
   type FlagSpec,
   parseDuration,
   parseInteger,
   parseNumber,
   parseSize,
-} from "../cli/flags.ts";
+} from "../base/flags.ts";
 
 /** The chat room's limits after flag parsing. */
 export interface ChatConfig {

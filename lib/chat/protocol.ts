@@ -9,7 +9,7 @@
  * - `* ...`                   a room event everyone sees (joined, left, renamed, shutdown)
  * - `! ...`                   a line for you alone (handshake, replies, refusals)
  */
-import { printable } from "../net/text.ts";
+import { printable } from "../base/text.ts";
 
 export const CHAT_LABEL = "[Chat Server]";
 

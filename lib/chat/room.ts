@@ -4,8 +4,8 @@
  * room moves on, so one member's socket can never hold up the others. A
  * member whose queue overflows is dropped, and the room is told.
  */
-import type { Logger } from "../cli/logger.ts";
-import { encode, printable } from "../net/text.ts";
+import type { Logger } from "../base/logger.ts";
+import { encode, printable } from "../base/text.ts";
 import type { ChatMemberView, ServerStats } from "../service.ts";
 import type { Outbox } from "./outbox.ts";
 import {

@@ -3,11 +3,11 @@
  * commands. Reading is the only thing a session awaits; everything it sends
  * goes through its Outbox.
  */
-import { TIMED_OUT, within } from "../net/deadline.ts";
-import { isDisconnect } from "../net/io.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
+import { isDisconnect } from "../base/io.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
-import { decodeLenient, encode } from "../net/text.ts";
+import { decodeLenient, encode } from "../base/text.ts";
 import type { ChatConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import {

@@ -4,7 +4,7 @@
  * redraws the prompt with the typed text. Raw mode is restored on every way
  * out (return, throw, SIGTERM/SIGHUP, process exit).
  */
-import { encode } from "../net/text.ts";
+import { encode } from "../base/text.ts";
 import { type EditorEvent, LineEditor } from "./line_editor.ts";
 
 /** Input and output of an interactive chat on a terminal. */

@@ -1,6 +1,6 @@
 /** SHA-256 helpers for streamed transfers. */
 import { createHash, type Hash } from "node:crypto";
-import type { Reader } from "../net/io.ts";
+import type { Reader } from "../base/io.ts";
 
 /** A fresh streaming SHA-256. */
 export function sha256(): Hash {

@@ -2,7 +2,7 @@
  * What a safe file name is. The server checks every name it is given, the
  * client checks before connecting, so a refusal reads the same from both.
  */
-import { printable } from "../net/text.ts";
+import { printable } from "../base/text.ts";
 
 /** Longest name in UTF-8 bytes (the usual file system limit, NAME_MAX). */
 export const MAX_NAME_BYTES = 255;

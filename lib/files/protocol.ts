@@ -12,7 +12,7 @@
  *   any failure               -> ERR <code> <message>
  */
 
-import { printable } from "../net/text.ts";
+import { printable } from "../base/text.ts";
 
 export const FILE_LABEL = "[File Server]";
 

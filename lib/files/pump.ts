@@ -5,7 +5,7 @@
  * backpressure: a slow writer slows the reader, memory stays at two chunks.
  */
 import type { Hash } from "node:crypto";
-import { type Reader, writeAll, type Writer } from "../net/io.ts";
+import { type Reader, writeAll, type Writer } from "../base/io.ts";
 import { CHUNK_SIZE } from "./protocol.ts";
 
 /** Options of {@link pump}. */

@@ -12,12 +12,12 @@
  */
 import { join } from "node:path";
 import type { Hash } from "node:crypto";
-import { RuntimeError } from "../cli/errors.ts";
-import { closeQuietly } from "../net/io.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { closeQuietly } from "../base/io.ts";
 import { sha256, sha256Hex } from "./hashing.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import type { ErrorCode, FileEntry } from "./protocol.ts";
-import { lstatOrNull, removeIfExists } from "./fs.ts";
+import { lstatOrNull, removeIfExists } from "../base/fs.ts";
 
 /** A refusal or failure the server reports to the client as `ERR <code> <message>`. */
 export class StoreError extends Error {

@@ -4,16 +4,16 @@
  * output name only once complete and verified.
  */
 import { basename, dirname, join } from "node:path";
-import { RuntimeError } from "../cli/errors.ts";
-import { formatBytes, Progress } from "../cli/progress.ts";
-import { closeQuietly, isDisconnect } from "../net/io.ts";
-import { FileClient, ServerError } from "./client.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { formatBytes, Progress } from "../base/progress.ts";
+import { closeQuietly, isDisconnect } from "../base/io.ts";
+import { FileClient, ServerError } from "./file_client.ts";
 import { hashPrefix, sha256, sha256Hex } from "./hashing.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import { CHUNK_SIZE, digestLine, type FileEntry, parseDigestLine, parseReply } from "./protocol.ts";
 import { pump, PumpError } from "./pump.ts";
 import { writeJsonAtomic } from "./store.ts";
-import { removeIfExists, statOrNull } from "./fs.ts";
+import { removeIfExists, statOrNull } from "../base/fs.ts";
 
 /** What one finished transfer reports (the --json object). */
 export interface TransferSummary {

@@ -3,8 +3,8 @@
  * pull in bytes that follow it, so those are kept and handed out first by the
  * next raw read.
  */
-import { type Reader, writeAll, type Writer } from "../net/io.ts";
-import { decodeLenient, encode } from "../net/text.ts";
+import { type Reader, writeAll, type Writer } from "../base/io.ts";
+import { decodeLenient, encode } from "../base/text.ts";
 
 /** What readLine returns for a line over the limit (the connection is then unusable). */
 export class LineTooLong extends Error {

@@ -5,7 +5,7 @@
  */
 import type { ChatMemberView, ServerStats } from "../service.ts";
 import { formatHostPort } from "../net/address.ts";
-import { decodeLenient, encode, printable } from "../net/text.ts";
+import { decodeLenient, encode, printable } from "../base/text.ts";
 
 export const INFO_LABEL = "[Info Server]";
 

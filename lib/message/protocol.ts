@@ -1,6 +1,6 @@
 /** The message services' replies, shared by servers, client and tests. */
-import type { Logger } from "../cli/logger.ts";
-import { decodeLenient, encode, printable } from "../net/text.ts";
+import type { Logger } from "../base/logger.ts";
+import { decodeLenient, encode, printable } from "../base/text.ts";
 
 export const TCP_LABEL = "[TCP Server]";
 export const UDP_LABEL = "[UDP Server]";

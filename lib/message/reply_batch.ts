@@ -4,7 +4,7 @@
  * a slice of one shared, never-modified buffer holding the acknowledgement
  * repeated: no per-message array entry, no copy.
  */
-import { concatBytes, writeAll, type Writer } from "../net/io.ts";
+import { concatBytes, writeAll, type Writer } from "../base/io.ts";
 
 /** Acknowledgements one shared run holds; longer runs take several slices. */
 const RUN_LENGTH = 1024;

@@ -4,13 +4,13 @@
  * --flush-delay or half-closes, so the original client (send, then wait) gets
  * its reply too.
  */
-import { TIMED_OUT, within } from "../net/deadline.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import { GrowingBuffer } from "../net/read_buffer.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
-import { isExitCommand } from "../net/text.ts";
+import { isExitCommand } from "../base/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
-import { exitRefusal } from "./exit_policy.ts";
+import { exitRefusal } from "./exit.ts";
 import { ReplyBatch, ReplyRun } from "./reply_batch.ts";
 import {
   logMessage,

@@ -5,9 +5,9 @@
  */
 import { formatAddr } from "../net/address.ts";
 import { UdpService } from "../net/udp_service.ts";
-import { isExitCommand } from "../net/text.ts";
+import { isExitCommand } from "../base/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
-import { exitRefusal } from "./exit_policy.ts";
+import { exitRefusal } from "./exit.ts";
 import {
   logMessage,
   RECEIVED,

@@ -4,8 +4,8 @@
  * AUTH challenge as the connect flags say (lib/security/client.ts), so a
  * client protocol needs no code of its own for either.
  */
-import { RuntimeError } from "../cli/errors.ts";
-import { type ClientSecurity, clientSecurity } from "../security/client.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { type ClientSecurity, clientSecurity } from "../security/client_settings.ts";
 import { negotiateAuth } from "../security/client_auth.ts";
 import { connectInsecureTls, startVerifiedTls } from "../security/client_tls.ts";
 import { formatHostPort } from "./address.ts";

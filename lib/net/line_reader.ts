@@ -1,6 +1,6 @@
 /** Reads whole lines from a Deno reader, with the same limits as the servers. */
 import { LineSplitter } from "./line_splitter.ts";
-import type { Reader } from "./io.ts";
+import type { Reader } from "../base/io.ts";
 
 /** What readLine hands back for a line that passed the limit. */
 export const OVERLONG = Symbol("overlong line");

@@ -1,5 +1,5 @@
 /** Binding sockets, with errors a user can act on. */
-import { RuntimeError } from "../cli/errors.ts";
+import { RuntimeError } from "../base/errors.ts";
 import { formatHostPort } from "./address.ts";
 
 /** A certificate chain and its private key, both PEM text. */

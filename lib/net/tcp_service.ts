@@ -4,14 +4,14 @@
  * address), closing idle ones, and a stop that closes everything and waits
  * for the connection handlers to finish.
  */
-import type { Logger } from "../cli/logger.ts";
-import { ipKey } from "../security/ip.ts";
+import type { Logger } from "../base/logger.ts";
+import { ipKey } from "./ip.ts";
 import { formatAddr } from "./address.ts";
-import { within } from "./deadline.ts";
-import type { Guard } from "./guard.ts";
-import { closeQuietly, isDisconnect } from "./io.ts";
+import { within } from "../base/deadline.ts";
+import type { Guard } from "../security/gate.ts";
+import { closeQuietly, isDisconnect } from "../base/io.ts";
 import { listenTcp, type StreamListener } from "./listen.ts";
-import { encode } from "./text.ts";
+import { encode } from "../base/text.ts";
 
 // How long a refusal line (busy) may take to go out before the socket closes.
 const REFUSAL_WRITE_MS = 1000;

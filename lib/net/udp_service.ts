@@ -4,10 +4,10 @@
  * failed replies), --allow/--deny and the token through the guard, and a stop
  * that closes the socket and waits for the loop.
  */
-import type { Logger } from "../cli/logger.ts";
+import type { Logger } from "../base/logger.ts";
 import { formatAddr } from "./address.ts";
-import type { AdmittedDatagram, Guard } from "./guard.ts";
-import { closeQuietly } from "./io.ts";
+import type { AdmittedDatagram, Guard } from "../security/gate.ts";
+import { closeQuietly } from "../base/io.ts";
 import { listenUdp } from "./listen.ts";
 
 // The largest UDP payload over IPv4 is 65,507 bytes; this holds any datagram,

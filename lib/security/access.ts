@@ -7,8 +7,8 @@
  * IPv4-mapped IPv6 peer (::ffff:10.0.0.1) matches IPv4 rules, and an
  * IPv4-mapped rule (::ffff:10.0.0.0/104) is read as the IPv4 range it means.
  */
-import { UsageError } from "../cli/errors.ts";
-import { formatIp, type IpAddress, parseIp, samePrefix } from "./ip.ts";
+import { UsageError } from "../base/errors.ts";
+import { formatIp, type IpAddress, parseIp, samePrefix } from "../net/ip.ts";
 
 /** One address or range. */
 export interface AccessRule {

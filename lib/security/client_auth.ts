@@ -15,11 +15,11 @@
  * The first line is read one byte at a time, so no byte of the protocol that
  * follows is consumed by this layer, and most connections never need it.
  */
-import { RuntimeError } from "../cli/errors.ts";
-import { TIMED_OUT, within } from "../net/deadline.ts";
-import { closeQuietly, writeAll } from "../net/io.ts";
-import { decodeLenient, encode, printable } from "../net/text.ts";
-import type { ClientTokens } from "./client.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
+import { closeQuietly, writeAll } from "../base/io.ts";
+import { decodeLenient, encode, printable } from "../base/text.ts";
+import type { ClientTokens } from "./client_settings.ts";
 import { readableFrom, writableTo } from "./conn_streams.ts";
 import { AUTH_FAILED, AUTH_OK, AUTH_REQUIRED, authLine } from "./protocol.ts";
 import { envReadable, TOKEN_ENV } from "./token.ts";

@@ -7,10 +7,10 @@
  */
 import tls from "node:tls";
 import { isIP } from "node:net";
-import { RuntimeError } from "../cli/errors.ts";
-import { TIMED_OUT, within } from "../net/deadline.ts";
-import { closeQuietly } from "../net/io.ts";
-import type { ClientTls } from "./client.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
+import { closeQuietly } from "../base/io.ts";
+import type { ClientTls } from "./client_settings.ts";
 import { readableFrom, writableTo } from "./conn_streams.ts";
 
 /** How long the TLS handshake may take before the client gives up. */

@@ -3,8 +3,8 @@
  * into its table and parseServeConfig calls parseSecurityConfig; the files
  * they name are read later, by createGuard, so parsing stays pure.
  */
-import { UsageError } from "../cli/errors.ts";
-import { type FlagSpec, parseDuration, parseInteger } from "../cli/flags.ts";
+import { UsageError } from "../base/errors.ts";
+import { type FlagSpec, parseDuration, parseInteger } from "../base/flags.ts";
 import { type AccessRule, parseAccessList } from "./access.ts";
 
 /** The server's security settings after flag parsing. */

@@ -2,7 +2,7 @@
  * The `readable` and `writable` of a Deno.Conn built on its read() and
  * write(), for connections socketkit wraps (client_auth.ts, client_tls.ts).
  */
-import { writeAll } from "../net/io.ts";
+import { writeAll } from "../base/io.ts";
 
 /** A ReadableStream pulling from `read` (16 KiB at a time) until EOF. */
 export function readableFrom(

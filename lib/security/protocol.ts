@@ -11,7 +11,7 @@
  * short DATAGRAM_AUTH_REQUIRED / DATAGRAM_AUTH_FAILED, which are never larger
  * than a forged request plus the headers, so they cannot amplify traffic.
  */
-import { decodeLenient, encode } from "../net/text.ts";
+import { decodeLenient, encode } from "../base/text.ts";
 import { MAX_TOKEN_BYTES } from "./token.ts";
 
 /** What every challenge and refusal starts with; a client recognises these. */

@@ -1,6 +1,6 @@
 /** Reading the server's TLS certificate and key (--tls-cert, --tls-key). */
-import { RuntimeError } from "../cli/errors.ts";
-import { readFlagFile } from "../cli/flag_file.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { readFlagFile } from "../base/flag_file.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
 
 /**

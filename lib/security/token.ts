@@ -4,8 +4,8 @@
  * list). How the server compares it is in token_check.ts, kept apart so the
  * client does not load node:crypto.
  */
-import { RuntimeError } from "../cli/errors.ts";
-import { readFlagFile } from "../cli/flag_file.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { readFlagFile } from "../base/flag_file.ts";
 
 /** The environment variable both server and client read. */
 export const TOKEN_ENV = "SOCKETKIT_TOKEN";

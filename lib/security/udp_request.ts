@@ -5,13 +5,13 @@
  * line; a server asking for one it does not have gets one typed on the
  * terminal, or a clear error.
  */
-import { RuntimeError } from "../cli/errors.ts";
-import { type ClientSecurity, clientSecurity } from "../security/client.ts";
-import { tokenRequiredError } from "../security/client_auth.ts";
-import { datagramRefusal, withToken } from "../security/protocol.ts";
-import { formatHostPort, wildcardFor } from "./address.ts";
-import { TIMED_OUT, within } from "./deadline.ts";
-import { closeQuietly } from "./io.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { type ClientSecurity, clientSecurity } from "./client_settings.ts";
+import { tokenRequiredError } from "./client_auth.ts";
+import { datagramRefusal, withToken } from "./protocol.ts";
+import { formatHostPort, wildcardFor } from "../net/address.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
+import { closeQuietly } from "../base/io.ts";
 
 /** Options of {@link UdpRequester.request}. */
 export interface UdpRequestOptions {

@@ -2,7 +2,7 @@
  * A one-line progress bar for transfers (bytes, percent, rate, ETA), drawn on
  * stderr only when stderr is a terminal, at most ten times a second.
  */
-import { encode } from "../net/text.ts";
+import { encode } from "./text.ts";
 
 /** Options of {@link Progress}. */
 export interface ProgressOptions {

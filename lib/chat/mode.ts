@@ -3,14 +3,14 @@
  * interactive client (raw mode, see terminal.ts); with stdin from a pipe it
  * posts each line and leaves with /quit at end of input, so scripts can post.
  */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
-import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../cli/flags.ts";
-import { TIMED_OUT, within } from "../net/deadline.ts";
+import { RuntimeError, UsageError } from "../base/errors.ts";
+import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../base/flags.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
 import { dialTcp } from "../net/dial.ts";
-import { closeQuietly, isDisconnect, writeAll } from "../net/io.ts";
+import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
-import { decodeLenient, encode } from "../net/text.ts";
-import { CLIENT_SECURITY_FLAGS } from "../security/client.ts";
+import { decodeLenient, encode } from "../base/text.ts";
+import { CLIENT_SECURITY_FLAGS } from "../security/client_settings.ts";
 import {
   actionLine,
   asksForName,

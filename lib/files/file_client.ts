@@ -2,10 +2,10 @@
  * The file protocol from the client side: one connection, request lines and
  * replies. Transfers of local files (resume, atomic output) are in transfer.ts.
  */
-import { RuntimeError } from "../cli/errors.ts";
+import { RuntimeError } from "../base/errors.ts";
 import { formatHostPort } from "../net/address.ts";
 import { dialTcp } from "../net/dial.ts";
-import { closeQuietly, isDisconnect } from "../net/io.ts";
+import { closeQuietly, isDisconnect } from "../base/io.ts";
 import {
   type FileEntry,
   MAX_LINE,

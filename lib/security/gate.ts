@@ -7,11 +7,11 @@
  * - a UDP service passes each datagram through screenDatagram(), which drops
  *   refused peers, checks and strips the AUTH line, and hands back the request.
  */
-import { RuntimeError } from "../cli/errors.ts";
-import type { Logger } from "../cli/logger.ts";
-import { AccessPolicy, formatRule } from "../security/access.ts";
-import type { SecurityConfig } from "../security/config.ts";
-import { ipKey } from "../security/ip.ts";
+import { RuntimeError } from "../base/errors.ts";
+import type { Logger } from "../base/logger.ts";
+import { AccessPolicy, formatRule } from "./access.ts";
+import type { SecurityConfig } from "./config.ts";
+import { ipKey } from "../net/ip.ts";
 import {
   AUTH_OK,
   AUTH_REQUIRED_LINE,
@@ -22,18 +22,18 @@ import {
   MAX_AUTH_LINE,
   parseAuthLine,
   splitDatagram,
-} from "../security/protocol.ts";
-import { readKeyPair } from "../security/server_tls.ts";
-import { Token } from "../security/token_check.ts";
-import { readToken } from "../security/token.ts";
+} from "./protocol.ts";
+import { readKeyPair } from "./server_tls.ts";
+import { Token } from "./token_check.ts";
+import { readToken } from "./token.ts";
 import type { ServerStats } from "../service.ts";
-import { formatAddr } from "./address.ts";
-import { Deadline, TIMED_OUT } from "./deadline.ts";
-import { isDisconnect, lingerBeforeClose, writeAll } from "./io.ts";
-import type { TlsKeyPair } from "./listen.ts";
-import { RateLimiter } from "./rate_limiter.ts";
-import type { TrackedConn } from "./tcp_service.ts";
-import { encode } from "./text.ts";
+import { formatAddr } from "../net/address.ts";
+import { Deadline, TIMED_OUT } from "../base/deadline.ts";
+import { isDisconnect, lingerBeforeClose, writeAll } from "../base/io.ts";
+import type { TlsKeyPair } from "../net/listen.ts";
+import { RateLimiter } from "../base/rate_limit.ts";
+import type { TrackedConn } from "../net/tcp_service.ts";
+import { encode } from "../base/text.ts";
 
 /**
  * How fast an address regains failed authentications after using up

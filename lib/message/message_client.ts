@@ -3,10 +3,10 @@
  * server's reply, like the original "parallel TCP and UDP" client.
  */
 import { dialTcp } from "../net/dial.ts";
-import { closeQuietly, isDisconnect, writeAll } from "../net/io.ts";
+import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
-import { decodeLenient, encode } from "../net/text.ts";
-import { UdpRequester } from "../net/udp_request.ts";
+import { decodeLenient, encode } from "../base/text.ts";
+import { UdpRequester } from "../security/udp_request.ts";
 
 export type Transport = "tcp" | "udp";
 

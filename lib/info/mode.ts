@@ -1,5 +1,5 @@
 /** `socketkit connect info`: one query to the info service, one reply printed. */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
+import { RuntimeError, UsageError } from "../base/errors.ts";
 import {
   type CommandSpec,
   formatHelp,
@@ -8,11 +8,11 @@ import {
   parseInteger,
   parsePort,
   stringFlag,
-} from "../cli/flags.ts";
+} from "../base/flags.ts";
 import { formatHostPort } from "../net/address.ts";
-import { decodeLenient, encode, printable } from "../net/text.ts";
-import { UdpRequester } from "../net/udp_request.ts";
-import { CLIENT_SECURITY_FLAGS } from "../security/client.ts";
+import { decodeLenient, encode, printable } from "../base/text.ts";
+import { UdpRequester } from "../security/udp_request.ts";
+import { CLIENT_SECURITY_FLAGS } from "../security/client_settings.ts";
 import { INFO_COMMANDS, type InfoCommand, requestText } from "./protocol.ts";
 
 export const INFO_SPEC: CommandSpec = {

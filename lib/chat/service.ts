@@ -8,9 +8,9 @@
  * joined members are closed only after --chat-idle-timeout (default never),
  * and TCP keepalive finds peers that vanished.
  */
-import { TIMED_OUT, within } from "../net/deadline.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
-import { encode } from "../net/text.ts";
+import { encode } from "../base/text.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import {
   CHAT_LABEL,

@@ -8,9 +8,9 @@
  * process-wide settings that dialTcp and UdpRequester use by default. A mode
  * gets TLS and authentication without a line of its own.
  */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
-import type { FlagSpec } from "../cli/flags.ts";
-import { promptSecret } from "../cli/secret.ts";
+import { RuntimeError, UsageError } from "../base/errors.ts";
+import type { FlagSpec } from "../base/flags.ts";
+import { promptSecret } from "../base/secret.ts";
 import { readToken, tokenProblem } from "./token.ts";
 
 /** How a client speaks TLS. */

@@ -4,8 +4,8 @@
  * protocol is in protocol.ts and README.md (File service); the directory rules in
  * store.ts.
  */
-import { TIMED_OUT, within } from "../net/deadline.ts";
-import { isDisconnect, type Writer } from "../net/io.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
+import { isDisconnect, type Writer } from "../base/io.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { hashPrefix, sha256 } from "./hashing.ts";

@@ -5,10 +5,10 @@
  * receive loop, which nothing a sender does can end, is UdpService's.
  */
 import { formatAddr } from "../net/address.ts";
-import { RateLimiter } from "../net/rate_limiter.ts";
+import { RateLimiter } from "../base/rate_limit.ts";
 import { UdpService } from "../net/udp_service.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../base/version.ts";
 import {
   errorReply,
   helpReply,

@@ -1,6 +1,6 @@
 /** Asking for a secret on the terminal without showing it. */
 import { RuntimeError } from "./errors.ts";
-import { decodeLenient, encode } from "../net/text.ts";
+import { decodeLenient, encode } from "./text.ts";
 
 const MAX_SECRET = 4096;
 

@@ -4,10 +4,10 @@
  * code as the matching subcommand, through `run` (connect's dispatcher).
  * Input and output are injected, so the menu is testable without a terminal.
  */
-import { VERSION } from "../version.ts";
-import { RuntimeError, UsageError } from "./errors.ts";
-import { encode, printable } from "../net/text.ts";
-import { writeAll } from "../net/io.ts";
+import { VERSION } from "./base/version.ts";
+import { RuntimeError, UsageError } from "./base/errors.ts";
+import { encode, printable } from "./base/text.ts";
+import { writeAll } from "./base/io.ts";
 
 /** Where the menu reads answers and writes its text. */
 export interface MenuIO {

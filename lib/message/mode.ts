@@ -1,9 +1,14 @@
 /** The message-mode loop: read a line, send it, print the reply, until `exit` or end of input. */
 import { formatHostPort } from "../net/address.ts";
-import { type Reader, writeAll } from "../net/io.ts";
+import { type Reader, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
-import { decodeLenient, encode } from "../net/text.ts";
-import { MessageClient, type MessageClientOptions, type Reply, type Transport } from "./client.ts";
+import { decodeLenient, encode } from "../base/text.ts";
+import {
+  MessageClient,
+  type MessageClientOptions,
+  type Reply,
+  type Transport,
+} from "./message_client.ts";
 
 export const PROMPT = "Enter message to send (or type 'exit' to quit): ";
 

@@ -4,12 +4,12 @@
  * progress and notes go to stderr.
  */
 import { basename } from "node:path";
-import { RuntimeError, UsageError } from "../cli/errors.ts";
-import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../cli/flags.ts";
-import { formatBytes } from "../cli/progress.ts";
-import { printable } from "../net/text.ts";
-import { CLIENT_SECURITY_FLAGS } from "../security/client.ts";
-import { FileClient } from "./client.ts";
+import { RuntimeError, UsageError } from "../base/errors.ts";
+import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../base/flags.ts";
+import { formatBytes } from "../base/progress.ts";
+import { printable } from "../base/text.ts";
+import { CLIENT_SECURITY_FLAGS } from "../security/client_settings.ts";
+import { FileClient } from "./file_client.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import type { FileEntry } from "./protocol.ts";
 import { downloadFile, type TransferSummary, uploadFile } from "./transfer.ts";
