@@ -162,11 +162,6 @@ const STARTERS: Record<ServiceName, ServiceStarter[]> = {
   files: [startFileService],
 };
 
-/** True when this build can run the service (its starters are registered). */
-export function isServiceAvailable(name: ServiceName): boolean {
-  return STARTERS[name].length > 0;
-}
-
 /** Builds the server's settings from the command line; throws UsageError on bad values. */
 export function parseServeConfig(
   values: Record<string, string | boolean | undefined>,

@@ -11,7 +11,6 @@ import {
 } from "../lib/info/protocol.ts";
 import { RateLimiter } from "../lib/base/rate_limit.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
-import { isServiceAvailable } from "../lib/serve.ts";
 import type { ChatMemberView, ServerStats } from "../lib/service.ts";
 import { VERSION } from "../lib/base/version.ts";
 import {
@@ -219,7 +218,6 @@ Deno.test("info: --info-rate 0 turns the limit off", async () => {
 
 Deno.test({
   name: "info: USERS follows chat members joining and leaving",
-  ignore: !isServiceAvailable("chat"),
   async fn() {
     await using server = await startInfo(
       ["--services", "chat,info", "--info-rate", "0"],

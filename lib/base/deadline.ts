@@ -26,19 +26,12 @@ export async function within<T>(promise: Promise<T>, ms: number): Promise<T | ty
 export class Deadline {
   #expired: Promise<typeof TIMED_OUT>;
   #timer: ReturnType<typeof setTimeout>;
-  #at: number;
 
   /** @param ms milliseconds from now */
   constructor(ms: number) {
-    this.#at = Date.now() + ms;
     let fire!: (value: typeof TIMED_OUT) => void;
     this.#expired = new Promise((resolve) => (fire = resolve));
     this.#timer = setTimeout(() => fire(TIMED_OUT), ms);
-  }
-
-  /** Milliseconds left (0 once expired). */
-  get remaining(): number {
-    return Math.max(0, this.#at - Date.now());
   }
 
   /**

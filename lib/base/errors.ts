@@ -23,6 +23,5 @@ export class RuntimeError extends Error {
   }
 }
 
-export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

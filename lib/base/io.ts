@@ -1,4 +1,5 @@
 /** Small I/O helpers for Deno connections. */
+import { TIMED_OUT, within } from "./deadline.ts";
 
 /** Anything with Deno's `write` contract (TcpConn, FsFile, stdout). */
 export interface Writer {
@@ -52,6 +53,16 @@ export function closeQuietly(resource: { close(): void }): void {
   }
 }
 
+/** Options of {@link linger}. */
+export interface LingerOptions {
+  /** How long to drain, in milliseconds. Default 500. */
+  ms?: number;
+  /** Bytes drained at most. Default 64 KiB. */
+  maxBytes?: number;
+  /** Where unread bytes come from, when something buffers ahead of the socket. Default the socket. */
+  reader?: Reader;
+}
+
 /**
  * Before closing on a peer that may still be sending: half-close, so it reads
  * our last line and then EOF, and read and discard what it sends for a
@@ -59,31 +70,23 @@ export function closeQuietly(resource: { close(): void }): void {
  * can destroy the last line before the peer reads it. Bounded in time and
  * bytes; never throws.
  */
-export async function lingerBeforeClose(
-  conn: Deno.Conn,
-  options: { ms?: number; maxBytes?: number } = {},
-): Promise<void> {
+export async function linger(conn: Deno.Conn, options: LingerOptions = {}): Promise<void> {
   const ms = options.ms ?? 500;
   const maxBytes = options.maxBytes ?? 64 * 1024;
+  const reader = options.reader ?? conn;
   try {
     await conn.closeWrite();
   } catch {
     return; // already gone
   }
-  const sink = new Uint8Array(4096);
+  const sink = new Uint8Array(Math.min(64 * 1024, maxBytes));
   const deadline = Date.now() + ms;
   let drained = 0;
   while (drained < maxBytes) {
     const left = deadline - Date.now();
     if (left <= 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const read = conn.read(sink).catch(() => null);
-    const n = await Promise.race([
-      read,
-      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), left))),
-    ]);
-    clearTimeout(timer);
-    if (n === null) return;
+    const n = await within(reader.read(sink).catch(() => null), left);
+    if (n === null || n === TIMED_OUT) return;
     drained += n;
   }
 }

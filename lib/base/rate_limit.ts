@@ -1,7 +1,60 @@
 /**
- * Per-source token buckets with a bounded table, so a UDP service can refuse
- * to be used as a traffic amplifier against a forged source address.
+ * Token buckets: one for a single sender (a chat member, a client pacing
+ * itself), and a bounded table of them keyed by source, so a UDP service can
+ * refuse to be used as a traffic amplifier against a forged source address.
  */
+
+/** `rate` tokens per second on average, `burst` at once. */
+export class TokenBucket {
+  readonly rate: number;
+  readonly burst: number;
+  #tokens: number;
+  #at: number;
+
+  /** @param rate tokens per second; 0 means unlimited */
+  constructor(rate: number, burst: number, now = performance.now()) {
+    this.rate = rate;
+    this.burst = Math.max(1, burst);
+    this.#tokens = this.burst;
+    this.#at = now;
+  }
+
+  /** When the bucket was last brought up to date. */
+  get touchedAt(): number {
+    return this.#at;
+  }
+
+  /** Takes one token if there is one. */
+  take(now = performance.now()): boolean {
+    if (this.rate <= 0) return true;
+    this.#refill(now);
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** True when a token is there now; changes nothing. */
+  peek(now = performance.now()): boolean {
+    return this.rate <= 0 || this.#tokensAt(now) >= 1;
+  }
+
+  /** Milliseconds until a token is available (0: now). */
+  wait(now = performance.now()): number {
+    if (this.rate <= 0) return 0;
+    this.#refill(now);
+    return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) / this.rate) * 1000);
+  }
+
+  #refill(now: number): void {
+    this.#tokens = this.#tokensAt(now);
+    this.#at = now;
+  }
+
+  #tokensAt(now: number): number {
+    const elapsed = Math.max(0, now - this.#at);
+    return Math.min(this.burst, this.#tokens + (elapsed / 1000) * this.rate);
+  }
+}
 
 /** Options of {@link RateLimiter}. */
 export interface RateLimiterOptions {
@@ -13,12 +66,6 @@ export interface RateLimiterOptions {
   maxSources?: number;
   /** Clock in milliseconds (default performance.now), for tests. */
   now?: () => number;
-}
-
-interface Bucket {
-  tokens: number;
-  /** When `tokens` was last brought up to date. */
-  at: number;
 }
 
 /**
@@ -38,8 +85,8 @@ export class RateLimiter {
   #maxSources: number;
   #now: () => number;
   #refillMs: number;
-  #buckets = new Map<string, Bucket>();
-  #overflow: Bucket;
+  #buckets = new Map<string, TokenBucket>();
+  #overflow: TokenBucket;
 
   constructor(options: RateLimiterOptions) {
     this.#rate = options.rate;
@@ -47,7 +94,7 @@ export class RateLimiter {
     this.#maxSources = Math.max(1, options.maxSources ?? 4096);
     this.#now = options.now ?? (() => performance.now());
     this.#refillMs = this.#rate > 0 ? (this.#burst / this.#rate) * 1000 : 0;
-    this.#overflow = { tokens: this.#burst, at: this.#now() };
+    this.#overflow = new TokenBucket(this.#rate, this.#burst, this.#now());
   }
 
   /** Sources tracked now (at most maxSources). */
@@ -64,10 +111,10 @@ export class RateLimiter {
       this.#buckets.delete(source); // re-inserted below: most recently seen goes last
     } else {
       this.#forgetRefilled(now);
-      if (this.#buckets.size >= this.#maxSources) return this.#take(this.#overflow, now);
-      bucket = { tokens: this.#burst, at: now };
+      if (this.#buckets.size >= this.#maxSources) return this.#overflow.take(now);
+      bucket = new TokenBucket(this.#rate, this.#burst, now);
     }
-    const allowed = this.#take(bucket, now);
+    const allowed = bucket.take(now);
     this.#buckets.set(source, bucket);
     return allowed;
   }
@@ -77,26 +124,13 @@ export class RateLimiter {
    * in the table has a full bucket.
    */
   peek(source: string): boolean {
-    if (this.#rate <= 0) return true;
-    const bucket = this.#buckets.get(source);
-    if (!bucket) return true;
-    const elapsed = Math.max(0, this.#now() - bucket.at);
-    return Math.min(this.#burst, bucket.tokens + (elapsed * this.#rate) / 1000) >= 1;
-  }
-
-  #take(bucket: Bucket, now: number): boolean {
-    const elapsed = Math.max(0, now - bucket.at);
-    bucket.tokens = Math.min(this.#burst, bucket.tokens + (elapsed * this.#rate) / 1000);
-    bucket.at = now;
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    return this.#buckets.get(source)?.peek(this.#now()) ?? true;
   }
 
   // Oldest first; the first entry not yet refilled means none after it is.
   #forgetRefilled(now: number): void {
     for (const [source, bucket] of this.#buckets) {
-      if (now - bucket.at < this.#refillMs) return;
+      if (now - bucket.touchedAt < this.#refillMs) return;
       this.#buckets.delete(source);
     }
   }

@@ -9,7 +9,7 @@ import { TIMED_OUT, within } from "../base/deadline.ts";
 import { dialTcp } from "../net/dial.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
-import { decodeLenient, encode } from "../base/text.ts";
+import { decodeLenient, encode, printable } from "../base/text.ts";
 import { CLIENT_SECURITY_FLAGS } from "../security/client_settings.ts";
 import {
   actionLine,
@@ -18,12 +18,11 @@ import {
   isValidName,
   messageLine,
   NAME_RULE,
-  neutralise,
   parseJoined,
   parseLimits,
   parseRenamed,
 } from "./protocol.ts";
-import { TokenBucket } from "./rate_limit.ts";
+import { TokenBucket } from "../base/rate_limit.ts";
 import { TerminalUi } from "./terminal.ts";
 
 export const CHAT_CLIENT_SPEC: CommandSpec = {
@@ -141,7 +140,7 @@ async function session(
     try {
       const line = await server.readLine();
       if (line === null) return null;
-      return line === OVERLONG ? "(an over-long line)" : neutralise(decodeLenient(line));
+      return line === OVERLONG ? "(an over-long line)" : printable(decodeLenient(line));
     } catch (error) {
       if (isDisconnect(error)) return null;
       throw error;
@@ -236,7 +235,7 @@ async function join(
 /** Shows the user's own message as the others will see it (the server does not echo). */
 function echo(io: Console, name: string, text: string): void {
   const time = clock(new Date());
-  const safe = neutralise(text);
+  const safe = printable(text);
   if (safe.startsWith("//")) io.print(messageLine(time, name, safe.slice(1)));
   else if (safe.startsWith("/me ")) io.print(actionLine(time, name, safe.slice(4).trim()));
   else if (!safe.startsWith("/")) io.print(messageLine(time, name, safe));

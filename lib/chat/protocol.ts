@@ -9,7 +9,6 @@
  * - `* ...`                   a room event everyone sees (joined, left, renamed, shutdown)
  * - `! ...`                   a line for you alone (handshake, replies, refusals)
  */
-import { printable } from "../base/text.ts";
 
 export const CHAT_LABEL = "[Chat Server]";
 
@@ -28,22 +27,6 @@ export function isValidName(name: string): boolean {
 /** The key names are unique under: "Alice" and "alice" are the same member. */
 export function nameKey(name: string): string {
   return name.toLowerCase();
-}
-
-// Bidirectional overrides can make text read differently from what was sent
-// ("Trojan source"); line and paragraph separators act as newlines in some terminals.
-const FORMAT_CONTROLS = /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Makes text safe for other members' terminals: invalid UTF-8 was already
- * replaced by U+FFFD when decoding; C0/C1 controls (so every escape sequence)
- * and bidi overrides become visible escapes like `\x1b` or `\u202e`.
- */
-export function neutralise(text: string): string {
-  return printable(text).replace(
-    FORMAT_CONTROLS,
-    (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"),
-  );
 }
 
 /** "12:00:01" in the server's local time. */

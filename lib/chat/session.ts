@@ -7,7 +7,7 @@ import { TIMED_OUT, within } from "../base/deadline.ts";
 import { isDisconnect } from "../base/io.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
-import { decodeLenient, encode } from "../base/text.ts";
+import { decodeLenient, encode, printable } from "../base/text.ts";
 import type { ChatConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import {
@@ -15,7 +15,6 @@ import {
   HELP_LINES,
   invalidNameLine,
   isValidName,
-  neutralise,
   roomFullLine,
   slowDownLine,
   takenNameLine,
@@ -24,7 +23,7 @@ import {
   usageLine,
   usersLine,
 } from "./protocol.ts";
-import { TokenBucket } from "./rate_limit.ts";
+import { TokenBucket } from "../base/rate_limit.ts";
 import type { Member, Room } from "./room.ts";
 
 // Small, so a thousand members cost little; a read holds at most this much.
@@ -138,7 +137,7 @@ export class ChatSession implements Member {
       return;
     }
     this.#limited = false;
-    const text = neutralise(decodeLenient(bytes));
+    const text = printable(decodeLenient(bytes));
     if (text.trim() === "") return;
     if (text.startsWith("//")) return this.#room.say(this, text.slice(1));
     if (text.startsWith("/")) return this.#command(text);
@@ -156,7 +155,7 @@ export class ChatSession implements Member {
 
   #onName(bytes: Uint8Array): void {
     const name = decodeLenient(bytes).trim();
-    if (!isValidName(name)) return this.send(invalidNameLine(shorten(neutralise(name))));
+    if (!isValidName(name)) return this.send(invalidNameLine(shorten(printable(name))));
     const refusal = this.#room.join(this, name);
     if (refusal === null) {
       this.#joined = true;

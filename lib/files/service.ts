@@ -4,8 +4,7 @@
  * protocol is in protocol.ts and README.md (File service); the directory rules in
  * store.ts.
  */
-import { TIMED_OUT, within } from "../base/deadline.ts";
-import { isDisconnect, type Writer } from "../base/io.ts";
+import { isDisconnect, linger, type Writer } from "../base/io.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
 import type { RunningService, ServiceContext } from "../service.ts";
 import { hashPrefix, sha256 } from "./hashing.ts";
@@ -28,7 +27,8 @@ import { LineTooLong, WireReader, writeLine } from "./wire.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
 // sends for this long, so it sees the ERR line instead of a connection reset.
-const LINGER_MS = 2000;
+// The wire reader is drained, not the socket: it may hold some bytes already.
+const UPLOAD_LINGER = { ms: 2000, maxBytes: Infinity };
 const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
 /** One connection's ends, as the request handlers use them. */
@@ -70,7 +70,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
       } catch (error) {
         if (!(error instanceof LineTooLong)) throw error;
         await writeLine(out, errorLine("bad-request", `Request line over ${MAX_LINE} bytes`));
-        await linger(conn, wire);
+        await linger(conn, { ...UPLOAD_LINGER, reader: wire });
         break;
       }
       if (line === null) break;
@@ -213,7 +213,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
         const failure = `The partial upload of ${quoteName(name)} was damaged; retry`;
         log.error(`${FILE_LABEL} ${failure}`);
         await writeLine(out, errorLine("io", failure));
-        await linger(conn, wire); // the client is already sending bytes
+        await linger(conn, { ...UPLOAD_LINGER, reader: wire }); // the client is already sending bytes
         return false;
       }
       const length = size - upload.offset;
@@ -239,7 +239,7 @@ export async function startFileService(context: ServiceContext): Promise<Running
           `${FILE_LABEL} Upload of ${quoteName(name)} from ${peer} failed: ${failure.message}`,
         );
         await writeLine(out, errorLine(failure.code, failure.message));
-        await linger(conn, wire);
+        await linger(conn, { ...UPLOAD_LINGER, reader: wire });
         return false;
       }
       if (received < length) return interrupted(name, peer, upload.offset + received);
@@ -311,25 +311,6 @@ export async function startFileService(context: ServiceContext): Promise<Running
       await service.stop();
     },
   };
-}
-
-/**
- * Before closing on a client that may still be sending: half-close (it sees
- * our ERR, then EOF) and drain briefly, since closing with unread bytes would
- * reset the connection and could destroy the ERR line before it is read.
- */
-async function linger(conn: Deno.Conn, wire: WireReader): Promise<void> {
-  try {
-    await conn.closeWrite();
-  } catch {
-    return; // already gone
-  }
-  const sink = new Uint8Array(64 * 1024);
-  const deadline = Date.now() + LINGER_MS;
-  while (Date.now() < deadline) {
-    const n = await within(wire.read(sink).catch(() => null), deadline - Date.now());
-    if (n === null || n === TIMED_OUT) return;
-  }
 }
 
 function describe(request: Request): string {

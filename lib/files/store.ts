@@ -17,7 +17,7 @@ import { closeQuietly } from "../base/io.ts";
 import { sha256, sha256Hex } from "./hashing.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import type { ErrorCode, FileEntry } from "./protocol.ts";
-import { lstatOrNull, removeIfExists } from "../base/fs.ts";
+import { lstatOrNull, readJson, removeIfExists, writeJsonAtomic } from "../base/fs.ts";
 
 /** A refusal or failure the server reports to the client as `ERR <code> <message>`. */
 export class StoreError extends Error {
@@ -407,24 +407,4 @@ function mtimeOf(info: Deno.FileInfo): number {
 async function removeIfOlder(path: string, cutoff: number): Promise<void> {
   const info = await lstatOrNull(path);
   if (info && mtimeOf(info) < cutoff) await removeIfExists(path);
-}
-
-async function readJson<T>(path: string): Promise<T | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as T;
-  } catch {
-    return null; // missing or torn: treated as unknown
-  }
-}
-
-/** Writes JSON through a temporary file and a rename, so readers never see half of it. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeTextFile(temp, JSON.stringify(value));
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await removeIfExists(temp);
-    throw error;
-  }
 }

@@ -12,8 +12,7 @@ import { hashPrefix, sha256, sha256Hex } from "./hashing.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import { CHUNK_SIZE, digestLine, type FileEntry, parseDigestLine, parseReply } from "./protocol.ts";
 import { pump, PumpError } from "./pump.ts";
-import { writeJsonAtomic } from "./store.ts";
-import { removeIfExists, statOrNull } from "../base/fs.ts";
+import { readJson, removeIfExists, statOrNull, writeJsonAtomic } from "../base/fs.ts";
 
 /** What one finished transfer reports (the --json object). */
 export interface TransferSummary {
@@ -192,7 +191,7 @@ async function downloadOnce(
   partial: { data: string; meta: string },
   options: TransferOptions,
 ): Promise<TransferSummary> {
-  const record = await readRecord(partial.meta);
+  const record = await readJson<PartialRecord>(partial.meta);
   const have = record?.name === name ? await sizeOf(partial.data) : 0;
   using client = await FileClient.connect(options.host, options.port);
   let entry: FileEntry;
@@ -424,14 +423,6 @@ function bar(options: TransferOptions): { enabled?: boolean } {
 
 function percent(part: number, whole: number): string {
   return `${whole > 0 ? Math.floor((part / whole) * 100) : 100}%`;
-}
-
-async function readRecord(path: string): Promise<PartialRecord | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as PartialRecord;
-  } catch {
-    return null;
-  }
 }
 
 async function sizeOf(path: string): Promise<number> {

@@ -172,11 +172,6 @@ export class TcpService {
     return this.#conns.size;
   }
 
-  /** Refused TLS connections still waiting for their peer (see #park). */
-  get parkedCount(): number {
-    return this.#parked.size;
-  }
-
   /** Stops accepting, closes every connection, resolves when all handlers finished. */
   async stop(): Promise<void> {
     if (this.#stopping) return await this.#acceptLoop;

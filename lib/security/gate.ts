@@ -29,7 +29,7 @@ import { readToken } from "./token.ts";
 import type { ServerStats } from "../service.ts";
 import { formatAddr } from "../net/address.ts";
 import { Deadline, TIMED_OUT } from "../base/deadline.ts";
-import { isDisconnect, lingerBeforeClose, writeAll } from "../base/io.ts";
+import { isDisconnect, linger, writeAll } from "../base/io.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
 import { RateLimiter } from "../base/rate_limit.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
@@ -230,9 +230,9 @@ export class Guard {
     token: Token,
   ): Promise<boolean> {
     const { conn } = tracked;
-    // `linger`: the peer is sending, so drain a little before the close lets
-    // the failure line arrive instead of a reset.
-    const fail = async (reason: string, linger = true) => {
+    // `drain`: the peer is sending, so lingering a little before the close
+    // lets the failure line arrive instead of a reset.
+    const fail = async (reason: string, drain = true) => {
       this.#stats.authFailures++;
       // Each failure takes one from the address's budget; an empty budget
       // refuses its next connections at accept (admitConnection).
@@ -240,7 +240,7 @@ export class Guard {
       this.#log.info(`${label} Authentication failed for ${tracked.peer}: ${reason}`);
       try {
         const sent = await deadline.race(writeAll(conn, encode(authFailedLine(reason) + "\n")));
-        if (sent !== TIMED_OUT && linger) await lingerBeforeClose(conn);
+        if (sent !== TIMED_OUT && drain) await linger(conn);
       } catch {
         // The peer is gone already.
       }
