@@ -59,7 +59,7 @@ export async function main(args: string[]): Promise<number> {
 function report(error: unknown): number {
   if (error instanceof UsageError) {
     console.error(`error: ${error.message}`);
-    console.error(`Run '${error.command} --help' for usage.`);
+    console.error(`Run '${error.command ?? "socketkit"} --help' for usage.`);
     return EXIT_USAGE;
   }
   if (error instanceof RuntimeError) {

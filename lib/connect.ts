@@ -1,21 +1,12 @@
 /** `socketkit connect`: the client. Dispatches to one mode per service. */
 import { UsageError } from "./base/errors.ts";
-import {
-  type CommandSpec,
-  formatHelp,
-  type ParsedFlags,
-  parseDuration,
-  parseFlags,
-  parseInteger,
-  parsePort,
-  stringFlag,
-} from "./base/flags.ts";
-import type { TransportChoice } from "./message/mode.ts";
-import {
-  CLIENT_SECURITY_FLAGS,
-  setClientSecurity,
-  takeSecurityFlags,
-} from "./security/client_settings.ts";
+import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
+import { CHAT_PORT } from "./chat/config.ts";
+import { FILE_PORT } from "./files/config.ts";
+import { INFO_PORT } from "./info/config.ts";
+import { MESSAGE_MODE_FLAGS, type TransportChoice } from "./message/mode.ts";
+import { CLIENT_SECURITY_FLAGS, parseClientSecurity } from "./security/client_settings.ts";
+import type { ModeContext } from "./service.ts";
 
 export const CONNECT_SPEC: CommandSpec = {
   name: "socketkit connect",
@@ -29,42 +20,23 @@ export const CONNECT_SPEC: CommandSpec = {
     random: { type: "boolean", help: "Send each line over TCP or UDP, chosen at random" },
     tcp: { type: "boolean", help: "Send every line over TCP" },
     udp: { type: "boolean", help: "Send every line over UDP" },
-    host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-    "tcp-port": {
-      type: "string",
-      value: "PORT",
-      default: "65432",
-      help: "TCP message service port",
-    },
-    "udp-port": {
-      type: "string",
-      value: "PORT",
-      default: "65433",
-      help: "UDP message service port",
-    },
-    timeout: {
-      type: "string",
-      value: "TIME",
-      default: "2s",
-      help: "How long to wait for each UDP reply",
-    },
-    retries: { type: "string", value: "N", default: "2", help: "UDP resends when no reply comes" },
+    ...MESSAGE_MODE_FLAGS,
     "info-port": {
       type: "string",
       value: "PORT",
-      default: "9002",
+      default: String(INFO_PORT),
       help: "Info service port (for the menu's info entry)",
     },
     "chat-port": {
       type: "string",
       value: "PORT",
-      default: "9001",
+      default: String(CHAT_PORT),
       help: "Chat service port (for the menu's chat entry)",
     },
     "file-port": {
       type: "string",
       value: "PORT",
-      default: "9003",
+      default: String(FILE_PORT),
       help: "File service port (for the menu's file entries)",
     },
     ...CLIENT_SECURITY_FLAGS,
@@ -88,32 +60,34 @@ Examples:
   socketkit connect chat --host chat.example --tls --token-file ~/.socketkit-token`,
 };
 
+/** A client mode: `connect <mode> [args]`, with what connect hands it. */
+type Mode = (args: string[], context: ModeContext) => Promise<number>;
+
 /**
  * Client modes named by the first argument (`connect chat ...`); each parses
- * its own flags. Message mode (no mode word) is handled below.
+ * its own flags, the security flags among them. Message mode (no mode word)
+ * is handled below. Each mode's modules load when it runs, so --help and the
+ * other modes start fast.
  */
-const MODES: Record<string, (args: string[]) => Promise<number>> = {
-  // Each mode's modules load when it runs, so --help and the other modes start fast.
-  info: async (args) => (await import("./info/mode.ts")).infoMode(args),
-  chat: async (args) => (await import("./chat/mode.ts")).chatMode(args),
-  upload: async (args) => (await import("./files/mode.ts")).uploadMode(args),
-  download: async (args) => (await import("./files/mode.ts")).downloadMode(args),
-  files: async (args) => (await import("./files/mode.ts")).filesMode(args),
+const MODES: Record<string, Mode> = {
+  info: async (args, context) => (await import("./info/mode.ts")).infoMode(args, context),
+  chat: async (args, context) => (await import("./chat/mode.ts")).chatMode(args, context),
+  upload: async (args, context) => (await import("./files/mode.ts")).uploadMode(args, context),
+  download: async (args, context) => (await import("./files/mode.ts")).downloadMode(args, context),
+  files: async (args, context) => (await import("./files/mode.ts")).filesMode(args, context),
 };
 
-/**
- * Runs `socketkit connect` with its arguments; resolves to the exit code.
- * The TLS and token flags (CLIENT_SECURITY_FLAGS) are taken off first, for
- * every mode: they set how dialTcp and UdpRequester connect.
- */
-export async function connect(args: string[]): Promise<number> {
-  const { security, rest, warnings } = takeSecurityFlags(args);
-  for (const warning of warnings) console.error(`warning: ${warning}`);
-  setClientSecurity(security);
-  return await dispatch(rest);
+/** Every warning the client prints goes through here. */
+function warn(line: string): void {
+  console.error(`warning: ${line}`);
 }
 
-async function dispatch(args: string[]): Promise<number> {
+/** Runs `socketkit connect` with its arguments; resolves to the exit code. */
+export async function connect(args: string[]): Promise<number> {
+  return await dispatch(args, { warn });
+}
+
+async function dispatch(args: string[], context: ModeContext): Promise<number> {
   const [first, ...rest] = args;
   if (first !== undefined && !first.startsWith("-")) {
     const mode = MODES[first];
@@ -122,19 +96,15 @@ async function dispatch(args: string[]): Promise<number> {
       const hint = known.length > 0 ? `: expected one of ${known.join(", ")}` : "";
       throw new UsageError(`Unknown mode "${first}"${hint}`, CONNECT_SPEC.name);
     }
-    return await mode(rest);
+    return await mode(rest, context);
   }
-  return await messageMode(args);
-}
-
-async function messageMode(args: string[]): Promise<number> {
-  const parsed = parseFlags(CONNECT_SPEC, args);
-  if (parsed.values.help) {
+  const flags = parseFlags(CONNECT_SPEC, args);
+  if (flags.help) {
     const modes = `Modes in this build: ${Object.keys(MODES).join(", ")}`;
     console.log(formatHelp({ ...CONNECT_SPEC, notes: `${CONNECT_SPEC.notes}\n\n${modes}` }));
     return 0;
   }
-  const chosen = (["random", "tcp", "udp"] as const).filter((mode) => parsed.values[mode] === true);
+  const chosen = (["random", "tcp", "udp"] as const).filter((mode) => flags.boolean(mode));
   if (chosen.length > 1) {
     throw new UsageError(
       `Choose one of --random, --tcp, --udp (got ${chosen.map((m) => "--" + m).join(" ")})`,
@@ -142,24 +112,15 @@ async function messageMode(args: string[]): Promise<number> {
     );
   }
   const transport: TransportChoice | undefined = chosen[0];
-  const get = (name: string) => stringFlag(parsed, name);
   if (transport === undefined) {
-    if (Deno.stdin.isTerminal()) return await menuMode(args, parsed);
+    if (Deno.stdin.isTerminal()) return await menuMode(args, flags, context);
     throw new UsageError(
       `Choose a mode: --random, --tcp or --udp, or one of ${Object.keys(MODES).join(", ")}`,
       CONNECT_SPEC.name,
     );
   }
-  const { runMessageSession } = await import("./message/mode.ts");
-  return await runMessageSession({
-    transport,
-    host: get("host"),
-    tcpPort: parsePort("tcp-port", get("tcp-port")),
-    udpPort: parsePort("udp-port", get("udp-port")),
-    timeout: Math.max(1, parseDuration("timeout", get("timeout"))),
-    retries: parseInteger("retries", get("retries"), 0, 100),
-    prompt: Deno.stdin.isTerminal(),
-  });
+  const { messageMode } = await import("./message/mode.ts");
+  return await messageMode(flags, transport, context);
 }
 
 /** Which of the menu's own flags, when given, each entry passes on (message takes all). */
@@ -173,19 +134,21 @@ const MENU_FLAGS: Record<string, string[]> = {
 
 /**
  * The menu: every entry goes back through dispatch(), the same code as its
- * subcommand, with the flags the menu was started with that apply to it.
+ * subcommand, with the flags the menu was started with that apply to it, and
+ * the menu's security settings, so a token typed once serves every entry.
  */
-async function menuMode(args: string[], parsed: ParsedFlags): Promise<number> {
+async function menuMode(args: string[], flags: ParsedFlags, context: ModeContext): Promise<number> {
   const given = (name: string) =>
     args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`));
+  const security = parseClientSecurity(flags, context.warn);
   const { runMenu, terminalMenuIO } = await import("./menu.ts");
   return await runMenu(terminalMenuIO(), {
-    run: dispatch, // the security flags were taken and set once, in connect()
+    run: (entryArgs) => dispatch(entryArgs, { ...context, security }),
     available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),
     flagsFor: (mode) =>
       mode === "message" ? args : (MENU_FLAGS[mode] ?? ["host"]).filter(given).flatMap((name) => [
         `--${name}`,
-        stringFlag(parsed, name),
+        flags.string(name),
       ]),
   });
 }

@@ -1,42 +1,34 @@
 /**
- * `socketkit serve`: starts the chosen services in one process and owns the
- * one shutdown path, taken on `exit`, SIGINT or SIGTERM.
+ * `socketkit serve`: composes the services' flags and settings, starts the
+ * chosen services in one process and owns the one shutdown path, taken on
+ * `exit`, SIGINT or SIGTERM.
  */
-import { UsageError } from "./base/errors.ts";
-import {
-  type CommandSpec,
-  formatHelp,
-  parseChoice,
-  parseDuration,
-  parseFlags,
-  parseInteger,
-  parseList,
-  parseNumber,
-  parsePort,
-  parseSize,
-  stringFlag,
-} from "./base/flags.ts";
+import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
 import { Logger } from "./base/logger.ts";
-import { CHAT_FLAGS, parseChatConfig } from "./chat/config.ts";
-import { startChatService } from "./chat/service.ts";
-import { startInfoService } from "./info/service.ts";
-import { startFileService } from "./files/service.ts";
-import { startTcpMessageService } from "./message/tcp_server.ts";
-import { startUdpMessageService } from "./message/udp_server.ts";
+import type { StatusSection } from "./base/status.ts";
+import { CHAT_FLAGS, type ChatConfig, parseChatConfig } from "./chat/config.ts";
+import { chatStatus } from "./chat/status.ts";
+import { FILE_FLAGS, type FilesConfig, parseFilesConfig } from "./files/config.ts";
+import { filesStatus } from "./files/status.ts";
+import { INFO_FLAGS, type InfoConfig, parseInfoConfig } from "./info/config.ts";
+import { infoStatus } from "./info/status.ts";
+import { MESSAGE_FLAGS, type MessageConfig, parseMessageConfig } from "./message/config.ts";
+import { messageStatus } from "./message/status.ts";
 import { formatHostPort, isLoopback } from "./net/address.ts";
-import { createGuard } from "./security/gate.ts";
-import { parseSecurityConfig, SECURITY_FLAGS } from "./security/config.ts";
+import { parseSecurityConfig, SECURITY_FLAGS, type SecurityConfig } from "./security/config.ts";
+import { createGate, type Gate } from "./security/gate.ts";
 import { envReadable, TOKEN_ENV } from "./security/token.ts";
+import type { ChatService } from "./chat/service.ts";
+import type { FileService } from "./files/service.ts";
+import type { InfoService } from "./info/service.ts";
+import type { MessageService } from "./message/service.ts";
 import {
-  EXIT_POLICIES,
-  type RunningService,
-  type ServeConfig,
-  type ServerStats,
+  type Endpoint,
+  type Service,
   SERVICE_NAMES,
-  type ServiceContext,
+  type ServiceDeps,
   type ServiceName,
-  type ServiceRegistry,
-  type ServiceStarter,
+  type TcpLimits,
 } from "./service.ts";
 
 export const SERVE_SPEC: CommandSpec = {
@@ -50,69 +42,15 @@ export const SERVE_SPEC: CommandSpec = {
       default: "127.0.0.1",
       help: "Address to bind; 0.0.0.0 or :: exposes the server",
     },
-    "tcp-port": {
-      type: "string",
-      value: "PORT",
-      default: "65432",
-      help: "TCP message service port (0: any free port)",
-    },
-    "udp-port": {
-      type: "string",
-      value: "PORT",
-      default: "65433",
-      help: "UDP message service port",
-    },
-    "chat-port": { type: "string", value: "PORT", default: "9001", help: "Chat service port" },
+    ...MESSAGE_FLAGS,
     ...CHAT_FLAGS,
-    "info-port": { type: "string", value: "PORT", default: "9002", help: "UDP info service port" },
-    "info-rate": {
-      type: "string",
-      value: "N",
-      default: "20",
-      help: "Info replies per second per source address, bursts of twice that (0: no limit)",
-    },
-    "file-port": { type: "string", value: "PORT", default: "9003", help: "File service port" },
-    "files-dir": {
-      type: "string",
-      value: "DIR",
-      default: "./socketkit-files",
-      help: "Directory the file service stores files in (created if missing)",
-    },
-    "max-file-size": {
-      type: "string",
-      value: "SIZE",
-      default: "4GiB",
-      help: "Largest file the file service accepts",
-    },
-    "max-transfers": {
-      type: "string",
-      value: "N",
-      default: "16",
-      help: "File uploads and downloads running at once; more are refused as busy",
-    },
-    "keep-partial": {
-      type: "string",
-      value: "TIME",
-      default: "24h",
-      help: "Keep an interrupted upload this long so it can resume (0: forever)",
-    },
+    ...INFO_FLAGS,
+    ...FILE_FLAGS,
     services: {
       type: "string",
       value: "LIST",
       default: SERVICE_NAMES.join(","),
       help: "Services to run, comma-separated",
-    },
-    "exit-from": {
-      type: "string",
-      value: "WHO",
-      default: "local",
-      help: "Who may stop the server with 'exit': local, any or none",
-    },
-    "max-message": {
-      type: "string",
-      value: "SIZE",
-      default: "64KiB",
-      help: "Longest message (TCP line or UDP datagram)",
     },
     "max-conns": {
       type: "string",
@@ -125,12 +63,6 @@ export const SERVE_SPEC: CommandSpec = {
       value: "TIME",
       default: "5m",
       help: "Close a message or file connection silent this long (0: never; chat has its own)",
-    },
-    "flush-delay": {
-      type: "string",
-      value: "TIME",
-      default: "100ms",
-      help: "Pause after which bytes without a newline count as a message",
     },
     ...SECURITY_FLAGS,
     quiet: {
@@ -154,47 +86,95 @@ Examples:
     --tls-cert cert.pem --tls-key key.pem --allow 192.0.2.0/24 --max-conns-per-ip 32`,
 };
 
-/** Each service in the order it starts; a name maps to one or more starters. */
-const STARTERS: Record<ServiceName, ServiceStarter[]> = {
-  message: [startTcpMessageService, startUdpMessageService],
-  chat: [startChatService],
-  info: [startInfoService],
-  files: [startFileService],
-};
+/** The server's settings after flag parsing: each service's own part, and what they share. */
+export interface ServeConfig {
+  host: string;
+  services: ServiceName[];
+  quiet: boolean;
+  tcp: TcpLimits;
+  /** --allow, --deny, the token, TLS, --auth-timeout, --max-conns-per-ip. */
+  security: SecurityConfig;
+  message: MessageConfig;
+  chat: ChatConfig;
+  info: InfoConfig;
+  files: FilesConfig;
+}
 
 /** Builds the server's settings from the command line; throws UsageError on bad values. */
-export function parseServeConfig(
-  values: Record<string, string | boolean | undefined>,
-): ServeConfig {
-  const get = (name: string) => stringFlag({ values, positionals: [] }, name);
+export function parseServeConfig(flags: ParsedFlags): ServeConfig {
   return {
-    host: get("host"),
-    tcpPort: parsePort("tcp-port", get("tcp-port")),
-    udpPort: parsePort("udp-port", get("udp-port")),
-    chatPort: parsePort("chat-port", get("chat-port")),
-    infoPort: parsePort("info-port", get("info-port")),
-    filePort: parsePort("file-port", get("file-port")),
-    filesDir: get("files-dir"),
-    maxFileSize: parseSize("max-file-size", get("max-file-size"), 0),
-    maxTransfers: parseInteger("max-transfers", get("max-transfers"), 1),
-    keepPartial: parseDuration("keep-partial", get("keep-partial")),
-    services: parseList("services", get("services"), SERVICE_NAMES),
-    exitFrom: parseChoice("exit-from", get("exit-from"), EXIT_POLICIES),
-    maxMessage: parseSize("max-message", get("max-message")),
-    maxConnections: parseInteger("max-conns", get("max-conns"), 1),
-    idleTimeout: parseDuration("idle-timeout", get("idle-timeout")),
-    flushDelay: Math.max(1, parseDuration("flush-delay", get("flush-delay"))),
-    infoRate: parseNumber("info-rate", get("info-rate")),
-    quiet: values.quiet === true,
-    chat: parseChatConfig(values),
-    security: parseSecurityConfig(values),
+    host: flags.string("host"),
+    services: flags.list("services", SERVICE_NAMES),
+    quiet: flags.boolean("quiet"),
+    tcp: {
+      maxConnections: flags.integer("max-conns", 1),
+      idleTimeout: flags.duration("idle-timeout"),
+    },
+    security: parseSecurityConfig(flags),
+    message: parseMessageConfig(flags),
+    chat: parseChatConfig(flags),
+    info: parseInfoConfig(flags),
+    files: parseFilesConfig(flags),
   };
+}
+
+/** The running services, by name (type-only imports: a module loads only when it runs). */
+interface Running {
+  message?: MessageService;
+  chat?: ChatService;
+  info?: InfoService;
+  files?: FileService;
+}
+
+/**
+ * Starts one service, loading its module only then, so a server of one
+ * service does not load the others. The info service reads the others
+ * through closures over `running`, filled in as they start.
+ */
+async function startService(
+  name: ServiceName,
+  config: ServeConfig,
+  deps: ServiceDeps,
+  parts: { gate: Gate; running: Running },
+): Promise<Service> {
+  const { running } = parts;
+  switch (name) {
+    case "message":
+      return running.message = await (await import("./message/service.ts")).MessageService
+        .start(config.message, deps);
+    case "chat":
+      return running.chat = await (await import("./chat/service.ts")).ChatService
+        .start(config.chat, deps);
+    case "info":
+      return running.info = await (await import("./info/service.ts")).InfoService
+        .start(config.info, deps, {
+          endpoints: () => SERVICE_NAMES.flatMap((name) => running[name]?.endpoints ?? []),
+          sections: () => statusSections(running, parts.gate),
+          members: () => running.chat?.roster() ?? [],
+        });
+    case "files":
+      return running.files = await (await import("./files/service.ts")).FileService
+        .start(config.files, deps);
+  }
+}
+
+/**
+ * STATUS's counters in the order it shows them. A service that is not
+ * running shows zeros, so a script finds every key whatever --services says.
+ */
+function statusSections(running: Running, gate: Gate): StatusSection[] {
+  return [
+    running.message?.status() ?? messageStatus(),
+    running.chat?.status() ?? chatStatus(),
+    running.files?.status() ?? filesStatus(),
+    gate.status(),
+    running.info?.status() ?? infoStatus(),
+  ];
 }
 
 /** A running server: its services and the promise that settles after shutdown. */
 export interface Server {
-  services: RunningService[];
-  stats: ServerStats;
+  services: Service[];
   /** Starts the shutdown path (idempotent). */
   shutdown(reason: string): void;
   /** Resolves once every service has stopped. */
@@ -206,55 +186,34 @@ export interface Server {
  * are stopped again and the error is thrown, so nothing is left listening.
  */
 export async function startServer(config: ServeConfig, log: Logger): Promise<Server> {
-  const stats: ServerStats = {
-    tcpMessages: 0,
-    udpMessages: 0,
-    chatMessages: 0,
-    filesStored: 0,
-    bytesUploaded: 0,
-    bytesDownloaded: 0,
-    infoDropped: 0,
-    refusedConnections: 0,
-    refusedDatagrams: 0,
-    authFailures: 0,
-    tlsFailures: 0,
-  };
   // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
-  const { guard, notes, warnings } = createGuard(config.security, stats, log);
-  for (const warning of [...warnings, ...exposureWarnings(config, guard.tokenRequired)]) {
+  const { gate, notes, warnings } = createGate(config.security, log);
+  for (const warning of [...warnings, ...exposureWarnings(config, gate.tokenRequired)]) {
     console.error(`warning: ${warning}`);
   }
-  const registry: ServiceRegistry = { services: [], chatMembers: () => [] };
   let requestStop!: (reason: string) => void;
   const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
-  const context: ServiceContext = {
-    config,
+  const deps: ServiceDeps = {
+    host: config.host,
     log,
-    stats,
-    registry,
-    guard,
+    gate,
+    tcp: config.tcp,
     requestShutdown: (reason) => requestStop(reason),
   };
 
-  const services: RunningService[] = [];
+  const running: Running = {};
+  const services: Service[] = [];
   try {
     for (const name of config.services) {
-      for (const start of STARTERS[name]) services.push(await start(context));
+      services.push(await startService(name, config, deps, { gate, running }));
     }
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
     throw error;
   }
-  if (services.length === 0) {
-    throw new UsageError(
-      `None of the services "${config.services.join(",")}" is available in this version`,
-      SERVE_SPEC.name,
-    );
-  }
-  registry.services = services;
   for (const note of notes) log.info(note);
-  for (const service of services) {
-    log.info(`${service.label} Listening on ${formatHostPort(service.hostname, service.port)}`);
+  for (const endpoint of services.flatMap((service): readonly Endpoint[] => service.endpoints)) {
+    log.info(`${endpoint.label} Listening on ${formatHostPort(endpoint.hostname, endpoint.port)}`);
   }
 
   const finished = stopRequested.then(async (reason) => {
@@ -263,7 +222,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     log.info("[Server] All services stopped.");
     await log.flush();
   });
-  return { services, stats, shutdown: requestStop, finished };
+  return { services, shutdown: requestStop, finished };
 }
 
 /**
@@ -300,12 +259,12 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */
 export async function serve(args: string[]): Promise<number> {
-  const parsed = parseFlags(SERVE_SPEC, args);
-  if (parsed.values.help) {
+  const flags = parseFlags(SERVE_SPEC, args);
+  if (flags.help) {
     console.log(formatHelp(SERVE_SPEC));
     return 0;
   }
-  const config = parseServeConfig(parsed.values);
+  const config = parseServeConfig(flags);
   const log = new Logger({ quiet: config.quiet });
   const server = await startServer(config, log);
   const onSignal = (signal: Deno.Signal) => () => server.shutdown(signal);

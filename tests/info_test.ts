@@ -5,13 +5,18 @@ import { connect } from "../lib/connect.ts";
 import {
   INFO_COMMANDS,
   MAX_REPLY,
+  type MemberView,
   replyBytes,
   statusReply,
   usersReply,
 } from "../lib/info/protocol.ts";
 import { RateLimiter } from "../lib/base/rate_limit.ts";
+import { chatStatus } from "../lib/chat/status.ts";
+import { filesStatus } from "../lib/files/status.ts";
+import { infoStatus } from "../lib/info/status.ts";
+import { messageStatus } from "../lib/message/status.ts";
+import { securityStatus } from "../lib/security/gate.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
-import type { ChatMemberView, ServerStats } from "../lib/service.ts";
 import { VERSION } from "../lib/base/version.ts";
 import {
   hasCommand,
@@ -259,7 +264,7 @@ Deno.test({
 
 Deno.test("info: a long USERS list fits one datagram and says how many more", () => {
   const now = Date.now();
-  const members: ChatMemberView[] = Array.from({ length: 500 }, (_, i) => ({
+  const members: MemberView[] = Array.from({ length: 500 }, (_, i) => ({
     name: `member-${i}-${"é".repeat(100)}`,
     joinedAt: now - i * 1000,
   }));
@@ -286,19 +291,19 @@ Deno.test("info: a long USERS list fits one datagram and says how many more", ()
 });
 
 Deno.test("info: STATUS with many services on long addresses stays within the bound", () => {
-  const stats: ServerStats = {
-    tcpMessages: Number.MAX_SAFE_INTEGER,
-    udpMessages: Number.MAX_SAFE_INTEGER,
-    chatMessages: Number.MAX_SAFE_INTEGER,
-    filesStored: Number.MAX_SAFE_INTEGER,
-    bytesUploaded: Number.MAX_SAFE_INTEGER,
-    bytesDownloaded: Number.MAX_SAFE_INTEGER,
-    infoDropped: Number.MAX_SAFE_INTEGER,
-    refusedConnections: Number.MAX_SAFE_INTEGER,
-    refusedDatagrams: Number.MAX_SAFE_INTEGER,
-    authFailures: Number.MAX_SAFE_INTEGER,
-    tlsFailures: Number.MAX_SAFE_INTEGER,
-  };
+  const most = Number.MAX_SAFE_INTEGER;
+  const sections = [
+    messageStatus({ tcp: most, udp: most }),
+    chatStatus(most, most),
+    filesStatus({ stored: most, bytesUploaded: most, bytesDownloaded: most }),
+    securityStatus({
+      refusedConnections: most,
+      refusedDatagrams: most,
+      authFailures: most,
+      tlsFailures: most,
+    }),
+    infoStatus(most),
+  ];
   const services = [
     "[TCP Server]",
     "[UDP Server]",
@@ -313,7 +318,7 @@ Deno.test("info: STATUS with many services on long addresses stays within the bo
       port: 65535,
       connections: 100_000,
     }));
-  const view = { version: VERSION, uptimeMs: 1e12, services, stats, chatMembers: 100_000 };
+  const view = { version: VERSION, uptimeMs: 1e12, services, sections };
   for (const json of [false, true]) {
     const reply = statusReply(view, json);
     ok(encode(reply).length <= MAX_REPLY, `${encode(reply).length} bytes (json: ${json})`);

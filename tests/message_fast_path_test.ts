@@ -4,7 +4,8 @@
  */
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { LineSplitter } from "../lib/net/line_splitter.ts";
-import { decodeLenient, encode, isExitCommand } from "../lib/base/text.ts";
+import { decodeLenient, encode } from "../lib/base/text.ts";
+import { isExitCommand } from "../lib/message/exit.ts";
 import { LineClient, ServerProcess, udpRequest } from "./_helpers.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";

@@ -107,7 +107,7 @@ Deno.test("exit policy: a peer off this machine needs the token, whatever --exit
 
 Deno.test("serve: exposing the server without --allow or a token, or TLS without a per-address cap, is warned about", () => {
   const warnings = (...args: string[]) =>
-    exposureWarnings(parseServeConfig(parseFlags(SERVE_SPEC, args).values), false);
+    exposureWarnings(parseServeConfig(parseFlags(SERVE_SPEC, args)), false);
   deepStrictEqual(warnings(), [], "loopback: nothing to say");
   deepStrictEqual(warnings("--host", "::ffff:127.0.0.1"), []);
   ok(warnings("--host", "0.0.0.0").some((w) => /neither --allow nor a token/.test(w)));
@@ -120,7 +120,7 @@ Deno.test("serve: exposing the server without --allow or a token, or TLS without
       .some((w) => /also set --max-conns-per-ip/.test(w)),
   );
   const withToken = exposureWarnings(
-    parseServeConfig(parseFlags(SERVE_SPEC, ["--host", "0.0.0.0"]).values),
+    parseServeConfig(parseFlags(SERVE_SPEC, ["--host", "0.0.0.0"])),
     true,
   );
   ok(withToken.some((w) => /token and all traffic cross the network in clear/.test(w)));

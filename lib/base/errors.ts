@@ -5,10 +5,13 @@
 
 /** The command line is wrong (unknown flag, bad value). Exit code 2. */
 export class UsageError extends Error {
-  /** The command whose help explains the fix, e.g. "socketkit serve". */
-  readonly command: string;
+  /**
+   * The command whose help explains the fix, e.g. "socketkit serve"; unset
+   * until the flag reader that caught it names its command (see ParsedFlags).
+   */
+  readonly command: string | undefined;
 
-  constructor(message: string, command = "socketkit") {
+  constructor(message: string, command?: string) {
     super(message);
     this.name = "UsageError";
     this.command = command;

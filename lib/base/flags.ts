@@ -33,17 +33,11 @@ export interface CommandSpec {
   notes?: string;
 }
 
-/** Parsed values: strings for string flags (defaults filled in), booleans for the rest. */
-export interface ParsedFlags {
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-}
-
 const HELP_FLAG: FlagSpec = { type: "boolean", short: "h", help: "Show this help and exit" };
 
 /**
  * Parses `args` against `spec`. Throws UsageError naming the offending flag or
- * argument. `--help` is always accepted and reported as `values.help`.
+ * argument. `--help` is always accepted and reported as `help`.
  */
 export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
@@ -57,7 +51,7 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
     throw new UsageError(describeParseError(error), spec.name);
   }
   const values: Record<string, string | boolean | undefined> = { ...parsed.values };
-  if (values.help) return { values, positionals: parsed.positionals };
+  if (values.help) return new ParsedFlags(spec.name, values, parsed.positionals);
   for (const [name, flag] of Object.entries(spec.flags)) {
     if (values[name] === undefined && flag.default !== undefined) values[name] = flag.default;
   }
@@ -66,7 +60,100 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
     const extra = parsed.positionals[max];
     throw new UsageError(`Unexpected argument "${extra}"`, spec.name);
   }
-  return { values, positionals: parsed.positionals };
+  return new ParsedFlags(spec.name, values, parsed.positionals);
+}
+
+/**
+ * A command's parsed flags, read the one way every command reads them: string
+ * flags with their defaults filled in, each value checked by its parser, and
+ * every value error naming this command, so its hint points at the right help.
+ */
+export class ParsedFlags {
+  /** The command, e.g. "socketkit serve". */
+  readonly command: string;
+  /** Strings for string flags (defaults filled in), booleans for the rest. */
+  readonly values: Record<string, string | boolean | undefined>;
+  readonly positionals: string[];
+
+  constructor(
+    command: string,
+    values: Record<string, string | boolean | undefined>,
+    positionals: string[] = [],
+  ) {
+    this.command = command;
+    this.values = values;
+    this.positionals = positionals;
+  }
+
+  /** --help was given. */
+  get help(): boolean {
+    return this.values.help === true;
+  }
+
+  /** A boolean flag. */
+  boolean(name: string): boolean {
+    return this.values[name] === true;
+  }
+
+  /** A string flag that was given, or undefined (for flags without a default). */
+  optional(name: string): string | undefined {
+    const value = this.values[name];
+    return typeof value === "string" ? value : undefined;
+  }
+
+  /** A string flag that has a default (so it is always set after parsing). */
+  string(name: string): string {
+    const value = this.values[name];
+    if (typeof value !== "string") throw new Error(`flag --${name} has no value or default`);
+    return value;
+  }
+
+  /** See {@link parsePort}. */
+  port(name: string): number {
+    return this.check(() => parsePort(name, this.string(name)));
+  }
+
+  /** See {@link parseInteger}. */
+  integer(name: string, min?: number, max?: number): number {
+    return this.check(() => parseInteger(name, this.string(name), min, max));
+  }
+
+  /** See {@link parseNumber}. */
+  number(name: string): number {
+    return this.check(() => parseNumber(name, this.string(name)));
+  }
+
+  /** See {@link parseSize}. */
+  size(name: string, min?: number): number {
+    return this.check(() => parseSize(name, this.string(name), min));
+  }
+
+  /** See {@link parseDuration}. */
+  duration(name: string): number {
+    return this.check(() => parseDuration(name, this.string(name)));
+  }
+
+  /** See {@link parseChoice}. */
+  choice<T extends string>(name: string, choices: readonly T[]): T {
+    return this.check(() => parseChoice(name, this.string(name), choices));
+  }
+
+  /** See {@link parseList}. */
+  list<T extends string>(name: string, choices: readonly T[]): T[] {
+    return this.check(() => parseList(name, this.string(name), choices));
+  }
+
+  /** Runs a check of a value; a UsageError it throws is made to name this command. */
+  check<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof UsageError && error.command === undefined) {
+        throw new UsageError(error.message, this.command);
+      }
+      throw error;
+    }
+  }
 }
 
 function describeParseError(error: unknown): string {
@@ -207,11 +294,4 @@ export function parseList<T extends string>(
     throw new UsageError(`Invalid value "${value}" for --${flag}: expected a comma-separated list`);
   }
   return [...new Set(items.map((item) => parseChoice(flag, item, choices)))];
-}
-
-/** Reads a string flag that has a default (so it is always set after parseFlags). */
-export function stringFlag(parsed: ParsedFlags, name: string): string {
-  const value = parsed.values[name];
-  if (typeof value !== "string") throw new Error(`flag --${name} has no value or default`);
-  return value;
 }

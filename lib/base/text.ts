@@ -33,39 +33,3 @@ export function printable(text: string): string {
     .replace(CONTROL, (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"))
     .replace(FORMAT, (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"));
 }
-
-/**
- * True when a line, trimmed and in any case, is the word `exit`. Called for
- * every message, so plain ASCII is judged on the bytes without decoding; only
- * a line with non-ASCII bytes near the word (Unicode spaces trim() removes)
- * takes the decoding path.
- */
-export function isExitCommand(bytes: Uint8Array): boolean {
-  if (bytes.length < 4 || bytes.length > 64) return false;
-  let i = 0;
-  while (i < bytes.length && isAsciiSpace(bytes[i]!)) i++;
-  if (i + 4 > bytes.length) return slowIsExit(bytes);
-  for (let k = 0; k < 4; k++) {
-    const b = bytes[i + k]!;
-    if (b >= 0x80) return slowIsExit(bytes);
-    // `| 0x20` folds ASCII upper case to lower case; only 'E'/'e' etc. map onto the letter.
-    if ((b | 0x20) !== EXIT[k]) return false;
-  }
-  for (i += 4; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b >= 0x80) return slowIsExit(bytes);
-    if (!isAsciiSpace(b)) return false;
-  }
-  return true;
-}
-
-const EXIT = [0x65, 0x78, 0x69, 0x74]; // "exit"
-
-// The ASCII characters String.prototype.trim removes: TAB, LF, VT, FF, CR, space.
-function isAsciiSpace(b: number): boolean {
-  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
-}
-
-function slowIsExit(bytes: Uint8Array): boolean {
-  return decodeLenient(bytes).trim().toLowerCase() === "exit";
-}

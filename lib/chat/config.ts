@@ -4,16 +4,15 @@
  * table and parseServeConfig calls parseChatConfig.
  */
 import { UsageError } from "../base/errors.ts";
-import {
-  type FlagSpec,
-  parseDuration,
-  parseInteger,
-  parseNumber,
-  parseSize,
-} from "../base/flags.ts";
+import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 
-/** The chat room's limits after flag parsing. */
+/** Where the chat service listens unless told otherwise. */
+export const CHAT_PORT = 9001;
+
+/** The chat service's settings after flag parsing. */
 export interface ChatConfig {
+  /** --chat-port. */
+  port: number;
   /** Recent messages a newcomer receives. */
   history: number;
   /** Longest line a member may send, in bytes (CR/LF not counted). */
@@ -32,8 +31,14 @@ export interface ChatConfig {
   idleTimeout: number;
 }
 
-/** The chat rows of SERVE_SPEC's flag table (besides --chat-port). */
+/** The chat rows of SERVE_SPEC's flag table. */
 export const CHAT_FLAGS: Record<string, FlagSpec> = {
+  "chat-port": {
+    type: "string",
+    value: "PORT",
+    default: String(CHAT_PORT),
+    help: "Chat service port",
+  },
   "chat-history": {
     type: "string",
     value: "N",
@@ -90,29 +95,26 @@ export function minimumBuffer(maxLine: number): number {
 }
 
 /** Reads the chat flags; throws UsageError on bad values. */
-export function parseChatConfig(values: Record<string, string | boolean | undefined>): ChatConfig {
-  const get = (name: string) => {
-    const value = values[name];
-    return typeof value === "string" ? value : CHAT_FLAGS[name]!.default!;
-  };
-  const maxLine = parseSize("chat-max-line", get("chat-max-line"), 64);
-  const buffer = parseSize("chat-buffer", get("chat-buffer"));
+export function parseChatConfig(flags: ParsedFlags): ChatConfig {
+  const maxLine = flags.size("chat-max-line", 64);
+  const buffer = flags.size("chat-buffer");
   if (buffer < minimumBuffer(maxLine)) {
     throw new UsageError(
-      `Invalid value "${get("chat-buffer")}" for --chat-buffer: expected at least ${
+      `Invalid value "${flags.string("chat-buffer")}" for --chat-buffer: expected at least ${
         minimumBuffer(maxLine)
       } bytes (twice --chat-max-line plus 1KiB)`,
-      "socketkit serve",
+      flags.command,
     );
   }
   return {
-    history: parseInteger("chat-history", get("chat-history"), 0, 10_000),
+    port: flags.port("chat-port"),
+    history: flags.integer("chat-history", 0, 10_000),
     maxLine,
-    rate: parseNumber("chat-rate", get("chat-rate")),
-    burst: parseInteger("chat-burst", get("chat-burst"), 1, 1_000_000),
-    maxMembers: parseInteger("chat-max-members", get("chat-max-members"), 1),
+    rate: flags.number("chat-rate"),
+    burst: flags.integer("chat-burst", 1, 1_000_000),
+    maxMembers: flags.integer("chat-max-members", 1),
     buffer,
-    nameTimeout: parseDuration("chat-name-timeout", get("chat-name-timeout")),
-    idleTimeout: parseDuration("chat-idle-timeout", get("chat-idle-timeout")),
+    nameTimeout: flags.duration("chat-name-timeout"),
+    idleTimeout: flags.duration("chat-idle-timeout"),
   };
 }

@@ -4,13 +4,19 @@
  * posts each line and leaves with /quit at end of input, so scripts can post.
  */
 import { RuntimeError, UsageError } from "../base/errors.ts";
-import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../base/flags.ts";
+import { type CommandSpec, formatHelp, parseFlags } from "../base/flags.ts";
 import { TIMED_OUT, within } from "../base/deadline.ts";
-import { dialTcp } from "../net/dial.ts";
+import { dialTcp } from "../security/dial.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
-import { CLIENT_SECURITY_FLAGS } from "../security/client_settings.ts";
+import {
+  CLIENT_SECURITY_FLAGS,
+  type ClientSecurity,
+  securityFor,
+} from "../security/client_settings.ts";
+import type { ModeContext } from "../service.ts";
+import { CHAT_PORT } from "./config.ts";
 import {
   actionLine,
   asksForName,
@@ -36,7 +42,12 @@ export const CHAT_CLIENT_SPEC: CommandSpec = {
       help: `Your name in the room (${NAME_RULE}); asked for on a terminal when absent`,
     },
     host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-    "chat-port": { type: "string", value: "PORT", default: "9001", help: "Chat service port" },
+    "chat-port": {
+      type: "string",
+      value: "PORT",
+      default: String(CHAT_PORT),
+      help: "Chat service port",
+    },
     ...CLIENT_SECURITY_FLAGS,
   },
   notes: `On a terminal, type a line and press Enter to send it; /help lists the room's
@@ -59,15 +70,15 @@ const QUIT_WAIT_MS = 5000;
 const NAME_PROMPT = "Your name: ";
 
 /** Runs `socketkit connect chat` with its arguments; resolves to the exit code. */
-export async function chatMode(args: string[]): Promise<number> {
+export async function chatMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(CHAT_CLIENT_SPEC, args);
-  if (parsed.values.help) {
+  if (parsed.help) {
     console.log(formatHelp(CHAT_CLIENT_SPEC));
     return 0;
   }
-  const name = parsed.values.name;
+  const name = parsed.optional("name");
   const interactive = Deno.stdin.isTerminal();
-  if (typeof name === "string" && !isValidName(name)) {
+  if (name !== undefined && !isValidName(name)) {
     throw new UsageError(
       `Invalid value "${name}" for --name: expected ${NAME_RULE}`,
       CHAT_CLIENT_SPEC.name,
@@ -80,9 +91,10 @@ export async function chatMode(args: string[]): Promise<number> {
     );
   }
   return await runChatClient({
-    host: stringFlag(parsed, "host"),
-    port: parsePort("chat-port", stringFlag(parsed, "chat-port")),
-    ...(typeof name === "string" ? { name } : {}),
+    host: parsed.string("host"),
+    port: parsed.port("chat-port"),
+    ...(name !== undefined ? { name } : {}),
+    security: securityFor(parsed, context),
     interactive,
     fancy: interactive && Deno.stdout.isTerminal(),
   });
@@ -92,6 +104,8 @@ export async function chatMode(args: string[]): Promise<number> {
 export interface ChatClientOptions {
   host: string;
   port: number;
+  /** TLS and token settings. */
+  security: ClientSecurity;
   /** The name to try first; without it the user is asked (interactive only). */
   name?: string;
   /** stdin is a terminal: ask for names, echo own lines. */
@@ -117,6 +131,7 @@ export async function runChatClient(options: ChatClientOptions): Promise<number>
   // No Nagle: each line should leave when typed, not wait for an ACK. The
   // server speaks first, so a token is dealt with (or asked for) right here.
   const conn = await dialTcp(options.host, options.port, {
+    security: options.security,
     noDelay: true,
     serverSpeaksFirst: true,
   });

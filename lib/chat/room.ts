@@ -6,7 +6,6 @@
  */
 import type { Logger } from "../base/logger.ts";
 import { encode, printable } from "../base/text.ts";
-import type { ChatMemberView, ServerStats } from "../service.ts";
 import type { Outbox } from "./outbox.ts";
 import {
   actionLine,
@@ -35,6 +34,13 @@ export interface Member {
   disconnect(): void;
 }
 
+/** A member as the info service's USERS shows it. */
+export interface MemberView {
+  name: string;
+  /** Date.now() when the member joined. */
+  joinedAt: number;
+}
+
 /** Options of {@link Room}. */
 export interface RoomOptions {
   /** Messages kept for newcomers. */
@@ -45,7 +51,6 @@ export interface RoomOptions {
   /** Lines a newcomer gets right after the join line (the limits). */
   greeting: string[];
   log: Logger;
-  stats: ServerStats;
 }
 
 /** Why a join or rename did not happen. */
@@ -63,10 +68,16 @@ export class Room {
   #stuck: Member[] = [];
   #dropping = false;
   #closed = false;
+  #messages = 0;
 
   constructor(options: RoomOptions) {
     this.#options = options;
     this.#greeting = options.greeting.map((line) => encode(line + "\n"));
+  }
+
+  /** Messages and actions posted since the room opened. */
+  get messages(): number {
+    return this.#messages;
   }
 
   /** Members now. */
@@ -86,7 +97,7 @@ export class Room {
   }
 
   /** The roster as the info service shows it. */
-  roster(): ChatMemberView[] {
+  roster(): MemberView[] {
     return [...this.#members.values()].map(({ name, joinedAt }) => ({ name, joinedAt }));
   }
 
@@ -180,7 +191,7 @@ export class Room {
 
   #post(member: Member, line: string, logged: string): void {
     if (this.#closed) return;
-    this.#options.stats.chatMessages++;
+    this.#messages++;
     if (!this.#options.log.quiet) {
       const shown = logged.length > 200 ? logged.slice(0, 200) + "..." : logged;
       this.#options.log.event(`${CHAT_LABEL} ${printable(shown)}`);

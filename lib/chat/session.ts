@@ -6,15 +6,19 @@
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { isDisconnect } from "../base/io.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
+import type { Logger } from "../base/logger.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
 import type { ChatConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import {
+  CHAT_LABEL,
   GOODBYE_LINE,
   HELP_LINES,
+  IDLE_LINE,
   invalidNameLine,
   isValidName,
+  NAME_TIMEOUT_LINE,
   roomFullLine,
   slowDownLine,
   takenNameLine,
@@ -40,19 +44,34 @@ export class ChatSession implements Member {
   readonly tracked: TrackedConn;
   #room: Room;
   #config: ChatConfig;
+  #log: Logger;
   #bucket: TokenBucket;
   #limited = false;
   #joined = false;
   #done = false;
   #leaveReason: string | undefined;
 
-  constructor(tracked: TrackedConn, room: Room, config: ChatConfig) {
+  /**
+   * The generic --idle-timeout does not apply to chat (a member who only
+   * reads is normal): a new connection has --chat-name-timeout from its open
+   * to give a name, and a joined member --chat-idle-timeout of silence.
+   */
+  constructor(tracked: TrackedConn, room: Room, config: ChatConfig, log: Logger) {
     this.tracked = tracked;
     this.peer = tracked.peer;
     this.#room = room;
     this.#config = config;
+    this.#log = log;
     this.#bucket = new TokenBucket(config.rate, config.burst);
     this.outbox = new Outbox(tracked.conn, config.buffer, () => tracked.close());
+    tracked.idle = {
+      ms: config.nameTimeout,
+      from: "open",
+      onExpire: () => {
+        this.#log.event(`${CHAT_LABEL} ${this.peer} gave no name in time; closing`);
+        this.finish(NAME_TIMEOUT_LINE);
+      },
+    };
   }
 
   /** True once the member has a name and is in the room. */
@@ -159,6 +178,10 @@ export class ChatSession implements Member {
     const refusal = this.#room.join(this, name);
     if (refusal === null) {
       this.#joined = true;
+      this.tracked.idle = {
+        ms: this.#config.idleTimeout,
+        onExpire: () => this.finish(IDLE_LINE, "idle"),
+      };
     } else if (refusal === "taken") {
       this.send(takenNameLine(name));
     } else {

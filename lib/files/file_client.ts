@@ -4,7 +4,8 @@
  */
 import { RuntimeError } from "../base/errors.ts";
 import { formatHostPort } from "../net/address.ts";
-import { dialTcp } from "../net/dial.ts";
+import type { ClientSecurity } from "../security/client_settings.ts";
+import { dialTcp } from "../security/dial.ts";
 import { closeQuietly, isDisconnect } from "../base/io.ts";
 import {
   type FileEntry,
@@ -40,8 +41,8 @@ export class FileClient {
   }
 
   /** Connects; throws RuntimeError (connection refused and the like). */
-  static async connect(host: string, port: number): Promise<FileClient> {
-    return new FileClient(await dialTcp(host, port), formatHostPort(host, port));
+  static async connect(host: string, port: number, security: ClientSecurity): Promise<FileClient> {
+    return new FileClient(await dialTcp(host, port, { security }), formatHostPort(host, port));
   }
 
   /** Every file on the server. */

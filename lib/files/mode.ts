@@ -5,10 +5,16 @@
  */
 import { basename } from "node:path";
 import { RuntimeError, UsageError } from "../base/errors.ts";
-import { type CommandSpec, formatHelp, parseFlags, parsePort, stringFlag } from "../base/flags.ts";
+import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "../base/flags.ts";
 import { formatBytes } from "../base/progress.ts";
 import { printable } from "../base/text.ts";
-import { CLIENT_SECURITY_FLAGS } from "../security/client_settings.ts";
+import {
+  CLIENT_SECURITY_FLAGS,
+  type ClientSecurity,
+  securityFor,
+} from "../security/client_settings.ts";
+import type { ModeContext } from "../service.ts";
+import { FILE_PORT } from "./config.ts";
 import { FileClient } from "./file_client.ts";
 import { nameRefusal, quoteName } from "./names.ts";
 import type { FileEntry } from "./protocol.ts";
@@ -16,7 +22,12 @@ import { downloadFile, type TransferSummary, uploadFile } from "./transfer.ts";
 
 const SERVER_FLAGS = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-  "file-port": { type: "string", value: "PORT", default: "9003", help: "File service port" },
+  "file-port": {
+    type: "string",
+    value: "PORT",
+    default: String(FILE_PORT),
+    help: "File service port",
+  },
   json: { type: "boolean", help: "Print one JSON object per result and nothing else on stdout" },
   ...CLIENT_SECURITY_FLAGS,
 } as const;
@@ -75,22 +86,22 @@ export const FILES_SPEC: CommandSpec = {
 };
 
 /** `connect upload`. */
-export async function uploadMode(args: string[]): Promise<number> {
+export async function uploadMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(UPLOAD_SPEC, args);
-  if (parsed.values.help) return help(UPLOAD_SPEC);
+  if (parsed.help) return help(UPLOAD_SPEC);
   const path = parsed.positionals[0];
   if (path === undefined) throw new UsageError("Missing the PATH to upload", UPLOAD_SPEC.name);
-  const given = typeof parsed.values.name === "string";
-  const name = given ? parsed.values.name as string : basename(path);
+  const given = parsed.optional("name");
+  const name = given ?? basename(path);
   const why = nameRefusal(name);
   if (why !== null) {
-    const hint = given ? "" : "; choose a name on the server with --name";
+    const hint = given !== undefined ? "" : "; choose a name on the server with --name";
     throw new RuntimeError(`Name ${quoteName(name)} refused: ${why}${hint}`);
   }
-  const json = parsed.values.json === true;
+  const json = parsed.boolean("json");
   const result = await uploadFile(path, name, {
-    ...server(parsed.values),
-    force: parsed.values.force === true,
+    ...server(parsed, context),
+    force: parsed.boolean("force"),
     note,
   });
   printSummary(result, json);
@@ -98,31 +109,31 @@ export async function uploadMode(args: string[]): Promise<number> {
 }
 
 /** `connect download`. */
-export async function downloadMode(args: string[]): Promise<number> {
+export async function downloadMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(DOWNLOAD_SPEC, args);
-  if (parsed.values.help) return help(DOWNLOAD_SPEC);
+  if (parsed.help) return help(DOWNLOAD_SPEC);
   const name = parsed.positionals[0];
   if (name === undefined) {
     throw new UsageError("Missing the NAME to download", DOWNLOAD_SPEC.name);
   }
-  const output = typeof parsed.values.output === "string" ? parsed.values.output : name;
+  const output = parsed.optional("output") ?? name;
   const result = await downloadFile(name, output, {
-    ...server(parsed.values),
-    force: parsed.values.force === true,
+    ...server(parsed, context),
+    force: parsed.boolean("force"),
     note,
   });
-  printSummary(result, parsed.values.json === true);
+  printSummary(result, parsed.boolean("json"));
   return 0;
 }
 
 /** `connect files`. */
-export async function filesMode(args: string[]): Promise<number> {
+export async function filesMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(FILES_SPEC, args);
-  if (parsed.values.help) return help(FILES_SPEC);
-  const { host, port } = server(parsed.values);
-  using client = await FileClient.connect(host, port);
+  if (parsed.help) return help(FILES_SPEC);
+  const { host, port, security } = server(parsed, context);
+  using client = await FileClient.connect(host, port, security);
   const files = await client.list();
-  if (parsed.values.json === true) {
+  if (parsed.boolean("json")) {
     console.log(JSON.stringify({ server: client.where, files: files.map(toJson) }));
   } else {
     console.log(formatListing(files, client.where));
@@ -176,11 +187,14 @@ function printSummary(result: TransferSummary, json: boolean): void {
   );
 }
 
-function server(values: Record<string, string | boolean | undefined>) {
-  const parsed = { values, positionals: [] };
+function server(
+  parsed: ParsedFlags,
+  context: ModeContext,
+): { host: string; port: number; security: ClientSecurity } {
   return {
-    host: stringFlag(parsed, "host"),
-    port: parsePort("file-port", stringFlag(parsed, "file-port")),
+    host: parsed.string("host"),
+    port: parsed.port("file-port"),
+    security: securityFor(parsed, context),
   };
 }
 

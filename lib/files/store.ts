@@ -59,6 +59,7 @@ export class FileStore {
   #parts: string;
   #meta: string;
   #uploading = new Set<string>();
+  #count = 0;
 
   private constructor(dir: string, options: FileStoreOptions) {
     this.dir = dir;
@@ -80,6 +81,7 @@ export class FileStore {
         if (!info.isDirectory) throw new Error(`"${sub}" is not a directory`);
       }
       await store.sweep();
+      await store.list(); // counts what is there
       return store;
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
@@ -99,12 +101,16 @@ export class FileStore {
         if (!(error instanceof Deno.errors.NotFound)) throw error; // removed meanwhile
       }
     }
+    this.#count = entries.length;
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** How many files a listing would show. */
-  async count(): Promise<number> {
-    return (await this.list()).length;
+  /**
+   * How many files a listing shows: counted at open and by every listing,
+   * and kept up to date by the uploads that add a name.
+   */
+  get count(): number {
+    return this.#count;
   }
 
   /** Describes one stored file. Throws StoreError (bad-name, not-found, not-regular). */
@@ -187,8 +193,9 @@ export class FileStore {
         await writeJsonAtomic(partMeta, { name, size } satisfies PartMeta);
         file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
       }
-      return new Upload(this, { name, size, force, offset, path, partMeta, file }, () => {
+      return new Upload(this, { name, size, force, offset, path, partMeta, file }, (created) => {
         this.#uploading.delete(name);
+        if (created) this.#count++;
       });
     } catch (error) {
       this.#uploading.delete(name);
@@ -289,10 +296,11 @@ export class Upload {
   readonly hash: Hash = sha256();
   #store: FileStore;
   #state: UploadState;
-  #release: () => void;
+  #release: (created: boolean) => void;
   #done = false;
 
-  constructor(store: FileStore, state: UploadState, release: () => void) {
+  /** @param release called once when the upload ends, saying whether it added a name */
+  constructor(store: FileStore, state: UploadState, release: (created: boolean) => void) {
     this.#store = store;
     this.#state = state;
     this.#release = release;
@@ -353,7 +361,7 @@ export class Upload {
       }
     }
     await removeIfExists(partMeta);
-    this.#finish();
+    this.#finish(created);
     return { entry, created };
   }
 
@@ -371,10 +379,10 @@ export class Upload {
     this.#finish();
   }
 
-  #finish(): void {
+  #finish(created = false): void {
     if (this.#done) return;
     this.#done = true;
-    this.#release();
+    this.#release(created);
   }
 }
 

@@ -7,6 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { RuntimeError } from "../base/errors.ts";
 import { formatBytes, Progress } from "../base/progress.ts";
 import { closeQuietly, isDisconnect } from "../base/io.ts";
+import type { ClientSecurity } from "../security/client_settings.ts";
 import { FileClient, ServerError } from "./file_client.ts";
 import { hashPrefix, sha256, sha256Hex } from "./hashing.ts";
 import { nameRefusal, quoteName } from "./names.ts";
@@ -35,6 +36,8 @@ export interface TransferSummary {
 export interface TransferOptions {
   host: string;
   port: number;
+  /** TLS and token settings. */
+  security: ClientSecurity;
   /** upload: replace an existing name; download: replace an existing output file. */
   force: boolean;
   /** Notes such as "Resuming ..." (stderr). Default: none. */
@@ -78,7 +81,7 @@ async function uploadOnce(
   size: number,
   options: TransferOptions,
 ): Promise<TransferSummary> {
-  using client = await FileClient.connect(options.host, options.port);
+  using client = await FileClient.connect(options.host, options.port, options.security);
   let offset: number;
   try {
     offset = await client.put(name, size, options.force);
@@ -193,7 +196,7 @@ async function downloadOnce(
 ): Promise<TransferSummary> {
   const record = await readJson<PartialRecord>(partial.meta);
   const have = record?.name === name ? await sizeOf(partial.data) : 0;
-  using client = await FileClient.connect(options.host, options.port);
+  using client = await FileClient.connect(options.host, options.port, options.security);
   let entry: FileEntry;
   try {
     entry = await client.get(name, have);

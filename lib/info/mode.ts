@@ -1,18 +1,16 @@
 /** `socketkit connect info`: one query to the info service, one reply printed. */
 import { RuntimeError, UsageError } from "../base/errors.ts";
-import {
-  type CommandSpec,
-  formatHelp,
-  parseDuration,
-  parseFlags,
-  parseInteger,
-  parsePort,
-  stringFlag,
-} from "../base/flags.ts";
-import { formatHostPort } from "../net/address.ts";
+import { type CommandSpec, formatHelp, parseFlags } from "../base/flags.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
+import { formatHostPort } from "../net/address.ts";
+import {
+  CLIENT_SECURITY_FLAGS,
+  type ClientSecurity,
+  securityFor,
+} from "../security/client_settings.ts";
 import { UdpRequester } from "../security/udp_request.ts";
-import { CLIENT_SECURITY_FLAGS } from "../security/client_settings.ts";
+import type { ModeContext } from "../service.ts";
+import { INFO_PORT } from "./config.ts";
 import { INFO_COMMANDS, type InfoCommand, requestText } from "./protocol.ts";
 
 export const INFO_SPEC: CommandSpec = {
@@ -26,7 +24,7 @@ export const INFO_SPEC: CommandSpec = {
     "info-port": {
       type: "string",
       value: "PORT",
-      default: "9002",
+      default: String(INFO_PORT),
       help: "UDP info service port",
     },
     timeout: {
@@ -60,6 +58,8 @@ export interface InfoQueryOptions {
   timeout: number;
   /** Resends after the first try. */
   retries: number;
+  /** The token (and TLS, to warn that UDP has none). */
+  security: ClientSecurity;
 }
 
 /**
@@ -71,7 +71,7 @@ export async function queryInfo(
   json: boolean,
   options: InfoQueryOptions,
 ): Promise<string> {
-  const requester = new UdpRequester(options.host, options.port);
+  const requester = new UdpRequester(options.host, options.port, options.security);
   try {
     const outcome = await requester.request(encode(requestText(command, json)), options);
     if (outcome.kind === "reply") return decodeLenient(outcome.data);
@@ -86,9 +86,9 @@ export async function queryInfo(
 }
 
 /** Runs `connect info` with its arguments; resolves to the exit code. */
-export async function infoMode(args: string[]): Promise<number> {
+export async function infoMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(INFO_SPEC, args);
-  if (parsed.values.help) {
+  if (parsed.help) {
     console.log(formatHelp(INFO_SPEC));
     return 0;
   }
@@ -101,13 +101,13 @@ export async function infoMode(args: string[]): Promise<number> {
       INFO_SPEC.name,
     );
   }
-  const get = (name: string) => stringFlag(parsed, name);
-  const json = parsed.values.json === true;
+  const json = parsed.boolean("json");
   const options: InfoQueryOptions = {
-    host: get("host"),
-    port: parsePort("info-port", get("info-port")),
-    timeout: Math.max(1, parseDuration("timeout", get("timeout"))),
-    retries: parseInteger("retries", get("retries"), 0, 100),
+    host: parsed.string("host"),
+    port: parsed.port("info-port"),
+    timeout: Math.max(1, parsed.duration("timeout")),
+    retries: parsed.integer("retries", 0, 100),
+    security: securityFor(parsed, context),
   };
   const reply = await queryInfo(word as InfoCommand, json, options);
   if (json) {

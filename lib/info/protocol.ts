@@ -3,7 +3,7 @@
  * request and formatting every reply, as text or JSON, within one bound.
  * Pure functions, shared by the server, the client and the tests.
  */
-import type { ChatMemberView, ServerStats } from "../service.ts";
+import type { StatusSection } from "../base/status.ts";
 import { formatHostPort } from "../net/address.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
 
@@ -55,25 +55,34 @@ export function requestText(command: InfoCommand, json: boolean): string {
   return json ? `${command} JSON` : command;
 }
 
+/** A chat member as USERS shows it. */
+export interface MemberView {
+  name: string;
+  /** Date.now() when the member joined. */
+  joinedAt: number;
+}
+
+/** One listening socket as STATUS shows it. */
+export interface EndpointView {
+  label: string;
+  transport: string;
+  hostname: string;
+  port: number;
+  /** Open connections (TCP services only). */
+  connections?: number;
+}
+
 /** What a STATUS reply reports. */
 export interface StatusView {
   version: string;
   uptimeMs: number;
-  services: {
-    label: string;
-    transport: string;
-    hostname: string;
-    port: number;
-    /** Open connections (TCP services only). */
-    connections?: number;
-  }[];
-  stats: ServerStats;
-  chatMembers: number;
+  services: EndpointView[];
+  /** Every service's counters (and the gate's), in the order shown. */
+  sections: StatusSection[];
 }
 
 /** The STATUS reply. */
 export function statusReply(view: StatusView, json: boolean): string {
-  const { stats } = view;
   if (json) {
     return JSON.stringify({
       command: "STATUS",
@@ -86,20 +95,7 @@ export function statusReply(view: StatusView, json: boolean): string {
         port: service.port,
         ...(service.connections === undefined ? {} : { connections: service.connections }),
       })),
-      messages: { tcp: stats.tcpMessages, udp: stats.udpMessages },
-      chat: { members: view.chatMembers, messages: stats.chatMessages },
-      files: {
-        stored: stats.filesStored,
-        bytesUploaded: stats.bytesUploaded,
-        bytesDownloaded: stats.bytesDownloaded,
-      },
-      info: { dropped: stats.infoDropped },
-      security: {
-        refusedConnections: stats.refusedConnections,
-        refusedDatagrams: stats.refusedDatagrams,
-        authFailures: stats.authFailures,
-        tlsFailures: stats.tlsFailures,
-      },
+      ...Object.fromEntries(view.sections.map((section) => [section.key, section.json])),
     });
   }
   return [
@@ -112,11 +108,7 @@ export function statusReply(view: StatusView, json: boolean): string {
         : `, ${service.connections} connections open`;
       return `service: ${service.label} ${where}${open}`;
     }),
-    `messages: ${stats.tcpMessages} over TCP, ${stats.udpMessages} over UDP`,
-    `chat: ${view.chatMembers} members, ${stats.chatMessages} messages`,
-    `files: ${stats.filesStored} stored, ${stats.bytesUploaded} bytes uploaded, ${stats.bytesDownloaded} bytes downloaded`,
-    `refused: ${stats.refusedConnections} connections, ${stats.refusedDatagrams} datagrams (--allow/--deny); failed: ${stats.authFailures} authentications, ${stats.tlsFailures} TLS handshakes`,
-    `dropped: ${stats.infoDropped} info requests over the rate limit`,
+    ...view.sections.map((section) => section.text),
   ].join("\n");
 }
 
@@ -138,7 +130,7 @@ export function timeReply(now: Date, json: boolean): string {
  * The USERS reply: as many members as fit in {@link MAX_REPLY}, then how many
  * more there are.
  */
-export function usersReply(members: ChatMemberView[], now: number, json: boolean): string {
+export function usersReply(members: MemberView[], now: number, json: boolean): string {
   const count = members.length;
   // Room is kept for the widest "more" part, whatever number it ends up being.
   if (json) {

@@ -1,25 +1,31 @@
 /**
- * UDP info service: each request datagram gets at most one reply datagram of
- * at most MAX_REPLY bytes. Replies are rate-limited per source address, since
- * a UDP source can be forged and a small request buys a larger reply. The
- * receive loop, which nothing a sender does can end, is UdpService's.
+ * UDP info service (--info-port): each request datagram gets at most one
+ * reply datagram of at most MAX_REPLY bytes. Replies are rate-limited per
+ * source address, since a UDP source can be forged and a small request buys a
+ * larger reply. The receive loop, which nothing a sender does can end, is
+ * UdpService's. What it reports comes from the other services, through the
+ * read-only {@link InfoSources} that serve hands it.
  */
-import { formatAddr } from "../net/address.ts";
 import { RateLimiter } from "../base/rate_limit.ts";
-import { UdpService } from "../net/udp_service.ts";
-import type { RunningService, ServiceContext } from "../service.ts";
+import type { StatusSection } from "../base/status.ts";
 import { VERSION } from "../base/version.ts";
+import { formatAddr } from "../net/address.ts";
+import { UdpService } from "../net/udp_service.ts";
+import type { Endpoint, Service, ServiceDeps } from "../service.ts";
+import type { InfoConfig } from "./config.ts";
 import {
   errorReply,
   helpReply,
   INFO_LABEL,
   type InfoRequest,
+  type MemberView,
   parseRequest,
   replyBytes,
   statusReply,
   timeReply,
   usersReply,
 } from "./protocol.ts";
+import { infoStatus } from "./status.ts";
 
 /** Sources whose buckets are tracked at once; about 160 bytes each, 650 KB in all. */
 export const MAX_INFO_SOURCES = 4096;
@@ -29,73 +35,104 @@ export function infoBurst(rate: number): number {
   return Math.max(1, Math.ceil(rate * 2));
 }
 
-/** Starts the UDP info service on --info-port. */
-export function startInfoService(context: ServiceContext): RunningService {
-  const { config, log } = context;
-  const startedAt = performance.now();
-  const limiter = new RateLimiter({
-    rate: config.infoRate,
-    burst: infoBurst(config.infoRate),
-    maxSources: MAX_INFO_SOURCES,
-  });
+/** What the info service reports on, read when a request comes. */
+export interface InfoSources {
+  /** Every running service's sockets, in start order. */
+  endpoints(): readonly Endpoint[];
+  /** Every counter section, in STATUS order (this service's own included). */
+  sections(): StatusSection[];
+  /** Chat members now (none without a chat service). */
+  members(): MemberView[];
+}
 
-  function answer(request: InfoRequest): string {
-    if (request.kind === "unknown") return errorReply(request.shown, request.json);
-    const { json } = request;
-    switch (request.command) {
-      case "STATUS":
-        return statusReply({
-          version: VERSION,
-          uptimeMs: performance.now() - startedAt,
-          services: context.registry.services.map((service) => ({
-            label: service.label,
-            transport: service.transport,
-            hostname: service.hostname,
-            port: service.port,
-            ...(service.connections ? { connections: service.connections() } : {}),
-          })),
-          stats: context.stats,
-          chatMembers: context.registry.chatMembers().length,
-        }, json);
-      case "TIME":
-        return timeReply(new Date(), json);
-      case "USERS":
-        return usersReply(context.registry.chatMembers(), Date.now(), json);
-      case "HELP":
-        return helpReply(json);
-    }
+/** The info service of one server. */
+export class InfoService implements Service {
+  readonly endpoints: readonly Endpoint[];
+  #udp: UdpService;
+  #dropped = 0;
+
+  private constructor(config: InfoConfig, deps: ServiceDeps, sources: InfoSources) {
+    const { log } = deps;
+    const startedAt = performance.now();
+    const limiter = new RateLimiter({
+      rate: config.rate,
+      burst: infoBurst(config.rate),
+      maxSources: MAX_INFO_SOURCES,
+    });
+
+    const answer = (request: InfoRequest): string => {
+      if (request.kind === "unknown") return errorReply(request.shown, request.json);
+      const { json } = request;
+      switch (request.command) {
+        case "STATUS":
+          return statusReply({
+            version: VERSION,
+            uptimeMs: performance.now() - startedAt,
+            services: sources.endpoints().map((endpoint) => ({
+              label: endpoint.label,
+              transport: endpoint.transport,
+              hostname: endpoint.hostname,
+              port: endpoint.port,
+              ...(endpoint.connections ? { connections: endpoint.connections() } : {}),
+            })),
+            sections: sources.sections(),
+          }, json);
+        case "TIME":
+          return timeReply(new Date(), json);
+        case "USERS":
+          return usersReply(sources.members(), Date.now(), json);
+        case "HELP":
+          return helpReply(json);
+      }
+    };
+
+    this.#udp = UdpService.listen({
+      label: INFO_LABEL,
+      service: "UDP info service",
+      hostname: deps.host,
+      port: config.port,
+      log,
+      gate: deps.gate,
+      handle: ({ payload }, from) => {
+        // Checked before any parsing, so a flood costs as little as possible.
+        if (!limiter.allow(from.hostname)) {
+          this.#dropped++;
+          return null;
+        }
+        const request = parseRequest(payload);
+        if (!log.quiet) {
+          const peer = formatAddr(from);
+          log.event(
+            request.kind === "command"
+              ? `${INFO_LABEL} ${request.command}${request.json ? " JSON" : ""} from ${peer}`
+              : `${INFO_LABEL} Unknown command from ${peer}: "${request.shown}"`,
+          );
+        }
+        return replyBytes(answer(request), request.json);
+      },
+    });
+    this.endpoints = [{
+      label: INFO_LABEL,
+      transport: "udp",
+      hostname: this.#udp.hostname,
+      port: this.#udp.port,
+    }];
   }
 
-  const service = UdpService.listen({
-    label: INFO_LABEL,
-    service: "UDP info service",
-    hostname: config.host,
-    port: config.infoPort,
-    log,
-    guard: context.guard,
-    handle({ payload }, from) {
-      // Checked before any parsing, so a flood costs as little as possible.
-      if (!limiter.allow(from.hostname)) {
-        context.stats.infoDropped++;
-        return null;
-      }
-      const request = parseRequest(payload);
-      if (!log.quiet) {
-        const peer = formatAddr(from);
-        log.event(
-          request.kind === "command"
-            ? `${INFO_LABEL} ${request.command}${request.json ? " JSON" : ""} from ${peer}`
-            : `${INFO_LABEL} Unknown command from ${peer}: "${request.shown}"`,
-        );
-      }
-      return replyBytes(answer(request), request.json);
-    },
-  });
-  return {
-    label: INFO_LABEL,
-    transport: "udp",
-    hostname: service.hostname,
-    port: service.port,
-    stop: () => service.stop(),
-  };
+  /** Binds --info-port; throws RuntimeError when it cannot. */
+  static start(config: InfoConfig, deps: ServiceDeps, sources: InfoSources): Promise<InfoService> {
+    return Promise.resolve(new InfoService(config, deps, sources));
+  }
+
+  status() {
+    return infoStatus(this.#dropped);
+  }
+
+  async stop(): Promise<void> {
+    await this.#udp.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
 }

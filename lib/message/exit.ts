@@ -1,6 +1,13 @@
-/** Whether a peer may stop the server with `exit` (--exit-from, and the token). */
+/**
+ * The `exit` command: recognising it on the hot path, and whether a peer may
+ * stop the server with it (--exit-from, and the token).
+ */
+import { decodeLenient } from "../base/text.ts";
 import { isLoopback } from "../net/address.ts";
-import type { ExitPolicy } from "../service.ts";
+
+/** Who may stop the server with `exit` (--exit-from). */
+export const EXIT_POLICIES = ["local", "any", "none"] as const;
+export type ExitPolicy = typeof EXIT_POLICIES[number];
 
 /**
  * null when `exit` is allowed, otherwise the reason it is refused.
@@ -25,4 +32,40 @@ export function exitRefusal(
     case "none":
       return "this server does not accept exit (--exit-from none)";
   }
+}
+
+/**
+ * True when a line, trimmed and in any case, is the word `exit`. Called for
+ * every message, so plain ASCII is judged on the bytes without decoding; only
+ * a line with non-ASCII bytes near the word (Unicode spaces trim() removes)
+ * takes the decoding path.
+ */
+export function isExitCommand(bytes: Uint8Array): boolean {
+  if (bytes.length < 4 || bytes.length > 64) return false;
+  let i = 0;
+  while (i < bytes.length && isAsciiSpace(bytes[i]!)) i++;
+  if (i + 4 > bytes.length) return slowIsExit(bytes);
+  for (let k = 0; k < 4; k++) {
+    const b = bytes[i + k]!;
+    if (b >= 0x80) return slowIsExit(bytes);
+    // `| 0x20` folds ASCII upper case to lower case; only 'E'/'e' etc. map onto the letter.
+    if ((b | 0x20) !== EXIT[k]) return false;
+  }
+  for (i += 4; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x80) return slowIsExit(bytes);
+    if (!isAsciiSpace(b)) return false;
+  }
+  return true;
+}
+
+const EXIT = [0x65, 0x78, 0x69, 0x74]; // "exit"
+
+// The ASCII characters String.prototype.trim removes: TAB, LF, VT, FF, CR, space.
+function isAsciiSpace(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d);
+}
+
+function slowIsExit(bytes: Uint8Array): boolean {
+  return decodeLenient(bytes).trim().toLowerCase() === "exit";
 }

@@ -2,7 +2,8 @@
  * Message-mode client: sends each input line over TCP or UDP and prints the
  * server's reply, like the original "parallel TCP and UDP" client.
  */
-import { dialTcp } from "../net/dial.ts";
+import type { ClientSecurity } from "../security/client_settings.ts";
+import { dialTcp } from "../security/dial.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { decodeLenient, encode } from "../base/text.ts";
@@ -19,6 +20,8 @@ export interface MessageClientOptions {
   timeout: number;
   /** UDP resends after the first try when no reply comes. */
   retries: number;
+  /** TLS and token settings. */
+  security: ClientSecurity;
 }
 
 /** What came back for one message. */
@@ -42,7 +45,8 @@ export class MessageClient {
   /** Opens the TCP connection now, so a missing server is reported before any input. */
   async connectTcp(): Promise<void> {
     if (this.#tcp) return;
-    const conn = await dialTcp(this.#options.host, this.#options.tcpPort);
+    const { host, tcpPort, security } = this.#options;
+    const conn = await dialTcp(host, tcpPort, { security });
     this.#tcp = { conn, lines: new LineReader(conn) };
   }
 
@@ -74,8 +78,8 @@ export class MessageClient {
 
   /** Sends a datagram and waits for the reply, resending up to `retries` times. */
   async sendUdp(text: string): Promise<Reply> {
-    const { host, udpPort, timeout, retries } = this.#options;
-    this.#udp ??= new UdpRequester(host, udpPort);
+    const { host, udpPort, timeout, retries, security } = this.#options;
+    this.#udp ??= new UdpRequester(host, udpPort, security);
     const outcome = await this.#udp.request(encode(text), { timeout, retries });
     return outcome.kind === "reply"
       ? { kind: "reply", text: decodeLenient(outcome.data) }

@@ -1,5 +1,12 @@
-/** The message-mode loop: read a line, send it, print the reply, until `exit` or end of input. */
+/**
+ * Message mode (`connect --random|--tcp|--udp`): read a line, send it, print
+ * the reply, until `exit` or end of input.
+ */
+import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 import { formatHostPort } from "../net/address.ts";
+import { securityFor } from "../security/client_settings.ts";
+import type { ModeContext } from "../service.ts";
+import { TCP_PORT, UDP_PORT } from "./config.ts";
 import { type Reader, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { decodeLenient, encode } from "../base/text.ts";
@@ -14,6 +21,51 @@ export const PROMPT = "Enter message to send (or type 'exit' to quit): ";
 
 /** How lines are routed: one transport, or a coin flip per line. */
 export type TransportChoice = Transport | "random";
+
+/** Message mode's rows of `connect`'s flag table (besides --random, --tcp, --udp). */
+export const MESSAGE_MODE_FLAGS: Record<string, FlagSpec> = {
+  host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
+  "tcp-port": {
+    type: "string",
+    value: "PORT",
+    default: String(TCP_PORT),
+    help: "TCP message service port",
+  },
+  "udp-port": {
+    type: "string",
+    value: "PORT",
+    default: String(UDP_PORT),
+    help: "UDP message service port",
+  },
+  timeout: {
+    type: "string",
+    value: "TIME",
+    default: "2s",
+    help: "How long to wait for each UDP reply",
+  },
+  retries: { type: "string", value: "N", default: "2", help: "UDP resends when no reply comes" },
+};
+
+/**
+ * Runs message mode with `connect`'s parsed flags; resolves to the exit code.
+ * Throws RuntimeError when the TCP server cannot be reached.
+ */
+export async function messageMode(
+  flags: ParsedFlags,
+  transport: TransportChoice,
+  context: ModeContext,
+): Promise<number> {
+  return await runMessageSession({
+    transport,
+    host: flags.string("host"),
+    tcpPort: flags.port("tcp-port"),
+    udpPort: flags.port("udp-port"),
+    timeout: Math.max(1, flags.duration("timeout")),
+    retries: flags.integer("retries", 0, 100),
+    security: securityFor(flags, context),
+    prompt: Deno.stdin.isTerminal(),
+  });
+}
 
 /** Options of {@link runMessageSession}. */
 export interface MessageSessionOptions extends MessageClientOptions {

@@ -1,20 +1,49 @@
 /**
- * The part every TCP service shares: the guard (--allow/--deny, TLS, the
- * AUTH line), accepting, caps on open connections (per service and per
- * address), closing idle ones, and a stop that closes everything and waits
+ * The part every TCP service shares: the gate (access control, TLS and the
+ * AUTH line, supplied by the security layer), accepting, caps on open
+ * connections (per service and per address), closing connections that stay
+ * silent past their idle rule, and a stop that closes everything and waits
  * for the connection handlers to finish.
  */
-import type { Logger } from "../base/logger.ts";
-import { ipKey } from "./ip.ts";
-import { formatAddr } from "./address.ts";
 import { within } from "../base/deadline.ts";
-import type { Guard } from "../security/gate.ts";
 import { closeQuietly, isDisconnect } from "../base/io.ts";
-import { listenTcp, type StreamListener } from "./listen.ts";
+import type { Logger } from "../base/logger.ts";
 import { encode } from "../base/text.ts";
+import { formatAddr } from "./address.ts";
+import { ipKey } from "./ip.ts";
+import { listenTcp, type StreamListener, type TlsKeyPair } from "./listen.ts";
 
 // How long a refusal line (busy) may take to go out before the socket closes.
 const REFUSAL_WRITE_MS = 1000;
+
+/**
+ * What a TcpService asks of the server's access control before its handler
+ * sees a connection. The security layer implements it (security/gate.ts).
+ */
+export interface TcpGate {
+  /** Certificate and key: the service listens with TLS. null: plain TCP. */
+  readonly tls: TlsKeyPair | null;
+  /** Connections one address may hold open per service; 0: no limit. */
+  readonly maxConnsPerIp: number;
+  /** Whether a new connection from `remote` may proceed, before any byte; false closes it. */
+  admit(remote: Deno.NetAddr, label: string): boolean;
+  /** What must happen before the handler (TLS, the AUTH line); false closes the connection. */
+  handshake(conn: TrackedConn, label: string): Promise<boolean>;
+}
+
+/**
+ * When silence ends a connection. Every connection starts with its service's
+ * rule; a handler may set another (chat: a deadline for the name from the
+ * open, then none, or --chat-idle-timeout, once joined).
+ */
+export interface IdleRule {
+  /** Milliseconds; 0: never. */
+  ms: number;
+  /** Counted from the last activity (touch()), or from the open. Default "activity". */
+  from?: "activity" | "open";
+  /** What to do when time is up (once). Default: log a line and close. */
+  onExpire?: () => void;
+}
 
 /** One accepted connection with what the service needs to know about it. */
 export class TrackedConn {
@@ -30,9 +59,12 @@ export class TrackedConn {
   #closed = false;
   #authenticated = false;
   #handshaking = false;
+  /** When silence ends this connection; see {@link IdleRule}. */
+  idle: IdleRule;
 
-  constructor(conn: Deno.TcpConn | Deno.TlsConn) {
+  constructor(conn: Deno.TcpConn | Deno.TlsConn, idle: IdleRule = { ms: 0 }) {
     this.conn = conn;
+    this.idle = idle;
     this.#tcp = "setNoDelay" in conn ? conn : null;
     const remote = conn.remoteAddr;
     this.peer = formatAddr(remote);
@@ -44,7 +76,7 @@ export class TrackedConn {
     return this.#authenticated;
   }
 
-  /** Called by the guard once the AUTH line was accepted. */
+  /** Called by the gate once the AUTH line was accepted. */
   markAuthenticated(): void {
     this.#authenticated = true;
   }
@@ -59,7 +91,7 @@ export class TrackedConn {
     return this.#handshaking;
   }
 
-  /** Set by the guard around the TLS handshake. */
+  /** Set by the gate around the TLS handshake. */
   set handshaking(value: boolean) {
     this.#handshaking = value;
   }
@@ -113,17 +145,19 @@ export interface TcpServiceOptions {
   log: Logger;
   /** Connections open at once; one more gets `busyReply` and is closed. */
   maxConnections: number;
-  /** Milliseconds without reads before a connection is closed; 0 disables. */
-  idleTimeout: number;
+  /** The rule every connection starts with (e.g. --idle-timeout since the last read). */
+  idle: IdleRule;
+  /**
+   * The shortest rule a handler will set, in milliseconds, if shorter than
+   * `idle` (it sets how often connections are checked). Default idle.ms.
+   */
+  shortestIdle?: number;
   /** Line sent to a connection refused for a cap (--max-conns, --max-conns-per-ip). */
   busyReply: string;
+  /** Access control: --allow/--deny at accept, TLS and the AUTH line before `handle`. */
+  gate: TcpGate;
   /**
-   * The server's guard (context.guard): --allow/--deny at accept, TLS and the
-   * AUTH line before `handle`, and the per-address cap.
-   */
-  guard: Guard;
-  /**
-   * Serves one connection, after the guard let it through (so after TLS and
+   * Serves one connection, after the gate let it through (so after TLS and
    * authentication); the service closes it when this settles.
    */
   handle(conn: TrackedConn): Promise<void>;
@@ -151,20 +185,21 @@ export class TcpService {
     const addr = listener.addr;
     this.port = addr.port;
     this.hostname = addr.hostname;
-    if (options.idleTimeout > 0) {
-      const every = Math.max(20, Math.min(1000, options.idleTimeout / 4));
+    const shortest = options.shortestIdle ?? options.idle.ms;
+    if (shortest > 0) {
+      const every = Math.max(20, Math.min(1000, shortest / 4));
       this.#sweeper = setInterval(() => this.#closeIdle(), every);
     }
     this.#acceptLoop = this.#accept();
   }
 
   /**
-   * Binds (with TLS when the guard has a certificate) and starts accepting.
+   * Binds (with TLS when the gate has a certificate) and starts accepting.
    * Throws RuntimeError if the address cannot be bound.
    */
   static listen(options: TcpServiceOptions): TcpService {
-    const { service, hostname, port, guard } = options;
-    return new TcpService(listenTcp(service, hostname, port, guard.tls), options);
+    const { service, hostname, port, gate } = options;
+    return new TcpService(listenTcp(service, hostname, port, gate.tls), options);
   }
 
   /** Connections open now. */
@@ -184,8 +219,12 @@ export class TcpService {
     await Promise.allSettled([...this.#handlers, ...this.#parked.values()]);
   }
 
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
   async #accept(): Promise<void> {
-    const { log, label, guard } = this.#options;
+    const { log, label, gate } = this.#options;
     while (!this.#stopping) {
       let conn: Deno.TcpConn | Deno.TlsConn;
       try {
@@ -198,7 +237,7 @@ export class TcpService {
         continue;
       }
       // Before any byte is sent.
-      if (!guard.admitConnection(conn.remoteAddr, label)) {
+      if (!gate.admit(conn.remoteAddr, label)) {
         this.#drop(conn);
         continue;
       }
@@ -208,12 +247,12 @@ export class TcpService {
       }
       const address = ipKey(conn.remoteAddr.hostname);
       const fromAddress = this.#perAddress.get(address) ?? 0;
-      if (guard.maxConnsPerIp > 0 && fromAddress >= guard.maxConnsPerIp) {
+      if (gate.maxConnsPerIp > 0 && fromAddress >= gate.maxConnsPerIp) {
         this.#refuse(conn, `${fromAddress} connections open from that address`);
         continue;
       }
       this.#perAddress.set(address, fromAddress + 1);
-      const tracked = new TrackedConn(conn);
+      const tracked = new TrackedConn(conn, this.#options.idle);
       this.#conns.add(tracked);
       const handler = this.#run(tracked, address);
       this.#handlers.add(handler);
@@ -223,7 +262,7 @@ export class TcpService {
 
   async #run(tracked: TrackedConn, address: string): Promise<void> {
     try {
-      if (await this.#options.guard.handshake(tracked, this.#options.label)) {
+      if (await this.#options.gate.handshake(tracked, this.#options.label)) {
         await this.#options.handle(tracked);
       }
     } catch (error) {
@@ -278,9 +317,16 @@ export class TcpService {
   }
 
   #closeIdle(): void {
-    const deadline = Date.now() - this.#options.idleTimeout;
+    const now = Date.now();
     for (const conn of this.#conns) {
-      if (conn.lastActive < deadline && !conn.handshaking) {
+      const rule = conn.idle;
+      if (rule.ms <= 0 || conn.handshaking) continue;
+      const since = rule.from === "open" ? conn.openedAt : conn.lastActive;
+      if (now - since <= rule.ms) continue;
+      conn.idle = { ms: 0 }; // once
+      if (rule.onExpire) {
+        rule.onExpire();
+      } else {
         this.#options.log.event(`${this.#options.label} Closing idle connection from ${conn.peer}`);
         conn.close();
       }

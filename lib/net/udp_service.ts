@@ -1,14 +1,35 @@
 /**
  * The part every UDP service shares: one socket, a receive loop that nothing
  * a sender does can end (empty, oversized, binary datagrams, ICMP errors,
- * failed replies), --allow/--deny and the token through the guard, and a stop
+ * failed replies), access control and the token through the gate, and a stop
  * that closes the socket and waits for the loop.
  */
+import { closeQuietly } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { formatAddr } from "./address.ts";
-import type { AdmittedDatagram, Guard } from "../security/gate.ts";
-import { closeQuietly } from "../base/io.ts";
 import { listenUdp } from "./listen.ts";
+
+/** A datagram the gate let through: the request without its AUTH line. */
+export interface AdmittedDatagram {
+  admitted: true;
+  payload: Uint8Array;
+  /** It carried the server's token (false whenever the server has none). */
+  authenticated: boolean;
+}
+
+/** A datagram the gate stopped, and what to send back for it (null: nothing). */
+export interface RefusedDatagram {
+  admitted: false;
+  reply: Uint8Array | null;
+}
+
+/**
+ * What a UdpService asks of the server's access control for each datagram.
+ * The security layer implements it (security/gate.ts).
+ */
+export interface UdpGate {
+  screen(data: Uint8Array, from: Deno.NetAddr, label: string): AdmittedDatagram | RefusedDatagram;
+}
 
 // The largest UDP payload over IPv4 is 65,507 bytes; this holds any datagram,
 // so an oversized one is read whole and answered, not split or left queued.
@@ -23,7 +44,7 @@ export interface UdpServiceOptions {
   hostname: string;
   port: number;
   log: Logger;
-  guard: Guard;
+  gate: UdpGate;
   /**
    * Answers one admitted datagram (its AUTH line already stripped): the reply
    * to send back, or null for none. Called for one datagram at a time.
@@ -64,7 +85,7 @@ export class UdpService {
   }
 
   async #receive(): Promise<void> {
-    const { label, log, guard, handle, afterReply } = this.#options;
+    const { label, log, gate, handle, afterReply } = this.#options;
     const socket = this.#socket;
     const buffer = new Uint8Array(DATAGRAM_BUFFER);
     while (!this.#stopping) {
@@ -80,9 +101,13 @@ export class UdpService {
         log.error(`${label} Receive failed: ${describe(error)}`);
         continue;
       }
-      const admitted = await guard.screenDatagram(socket, received, from, label);
-      if (admitted === null) continue;
-      const reply = handle(admitted, from);
+      const screened = gate.screen(received, from, label);
+      if (!screened.admitted) {
+        // A refusal is a courtesy; a send error concerns that peer only.
+        if (screened.reply !== null) await socket.send(screened.reply, from).catch(() => 0);
+        continue;
+      }
+      const reply = handle(screened, from);
       if (reply !== null) {
         try {
           await socket.send(reply, from);
@@ -93,6 +118,10 @@ export class UdpService {
       }
       afterReply?.(from);
     }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 }
 

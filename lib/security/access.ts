@@ -37,7 +37,10 @@ export function parseRule(text: string): AccessRule | null {
   return { network, bits };
 }
 
-/** Parses a comma-separated list for `--flag`; throws UsageError naming the bad entry. */
+/**
+ * Parses a comma-separated list for `--flag`; throws UsageError naming the bad
+ * entry (ParsedFlags.check adds the command).
+ */
 export function parseAccessList(flag: string, value: string): AccessRule[] {
   const entries = value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
   return entries.map((entry) => {
@@ -45,7 +48,6 @@ export function parseAccessList(flag: string, value: string): AccessRule[] {
     if (rule === null) {
       throw new UsageError(
         `Invalid value "${entry}" for --${flag}: expected an IP address or a CIDR range like 10.0.0.0/8 or 2001:db8::/32`,
-        "socketkit serve",
       );
     }
     return rule;

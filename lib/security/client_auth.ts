@@ -19,7 +19,7 @@ import { RuntimeError } from "../base/errors.ts";
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { closeQuietly, writeAll } from "../base/io.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
-import type { ClientTokens } from "./client_settings.ts";
+import type { ClientSecurity } from "./client_settings.ts";
 import { readableFrom, writableTo } from "./conn_streams.ts";
 import { AUTH_FAILED, AUTH_OK, AUTH_REQUIRED, authLine } from "./protocol.ts";
 import { envReadable, TOKEN_ENV } from "./token.ts";
@@ -35,7 +35,8 @@ const MAX_SERVER_LINE = 1024;
 export interface ClientAuthOptions {
   /** "127.0.0.1:65432", for messages and the prompt. */
   where: string;
-  tokens: ClientTokens;
+  /** The token to answer with; warnings go to its warn(). */
+  security: ClientSecurity;
   /** The protocol starts with a server line (chat): settle before returning. */
   serverSpeaksFirst: boolean;
   /** Milliseconds the connect (and TLS handshake) took; scales the waits. */
@@ -62,7 +63,7 @@ export async function negotiateAuth(
 ): Promise<Deno.Conn<Deno.NetAddr>> {
   let configured: boolean;
   try {
-    configured = options.tokens.configured() !== null;
+    configured = options.security.tokens.configured() !== null;
   } catch (error) {
     closeQuietly(conn);
     throw error;
@@ -83,8 +84,8 @@ export async function negotiateAuth(
     throw error;
   }
   if (outcome === "quiet" && configured && !options.serverSpeaksFirst) {
-    console.error(
-      `warning: a token is set (${options.tokens.source}) but ${options.where} did not ask for one within ${
+    options.security.warn(
+      `a token is set (${options.security.tokens.source}) but ${options.where} did not ask for one within ${
         (waitMs / 1000).toFixed(1)
       }s; going on without it`,
     );
@@ -234,7 +235,7 @@ class AuthConn implements Deno.Conn<Deno.NetAddr> {
   }
 
   async #authenticate(): Promise<void> {
-    const { tokens, where, interactive } = this.#options;
+    const { security: { tokens }, where, interactive } = this.#options;
     const token = tokens.known() ?? (interactive ? await tokens.ask(where) : null);
     if (token === null) throw tokenRequiredError(where);
     await writeAll(this.#inner, authLine(token));

@@ -3,13 +3,14 @@
  * and the token (--token-file, SOCKETKIT_TOKEN, or a prompt on the terminal
  * when a server asks).
  *
- * They apply to every `connect` mode, so `connect` takes the flags off the
- * command line before handing it to the mode (takeSecurityFlags) and sets the
- * process-wide settings that dialTcp and UdpRequester use by default. A mode
- * gets TLS and authentication without a line of its own.
+ * Every `connect` mode has these flags in its table (CLIENT_SECURITY_FLAGS)
+ * and turns them into one {@link ClientSecurity} value, which it hands to
+ * dialTcp and UdpRequester: there is no process-wide state, and warnings go
+ * through the one `warn` the mode was given.
  */
-import { RuntimeError, UsageError } from "../base/errors.ts";
-import type { FlagSpec } from "../base/flags.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { readFlagFile } from "../base/flag_file.ts";
+import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 import { promptSecret } from "../base/secret.ts";
 import { readToken, tokenProblem } from "./token.ts";
 
@@ -21,7 +22,7 @@ export interface ClientTls {
   insecure: boolean;
 }
 
-/** The connect flags every mode accepts (help rows; `connect` parses them). */
+/** The connect flags every mode accepts. */
 export const CLIENT_SECURITY_FLAGS: Record<string, FlagSpec> = {
   tls: { type: "boolean", help: "Connect with TLS, verifying the server's certificate" },
   ca: {
@@ -43,27 +44,30 @@ export const CLIENT_SECURITY_FLAGS: Record<string, FlagSpec> = {
 /**
  * The token a client sends: read once from --token-file or SOCKETKIT_TOKEN,
  * or asked for once on the terminal when a server wants one, then reused for
- * every connection of the process.
+ * every connection made with the same settings.
  */
 export class ClientTokens {
   #file: string | null;
+  #warn: (line: string) => void;
   #configured: string | null | undefined;
   #asked: string | null = null;
   #asking: Promise<string | null> | null = null;
   #source = "";
 
-  /** @param tokenFile --token-file, or null for SOCKETKIT_TOKEN */
-  constructor(tokenFile: string | null) {
+  /**
+   * @param tokenFile --token-file, or null for SOCKETKIT_TOKEN
+   * @param warn where a warning about the file goes (others can read it)
+   */
+  constructor(tokenFile: string | null, warn: (line: string) => void) {
     this.#file = tokenFile;
+    this.#warn = warn;
   }
 
   /** The token from --token-file or SOCKETKIT_TOKEN, or null. Throws RuntimeError for a bad file. */
   configured(): string | null {
     if (this.#configured === undefined) {
-      const found = readToken(this.#file ?? undefined);
-      for (const warning of found?.warnings ?? []) {
-        if (!warning.includes("is short")) console.error(`warning: ${warning}`);
-      }
+      const found = readToken(this.#file ?? undefined, { checkLength: false });
+      for (const warning of found?.warnings ?? []) this.#warn(warning);
       this.#configured = found?.secret ?? null;
       this.#source = found?.source ?? "";
     }
@@ -76,15 +80,15 @@ export class ClientTokens {
     return this.#source;
   }
 
-  /** The token to send now: configured, or one typed earlier in this process. */
+  /** The token to send now: configured, or one typed earlier. */
   known(): string | null {
     return this.configured() ?? this.#asked;
   }
 
   /**
-   * Asks on the terminal (without echo) for the token `where` wants; once
-   * per process, concurrent callers share the answer. null when stdin is not
-   * a terminal. Throws RuntimeError for an unusable answer or Ctrl-C.
+   * Asks on the terminal (without echo) for the token `where` wants; once,
+   * concurrent callers share the answer. null when stdin is not a terminal.
+   * Throws RuntimeError for an unusable answer or Ctrl-C.
    */
   ask(where: string): Promise<string | null> {
     if (this.#asked !== null) return Promise.resolve(this.#asked);
@@ -100,110 +104,79 @@ export class ClientTokens {
   }
 }
 
-/** TLS and token settings of a client. */
-export interface ClientSecurity {
+/** TLS and token settings of a client, and where its warnings go. */
+export class ClientSecurity {
   /** null: plain TCP. */
-  tls: ClientTls | null;
-  tokens: ClientTokens;
-}
+  readonly tls: ClientTls | null;
+  readonly tokens: ClientTokens;
+  #warn: (line: string) => void;
+  #warned = new Set<string>();
 
-let current: ClientSecurity = { tls: null, tokens: new ClientTokens(null) };
+  constructor(options: {
+    tls: ClientTls | null;
+    tokenFile: string | null;
+    warn: (line: string) => void;
+  }) {
+    this.tls = options.tls;
+    this.#warn = options.warn;
+    this.tokens = new ClientTokens(options.tokenFile, options.warn);
+  }
 
-/** The process's client settings (plain TCP and SOCKETKIT_TOKEN until connect sets them). */
-export function clientSecurity(): ClientSecurity {
-  return current;
-}
+  /** Plain TCP and SOCKETKIT_TOKEN (what a client without flags gets). */
+  static plain(warn: (line: string) => void): ClientSecurity {
+    return new ClientSecurity({ tls: null, tokenFile: null, warn });
+  }
 
-/** Sets the process's client settings; `connect` calls it once with the parsed flags. */
-export function setClientSecurity(security: ClientSecurity): void {
-  current = security;
-}
+  /** Tells the user something they should know. */
+  warn(line: string): void {
+    this.#warn(line);
+  }
 
-/** What takeSecurityFlags found. */
-export interface TakenFlags {
-  security: ClientSecurity;
-  /** The arguments without the security flags, for the mode's own parser. */
-  rest: string[];
-  /** Lines to print as warnings (--insecure-skip-verify). */
-  warnings: string[];
+  /** Like warn(), but a line said once is not said again by these settings. */
+  warnOnce(line: string): void {
+    if (this.#warned.has(line)) return;
+    this.#warned.add(line);
+    this.#warn(line);
+  }
 }
 
 /**
- * Takes --tls, --ca, --insecure-skip-verify and --token-file (in `--flag
- * value` or `--flag=value` form) out of `args`, anywhere before `--`. Reads
- * the --ca file. Throws UsageError for a missing value, RuntimeError for an
- * unreadable file.
+ * The settings a mode's parsed flags ask for: --tls, --ca (read now),
+ * --insecure-skip-verify (warned about), --token-file (read on first use).
+ * Throws RuntimeError for an unreadable --ca.
  */
-export function takeSecurityFlags(args: string[]): TakenFlags {
-  const rest: string[] = [];
-  let tls = false;
-  let insecure = false;
-  let caFile: string | null = null;
-  let tokenFile: string | null = null;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--") {
-      rest.push(...args.slice(i));
-      break;
-    }
-    const [name, inline] = arg.startsWith("--") && arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const next = args[i + 1];
-      if (next === undefined || next.startsWith("-")) {
-        throw new UsageError(`Flag "${name}" needs a value`, "socketkit connect");
-      }
-      i++;
-      return next;
-    };
-    switch (name) {
-      case "--tls":
-        tls = true;
-        break;
-      case "--insecure-skip-verify":
-        insecure = true;
-        break;
-      case "--ca":
-        caFile = value();
-        break;
-      case "--token-file":
-        tokenFile = value();
-        break;
-      default:
-        rest.push(arg);
-    }
-  }
-  const warnings: string[] = [];
+export function parseClientSecurity(
+  flags: ParsedFlags,
+  warn: (line: string) => void,
+): ClientSecurity {
+  const insecure = flags.boolean("insecure-skip-verify");
+  const caFile = flags.optional("ca");
   if (insecure) {
-    warnings.push(
+    warn(
       "--insecure-skip-verify: the server's certificate is NOT checked; anyone on the path can impersonate the server and read the token",
     );
   }
-  const caCerts = caFile === null ? [] : [readCa(caFile)];
-  return {
-    security: {
-      tls: tls || insecure || caFile !== null ? { caCerts, insecure } : null,
-      tokens: new ClientTokens(tokenFile),
-    },
-    rest,
-    warnings,
-  };
+  const caCerts = caFile === undefined ? [] : [readCa(caFile)];
+  return new ClientSecurity({
+    tls: flags.boolean("tls") || insecure || caFile !== undefined ? { caCerts, insecure } : null,
+    tokenFile: flags.optional("token-file") ?? null,
+    warn,
+  });
+}
+
+/**
+ * A mode's settings: those it was handed (the menu's, shared by its entries
+ * so a token typed once serves them all), else its own flags'.
+ */
+export function securityFor(
+  flags: ParsedFlags,
+  context: { warn(line: string): void; security?: ClientSecurity },
+): ClientSecurity {
+  return context.security ?? parseClientSecurity(flags, (line) => context.warn(line));
 }
 
 function readCa(path: string): string {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
-      ? "no such file"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new RuntimeError(`Cannot read --ca "${path}": ${detail}`, { cause: error });
-  }
+  const text = readFlagFile("ca", path);
   if (!text.includes("-----BEGIN CERTIFICATE-----")) {
     throw new RuntimeError(`Cannot use --ca "${path}": no PEM certificate in it`);
   }

@@ -1,10 +1,10 @@
 /**
  * The security flags of `socketkit serve`. SERVE_SPEC spreads SECURITY_FLAGS
  * into its table and parseServeConfig calls parseSecurityConfig; the files
- * they name are read later, by createGuard, so parsing stays pure.
+ * they name are read later, by createGate, so parsing stays pure.
  */
 import { UsageError } from "../base/errors.ts";
-import { type FlagSpec, parseDuration, parseInteger } from "../base/flags.ts";
+import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 import { type AccessRule, parseAccessList } from "./access.ts";
 
 /** The server's security settings after flag parsing. */
@@ -72,36 +72,31 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
 };
 
 /** Reads the security flags; throws UsageError on bad values. */
-export function parseSecurityConfig(
-  values: Record<string, string | boolean | undefined>,
-): SecurityConfig {
-  const text = (name: string): string | undefined => {
-    const value = values[name];
-    return typeof value === "string" ? value : undefined;
-  };
-  const get = (name: string) => text(name) ?? SECURITY_FLAGS[name]!.default!;
-  const certFile = text("tls-cert");
-  const keyFile = text("tls-key");
+export function parseSecurityConfig(flags: ParsedFlags): SecurityConfig {
+  const certFile = flags.optional("tls-cert");
+  const keyFile = flags.optional("tls-key");
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new UsageError(
       certFile === undefined ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key",
-      "socketkit serve",
+      flags.command,
     );
   }
-  const authTimeout = parseDuration("auth-timeout", get("auth-timeout"));
+  const authTimeout = flags.duration("auth-timeout");
   if (authTimeout < 1) {
     throw new UsageError(
-      `Invalid value "${get("auth-timeout")}" for --auth-timeout: expected a duration above 0`,
-      "socketkit serve",
+      `Invalid value "${
+        flags.string("auth-timeout")
+      }" for --auth-timeout: expected a duration above 0`,
+      flags.command,
     );
   }
   return {
-    allow: parseAccessList("allow", text("allow") ?? ""),
-    deny: parseAccessList("deny", text("deny") ?? ""),
-    tokenFile: text("token-file") ?? null,
+    allow: flags.check(() => parseAccessList("allow", flags.optional("allow") ?? "")),
+    deny: flags.check(() => parseAccessList("deny", flags.optional("deny") ?? "")),
+    tokenFile: flags.optional("token-file") ?? null,
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : null,
     authTimeout,
-    maxConnsPerIp: parseInteger("max-conns-per-ip", get("max-conns-per-ip")),
-    maxAuthFailures: parseInteger("max-auth-failures", get("max-auth-failures")),
+    maxConnsPerIp: flags.integer("max-conns-per-ip"),
+    maxAuthFailures: flags.integer("max-auth-failures"),
   };
 }

@@ -1,17 +1,27 @@
 /**
  * The one gate every service's traffic passes, so each service gets access
- * control, the shared secret and TLS without code of its own:
- * - TcpService asks admitConnection() before anything else (a refused peer is
- *   closed at once, no byte sent), then handshake() (TLS, then the AUTH line)
- *   before the service's handler sees the connection;
- * - a UDP service passes each datagram through screenDatagram(), which drops
- *   refused peers, checks and strips the AUTH line, and hands back the request.
+ * control, the shared secret and TLS without code of its own. It implements
+ * the gates the network layer asks for:
+ * - TcpService asks admit() before anything else (a refused peer is closed at
+ *   once, no byte sent), then handshake() (TLS, then the AUTH line) before
+ *   the service's handler sees the connection;
+ * - UdpService passes each datagram through screen(), which drops refused
+ *   peers, checks and strips the AUTH line, and hands back the request.
  */
+import { Deadline, TIMED_OUT } from "../base/deadline.ts";
 import { RuntimeError } from "../base/errors.ts";
+import { isDisconnect, linger, writeAll } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
+import { RateLimiter } from "../base/rate_limit.ts";
+import type { StatusSection } from "../base/status.ts";
+import { encode } from "../base/text.ts";
+import { formatAddr } from "../net/address.ts";
+import { ipKey } from "../net/ip.ts";
+import type { TlsKeyPair } from "../net/listen.ts";
+import type { TcpGate, TrackedConn } from "../net/tcp_service.ts";
+import type { AdmittedDatagram, RefusedDatagram, UdpGate } from "../net/udp_service.ts";
 import { AccessPolicy, formatRule } from "./access.ts";
 import type { SecurityConfig } from "./config.ts";
-import { ipKey } from "../net/ip.ts";
 import {
   AUTH_OK,
   AUTH_REQUIRED_LINE,
@@ -26,14 +36,6 @@ import {
 import { readKeyPair } from "./server_tls.ts";
 import { Token } from "./token_check.ts";
 import { readToken } from "./token.ts";
-import type { ServerStats } from "../service.ts";
-import { formatAddr } from "../net/address.ts";
-import { Deadline, TIMED_OUT } from "../base/deadline.ts";
-import { isDisconnect, linger, writeAll } from "../base/io.ts";
-import type { TlsKeyPair } from "../net/listen.ts";
-import { RateLimiter } from "../base/rate_limit.ts";
-import type { TrackedConn } from "../net/tcp_service.ts";
-import { encode } from "../base/text.ts";
 
 /**
  * How fast an address regains failed authentications after using up
@@ -41,15 +43,8 @@ import { encode } from "../base/text.ts";
  */
 export const AUTH_FAILURE_RATE = 1 / 6;
 
-/** A datagram that passed: the request without its AUTH line. */
-export interface AdmittedDatagram {
-  payload: Uint8Array;
-  /** It carried the server's token (false whenever the server has none). */
-  authenticated: boolean;
-}
-
-/** What a Guard is built from; see {@link createGuard}. */
-export interface GuardParts {
+/** What a Gate is built from; see {@link createGate}. */
+export interface GateParts {
   access: AccessPolicy;
   token: Token | null;
   tls: TlsKeyPair | null;
@@ -63,14 +58,44 @@ export interface GuardParts {
 
 const LF = 0x0a;
 
+/** What the gate counts, for STATUS. */
+export interface GateCounters {
+  /**
+   * TCP connections closed at accept, before any byte: --allow/--deny, or an
+   * address cooling down after repeated failed authentications.
+   */
+  refusedConnections: number;
+  /** Datagrams dropped for --allow/--deny. */
+  refusedDatagrams: number;
+  /** Failed authentications: wrong, missing or malformed token, TCP and UDP. */
+  authFailures: number;
+  /** TLS handshakes that failed or did not finish within --auth-timeout. */
+  tlsFailures: number;
+}
+
+/** The `security` part of STATUS. */
+export function securityStatus(c: GateCounters): StatusSection {
+  return {
+    key: "security",
+    text:
+      `refused: ${c.refusedConnections} connections, ${c.refusedDatagrams} datagrams (--allow/--deny); failed: ${c.authFailures} authentications, ${c.tlsFailures} TLS handshakes`,
+    json: { ...c },
+  };
+}
+
 /** The server's access control, shared secret and TLS, in one place. */
-export class Guard {
+export class Gate implements TcpGate, UdpGate {
   readonly tls: TlsKeyPair | null;
   readonly authTimeout: number;
   readonly maxConnsPerIp: number;
   #access: AccessPolicy;
   #token: Token | null;
-  #stats: ServerStats;
+  #counters: GateCounters = {
+    refusedConnections: 0,
+    refusedDatagrams: 0,
+    authFailures: 0,
+    tlsFailures: 0,
+  };
   #log: Logger;
   #failures: RateLimiter;
   // Refusals to datagrams are tiny, but still rate-limited per source so a
@@ -78,14 +103,15 @@ export class Guard {
   #datagramReplies = new RateLimiter({ rate: 2, burst: 4 });
   #challenge = encode(AUTH_REQUIRED_LINE + "\n");
   #ok = encode(AUTH_OK + "\n");
+  #required = encode(DATAGRAM_AUTH_REQUIRED);
+  #failed = encode(DATAGRAM_AUTH_FAILED);
 
-  constructor(parts: GuardParts, stats: ServerStats, log: Logger) {
+  constructor(parts: GateParts, log: Logger) {
     this.tls = parts.tls;
     this.authTimeout = parts.authTimeout;
     this.maxConnsPerIp = parts.maxConnsPerIp;
     this.#access = parts.access;
     this.#token = parts.token;
-    this.#stats = stats;
     this.#log = log;
     // A rate of 0 turns the limiter off: no lockout.
     this.#failures = new RateLimiter({
@@ -94,35 +120,24 @@ export class Guard {
     });
   }
 
-  /** A guard that lets everything through (no rules, no token, no TLS). */
-  static open(stats: ServerStats, log: Logger): Guard {
-    return new Guard(
-      {
-        access: new AccessPolicy(),
-        token: null,
-        tls: null,
-        authTimeout: 10_000,
-        maxConnsPerIp: 0,
-        maxAuthFailures: 0,
-      },
-      stats,
-      log,
-    );
-  }
-
   /** True when clients must present the token. */
   get tokenRequired(): boolean {
     return this.#token !== null;
+  }
+
+  /** The refusals and failures counted so far. */
+  status(): StatusSection {
+    return securityStatus(this.#counters);
   }
 
   /**
    * Whether a new TCP connection from `remote` may proceed. A refusal is
    * counted (refusedConnections) and logged; the caller closes the socket.
    */
-  admitConnection(remote: Deno.NetAddr, label: string): boolean {
+  admit(remote: Deno.NetAddr, label: string): boolean {
     const refusal = this.#access.check(remote.hostname);
     if (refusal !== null) {
-      this.#stats.refusedConnections++;
+      this.#counters.refusedConnections++;
       if (!this.#log.quiet) {
         const why = refusal === "denied" ? "matches --deny" : "not in --allow";
         this.#log.event(`${label} Refused ${formatAddr(remote)}: ${why}`);
@@ -130,7 +145,7 @@ export class Guard {
       return false;
     }
     if (this.#token !== null && !this.#failures.peek(ipKey(remote.hostname))) {
-      this.#stats.refusedConnections++;
+      this.#counters.refusedConnections++;
       if (!this.#log.quiet) {
         this.#log.event(
           `${label} Refused ${formatAddr(remote)}: too many failed authentications, cooling down`,
@@ -160,39 +175,30 @@ export class Guard {
   }
 
   /**
-   * Screens one datagram. Resolves to the request to serve, or null when the
-   * datagram is dropped: a refused peer (counted, no reply), or a missing or
-   * wrong token (counted; a short, rate-limited refusal is sent back).
+   * Screens one datagram: the request to serve, or a refusal: a refused peer
+   * (counted, nothing sent back), or a missing or wrong token (counted; a
+   * short, rate-limited refusal to send back).
    */
-  async screenDatagram(
-    socket: Deno.DatagramConn,
-    data: Uint8Array,
-    from: Deno.NetAddr,
-    label: string,
-  ): Promise<AdmittedDatagram | null> {
+  screen(data: Uint8Array, from: Deno.NetAddr, label: string): AdmittedDatagram | RefusedDatagram {
     if (this.#access.check(from.hostname) !== null) {
-      this.#stats.refusedDatagrams++;
-      return null;
+      this.#counters.refusedDatagrams++;
+      return { admitted: false, reply: null };
     }
     const { token, payload } = splitDatagram(data);
     // Without a token of its own the server still strips an AUTH line, so a
     // client's secret never reaches a log.
-    if (this.#token === null) return { payload, authenticated: false };
-    if (token !== null && this.#token.matches(token)) return { payload, authenticated: true };
-    this.#stats.authFailures++;
-    if (this.#datagramReplies.allow(ipKey(from.hostname))) {
-      const why = token === null ? "no token" : "wrong token";
-      this.#log.info(`${label} Authentication failed for ${formatAddr(from)}: ${why}`);
-      try {
-        await socket.send(
-          encode(token === null ? DATAGRAM_AUTH_REQUIRED : DATAGRAM_AUTH_FAILED),
-          from,
-        );
-      } catch {
-        // The refusal is a courtesy; a send error concerns that peer only.
-      }
+    if (this.#token === null) return { admitted: true, payload, authenticated: false };
+    if (token !== null && this.#token.matches(token)) {
+      return { admitted: true, payload, authenticated: true };
     }
-    return null;
+    this.#counters.authFailures++;
+    if (!this.#datagramReplies.allow(ipKey(from.hostname))) return { admitted: false, reply: null };
+    const why = token === null ? "no token" : "wrong token";
+    this.#log.info(`${label} Authentication failed for ${formatAddr(from)}: ${why}`);
+    return {
+      admitted: false,
+      reply: token === null ? this.#required : this.#failed,
+    };
   }
 
   async #tlsHandshake(tracked: TrackedConn, label: string, deadline: Deadline): Promise<boolean> {
@@ -217,7 +223,7 @@ export class Guard {
   }
 
   #tlsFailed(tracked: TrackedConn, label: string, detail: string): void {
-    this.#stats.tlsFailures++;
+    this.#counters.tlsFailures++;
     if (!this.#log.quiet) {
       this.#log.event(`${label} TLS handshake with ${tracked.peer} failed: ${detail}`);
     }
@@ -233,9 +239,9 @@ export class Guard {
     // `drain`: the peer is sending, so lingering a little before the close
     // lets the failure line arrive instead of a reset.
     const fail = async (reason: string, drain = true) => {
-      this.#stats.authFailures++;
+      this.#counters.authFailures++;
       // Each failure takes one from the address's budget; an empty budget
-      // refuses its next connections at accept (admitConnection).
+      // refuses its next connections at accept (admit).
       this.#failures.allow(ipKey(tracked.peerHost));
       this.#log.info(`${label} Authentication failed for ${tracked.peer}: ${reason}`);
       try {
@@ -287,9 +293,9 @@ export class Guard {
   }
 }
 
-/** Startup notes for the log, and the guard itself. */
-export interface CreatedGuard {
-  guard: Guard;
+/** Startup notes for the log, and the gate itself. */
+export interface CreatedGate {
+  gate: Gate;
   /** Lines for the server log: what is enforced. */
   notes: string[];
   /** Things the operator should fix (printed as warnings). */
@@ -297,15 +303,11 @@ export interface CreatedGuard {
 }
 
 /**
- * Builds the guard from the parsed flags: reads the token (--token-file or
+ * Builds the gate from the parsed flags: reads the token (--token-file or
  * SOCKETKIT_TOKEN) and the TLS files. Throws RuntimeError when one cannot be
  * read or used, before any service binds.
  */
-export function createGuard(
-  config: SecurityConfig,
-  stats: ServerStats,
-  log: Logger,
-): CreatedGuard {
+export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
   const found = readToken(config.tokenFile ?? undefined);
   const tls = config.tls === null ? null : readKeyPair(config.tls);
   const access = new AccessPolicy(config.allow, config.deny);
@@ -327,7 +329,7 @@ export function createGuard(
       throw new RuntimeError(`Cannot use the token from ${found.source}`, { cause: error });
     }
   }
-  const guard = new Guard(
+  const gate = new Gate(
     {
       access,
       token,
@@ -336,10 +338,9 @@ export function createGuard(
       maxConnsPerIp: config.maxConnsPerIp,
       maxAuthFailures: config.maxAuthFailures,
     },
-    stats,
     log,
   );
-  return { guard, notes, warnings };
+  return { gate, notes, warnings };
 }
 
 function formatMs(ms: number): string {

@@ -44,8 +44,14 @@ export interface FoundToken {
  * The variable is read only when the permission is already granted
  * (`--allow-env=SOCKETKIT_TOKEN`, as the tasks and the compiled binary have):
  * asking would stop a server on a terminal prompt.
+ *
+ * `options.checkLength`: warn about a short token (default true). A server
+ * should; a client cannot choose the server's token, so it is not told.
  */
-export function readToken(tokenFile: string | undefined): FoundToken | null {
+export function readToken(
+  tokenFile: string | undefined,
+  options: { checkLength?: boolean } = {},
+): FoundToken | null {
   let found: FoundToken;
   if (tokenFile !== undefined) {
     found = readTokenFile(tokenFile);
@@ -57,7 +63,7 @@ export function readToken(tokenFile: string | undefined): FoundToken | null {
     if (problem !== null) throw new RuntimeError(`Cannot use ${TOKEN_ENV}: ${problem}`);
     found = { secret: value, source: TOKEN_ENV, warnings: [] };
   }
-  if (found.secret.length < SHORT_TOKEN_CHARS) {
+  if ((options.checkLength ?? true) && found.secret.length < SHORT_TOKEN_CHARS) {
     found.warnings.push(
       `the token from ${found.source} is short (${found.secret.length} characters); use ${SHORT_TOKEN_CHARS} or more random ones, e.g. from: openssl rand -hex 16`,
     );

@@ -6,7 +6,7 @@
  * terminal, or a clear error.
  */
 import { RuntimeError } from "../base/errors.ts";
-import { type ClientSecurity, clientSecurity } from "./client_settings.ts";
+import type { ClientSecurity } from "./client_settings.ts";
 import { tokenRequiredError } from "./client_auth.ts";
 import { datagramRefusal, withToken } from "./protocol.ts";
 import { formatHostPort, wildcardFor } from "../net/address.ts";
@@ -27,8 +27,6 @@ export type UdpOutcome =
   /** No reply after every try. */
   | { kind: "no-reply"; tries: number };
 
-let warnedUdpInClear = false;
-
 /**
  * One UDP socket talking to one server address. The socket is opened on the
  * first request and kept for the next ones; close() releases it.
@@ -43,9 +41,9 @@ export class UdpRequester {
   /**
    * @param host server address
    * @param port server UDP port
-   * @param security token (and TLS, to warn that UDP has none); default the process's
+   * @param security token (and TLS, to warn that UDP has none)
    */
-  constructor(host: string, port: number, security: ClientSecurity = clientSecurity()) {
+  constructor(host: string, port: number, security: ClientSecurity) {
     this.#host = host;
     this.#port = port;
     this.#security = security;
@@ -63,9 +61,8 @@ export class UdpRequester {
       hostname: wildcardFor(this.#host),
       port: 0,
     });
-    if (this.#security.tls !== null && !warnedUdpInClear) {
-      warnedUdpInClear = true;
-      console.error("warning: --tls covers TCP only; UDP requests and their token go in clear");
+    if (this.#security.tls !== null) {
+      this.#security.warnOnce("--tls covers TCP only; UDP requests and their token go in clear");
     }
     const where = formatHostPort(this.#host, this.#port);
     const { tokens } = this.#security;

@@ -1,13 +1,13 @@
 /**
- * UDP message service: each datagram is one message and gets one reply
- * datagram. The receive loop, which nothing a sender does can end, is
- * UdpService's.
+ * The UDP message service's answers: each datagram is one message and gets
+ * one reply datagram. The receive loop, which nothing a sender does can end,
+ * is UdpService's.
  */
 import { formatAddr } from "../net/address.ts";
-import { UdpService } from "../net/udp_service.ts";
-import { isExitCommand } from "../base/text.ts";
-import type { RunningService, ServiceContext } from "../service.ts";
-import { exitRefusal } from "./exit.ts";
+import type { AdmittedDatagram } from "../net/udp_service.ts";
+import type { ServiceDeps } from "../service.ts";
+import type { MessageConfig } from "./config.ts";
+import { exitRefusal, isExitCommand } from "./exit.ts";
 import {
   logMessage,
   RECEIVED,
@@ -18,10 +18,18 @@ import {
   tooLong,
   UDP_LABEL,
 } from "./protocol.ts";
+import type { MessageCounters } from "./status.ts";
 
-/** Starts the UDP message service on --udp-port. */
-export function startUdpMessageService(context: ServiceContext): RunningService {
-  const { config, log } = context;
+/** The datagram handler of the UDP message service, for UdpService. */
+export function udpMessageHandler(
+  config: MessageConfig,
+  deps: ServiceDeps,
+  counters: MessageCounters,
+): {
+  handle(datagram: AdmittedDatagram, from: Deno.NetAddr): Uint8Array | null;
+  afterReply(): void;
+} {
+  const { log } = deps;
   // Replies are datagrams, so no trailing newline.
   const reply = (text: string) => replyLine(UDP_LABEL, text).subarray(0, -1);
   const ack = reply(RECEIVED);
@@ -29,15 +37,9 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
   const shuttingDown = reply(SHUTTING_DOWN);
   let exitFrom: Deno.NetAddr | null = null;
 
-  const service = UdpService.listen({
-    label: UDP_LABEL,
-    service: "UDP message service",
-    hostname: config.host,
-    port: config.udpPort,
-    log,
-    guard: context.guard,
+  return {
     handle({ payload: data, authenticated }, from) {
-      context.stats.udpMessages++;
+      counters.udp++;
       // Formatting the address costs more than the rest of a reply, so only
       // the lines that show it pay for it.
       if (!log.quiet) {
@@ -57,15 +59,8 @@ export function startUdpMessageService(context: ServiceContext): RunningService 
     // The shutdown starts only once the reply to `exit` is on its way.
     afterReply() {
       if (exitFrom === null) return;
-      context.requestShutdown(`exit from ${formatAddr(exitFrom)} over UDP`);
+      deps.requestShutdown(`exit from ${formatAddr(exitFrom)} over UDP`);
       exitFrom = null;
     },
-  });
-  return {
-    label: UDP_LABEL,
-    transport: "udp",
-    hostname: service.hostname,
-    port: service.port,
-    stop: () => service.stop(),
   };
 }

@@ -1,17 +1,18 @@
 /**
- * TCP message service: every line (LF or CRLF) is acknowledged with one reply
- * line. Bytes without a newline count as a message once the peer pauses for
- * --flush-delay or half-closes, so the original client (send, then wait) gets
- * its reply too.
+ * One TCP message connection: every line (LF or CRLF) is acknowledged with
+ * one reply line. Bytes without a newline count as a message once the peer
+ * pauses for --flush-delay or half-closes, so the original client (send, then
+ * wait) gets its reply too.
  */
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import { GrowingBuffer } from "../net/read_buffer.ts";
-import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
-import { isExitCommand } from "../base/text.ts";
-import type { RunningService, ServiceContext } from "../service.ts";
-import { exitRefusal } from "./exit.ts";
+import type { TrackedConn } from "../net/tcp_service.ts";
+import type { ServiceDeps } from "../service.ts";
+import type { MessageConfig } from "./config.ts";
+import { exitRefusal, isExitCommand } from "./exit.ts";
 import { ReplyBatch, ReplyRun } from "./reply_batch.ts";
+import type { MessageCounters } from "./status.ts";
 import {
   logMessage,
   RECEIVED,
@@ -28,14 +29,18 @@ import {
 const READ_FIRST = 1024;
 const READ_MAX = 8 * 1024;
 
-/** Starts the TCP message service on --tcp-port. */
-export function startTcpMessageService(context: ServiceContext): RunningService {
-  const { config, log } = context;
+/** The connection handler of the TCP message service, for TcpService. */
+export function tcpMessageHandler(
+  config: MessageConfig,
+  deps: ServiceDeps,
+  counters: MessageCounters,
+): (tracked: TrackedConn) => Promise<void> {
+  const { log } = deps;
   const acks = new ReplyRun(replyLine(TCP_LABEL, RECEIVED));
   const overLong = replyLine(TCP_LABEL, tooLong(config.maxMessage));
   const shuttingDown = replyLine(TCP_LABEL, SHUTTING_DOWN);
 
-  async function handle(tracked: TrackedConn): Promise<void> {
+  return async function handle(tracked: TrackedConn): Promise<void> {
     const { conn, peer } = tracked;
     // Guarded so --quiet does not build a string per connection just to drop it.
     if (!log.quiet) log.event(`${TCP_LABEL} Connection from ${peer}`);
@@ -49,7 +54,7 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
     const handler = {
       line(bytes: Uint8Array) {
         if (exiting) return;
-        context.stats.tcpMessages++;
+        counters.tcp++;
         if (!log.quiet) logMessage(log, TCP_LABEL, peer, head, bytes);
         if (!isExitCommand(bytes)) {
           replies.repeat();
@@ -91,34 +96,12 @@ export function startTcpMessageService(context: ServiceContext): RunningService 
       }
       await sendReplies();
       if (exiting) {
-        context.requestShutdown(`exit from ${peer} over TCP`);
+        deps.requestShutdown(`exit from ${peer} over TCP`);
         break;
       }
       if (result !== TIMED_OUT) read = readSoon(conn, buffer.bytes);
     }
     if (!log.quiet) log.event(`${TCP_LABEL} ${peer} disconnected`);
-  }
-
-  const service = TcpService.listen({
-    label: TCP_LABEL,
-    service: "TCP message service",
-    hostname: config.host,
-    port: config.tcpPort,
-    log,
-    maxConnections: config.maxConnections,
-    idleTimeout: config.idleTimeout,
-    busyReply:
-      `${TCP_LABEL} Error: too many connections (${config.maxConnections}); try again later`,
-    guard: context.guard,
-    handle,
-  });
-  return {
-    label: TCP_LABEL,
-    transport: "tcp",
-    hostname: service.hostname,
-    port: service.port,
-    connections: () => service.connectionCount,
-    stop: () => service.stop(),
   };
 }
 

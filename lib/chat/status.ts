@@ -1,0 +1,11 @@
+/** What the chat service counts, as STATUS shows it. */
+import type { StatusSection } from "../base/status.ts";
+
+/** The `chat` part of STATUS (zeros when the service is not running). */
+export function chatStatus(members = 0, messages = 0): StatusSection {
+  return {
+    key: "chat",
+    text: `chat: ${members} members, ${messages} messages`,
+    json: { members, messages },
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * The message services' own flags of `socketkit serve`: the TCP and UDP
+ * ports, who may stop the server, and how messages are framed.
+ */
+import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
+import { EXIT_POLICIES, type ExitPolicy } from "./exit.ts";
+
+/** Where the TCP message service listens unless told otherwise. */
+export const TCP_PORT = 65432;
+/** Where the UDP message service listens unless told otherwise. */
+export const UDP_PORT = 65433;
+
+/** The message services' settings after flag parsing. */
+export interface MessageConfig {
+  tcpPort: number;
+  udpPort: number;
+  exitFrom: ExitPolicy;
+  /** Longest message (TCP line or UDP datagram) in bytes. */
+  maxMessage: number;
+  /** Milliseconds of pause after which bytes without a newline count as a message. */
+  flushDelay: number;
+}
+
+/** The message rows of SERVE_SPEC's flag table. */
+export const MESSAGE_FLAGS: Record<string, FlagSpec> = {
+  "tcp-port": {
+    type: "string",
+    value: "PORT",
+    default: String(TCP_PORT),
+    help: "TCP message service port (0: any free port)",
+  },
+  "udp-port": {
+    type: "string",
+    value: "PORT",
+    default: String(UDP_PORT),
+    help: "UDP message service port",
+  },
+  "exit-from": {
+    type: "string",
+    value: "WHO",
+    default: "local",
+    help: "Who may stop the server with 'exit': local, any or none",
+  },
+  "max-message": {
+    type: "string",
+    value: "SIZE",
+    default: "64KiB",
+    help: "Longest message (TCP line or UDP datagram)",
+  },
+  "flush-delay": {
+    type: "string",
+    value: "TIME",
+    default: "100ms",
+    help: "Pause after which bytes without a newline count as a message",
+  },
+};
+
+/** Reads the message flags; throws UsageError on bad values. */
+export function parseMessageConfig(flags: ParsedFlags): MessageConfig {
+  return {
+    tcpPort: flags.port("tcp-port"),
+    udpPort: flags.port("udp-port"),
+    exitFrom: flags.choice("exit-from", EXIT_POLICIES),
+    maxMessage: flags.size("max-message"),
+    flushDelay: Math.max(1, flags.duration("flush-delay")),
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Every TCP client connects through dialTcp, which also speaks TLS and
+ * answers the server's AUTH challenge as the client's settings say, so a
+ * client protocol needs no code of its own for either.
+ */
+import { formatHostPort } from "../net/address.ts";
+import { connectError, connectTcp } from "../net/dial.ts";
+import { negotiateAuth } from "./client_auth.ts";
+import type { ClientSecurity } from "./client_settings.ts";
+import { connectInsecureTls, startVerifiedTls } from "./client_tls.ts";
+
+/** Options of {@link dialTcp}. */
+export interface DialOptions {
+  /** TLS and token settings. */
+  security: ClientSecurity;
+  /** Turn Nagle's algorithm off (TCP_NODELAY) for an interactive protocol. Default false. */
+  noDelay?: boolean;
+  /**
+   * The protocol starts with a line from the server (chat): authentication is
+   * settled, and a token asked for if need be, before dialTcp returns.
+   * Default false.
+   */
+  serverSpeaksFirst?: boolean;
+}
+
+/**
+ * Connects over TCP (with TLS if asked) and deals with the server's AUTH
+ * challenge. Throws RuntimeError like
+ * `Cannot connect to 127.0.0.1:65432 (connection refused): is socketkit serve running?`,
+ * or one naming the certificate or token problem.
+ */
+export async function dialTcp(
+  hostname: string,
+  port: number,
+  options: DialOptions,
+): Promise<Deno.Conn<Deno.NetAddr>> {
+  const { security } = options;
+  const where = formatHostPort(hostname, port);
+  const started = performance.now();
+  let conn: Deno.Conn<Deno.NetAddr>;
+  if (security.tls?.insecure) {
+    conn = await connectInsecureTls(hostname, port, {
+      noDelay: options.noDelay ?? false,
+      where: `Cannot connect to ${where} over TLS`,
+      connectError: (error) => connectError(where, error),
+    });
+  } else {
+    // noDelay is set on the socket itself: Deno's TLS connection has no such option.
+    const tcp = await connectTcp(hostname, port, { noDelay: options.noDelay ?? false });
+    conn = security.tls === null
+      ? tcp
+      : await startVerifiedTls(tcp, hostname, security.tls, `Cannot connect to ${where} over TLS`);
+  }
+  return await negotiateAuth(conn, {
+    where,
+    security,
+    serverSpeaksFirst: options.serverSpeaksFirst ?? false,
+    connectMs: performance.now() - started,
+    interactive: Deno.stdin.isTerminal(),
+  });
+}
