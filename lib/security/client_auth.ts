@@ -20,7 +20,7 @@ import { TIMED_OUT, within } from "../base/deadline.ts";
 import { closeQuietly, writeAll } from "../base/io.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
 import type { ClientSecurity } from "./client_settings.ts";
-import { readableFrom, writableTo } from "./conn_streams.ts";
+import { ConnAdapter } from "./conn_adapter.ts";
 import { AUTH_FAILED, AUTH_OK, AUTH_REQUIRED, authLine } from "./protocol.ts";
 import { envReadable, TOKEN_ENV } from "./token.ts";
 
@@ -104,7 +104,7 @@ export function tokenRequiredError(where: string): RuntimeError {
 }
 
 /** A connection whose first server line may be an AUTH challenge. */
-class AuthConn implements Deno.Conn<Deno.NetAddr> {
+class AuthConn extends ConnAdapter {
   #inner: Deno.Conn<Deno.NetAddr>;
   #options: ClientAuthOptions;
   #gateUntil: number;
@@ -116,10 +116,9 @@ class AuthConn implements Deno.Conn<Deno.NetAddr> {
   #leftover: Uint8Array | null = null;
   #eof = false;
   #error: unknown = null;
-  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
-  #writable: WritableStream<Uint8Array<ArrayBufferLike>> | null = null;
 
   constructor(inner: Deno.Conn<Deno.NetAddr>, options: ClientAuthOptions, gateUntil: number) {
+    super();
     this.#inner = inner;
     this.#options = options;
     this.#gateUntil = gateUntil;
@@ -193,20 +192,6 @@ class AuthConn implements Deno.Conn<Deno.NetAddr> {
 
   unref(): void {
     this.#inner.unref();
-  }
-
-  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    this.#readable ??= readableFrom((buffer) => this.read(buffer), () => closeQuietly(this));
-    return this.#readable;
-  }
-
-  get writable(): WritableStream<Uint8Array<ArrayBufferLike>> {
-    this.#writable ??= writableTo((bytes) => this.write(bytes), () => closeQuietly(this));
-    return this.#writable;
-  }
-
-  [Symbol.dispose](): void {
-    closeQuietly(this);
   }
 
   /** Deals with the first line once; concurrent callers share the work. */

@@ -11,7 +11,7 @@ import { RuntimeError } from "../base/errors.ts";
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { closeQuietly } from "../base/io.ts";
 import type { ClientTls } from "./client_settings.ts";
-import { readableFrom, writableTo } from "./conn_streams.ts";
+import { ConnAdapter } from "./conn_adapter.ts";
 
 /** How long the TLS handshake may take before the client gives up. */
 export const TLS_HANDSHAKE_MS = 10_000;
@@ -116,7 +116,7 @@ const HIGH_WATER = 256 * 1024;
 const LOW_WATER = 64 * 1024;
 
 /** A node:tls socket behind the Deno.Conn interface, with Deno's error classes. */
-class NodeTlsConn implements Deno.Conn<Deno.NetAddr> {
+class NodeTlsConn extends ConnAdapter {
   readonly localAddr: Deno.NetAddr;
   readonly remoteAddr: Deno.NetAddr;
   #socket: tls.TLSSocket;
@@ -126,10 +126,9 @@ class NodeTlsConn implements Deno.Conn<Deno.NetAddr> {
   #error: Error | null = null;
   #closed = false;
   #waiters: (() => void)[] = [];
-  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | null = null;
-  #writable: WritableStream<Uint8Array<ArrayBufferLike>> | null = null;
 
   constructor(socket: tls.TLSSocket) {
+    super();
     this.#socket = socket;
     this.localAddr = {
       transport: "tcp",
@@ -210,20 +209,6 @@ class NodeTlsConn implements Deno.Conn<Deno.NetAddr> {
 
   unref(): void {
     this.#socket.unref();
-  }
-
-  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    this.#readable ??= readableFrom((buffer) => this.read(buffer), () => closeQuietly(this));
-    return this.#readable;
-  }
-
-  get writable(): WritableStream<Uint8Array<ArrayBufferLike>> {
-    this.#writable ??= writableTo((bytes) => this.write(bytes), () => closeQuietly(this));
-    return this.#writable;
-  }
-
-  [Symbol.dispose](): void {
-    closeQuietly(this);
   }
 
   #wake(): void {
