@@ -74,7 +74,7 @@ export const SERVE_SPEC: CommandSpec = {
   notes: `Sizes take K, M, G suffixes (powers of 1024); times take ms, s, m, h.
 Stop the server with Ctrl-C, SIGTERM, or by sending 'exit' to a message service.
 
-Exposing the server (the README's Security section): give clients a token through
+Exposing the server (docs/security.md): give clients a token through
 $SOCKETKIT_TOKEN or --token-file (never on the command line), TLS with
 --tls-cert/--tls-key, and keep strangers out with --allow/--deny.
 
@@ -241,7 +241,7 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
   }
   if (!hasToken && security.allow.length === 0) {
     warnings.push(
-      `listening on ${config.host} with neither --allow nor a token: anyone who can reach this host can use every service (see the README's Security section)`,
+      `listening on ${config.host} with neither --allow nor a token: anyone who can reach this host can use every service (see docs/security.md)`,
     );
   }
   if (security.tls !== null && security.maxConnsPerIp === 0) {

@@ -239,7 +239,7 @@ export async function drain(conn: Deno.Conn, ms: number, max = 1 << 20): Promise
 // deno-lint-ignore no-control-regex
 export const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-/** What one fault test did, for the report and the README's Security section. */
+/** What one fault test did, for the report and docs/security.md. */
 export interface Figures {
   name: string;
   /** Fuzz cases or attack units tried. */
@@ -263,7 +263,7 @@ export interface Figures {
   note?: string;
 }
 
-/** Prints one line of figures (collected by hand into the README's Security section). */
+/** Prints one line of figures (collected by hand into docs/security.md). */
 export function report(figures: Figures): void {
   const parts = Object.entries(figures)
     .filter(([key, value]) => key !== "name" && value !== undefined)

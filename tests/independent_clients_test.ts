@@ -1,6 +1,6 @@
 /**
  * Independent clients (netcat, socat, Python's socket module) talk to the
- * real server, proving the wire protocol is what the README says. Each test
+ * real server, proving the wire protocol is what docs/ say. Each test
  * skips, saying why, when its tool is not installed.
  */
 import { deepStrictEqual, equal } from "node:assert/strict";

@@ -1,7 +1,7 @@
 /**
  * Every line the chat server sends, and the few a client recognises. Server
  * and client share this file, so the documented protocol
- * (README.md (Chat)) has one source.
+ * (docs/chat.md) has one source.
  *
  * Line kinds, told apart by their first characters:
  * - `[HH:MM:SS] name: text`   a member's message (also in history)

@@ -99,7 +99,7 @@ export class ChatService implements Service {
     if (this.#room.full) return await sayAndClose(session, roomFullLine(config.maxMembers));
     try {
       // Plain TCP only: Deno's TLS connections offer neither option (see
-      // README.md, Security), and TLS records batch small writes anyway.
+      // docs/security.md), and TLS records batch small writes anyway.
       tracked.setKeepAlive(true);
       // Chat is interactive and the Outbox already batches what one turn
       // queues, so Nagle's algorithm would only add delay (up to the peer's

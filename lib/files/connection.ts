@@ -1,7 +1,7 @@
 /**
  * One connection to the file service: request lines one after another
  * (LIST, STAT, GET, PUT) until end of input or a broken transfer. The
- * protocol is in protocol.ts and the README (File service); the directory
+ * protocol is in protocol.ts and docs/files.md; the directory
  * rules in store.ts.
  */
 import { isDisconnect, linger, type Writer } from "../base/io.ts";

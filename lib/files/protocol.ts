@@ -1,7 +1,7 @@
 /**
  * The file service's wire protocol, shared by server, client and tests. One
  * request line, one reply line, and raw bytes where there are bytes; see
- * README.md (File service) for the full description.
+ * docs/files.md for the full description.
  *
  *   LIST                      -> OK <count>, then <count> entry lines
  *   STAT <name>               -> OK <size> <mtime-ms> <sha256|->

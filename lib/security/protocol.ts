@@ -1,6 +1,6 @@
 /**
  * The authentication wire protocol, shared by servers, clients and tests
- * (README.md's Security section has the user's version).
+ * (docs/security.md has the user's version).
  *
  * TCP, when the server has a token: the server's first line is AUTH_REQUIRED;
  * the client's first line must be `AUTH <token>`; the server answers `AUTH OK`
