@@ -85,7 +85,19 @@ Deno.test("cli: usage errors exit 2 and name the flag or value, without a stack 
     [["serve", "--host"], /Flag "--host" needs a value/],
     [["serve", "extra"], /Unexpected argument "extra"/],
     [["connect", "--tcp", "--udp"], /Choose one of --random, --tcp, --udp/],
-    [["connect", "--random", "--retries", "-1"], /--retries|Unknown flag "-1"/],
+    [
+      ["connect", "--random", "--retries", "-1"],
+      /Invalid value "-1" for --retries: expected a whole number from 0 to 100\n.*'socketkit connect --help'/,
+    ],
+    [
+      ["serve", "--info-rate", "-3"],
+      /Invalid value "-3" for --info-rate: expected a number of 0 or more.*\n.*'socketkit serve --help'/,
+    ],
+    [
+      ["connect", "info", "--timeout", "-1s"],
+      /Invalid value "-1s" for --timeout: .*\n.*'socketkit connect info --help'/,
+    ],
+    [["serve", "--max-conns", "0"], /--max-conns: expected a whole number of 1 or more\n/],
     [["connect"], /Choose a mode/],
     [["connect", "teleport"], /Unknown mode "teleport"/],
     [["frobnicate"], /Unknown command "frobnicate"/],
