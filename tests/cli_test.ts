@@ -51,7 +51,7 @@ Deno.test("connect: exit goes over both transports, prints the replies, stops th
   ok(await tcpPortClosed(tcp));
 });
 
-Deno.test("connect --udp: a missing reply is reported and the client carries on", async () => {
+Deno.test("connect --udp: a missing reply is reported, the client carries on, and exits 1 when none ever came", async () => {
   // A bound UDP socket that never answers stands in for a lost datagram.
   const silent = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
@@ -60,7 +60,8 @@ Deno.test("connect --udp: a missing reply is reported and the client carries on"
       ["connect", "--udp", `--udp-port=${port}`, "--timeout=100ms", "--retries=1"],
       "one\ntwo\n",
     );
-    equal(result.code, 0);
+    equal(result.code, 1);
+    match(result.stderr, /^error: No reply ever came from 127\.0\.0\.1:\d+ over UDP/);
     const out = result.stdout.trim().split("\n");
     equal(out.length, 2);
     for (const line of out) {
