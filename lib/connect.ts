@@ -143,7 +143,12 @@ async function menuMode(args: string[], flags: ParsedFlags, context: ModeContext
   const security = parseClientSecurity(flags, context.warn);
   const { runMenu, terminalMenuIO } = await import("./menu.ts");
   return await runMenu(terminalMenuIO(), {
-    run: (entryArgs) => dispatch(entryArgs, { ...context, security }),
+    run: (entryArgs, session) =>
+      dispatch(entryArgs, {
+        ...context,
+        security: security.withSignal(session.signal),
+        menu: session,
+      }),
     available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),
     flagsFor: (mode) =>
       mode === "message" ? args : (MENU_FLAGS[mode] ?? ["host"]).filter(given).flatMap((name) => [

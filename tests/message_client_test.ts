@@ -5,7 +5,7 @@
  * hear the host's "port unreachable").
  */
 import { doesNotMatch, equal, match, ok } from "node:assert/strict";
-import { runCli, ServerProcess } from "./_helpers.ts";
+import { hasCommand, runCli, runInPtySteps, ServerProcess } from "./_helpers.ts";
 
 /** A TCP server on port 0 that answers each connection's first bytes with `reply`. */
 async function fakeServer(
@@ -147,4 +147,36 @@ Deno.test("message mode: without --allow-ffi, UDP that never gets a reply still 
     /^error: No reply ever came from 127\.0\.0\.1:\d+ over UDP \(2 messages, 1 try each\)/,
   );
   doesNotMatch(result.stderr, /\n\s+at /);
+});
+
+Deno.test({
+  name: "menu, message entry: says how to get back, asks before exit, Ctrl-C returns to the menu",
+  // The pseudo-terminal comes from python3's pty module.
+  ignore: !(await hasCommand("python3")),
+  async fn() {
+    await using server = await ServerProcess.start();
+    const prompt = "\\(Ctrl-D or Ctrl-C: back to the menu; 'exit' stops the server\\): ";
+    const result = await runInPtySteps(
+      [
+        "connect",
+        `--tcp-port=${server.port("[TCP Server]")}`,
+        `--udp-port=${server.port("[UDP Server]")}`,
+      ],
+      [
+        ["Choose 1-7: ", "1\n"],
+        [prompt, "hello\n"],
+        [`Server responded: [^\\n]*\\n[\\s\\S]*${prompt}`, "exit\n"],
+        ["Send it\\? \\[y/N\\] ", "n\n"],
+        [`Not sent; the server keeps running[\\s\\S]*${prompt}`, "\x03"],
+        ["Interrupted; back to the menu[\\s\\S]*Choose 1-7: ", "1\n"],
+        [prompt, "exit\n"],
+        ["Send it\\? \\[y/N\\] ", "y\n"],
+      ],
+    );
+    ok(result !== null);
+    const output = result.output.replaceAll("\r\n", "\n");
+    equal(result.code, 0, output);
+    match(output, /Server shutting down\.\.\.[\s\S]*The server was stopped; leaving the menu\n/);
+    equal((await server.exited()).code, 0);
+  },
 });

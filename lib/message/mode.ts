@@ -5,7 +5,7 @@
 import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 import { formatHostPort } from "../net/address.ts";
 import { securityFor } from "../security/client_settings.ts";
-import type { ModeContext } from "../service.ts";
+import type { MenuSession, ModeContext } from "../service.ts";
 import { TCP_PORT, UDP_PORT } from "./config.ts";
 import { type Reader, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
@@ -19,8 +19,13 @@ import {
   type Transport,
 } from "./message_client.ts";
 
-/** The prompt on a terminal; the menu's tells how to get back to it. */
+/** The prompt on a terminal. */
 export const PROMPT = "Enter message to send (Ctrl-D quits; 'exit' stops the server): ";
+/** The prompt when the menu runs message mode. */
+export const MENU_PROMPT =
+  "Enter message to send (Ctrl-D or Ctrl-C: back to the menu; 'exit' stops the server): ";
+/** Asked before the menu's message mode sends `exit`. */
+export const CONFIRM_EXIT = "'exit' stops the server for every client. Send it? [y/N] ";
 
 /** How lines are routed: one transport, or a coin flip per line. */
 export type TransportChoice = Transport | "random";
@@ -67,6 +72,7 @@ export async function messageMode(
     retries: flags.integer("retries", 0, 100),
     security: securityFor(flags, context),
     prompt: Deno.stdin.isTerminal(),
+    ...(context.menu ? { menu: context.menu } : {}),
   });
 }
 
@@ -79,6 +85,8 @@ export interface MessageSessionOptions extends MessageClientOptions {
   input?: Reader;
   /** Where replies go. Default console.log. */
   print?: (line: string) => void;
+  /** Run from the menu: lines come from it, `exit` is confirmed first, Ctrl-C returns. */
+  menu?: MenuSession;
 }
 
 const CLIENT_LABEL: Record<Transport, string> = { tcp: "[TCP Client]", udp: "[UDP Client]" };
@@ -94,6 +102,13 @@ export async function runMessageSession(options: MessageSessionOptions): Promise
   const print = options.print ?? ((line: string) => console.log(line));
   const client = new MessageClient(options);
   const input = new LineReader(options.input ?? Deno.stdin);
+  const { menu } = options;
+  const readLine = menu
+    ? async () => {
+      const line = await menu.readLine();
+      return line === null ? null : encode(line);
+    }
+    : () => input.readLine();
   const udp = { sent: 0, answered: 0 };
   const exchange = async (transport: Transport, line: string, reconnect = true) => {
     if (transport === "udp") udp.sent++;
@@ -107,8 +122,8 @@ export async function runMessageSession(options: MessageSessionOptions): Promise
     // Fail fast, before the user types anything, when the server is not there.
     if (options.transport !== "udp") await client.connectTcp();
     while (true) {
-      if (options.prompt) await writeAll(Deno.stdout, encode(PROMPT));
-      const raw = await input.readLine();
+      if (options.prompt) await writeAll(Deno.stdout, encode(menu ? MENU_PROMPT : PROMPT));
+      const raw = await readLine();
       if (raw === null) break;
       if (raw === OVERLONG) {
         print("Line too long to send; skipped");
@@ -116,11 +131,16 @@ export async function runMessageSession(options: MessageSessionOptions): Promise
       }
       const line = decodeLenient(raw);
       if (line.trim().toLowerCase() === "exit") {
+        if (menu && !(await menu.confirm(CONFIRM_EXIT))) {
+          print("Not sent; the server keeps running");
+          continue;
+        }
         // UDP first: its reply comes back before the server stops, and the
         // TCP connection then finds it gone, which is not an error.
         if (options.transport !== "tcp") await exchange("udp", "exit");
         if (options.transport !== "udp") await exchange("tcp", "exit", false);
         print("Exiting client...");
+        menu?.serverStopped();
         break;
       }
       await exchange(pick(options.transport), line);
@@ -128,7 +148,7 @@ export async function runMessageSession(options: MessageSessionOptions): Promise
   } finally {
     client.close();
   }
-  if (udp.sent > 0 && udp.answered === 0) {
+  if (udp.sent > 0 && udp.answered === 0 && !menu?.signal.aborted) {
     const where = formatHostPort(options.host, options.udpPort);
     throw new RuntimeError(
       `No reply ever came from ${where} over UDP (${udp.sent} ${

@@ -73,6 +73,11 @@ export class UdpRequester {
 
   async #request(payload: Uint8Array, options: UdpRequestOptions): Promise<UdpOutcome> {
     const where = formatHostPort(this.#host, this.#port);
+    const { signal } = this.#security;
+    if (signal?.aborted) throw new RuntimeError(`Not sending to ${where}: interrupted`);
+    if (this.#connected === undefined && this.#socket === null) {
+      signal?.addEventListener("abort", () => this.close(), { once: true });
+    }
     if (this.#connected === undefined) {
       this.#connected = await ConnectedUdp.open(this.#host, this.#port, where);
     }
@@ -89,6 +94,7 @@ export class UdpRequester {
     let asked = false;
     const tries = options.retries + 1;
     for (let attempt = 1; attempt <= tries; attempt++) {
+      if (signal?.aborted) throw new RuntimeError(`No reply from ${where}: interrupted`);
       const datagram = token === null ? payload : withToken(token, payload);
       try {
         if (this.#connected) {
