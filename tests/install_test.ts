@@ -16,15 +16,26 @@ function taskCommand(name: string): string {
   return typeof task === "string" ? task : task.command;
 }
 
+/**
+ * Runs a command as from a fresh shell: only PATH and HOME are passed on (a
+ * `deno task` started from `deno task test` would otherwise inherit its
+ * INIT_CWD, the folder that task was started in, and keep it).
+ */
 async function run(
   command: string,
   args: string[],
   options: { cwd: string; env?: Record<string, string> },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const shell: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of ["PATH", "HOME", "DENO_DIR"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) shell[name] = value;
+  }
   const output = await new Deno.Command(command, {
     args,
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    clearEnv: true,
+    env: { ...shell, ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
