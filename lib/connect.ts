@@ -43,7 +43,10 @@ export const CONNECT_SPEC: CommandSpec = {
   },
   notes: `Message mode reads lines from standard input and prints each reply. 'exit' asks
 the server to stop (over both transports with --random) and ends the client;
-end of input (Ctrl-D) ends the client and leaves the server running.
+end of input (Ctrl-D) ends the client and leaves the server running. It exits 1
+when a reply is not the message protocol (wrong port, a TLS server without
+--tls), when TCP gets no reply in time, and when UDP messages were sent and not
+one reply came (at once if the host says nothing listens on the port).
 
 With no mode on a terminal, a menu offers every mode and asks what each needs.
 Flags given to the menu are passed on to the entries they apply to: --host to
