@@ -6,6 +6,7 @@
  */
 import { doesNotMatch, equal, match, ok } from "node:assert/strict";
 import { hasCommand, runCli, runInPtySteps, ServerProcess } from "./_helpers.ts";
+import { makeTestCerts } from "./_security.ts";
 
 /** A TCP server on port 0 that answers each connection's first bytes with `reply`. */
 async function fakeServer(
@@ -66,6 +67,37 @@ Deno.test("message mode: a TLS server's alert is an error with exit 1 and a hint
       /^error: 127\.0\.0\.1:\d+ answered "\\x15\\x03\\x03\\x00\\x02\\x022", which is not a reply of the TCP message service: the server speaks TLS: add --tls/,
     );
   });
+});
+
+Deno.test({
+  name:
+    "message mode: a real TLS server without --tls is exit 1 with the hint; with --tls it works",
+  ignore: !(await hasCommand("openssl")),
+  async fn() {
+    const certs = (await makeTestCerts())!;
+    try {
+      await using server = await ServerProcess.start(
+        ["--services=message", "--tls-cert", certs.cert, "--tls-key", certs.key],
+        ["[TCP Server]"],
+      );
+      const port = `--tcp-port=${server.port("[TCP Server]")}`;
+      const plain = await runCli(["connect", "--tcp", port], "hi\n");
+      equal(plain.code, 1);
+      equal(plain.stdout, "");
+      match(
+        plain.stderr,
+        /^error: .*not a reply of the TCP message service: the server speaks TLS: add --tls/,
+      );
+      const tls = await runCli(["connect", "--tcp", port, "--ca", certs.ca], "hi\n");
+      equal(tls.code, 0, tls.stderr);
+      equal(
+        tls.stdout.trim(),
+        "[TCP Client] Server responded: [TCP Server] Your message was received!",
+      );
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("message mode: pointed at the chat port or a UDP service that is not it, exit 1 naming the port", async () => {
