@@ -16,6 +16,8 @@ Commands:
   connect    Talk to them: --random, --tcp or --udp (messages), or a mode:
              chat, info, upload, download, files; on a terminal with no
              arguments, a menu
+  help       The manuals, offline: 'socketkit help' lists the topics,
+             'socketkit help chat' prints one
 
 Flags:
   -h, --help     Show this help and exit
@@ -42,14 +44,26 @@ export async function main(args: string[]): Promise<number> {
         return 0;
       case "-h":
       case "--help":
-      case "help":
         console.log(HELP);
         return 0;
+      case "help": {
+        if (rest.length > 1) {
+          throw new UsageError(`Unexpected argument "${rest[1]}"`, "socketkit help");
+        }
+        const topic = rest[0];
+        if (topic === "-h" || topic === "--help") {
+          console.log(HELP);
+          return 0;
+        }
+        const { helpText } = await import("./lib/help.ts");
+        console.log(helpText(topic).trimEnd());
+        return 0;
+      }
       case undefined:
         console.error(HELP);
         return EXIT_USAGE;
       default:
-        throw new UsageError(`Unknown command "${command}": expected serve or connect`);
+        throw new UsageError(`Unknown command "${command}": expected serve, connect or help`);
     }
   } catch (error) {
     return report(error);

@@ -43,7 +43,10 @@ export const CONNECT_SPEC: CommandSpec = {
   },
   notes: `Message mode reads lines from standard input and prints each reply. 'exit' asks
 the server to stop (over both transports with --random) and ends the client;
-end of input (Ctrl-D) ends the client and leaves the server running.
+end of input (Ctrl-D) ends the client and leaves the server running. It exits 1
+when a reply is not the message protocol (wrong port, a TLS server without
+--tls), when TCP gets no reply in time, and when UDP messages were sent and not
+one reply came (at once if the host says nothing listens on the port).
 
 With no mode on a terminal, a menu offers every mode and asks what each needs.
 Flags given to the menu are passed on to the entries they apply to: --host to
@@ -143,7 +146,12 @@ async function menuMode(args: string[], flags: ParsedFlags, context: ModeContext
   const security = parseClientSecurity(flags, context.warn);
   const { runMenu, terminalMenuIO } = await import("./menu.ts");
   return await runMenu(terminalMenuIO(), {
-    run: (entryArgs) => dispatch(entryArgs, { ...context, security }),
+    run: (entryArgs, session) =>
+      dispatch(entryArgs, {
+        ...context,
+        security: security.withSignal(session.signal),
+        menu: session,
+      }),
     available: (mode) => mode === "message" || Object.hasOwn(MODES, mode),
     flagsFor: (mode) =>
       mode === "message" ? args : (MENU_FLAGS[mode] ?? ["host"]).filter(given).flatMap((name) => [

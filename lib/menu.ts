@@ -8,19 +8,26 @@ import { VERSION } from "./base/version.ts";
 import { RuntimeError, UsageError } from "./base/errors.ts";
 import { encode, printable } from "./base/text.ts";
 import { writeAll } from "./base/io.ts";
+import type { MenuSession } from "./service.ts";
 
 /** Where the menu reads answers and writes its text. */
 export interface MenuIO {
-  /** The next line typed, without its line ending; null at end of input. */
-  readLine(): Promise<string | null>;
+  /**
+   * The next line typed, without its line ending; null at end of input or
+   * once `signal` aborts (a read under way then serves the next call, so
+   * nothing typed is lost).
+   */
+  readLine(signal?: AbortSignal): Promise<string | null>;
   /** Writes text as is (prompts end without a newline). */
   write(text: string): Promise<void> | void;
+  /** Calls `handler` on each Ctrl-C (SIGINT) until the returned function is called. */
+  onInterrupt?(handler: () => void): () => void;
 }
 
 /** Options of {@link runMenu}. */
 export interface MenuOptions {
-  /** Runs `socketkit connect <args>` and resolves to its exit code. */
-  run(args: string[]): Promise<number>;
+  /** Runs `socketkit connect <args>` as an entry of the menu; resolves to its exit code. */
+  run(args: string[], session: MenuSession): Promise<number>;
   /** Whether `connect <mode>` exists in this build ("message" is the flag-selected mode). */
   available(mode: string): boolean;
   /** Flags added to an entry's command line, e.g. ["--host", "192.0.2.7"]. Default none. */
@@ -72,18 +79,34 @@ export const MENU_ENTRIES: readonly MenuEntry[] = [
     label: "Upload a file",
     names: ["upload"],
     mode: "upload",
-    questions: [{ prompt: "File to upload: " }],
-    args: ([path]) => ["upload", path!],
+    questions: [
+      { prompt: "File to upload: " },
+      { prompt: "Replace a file of the same name on the server? [y/N] ", default: "n" },
+    ],
+    args: ([path, force]) => ["upload", path!, ...(yes(force) ? ["--force"] : [])],
   },
   {
     label: "Download a file",
     names: ["download"],
     mode: "download",
-    questions: [{ prompt: "File to download: " }],
-    args: ([name]) => ["download", name!],
+    questions: [
+      { prompt: "File to download: " },
+      { prompt: "Save as (a file or folder; Enter: the same name here): ", default: "" },
+      { prompt: "Replace the file if it exists? [y/N] ", default: "n" },
+    ],
+    args: ([name, output, force]) => [
+      "download",
+      name!,
+      ...(output ? ["--output", output] : []),
+      ...(yes(force) ? ["--force"] : []),
+    ],
   },
   { label: "Quit", names: ["quit", "q", "exit"], mode: null, questions: [], args: () => [] },
 ];
+
+function yes(answer: string | undefined): boolean {
+  return /^y(es)?$/i.test(answer?.trim() ?? "");
+}
 
 /** The menu text shown before each choice. */
 export function menuText(): string {
@@ -94,9 +117,10 @@ export function menuText(): string {
 const CHOICE_PROMPT = `Choose 1-${MENU_ENTRIES.length}: `;
 
 /**
- * Shows the menu until Quit or end of input; resolves to 0. An entry's usage
- * or runtime error is shown and the menu comes back; any other error is a bug
- * and is rethrown.
+ * Shows the menu until Quit, end of input, or an entry that stopped the
+ * server; resolves to 0. An entry's usage or runtime error is shown and the
+ * menu comes back; any other error is a bug and is rethrown. Ctrl-C during
+ * an entry stops it (its connections are closed) and the menu comes back.
  */
 export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number> {
   while (true) {
@@ -121,11 +145,35 @@ export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number>
       continue;
     }
     const flags = options.flagsFor?.(entry.mode) ?? [];
+    const controller = new AbortController();
+    let serverStopped = false;
+    const session: MenuSession = {
+      signal: controller.signal,
+      readLine: () => io.readLine(controller.signal),
+      async confirm(question) {
+        await io.write(question);
+        return yes((await io.readLine(controller.signal)) ?? "");
+      },
+      serverStopped: () => (serverStopped = true),
+    };
+    const unlisten = io.onInterrupt?.(() => controller.abort());
+    // Message mode's prompt says it; every other entry says it here.
+    if (unlisten && entry.mode !== "message") await io.write("(Ctrl-C returns to the menu)\n");
     try {
-      await options.run([...entry.args(answers), ...flags]);
+      await options.run([...entry.args(answers), ...flags], session);
     } catch (error) {
-      if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
-      await io.write(`error: ${error.message}\n`);
+      // After Ctrl-C, whatever the closed connections made the entry throw is expected.
+      if (!controller.signal.aborted) {
+        if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
+        await io.write(`error: ${error.message}\n`);
+      }
+    } finally {
+      unlisten?.();
+    }
+    if (controller.signal.aborted) await io.write("\nInterrupted; back to the menu\n");
+    if (serverStopped) {
+      await io.write("The server was stopped; leaving the menu\n");
+      return 0;
     }
   }
 }
@@ -150,25 +198,33 @@ function printableChoice(line: string): string {
 }
 
 /**
- * MenuIO over the process's terminal. Reads never take more than the line
- * asked for when stdin is a terminal (the terminal hands over one line per
- * read), so whatever an entry then reads from stdin itself is not lost.
+ * MenuIO over the process's terminal. One reader owns stdin for the menu and
+ * the entries it runs: reads never take more than the line asked for when
+ * stdin is a terminal (the terminal hands over one line per read), so
+ * whatever an entry then reads from stdin itself is not lost, and a read cut
+ * short by Ctrl-C stays pending and serves the next line asked for.
  */
 export function terminalMenuIO(): MenuIO {
   const decoder = new TextDecoder();
   const buffer = new Uint8Array(4096);
   let pending = "";
+  let reading: Promise<number | null> | null = null;
+  let eof = false;
   return {
-    async readLine() {
+    async readLine(signal) {
       while (!pending.includes("\n")) {
-        const n = await Deno.stdin.read(buffer);
-        if (n === null) {
-          if (pending === "") return null;
+        if (eof || signal?.aborted) {
+          if (signal?.aborted || pending === "") return null;
           const last = pending;
           pending = "";
           return last;
         }
-        pending += decoder.decode(buffer.subarray(0, n), { stream: true });
+        reading ??= Deno.stdin.read(buffer);
+        const n = await untilAborted(reading, signal);
+        if (n === ABORTED) continue;
+        reading = null;
+        if (n === null) eof = true;
+        else pending += decoder.decode(buffer.subarray(0, n), { stream: true });
       }
       const end = pending.indexOf("\n");
       const line = pending.slice(0, end).replace(/\r$/, "");
@@ -178,5 +234,20 @@ export function terminalMenuIO(): MenuIO {
     async write(text) {
       await writeAll(Deno.stdout, encode(text));
     },
+    onInterrupt(handler) {
+      Deno.addSignalListener("SIGINT", handler);
+      return () => Deno.removeSignalListener("SIGINT", handler);
+    },
   };
+}
+
+const ABORTED = Symbol("aborted");
+
+function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T | typeof ABORTED> {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(ABORTED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

@@ -259,6 +259,9 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */
 export async function serve(args: string[]): Promise<number> {
+  // One binary serves and connects; only the client uses FFI (net/udp_connected.ts),
+  // so the server gives the permission up and keeps Deno's sandbox whole.
+  Deno.permissions.revokeSync({ name: "ffi" });
   const flags = parseFlags(SERVE_SPEC, args);
   if (flags.help) {
     console.log(formatHelp(SERVE_SPEC));

@@ -64,4 +64,25 @@ export interface ModeContext {
    * token typed once serves them all). Absent: the mode parses its own flags.
    */
   security?: ClientSecurity;
+  /** Set when the mode runs as an entry of the menu. */
+  menu?: MenuSession;
+}
+
+/** What the menu offers the entry it runs. */
+export interface MenuSession {
+  /**
+   * Aborted by Ctrl-C: the entry stops and the menu comes back. The entry's
+   * connections (made with the security settings it was handed) are closed.
+   */
+  signal: AbortSignal;
+  /**
+   * The next line typed, read from the same terminal reader as the menu's so
+   * nothing typed is lost between them; null at end of input (Ctrl-D) or
+   * once `signal` aborted.
+   */
+  readLine(): Promise<string | null>;
+  /** Asks a yes-or-no question; true only for "y" or "yes". */
+  confirm(question: string): Promise<boolean>;
+  /** Tells the menu the server was stopped: it ends instead of coming back. */
+  serverStopped(): void;
 }

@@ -51,7 +51,7 @@ Deno.test("connect: exit goes over both transports, prints the replies, stops th
   ok(await tcpPortClosed(tcp));
 });
 
-Deno.test("connect --udp: a missing reply is reported and the client carries on", async () => {
+Deno.test("connect --udp: a missing reply is reported, the client carries on, and exits 1 when none ever came", async () => {
   // A bound UDP socket that never answers stands in for a lost datagram.
   const silent = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
@@ -60,7 +60,8 @@ Deno.test("connect --udp: a missing reply is reported and the client carries on"
       ["connect", "--udp", `--udp-port=${port}`, "--timeout=100ms", "--retries=1"],
       "one\ntwo\n",
     );
-    equal(result.code, 0);
+    equal(result.code, 1);
+    match(result.stderr, /^error: No reply ever came from 127\.0\.0\.1:\d+ over UDP/);
     const out = result.stdout.trim().split("\n");
     equal(out.length, 2);
     for (const line of out) {
@@ -85,7 +86,19 @@ Deno.test("cli: usage errors exit 2 and name the flag or value, without a stack 
     [["serve", "--host"], /Flag "--host" needs a value/],
     [["serve", "extra"], /Unexpected argument "extra"/],
     [["connect", "--tcp", "--udp"], /Choose one of --random, --tcp, --udp/],
-    [["connect", "--random", "--retries", "-1"], /--retries|Unknown flag "-1"/],
+    [
+      ["connect", "--random", "--retries", "-1"],
+      /Invalid value "-1" for --retries: expected a whole number from 0 to 100\n.*'socketkit connect --help'/,
+    ],
+    [
+      ["serve", "--info-rate", "-3"],
+      /Invalid value "-3" for --info-rate: expected a number of 0 or more.*\n.*'socketkit serve --help'/,
+    ],
+    [
+      ["connect", "info", "--timeout", "-1s"],
+      /Invalid value "-1s" for --timeout: .*\n.*'socketkit connect info --help'/,
+    ],
+    [["serve", "--max-conns", "0"], /--max-conns: expected a whole number of 1 or more\n/],
     [["connect"], /Choose a mode/],
     [["connect", "teleport"], /Unknown mode "teleport"/],
     [["frobnicate"], /Unknown command "frobnicate"/],

@@ -1,34 +1,47 @@
 /**
- * Builds the single binary with `deno task compile` and runs serve + connect
- * from it. `deno compile` needs its runtime (denort): the test runs when
- * DENORT_BIN is set or the runtime is already cached, and says why it skipped
- * otherwise.
+ * Builds the single binary with `deno task compile` (tools/compile.ts) and
+ * runs serve + connect from it. `deno compile` needs its runtime (denort):
+ * that test runs when DENORT_BIN is set or the runtime is already cached, and
+ * says why it skipped otherwise. Where the cache is pre-seeded is tested
+ * always, without a download.
  */
-import { equal, match } from "node:assert/strict";
-import { join } from "node:path";
-import denoJson from "../deno.json" with { type: "json" };
+import { doesNotMatch, equal, match } from "node:assert/strict";
+import { dirname, join } from "node:path";
 import { ROOT } from "./_helpers.ts";
 import { decodeLenient } from "../lib/base/text.ts";
+import { compileArgs, denoDir, denortCachePath } from "../tools/compile.ts";
 
 async function denortAvailable(): Promise<string | null> {
   if (Deno.env.get("DENORT_BIN")) return null;
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  })
-    .output();
-  const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir as string;
-  const version = Deno.version.deno;
-  try {
-    for await (const entry of Deno.readDir(join(denoDir, "dl", "release", `v${version}`))) {
-      if (entry.name.startsWith("denort")) return null;
-    }
-  } catch {
-    // no cache folder
-  }
-  return `deno compile needs its runtime (denort ${version}), which is neither in DENORT_BIN nor cached in ${denoDir}`;
+  const cache = denortCachePath(await denoDir(), Deno.build.target);
+  const found = await Deno.stat(cache).then(() => true, () => false);
+  if (found) return null;
+  return `deno compile needs its runtime (denort ${Deno.version.deno}), which is neither in DENORT_BIN nor cached at ${cache}`;
 }
+
+Deno.test("compile: a runtime pre-seeded at the documented path is used, not downloaded", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "socketkit-denodir-" });
+  try {
+    const cache = denortCachePath(dir, Deno.build.target);
+    await Deno.mkdir(dirname(cache), { recursive: true });
+    // Not a real runtime: the build fails unpacking it, which shows it was taken from there.
+    await Deno.writeTextFile(cache, "not a zip");
+    const env: Record<string, string> = { DENO_DIR: dir, NO_COLOR: "1" };
+    const build = await new Deno.Command(Deno.execPath(), {
+      args: compileArgs({ output: join(dir, "socketkit") }),
+      cwd: ROOT,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(build.stderr);
+    equal(build.code === 0, false);
+    doesNotMatch(stderr, /Download/, "no download was tried");
+    match(stderr, /zip/i);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 const skipReason = await denortAvailable();
 if (skipReason) console.log(`skipping the compiled-binary test: ${skipReason}`);
@@ -41,9 +54,8 @@ Deno.test({
     const binary = join(dir, "socketkit");
     try {
       // The compile task's own flags, writing to the temporary folder.
-      const task = denoJson.tasks.compile.replace("--output socketkit", `--output ${binary}`);
       const build = await new Deno.Command(Deno.execPath(), {
-        args: task.split(" ").slice(1),
+        args: compileArgs({ output: binary }),
         cwd: ROOT,
         stdout: "piped",
         stderr: "piped",

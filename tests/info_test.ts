@@ -23,6 +23,7 @@ import {
   LineClient,
   runCli,
   runInPty,
+  runInPtySteps,
   ServerProcess,
   UdpFrom,
   udpRequest,
@@ -457,6 +458,15 @@ Deno.test("menu: each entry asks what it needs and runs its subcommand", async (
     "  ",
     "upload",
     "a.txt",
+    "",
+    "download",
+    "report.pdf",
+    "/tmp/reports/",
+    "y",
+    "6",
+    "r.pdf",
+    "",
+    "",
     "q",
   ]);
   const code = await runMenu(io, {
@@ -469,6 +479,8 @@ Deno.test("menu: each entry asks what it needs and runs its subcommand", async (
     ["info", "time", "--info-port", "1234"],
     ["info", "STATUS", "--info-port", "1234"],
     ["upload", "a.txt"],
+    ["download", "report.pdf", "--output", "/tmp/reports/", "--force"],
+    ["download", "r.pdf"],
   ]);
   const output = io.output();
   match(output, /Unknown choice "nine": type 1-7/);
@@ -518,6 +530,28 @@ Deno.test("menu: the info entry runs the real connect info", async () => {
 });
 
 Deno.test({
+  name: "menu: Ctrl-C in an entry closes its connections and the menu comes back",
+  ignore: !(await hasCommand("python3")),
+  async fn() {
+    // A UDP socket that never answers, and a timeout far beyond the test's.
+    using silent = new UdpFrom();
+    const port = String((silent.socket.addr as Deno.NetAddr).port);
+    const result = await runInPtySteps(
+      ["connect", "--info-port", port, "--timeout", "60s", "--retries", "0"],
+      [
+        ["Choose 1-7: ", "3\n"],
+        ["\\[STATUS\\]: ", "\n"],
+        ["Ctrl-C returns to the menu", "\x03"],
+        ["Interrupted; back to the menu[\\s\\S]*Choose 1-7: ", "7\n"],
+      ],
+    );
+    ok(result !== null);
+    equal(result.code, 0, result.output);
+    match(result.output, /Interrupted; back to the menu/);
+  },
+});
+
+Deno.test({
   name: "menu: on a real terminal, connect with no mode shows the menu",
   // The pseudo-terminal comes from python3's pty module.
   ignore: !(await hasCommand("python3")),
@@ -531,8 +565,8 @@ Deno.test({
     match(output, /what would you like to do\?\n {2}1\) Send messages \(random TCP\/UDP\)/);
     match(output, /Unknown choice "nine": type 1-7/);
     match(output, /Command \(STATUS, TIME, USERS, HELP\) \[STATUS\]: /);
-    // Typed-ahead input is echoed first, so the reply follows the prompt on its line.
-    match(output, /\[STATUS\]: time: \d{4}-.+\nunix_ms: \d+\n/);
+    // Typed-ahead input is echoed first, so the entry's note follows the prompt on its line.
+    match(output, /\[STATUS\]: \(Ctrl-C returns to the menu\)\ntime: \d{4}-.+\nunix_ms: \d+\n/);
     await server.waitFor(/^\[Info Server\] TIME from 127\.0\.0\.1:\d+$/);
   },
 });

@@ -46,7 +46,12 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
   }
   let parsed;
   try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: joinNegativeValues(spec, args),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     throw new UsageError(describeParseError(error), spec.name);
   }
@@ -156,6 +161,32 @@ export class ParsedFlags {
   }
 }
 
+/**
+ * `--retries -1`: parseArgs takes "-1" for a flag of its own and reports the
+ * flag as missing its value. A string flag followed by something that looks
+ * like a negative number gets it as its value, so the value's own check says
+ * what is allowed.
+ */
+function joinNegativeValues(spec: CommandSpec, args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return [...out, ...args.slice(i)];
+    const next = args[i + 1];
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    if (
+      name !== undefined && spec.flags[name]?.type === "string" && next !== undefined &&
+      /^-\d/.test(next)
+    ) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 function describeParseError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code;
@@ -213,19 +244,20 @@ export function parseInteger(
 ): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max) {
+    const range = max >= Number.MAX_SAFE_INTEGER ? `of ${min} or more` : `from ${min} to ${max}`;
     throw new UsageError(
-      `Invalid value "${value}" for --${flag}: expected a whole number from ${min} to ${max}`,
+      `Invalid value "${value}" for --${flag}: expected a whole number ${range}`,
     );
   }
   return n;
 }
 
-/** A non-negative decimal number, e.g. a rate of "2.5". */
+/** A decimal number of 0 or more, e.g. a rate of "2.5". */
 export function parseNumber(flag: string, value: string): number {
   const n = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) {
     throw new UsageError(
-      `Invalid value "${value}" for --${flag}: expected a number like 10 or 2.5`,
+      `Invalid value "${value}" for --${flag}: expected a number of 0 or more, like 10 or 2.5`,
     );
   }
   return n;
@@ -251,11 +283,21 @@ export function parseSize(flag: string, value: string, min = 1): number {
   const unit = SIZE_UNITS[match?.[2]?.toLowerCase() ?? "?"];
   const bytes = match && unit ? Math.floor(Number(match[1]) * unit) : NaN;
   if (!Number.isSafeInteger(bytes) || bytes < min) {
+    const least = min > 0 ? ` of at least ${formatSize(min)}` : "";
     throw new UsageError(
-      `Invalid value "${value}" for --${flag}: expected a size of at least ${min} bytes, like 65536, 64KiB or 4GiB`,
+      `Invalid value "${value}" for --${flag}: expected a size${least}, like 65536, 64KiB or 4GiB`,
     );
   }
   return bytes;
+}
+
+/** "1 byte", "64 bytes", "4 KiB": a size as a person reads it (exact units only). */
+export function formatSize(bytes: number): string {
+  if (bytes === 1) return "1 byte";
+  for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} bytes`;
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -265,7 +307,7 @@ export function parseDuration(flag: string, value: string): number {
   const match = value.trim().match(/^(\d+(?:\.\d+)?)(ms|s|m|h)?$/);
   if (!match) {
     throw new UsageError(
-      `Invalid value "${value}" for --${flag}: expected a duration like 500ms, 30s or 5m`,
+      `Invalid value "${value}" for --${flag}: expected a duration of 0 or more, like 500ms, 30s or 5m`,
     );
   }
   return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? "s"]!);

@@ -6,6 +6,7 @@ import type { ClientSecurity } from "../security/client_settings.ts";
 import { dialTcp } from "../security/dial.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
 import { decodeLenient, encode } from "../base/text.ts";
 import { UdpRequester } from "../security/udp_request.ts";
 
@@ -20,6 +21,8 @@ export interface MessageClientOptions {
   timeout: number;
   /** UDP resends after the first try when no reply comes. */
   retries: number;
+  /** Milliseconds to wait for a TCP reply. Default `timeout` × (`retries` + 1). */
+  tcpTimeout?: number;
   /** TLS and token settings. */
   security: ClientSecurity;
 }
@@ -30,7 +33,9 @@ export type Reply =
   /** UDP: no reply after every try. */
   | { kind: "no-reply"; tries: number }
   /** TCP: the server closed the connection instead of replying. */
-  | { kind: "closed" };
+  | { kind: "closed" }
+  /** TCP: no reply line within the time allowed (the connection is then closed). */
+  | { kind: "silent"; ms: number };
 
 /** One persistent TCP connection and one UDP socket to a socketkit server. */
 export class MessageClient {
@@ -47,7 +52,8 @@ export class MessageClient {
     if (this.#tcp) return;
     const { host, tcpPort, security } = this.#options;
     const conn = await dialTcp(host, tcpPort, { security });
-    this.#tcp = { conn, lines: new LineReader(conn) };
+    // A reply is one short line; anything longer is not this protocol.
+    this.#tcp = { conn, lines: new LineReader(conn, { maxLine: 64 * 1024 }) };
   }
 
   /**
@@ -57,10 +63,19 @@ export class MessageClient {
   async sendTcp(text: string, reconnect = true): Promise<Reply> {
     await this.connectTcp();
     const { conn, lines } = this.#tcp!;
+    const { timeout, retries } = this.#options;
+    const ms = this.#options.tcpTimeout ?? timeout * (retries + 1);
     let reply: Uint8Array | typeof OVERLONG | null;
     try {
       await writeAll(conn, encode(text + "\n"));
-      reply = await lines.readLine();
+      const read = lines.readLine();
+      const result = await within(read, ms);
+      if (result === TIMED_OUT) {
+        read.catch(() => {}); // settles when the connection is closed just below
+        this.#closeTcp();
+        return { kind: "silent", ms };
+      }
+      reply = result;
     } catch (error) {
       if (!isDisconnect(error)) throw error;
       reply = null;

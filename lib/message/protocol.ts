@@ -70,3 +70,26 @@ function isPlainAscii(bytes: Uint8Array): boolean {
   }
   return true;
 }
+
+/**
+ * null when `text` is a reply of the TCP or UDP message service (it starts
+ * with "[TCP Server] " or "[UDP Server] "), otherwise why it is not: a client
+ * must not pass off another server's bytes (a TLS alert, the chat's
+ * greeting) as a message reply. `where` is the server's address.
+ */
+export function notAReply(transport: "tcp" | "udp", where: string, text: string): string | null {
+  const label = transport === "tcp" ? TCP_LABEL : UDP_LABEL;
+  if (text.startsWith(label + " ")) return null;
+  const shown = printable(Array.from(text).slice(0, 40).join("")) +
+    (Array.from(text).length > 40 ? "..." : "");
+  // A TLS record starts with its type (0x15 alert, 0x16 handshake), then version 3.x.
+  const tls = (text.charCodeAt(0) === 0x15 || text.charCodeAt(0) === 0x16) &&
+    text.charCodeAt(1) === 0x03;
+  const hint = tls
+    ? "the server speaks TLS: add --tls (and --ca FILE for a private CA)"
+    : transport === "tcp"
+    ? "wrong port (--tcp-port), or does the server need --tls?"
+    : "wrong port (--udp-port)?";
+  const service = `the ${transport.toUpperCase()} message service`;
+  return `${where} answered "${shown}", which is not a reply of ${service}: ${hint}`;
+}

@@ -109,17 +109,29 @@ export class ClientSecurity {
   /** null: plain TCP. */
   readonly tls: ClientTls | null;
   readonly tokens: ClientTokens;
+  /** When it aborts, every connection made with these settings is closed (Ctrl-C in the menu). */
+  readonly signal: AbortSignal | null;
   #warn: (line: string) => void;
-  #warned = new Set<string>();
+  #warned: Set<string>;
 
   constructor(options: {
     tls: ClientTls | null;
     tokenFile: string | null;
     warn: (line: string) => void;
-  }) {
+  }, derived?: { from: ClientSecurity; signal: AbortSignal }) {
     this.tls = options.tls;
     this.#warn = options.warn;
-    this.tokens = new ClientTokens(options.tokenFile, options.warn);
+    this.tokens = derived?.from.tokens ?? new ClientTokens(options.tokenFile, options.warn);
+    this.#warned = derived ? derived.from.#warned : new Set();
+    this.signal = derived?.signal ?? null;
+  }
+
+  /** The same settings (the same token, warnings said once) with connections that close on `signal`. */
+  withSignal(signal: AbortSignal): ClientSecurity {
+    return new ClientSecurity({ tls: this.tls, tokenFile: null, warn: this.#warn }, {
+      from: this,
+      signal,
+    });
   }
 
   /** Plain TCP and SOCKETKIT_TOKEN (what a client without flags gets). */

@@ -8,6 +8,8 @@ import { connectError, connectTcp } from "../net/dial.ts";
 import { negotiateAuth } from "./client_auth.ts";
 import type { ClientSecurity } from "./client_settings.ts";
 import { connectInsecureTls, startVerifiedTls } from "./client_tls.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { closeQuietly } from "../base/io.ts";
 
 /** Options of {@link dialTcp}. */
 export interface DialOptions {
@@ -36,6 +38,7 @@ export async function dialTcp(
 ): Promise<Deno.Conn<Deno.NetAddr>> {
   const { security } = options;
   const where = formatHostPort(hostname, port);
+  if (security.signal?.aborted) throw new RuntimeError(`Not connecting to ${where}: interrupted`);
   const started = performance.now();
   let conn: Deno.Conn<Deno.NetAddr>;
   if (security.tls?.insecure) {
@@ -51,6 +54,8 @@ export async function dialTcp(
       ? tcp
       : await startVerifiedTls(tcp, hostname, security.tls, `Cannot connect to ${where} over TLS`);
   }
+  // Ctrl-C in the menu: closing the connection ends whatever the mode is waiting for.
+  security.signal?.addEventListener("abort", () => closeQuietly(conn), { once: true });
   return await negotiateAuth(conn, {
     where,
     security,

@@ -12,6 +12,7 @@ import { datagramRefusal, withToken } from "./protocol.ts";
 import { formatHostPort, wildcardFor } from "../net/address.ts";
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { closeQuietly } from "../base/io.ts";
+import { ConnectedUdp, PortUnreachable } from "../net/udp_connected.ts";
 
 /** Options of {@link UdpRequester.request}. */
 export interface UdpRequestOptions {
@@ -36,6 +37,8 @@ export class UdpRequester {
   #port: number;
   #security: ClientSecurity;
   #socket: Deno.DatagramConn | null = null;
+  /** A connected socket that hears "port unreachable"; null where there is none. */
+  #connected: ConnectedUdp | null | undefined;
   #pending: Promise<[Uint8Array, Deno.Addr] | null> | null = null;
 
   /**
@@ -52,11 +55,33 @@ export class UdpRequester {
   /**
    * Sends `payload` and resolves with the first datagram from the server's
    * port, resending up to `retries` times. Throws RuntimeError when the
-   * datagram cannot be sent at all (e.g. no route, no permission), or the
-   * server refuses the token or wants one the client cannot give.
+   * datagram cannot be sent at all (e.g. no route, no permission), the host
+   * answers that nothing listens on the port (where the client can hear it:
+   * see net/udp_connected.ts), or the server refuses the token or wants one
+   * the client cannot give.
    */
   async request(payload: Uint8Array, options: UdpRequestOptions): Promise<UdpOutcome> {
-    this.#socket ??= Deno.listenDatagram({
+    try {
+      return await this.#request(payload, options);
+    } catch (error) {
+      if (!(error instanceof PortUnreachable)) throw error;
+      throw new RuntimeError(
+        `${error.message}: is socketkit serve running, with that service on that port?`,
+      );
+    }
+  }
+
+  async #request(payload: Uint8Array, options: UdpRequestOptions): Promise<UdpOutcome> {
+    const where = formatHostPort(this.#host, this.#port);
+    const { signal } = this.#security;
+    if (signal?.aborted) throw new RuntimeError(`Not sending to ${where}: interrupted`);
+    if (this.#connected === undefined && this.#socket === null) {
+      signal?.addEventListener("abort", () => this.close(), { once: true });
+    }
+    if (this.#connected === undefined) {
+      this.#connected = await ConnectedUdp.open(this.#host, this.#port, where);
+    }
+    this.#socket ??= this.#connected ? null : Deno.listenDatagram({
       transport: "udp",
       hostname: wildcardFor(this.#host),
       port: 0,
@@ -64,27 +89,34 @@ export class UdpRequester {
     if (this.#security.tls !== null) {
       this.#security.warnOnce("--tls covers TCP only; UDP requests and their token go in clear");
     }
-    const where = formatHostPort(this.#host, this.#port);
     const { tokens } = this.#security;
     let token = tokens.known();
     let asked = false;
     const tries = options.retries + 1;
     for (let attempt = 1; attempt <= tries; attempt++) {
+      if (signal?.aborted) throw new RuntimeError(`No reply from ${where}: interrupted`);
       const datagram = token === null ? payload : withToken(token, payload);
       try {
-        await this.#socket.send(datagram, {
-          transport: "udp",
-          hostname: this.#host,
-          port: this.#port,
-        });
+        if (this.#connected) {
+          this.#connected.send(datagram);
+        } else {
+          await this.#socket!.send(datagram, {
+            transport: "udp",
+            hostname: this.#host,
+            port: this.#port,
+          });
+        }
       } catch (error) {
+        if (error instanceof PortUnreachable) throw error;
         const detail = error instanceof Error ? error.message : String(error);
         throw new RuntimeError(
           `Cannot send to ${formatHostPort(this.#host, this.#port)}: ${detail}`,
           { cause: error },
         );
       }
-      const data = await this.#receiveWithin(options.timeout);
+      const data = this.#connected
+        ? await this.#connected.receive(options.timeout)
+        : await this.#receiveWithin(options.timeout);
       if (data === null) continue;
       const refusal = datagramRefusal(data);
       if (refusal === null) return { kind: "reply", data };
@@ -106,6 +138,8 @@ export class UdpRequester {
   close(): void {
     if (this.#socket) closeQuietly(this.#socket);
     this.#socket = null;
+    this.#connected?.close();
+    this.#connected = undefined;
     this.#pending = null;
   }
 

@@ -66,6 +66,31 @@ Deno.test("flags: every mistake is a UsageError naming the command whose help ex
   throws(() => parseServeConfig(parseFlags(SERVE_SPEC, ["--allow", "10.0.0.0/33"])), UsageError);
 });
 
+Deno.test("flags: a negative number after a flag is its value, and each value error says what is allowed", () => {
+  const spec: CommandSpec = {
+    ...SPEC,
+    flags: { ...SPEC.flags, count: { type: "string", value: "N", default: "2", help: "Count" } },
+  };
+  const cases: [string[], (flags: ReturnType<typeof parseFlags>) => unknown, string][] = [
+    [["--count", "-1"], (f) => f.integer("count", 0, 100), "a whole number from 0 to 100"],
+    [["--count", "-1"], (f) => f.integer("count", 1), "a whole number of 1 or more"],
+    [["--count", "-3"], (f) => f.number("count"), "a number of 0 or more, like 10 or 2.5"],
+    [["--size", "0"], (f) => f.size("size"), "a size of at least 1 byte, like 65536"],
+    [["--size", "3"], (f) => f.size("size", 4096), "a size of at least 4 KiB, like 65536"],
+    [["--size", "3"], (f) => f.size("size", 100), "a size of at least 100 bytes, like"],
+    [["--wait", "-5s"], (f) => f.duration("wait"), "a duration of 0 or more, like 500ms"],
+  ];
+  for (const [args, read, expected] of cases) {
+    const error = usageError(() => read(parseFlags(spec, args)));
+    equal(error.message.startsWith(`Invalid value "${args[1]}" for ${args[0]}: expected `), true);
+    equal(error.message.includes(expected), true, error.message);
+    equal(/9007199254740991|1 bytes/.test(error.message), false, error.message);
+  }
+  // "--" still ends the flags, and a boolean flag never takes the number.
+  deepStrictEqual(parseFlags(SPEC, ["--", "-1"]).positionals, ["-1"]);
+  equal(usageError(() => parseFlags(SPEC, ["--loud", "-1"])).message, 'Unknown flag "-1"');
+});
+
 Deno.test("flags: the help text comes from the same table, defaults shown", () => {
   const help = formatHelp(SPEC);
   equal(help.split("\n")[0], "A demo.");

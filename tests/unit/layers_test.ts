@@ -13,7 +13,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** From the top down; a file may import only what stands lower (or in its own folder). */
 const LAYERS: [rank: number, paths: string[]][] = [
   [8, ["main.ts"]],
-  [7, ["lib/serve.ts", "lib/connect.ts"]],
+  [7, ["lib/serve.ts", "lib/connect.ts", "lib/help.ts"]],
   [6, ["lib/menu.ts"]],
   [5, ["lib/message/", "lib/chat/", "lib/info/", "lib/files/"]],
   [4, ["lib/service.ts"]],
