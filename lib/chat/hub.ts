@@ -252,7 +252,7 @@ export class Hub {
     member.room = room;
     room.members.add(member);
     this.send(member, joined(this.names(room)));
-    if (greet) for (const line of this.#greeting) this.#enqueue(member, line);
+    if (greet) { for (const line of this.#greeting) this.#enqueue(member, line); }
     this.#sendHistory(member, room, true);
     room.publish({ type: "join", room: room.name, name: member.name, ts: now() }, member);
     this.#dropStuck();

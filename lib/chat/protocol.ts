@@ -189,7 +189,8 @@ export function kickedDoneLine(name: string): string {
   return `! Kicked ${name}`;
 }
 
-export const JSON_ON_LINE = "! JSON mode on: one JSON object per line from now on; /json off for text";
+export const JSON_ON_LINE =
+  "! JSON mode on: one JSON object per line from now on; /json off for text";
 export const JSON_OFF_LINE = "! JSON mode off";
 export const ECHO_ON_LINE = "! Echo on: your own messages come back to you";
 export const ECHO_OFF_LINE = "! Echo off";

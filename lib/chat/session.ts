@@ -8,7 +8,7 @@ import { isDisconnect } from "../base/io.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import type { Logger } from "../base/logger.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
-import { decodeLenient, encode, printable } from "../base/text.ts";
+import { decodeLenient, printable } from "../base/text.ts";
 import type { ChatConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import {
@@ -216,7 +216,11 @@ export class ChatSession implements Member {
     const hub = this.#hub;
     switch (word) {
       case "/users":
-        return hub.reply(this, { type: "users", room: this.room!.name, users: hub.names(this.room) });
+        return hub.reply(this, {
+          type: "users",
+          room: this.room!.name,
+          users: hub.names(this.room),
+        });
       case "/rooms":
         return hub.reply(this, { type: "rooms", rooms: hub.rooms() });
       case "/join":
