@@ -114,7 +114,7 @@ Deno.test("chat /kick: an operator (authenticated with the token) may; others ar
     const tokenFile = await writeSecretFile(dir, "token", TOKEN);
     await using plain = await startChat();
     using nobody = await join(plain.port(LABEL), "nobody");
-    using other = await join(plain.port(LABEL), "other");
+    using _other = await join(plain.port(LABEL), "other");
     equal(await nobody.readLine(), "* other joined");
     equal(
       await nobody.request("/kick other"),
