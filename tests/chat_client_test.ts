@@ -9,9 +9,11 @@ import { LineEditor } from "../lib/chat/line_editor.ts";
 import { displayWidth } from "../lib/chat/width.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
+import { RawClient, TOKEN, writeSecretFile } from "./_security.ts";
 import {
   hasCommand,
   LineClient,
+  type ProcessOptions,
   runArgs,
   runCli,
   runInPtySteps,
@@ -26,8 +28,13 @@ function startChat(args: string[] = []): Promise<ServerProcess> {
   return ServerProcess.start(["--services", "chat", ...args], [LABEL]);
 }
 
-async function join(port: number, name: string): Promise<LineClient> {
+async function join(port: number, name: string, token?: string): Promise<LineClient> {
   const client = await LineClient.connect(port);
+  if (token !== undefined) {
+    match((await client.readLine())!, /^AUTH REQUIRED/);
+    await client.send(`AUTH ${token}\n`);
+    match((await client.readLine())!, /^AUTH OK/);
+  }
   match((await client.readLine())!, /Enter your name:$/);
   await client.send(name + "\n");
   match((await client.readLine())!, new RegExp(`^! Joined as ${name}\\. `));
@@ -53,9 +60,10 @@ class ChatChild implements AsyncDisposable {
   #stdout: Promise<string>;
   #stderr: Promise<string>;
 
-  constructor(args: string[]) {
+  constructor(args: string[], options: ProcessOptions = {}) {
     this.child = new Deno.Command(Deno.execPath(), {
-      args: [...runArgs(), "connect", "chat", ...args],
+      args: [...runArgs(options), "connect", "chat", ...args],
+      ...(options.env ? { env: options.env } : {}),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -94,27 +102,25 @@ class ChatChild implements AsyncDisposable {
   }
 }
 
-Deno.test("connect chat: a server restart mid-session; it reconnects, rejoins its room and carries on", async () => {
-  const first = await startChat();
+Deno.test("connect chat: across a server restart it re-sends the token, rejoins its room and carries on; a kick ends it", async () => {
+  const dir = await Deno.makeTempDir();
+  const tokenFile = await writeSecretFile(dir, "token", TOKEN);
+  const first = await startChat(["--token-file", tokenFile]);
   const port = first.port(LABEL);
-  await using client = new ChatChild([
-    "--name",
-    "bob",
-    "--room",
-    "games",
-    "--chat-port",
-    String(port),
-  ]);
+  await using client = new ChatChild(
+    ["--name", "bob", "--room", "games", "--chat-port", String(port)],
+    { env: { SOCKETKIT_TOKEN: TOKEN }, denoArgs: ["--allow-env=SOCKETKIT_TOKEN"] },
+  );
   let second: ServerProcess | null = null;
   try {
-    using alice = await join(port, "alice");
+    using alice = await join(port, "alice", TOKEN);
     equal(await alice.request("/join #games"), "! Joined #games. 1 here: alice");
     await until(alice, /^\* bob joined$/);
     await client.type("before the restart\n");
     await until(alice, new RegExp(`^${TIME} bob: before the restart$`));
     await first.stop();
-    second = await startChat([`--chat-port=${port}`]);
-    using carol = await join(port, "carol");
+    second = await startChat([`--chat-port=${port}`, "--token-file", tokenFile]);
+    using carol = await join(port, "carol", TOKEN);
     // However the two race, carol ends up in #games with bob there.
     const joined = await carol.request("/join #games");
     if (joined !== "! Joined #games. 2 here: bob, carol") {
@@ -123,15 +129,60 @@ Deno.test("connect chat: a server restart mid-session; it reconnects, rejoins it
     }
     await client.type("after the restart\n");
     await until(carol, new RegExp(`^${TIME} bob: after the restart$`));
-    const result = await client.end();
-    equal(result.code, 0, result.stderr);
-    match(result.stderr, /The server is shutting down; reconnecting/);
-    match(result.stderr, /Reconnected as bob/);
-    await until(carol, /^\* bob left$/);
+    // carol presented the token: an operator. A kicked client does not come back.
+    await carol.send("/kick bob bye\n");
+    const result = await client.exited();
+    equal(result.code, 1, result.stderr);
+    match(result.stderr, /-- The server is shutting down; reconnecting\n/);
+    equal(result.stderr.match(/-- Reconnected as bob\n/g)?.length, 1, result.stderr);
+    match(result.stderr, /\nerror: You were kicked by carol: bye\n$/);
+    await until(carol, /^\* bob left \(kicked by carol: bye\)$/);
   } finally {
     await first[Symbol.asyncDispose]();
     await second?.[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("connect chat: when its name is still taken after a drop it rejoins as NAME_2", async () => {
+  // A scripted server: the first connection drops after the join; on the second,
+  // "bob" is taken (the server has not noticed the old one gone).
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using client = new ChatChild(
+    ["--name", "bob", "--room", "den", "--chat-port", String(listener.addr.port)],
+  );
+  const greet = async (conn: Deno.Conn) => {
+    const peer = new RawClient(conn);
+    await peer.send("! Welcome (0 members online). Enter your name:\n");
+    return peer;
+  };
+  {
+    using first = await greet(await listener.accept());
+    equal(await first.readLine(), "bob");
+    await first.send(
+      "! Joined as bob. 1 here: bob\n! Limits: lines up to 4096 bytes; no rate limit.\n",
+    );
+    equal(await first.readLine(), "/join #den");
+    await first.send("! Joined #den. 1 here: bob\n");
+  }
+  using second = await greet(await listener.accept());
+  equal(await second.readLine(), "bob");
+  await second.send('! The name "bob" is taken. Enter your name:\n');
+  equal(await second.readLine(), "bob_2");
+  await second.send(
+    "! Joined as bob_2. 2 here: bob, bob_2\n! Limits: lines up to 4096 bytes; no rate limit.\n",
+  );
+  equal(await second.readLine(), "/join #den", "back to its room");
+  await second.send("! Joined #den. 1 here: bob_2\n");
+  await client.type("still here\n");
+  equal(await second.readLine(), "still here");
+  const done = client.end();
+  equal(await second.readLine(), "/quit");
+  second.close();
+  const result = await done;
+  equal(result.code, 0, result.stderr);
+  match(result.stderr, /-- Lost the connection; reconnecting\n/);
+  match(result.stderr, /-- Reconnected as bob_2\n/);
 });
 
 Deno.test("connect chat --no-reconnect: a server shutdown ends it with exit 0 and no error", async () => {
@@ -238,6 +289,36 @@ Deno.test({
     );
     equal(result.output.split("\x07").length, 2, "one bell");
     await until(alice, /^\* tty left$/);
+  },
+});
+
+Deno.test({
+  name:
+    "connect chat on a terminal: --no-bell highlights without the bell; Ctrl-C while reconnecting quits at once",
+  ignore: !HAS_PYTHON,
+  async fn() {
+    const server = await startChat();
+    try {
+      const port = server.port(LABEL);
+      using alice = await join(port, "alice");
+      const run = runInPtySteps(
+        ["connect", "chat", "--name", "tty", "--no-bell", "--chat-port", String(port)],
+        [["look here", ""], ["Reconnecting in", "\x03"]],
+      );
+      await until(alice, /^\* tty joined$/);
+      await alice.send("tty, look here\n");
+      await server.stop(); // and never comes back
+      const started = Date.now();
+      const result = (await run)!;
+      equal(result.code, 0, result.output);
+      match(result.output, new RegExp(`\\x1b\\[7m${TIME} alice: tty, look here\\x1b\\[27m`));
+      ok(!result.output.includes("\x07"), "no bell");
+      match(result.output, /-- The server is shutting down; reconnecting/);
+      ok(!result.output.includes("error"), result.output);
+      ok(Date.now() - started < 10_000);
+    } finally {
+      await server[Symbol.asyncDispose]();
+    }
   },
 });
 
