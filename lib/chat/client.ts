@@ -138,7 +138,9 @@ class ChatClient {
   #where: string;
   #io: Console;
   #ui: TerminalUi | null = null;
+  /** The name we have now, and the one the user chose (tried first on a reconnect). */
   #name: string;
+  #wanted = "";
   #room: string;
   #bucket = new TokenBucket(0, 1);
   // Lines typed (or piped) and not sent yet; a quit once they are.
@@ -282,8 +284,9 @@ class ChatClient {
     abort: Promise<never>,
   ): Promise<void> {
     const options = this.#options;
-    let offered = first ? options.name : this.#name;
-    const base = this.#name;
+    // After a drop, the name the user chose (not a NAME_2 we fell back to) comes first.
+    let offered = first ? options.name : this.#wanted;
+    const base = this.#wanted;
     let attempts = 0;
     let last = "";
     for (let line = greeting; line !== null; line = await next()) {
@@ -293,6 +296,7 @@ class ChatClient {
       if (first && !options.json) this.#io.print(line);
       if (joined) {
         this.#name = joined;
+        if (first) this.#wanted = joined;
         if (!first) this.#io.notice(`Reconnected as ${joined}`);
         return;
       }
@@ -470,6 +474,10 @@ class ChatClient {
     }
     const line = event ? textOf(event) : raw;
     this.#notice(line, event);
+    if (this.#hideEcho && line === ECHO_ON_LINE) {
+      this.#hideEcho = false;
+      return;
+    }
     if (this.#hideUntil) {
       if (this.#hideUntil(line)) {
         this.#hideUntil = null;
@@ -478,10 +486,6 @@ class ChatClient {
         if (json && ROOM_REFUSAL.test(line)) this.#io.notice(line.slice(2));
         return;
       }
-    }
-    if (this.#hideEcho && line === ECHO_ON_LINE) {
-      this.#hideEcho = false;
-      return;
     }
     const history = event ? event.history === true : this.#historyLeft > 0;
     if (!event && this.#historyLeft > 0) this.#historyLeft--;
@@ -510,6 +514,7 @@ class ChatClient {
     const renamed = parseRenamed(line);
     if (renamed) {
       this.#name = renamed;
+      this.#wanted = renamed;
       this.#io.setPrompt(`${renamed}> `);
     }
     const room = parseJoinedRoom(line);
