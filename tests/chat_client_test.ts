@@ -307,6 +307,7 @@ Deno.test({
       );
       await until(alice, /^\* tty joined$/);
       await alice.send("tty, look here\n");
+      await server.waitFor(/alice: tty, look here$/); // queued for tty before the notice
       await server.stop(); // and never comes back
       const started = Date.now();
       const result = (await run)!;
