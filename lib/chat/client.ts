@@ -80,6 +80,8 @@ export interface ChatClientOptions {
   interactive: boolean;
   /** stdin and stdout are terminals: raw-mode UI that keeps the typed line intact. */
   fancy: boolean;
+  /** Ends the client as Ctrl-C would (the menu's Ctrl-C), at any stage. */
+  signal?: AbortSignal;
 }
 
 /** Where lines come from and go to: a raw terminal, or plain stdin/stdout. */
@@ -170,9 +172,14 @@ class ChatClient {
 
   async run(): Promise<number> {
     if (this.#options.interactive) console.error(`Connecting to ${this.#where}...`);
+    const stopped = new Promise<Deno.Signal>((resolve) => {
+      const signal = this.#options.signal;
+      if (signal?.aborted) resolve("SIGINT");
+      signal?.addEventListener("abort", () => resolve("SIGINT"), { once: true });
+    });
     let link = await this.#connect(
       true,
-      this.#signals.fired.then((s) => Promise.reject(new Interrupted(s))),
+      Promise.race([this.#signals.fired, stopped]).then((s) => Promise.reject(new Interrupted(s))),
     );
     try {
       // Raw mode only now that we are in: until here Ctrl-C is a signal.
@@ -182,6 +189,7 @@ class ChatClient {
       }
       this.#io.setPrompt(`${this.#name}> `);
       this.#signals.onSignal = () => this.#setQuit("interrupt");
+      void stopped.then(() => this.#setQuit("interrupt"));
       void this.#readInput();
       while (true) {
         const end = await this.#session(link);

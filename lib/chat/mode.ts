@@ -125,7 +125,10 @@ export async function chatMode(args: string[], context: ModeContext): Promise<nu
       CHAT_CLIENT_SPEC.name,
     );
   }
+  // The menu (when it runs this mode) hands over a signal for its Ctrl-C.
+  const menu = (context as { menu?: { signal?: AbortSignal } }).menu;
   return await runChatClient({
+    ...(menu?.signal ? { signal: menu.signal } : {}),
     host: parsed.string("host"),
     port: parsed.port("chat-port"),
     ...(name !== undefined ? { name } : {}),
