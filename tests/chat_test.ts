@@ -75,7 +75,7 @@ Deno.test("chat: join and leave notices, and each line reaches the others naming
   match((await alice.next())!, new RegExp(`^${TIME} bob: hello everyone$`));
   await alice.send("hi bob\r"); // CRLF works too
   match((await bob.next())!, new RegExp(`^${TIME} alice: hi bob$`));
-  await server.waitFor(/^\[Chat Server\] alice: hi bob$/);
+  await server.waitFor(/^\[Chat Server\] #lobby alice: hi bob$/);
 
   await bob.send("/quit");
   equal(await bob.next(), "! Goodbye");

@@ -253,7 +253,18 @@ Deno.test({
     await until(["alice"]);
     using bob = await join("bob");
     await until(["alice", "bob"]);
-    match((await udpRequest(port, "USERS"))!, /^users: 2\n.*\(here \d+s\)/);
+    match((await udpRequest(port, "USERS"))!, /^users: 2\nalice in #lobby \(here \d+s\)\n/);
+    await bob.send("/join #games\n");
+    for (let i = 0; i < 200; i++) {
+      const reply = await queryJson(port, "USERS JSON");
+      const rooms = (reply.users as { name: string; room: string }[]).map((u) => u.room);
+      if (rooms.includes("#games")) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    match(
+      (await udpRequest(port, "USERS"))!,
+      /^users: 2\nbob in #games \(here \d+s\)\nalice in #lobby \(here \d+s\)$/,
+    );
     alice.close();
     await until(["bob"]);
     bob.close();
@@ -267,6 +278,7 @@ Deno.test("info: a long USERS list fits one datagram and says how many more", ()
   const now = Date.now();
   const members: MemberView[] = Array.from({ length: 500 }, (_, i) => ({
     name: `member-${i}-${"é".repeat(100)}`,
+    room: i % 2 === 0 ? "#lobby" : "#" + "r".repeat(32),
     joinedAt: now - i * 1000,
   }));
   const text = usersReply(members, now, false);
@@ -287,7 +299,7 @@ Deno.test("info: a long USERS list fits one datagram and says how many more", ()
   equal(
     usersReply(members.slice(0, 2), now, false).split("\n").at(-1),
     "member-1-" +
-      "é".repeat(55) + "... (here 1s)",
+      "é".repeat(55) + `... in #${"r".repeat(32)} (here 1s)`,
   );
 });
 

@@ -21,8 +21,10 @@ export interface ChatConfig {
   rate: number;
   /** Lines a member may send at once before the rate applies. */
   burst: number;
-  /** Members in the room at once. */
+  /** Members on the server at once, in all rooms. */
   maxMembers: number;
+  /** Rooms at once, #lobby included. */
+  maxRooms: number;
   /** Bytes queued for one member before it counts as stuck and is disconnected. */
   buffer: number;
   /** Milliseconds a new connection has to give an acceptable name; 0 disables. */
@@ -67,7 +69,13 @@ export const CHAT_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "N",
     default: "256",
-    help: "Members in the chat room at once",
+    help: "Chat members at once, in all rooms",
+  },
+  "chat-max-rooms": {
+    type: "string",
+    value: "N",
+    default: "64",
+    help: "Chat rooms at once, #lobby included (/join creates one)",
   },
   "chat-buffer": {
     type: "string",
@@ -113,6 +121,7 @@ export function parseChatConfig(flags: ParsedFlags): ChatConfig {
     rate: flags.number("chat-rate"),
     burst: flags.integer("chat-burst", 1, 1_000_000),
     maxMembers: flags.integer("chat-max-members", 1),
+    maxRooms: flags.integer("chat-max-rooms", 1, 100_000),
     buffer,
     nameTimeout: flags.duration("chat-name-timeout"),
     idleTimeout: flags.duration("chat-idle-timeout"),

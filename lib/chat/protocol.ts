@@ -6,6 +6,7 @@
  * Line kinds, told apart by their first characters:
  * - `[HH:MM:SS] name: text`   a member's message (also in history)
  * - `[HH:MM:SS] * name text`  a member's /me action (also in history)
+ * - `[HH:MM:SS] (private) a -> b: text`  a /msg, seen by its two ends only
  * - `* ...`                   a room event everyone sees (joined, left, renamed, shutdown)
  * - `! ...`                   a line for you alone (handshake, replies, refusals)
  */
@@ -18,6 +19,19 @@ const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /** Every line that asks for a name ends with this. */
 export const ASK_NAME = "Enter your name:";
+
+/** The room every member joins first. */
+export const LOBBY = "#lobby";
+
+/** What a valid room name is, in words. */
+export const ROOM_RULE = "# and 1-32 letters, digits, _ - or .";
+const ROOM_PATTERN = /^#[A-Za-z0-9_.-]{1,32}$/;
+
+/** A room name as typed ("games" or "#games") made canonical ("#games"), or null if invalid. */
+export function roomName(typed: string): string | null {
+  const name = typed.startsWith("#") ? typed : "#" + typed;
+  return ROOM_PATTERN.test(name) ? name : null;
+}
 
 /** True for a name a member may take (the rule only, not whether it is free). */
 export function isValidName(name: string): boolean {
@@ -93,6 +107,13 @@ export function joinedLine(name: string, names: string[], shown = 20): string {
   return `! Joined as ${name}. ${names.length} here: ${listed}${more}`;
 }
 
+/** Confirms a move with /join; lists names as {@link joinedLine} does. */
+export function joinedRoomLine(room: string, names: string[], shown = 20): string {
+  const listed = names.slice(0, shown).join(", ");
+  const more = names.length > shown ? ` and ${names.length - shown} more (/users lists all)` : "";
+  return `! Joined ${room}. ${names.length} here: ${listed}${more}`;
+}
+
 /** The limits, right after the join line; clients pace themselves by it. */
 export function limitsLine(maxLine: number, rate: number, burst: number): string {
   const pace = rate > 0 ? `${rate} lines per second, bursts of ${burst}` : "no rate limit";
@@ -139,6 +160,41 @@ export function usageLine(usage: string): string {
   return `! Usage: ${usage}`;
 }
 
+/** `/join` to the room one is in. */
+export function alreadyInRoomLine(room: string): string {
+  return `! You are already in ${room}`;
+}
+
+/** `/join` of a new room when --chat-max-rooms rooms exist. */
+export function tooManyRoomsLine(room: string, maxRooms: number): string {
+  return `! Cannot create ${room}: the server has ${maxRooms} rooms, its limit; /rooms lists them`;
+}
+
+/** `/join` of a name that breaks the rule; `shown` is already neutralised. */
+export function invalidRoomLine(shown: string): string {
+  return `! Invalid room "${shown}": use ${ROOM_RULE}`;
+}
+
+/** `/msg` or `/kick` naming nobody; `shown` is already neutralised. */
+export function noSuchMemberLine(shown: string): string {
+  return `! Nobody here is called "${shown}"; /users lists your room`;
+}
+
+/** `/kick` from a member who is not an operator. */
+export const NOT_OPERATOR_LINE =
+  "! Only an operator (a member authenticated with the server's token) may /kick";
+
+/** To the operator after a /kick. */
+export function kickedDoneLine(name: string): string {
+  return `! Kicked ${name}`;
+}
+
+export const JSON_ON_LINE =
+  "! JSON mode on: one JSON object per line from now on; /json off for text";
+export const JSON_OFF_LINE = "! JSON mode off";
+export const ECHO_ON_LINE = "! Echo on: your own messages come back to you";
+export const ECHO_OFF_LINE = "! Echo off";
+
 export const GOODBYE_LINE = "! Goodbye";
 export const NAME_TIMEOUT_LINE = "! No name given in time; goodbye";
 export const IDLE_LINE = "! Idle for too long; goodbye";
@@ -146,11 +202,17 @@ export const IDLE_LINE = "! Idle for too long; goodbye";
 /** `/help`. */
 export const HELP_LINES = [
   "! Commands:",
-  "!   /users          who is here",
-  "!   /me ACTION      send an action, e.g. /me waves",
-  "!   /name NEWNAME   change your name",
-  "!   /quit           leave the room",
-  "!   /help           this list",
+  "!   /users              who is in your room",
+  "!   /rooms              every room and how many are in it",
+  "!   /join #ROOM         move to a room (created if new)",
+  "!   /msg NAME TEXT      a private message to one member",
+  "!   /me ACTION          send an action, e.g. /me waves",
+  "!   /name NEWNAME       change your name",
+  "!   /kick NAME [WHY]    remove a member (operators only)",
+  "!   /json [nohistory]   JSON objects from now on (/json off: text)",
+  "!   /echo on|off        get your own messages back",
+  "!   /quit               leave the chat",
+  "!   /help               this list",
   "! A line starting with // is sent as a message with one / removed.",
 ];
 
@@ -164,6 +226,21 @@ export function asksForName(line: string): boolean {
 /** The name in a `! Joined as NAME.` line, or null. */
 export function parseJoined(line: string): string | null {
   return line.match(/^! Joined as ([A-Za-z0-9_.-]{1,32})\. /)?.[1] ?? null;
+}
+
+/** The room in a `! Joined #ROOM.` line (a /join), or null. */
+export function parseJoinedRoom(line: string): string | null {
+  return line.match(/^! Joined (#[A-Za-z0-9_.-]{1,32})\. /)?.[1] ?? null;
+}
+
+/** The rest of a `! You were kicked by ...` line, or null. */
+export function parseKicked(line: string): string | null {
+  return line.match(/^! You were (kicked by .*)$/)?.[1] ?? null;
+}
+
+/** True for the line a server sends every connection as it shuts down. */
+export function isShutdownNotice(line: string): boolean {
+  return line === SHUTDOWN_NOTICE;
 }
 
 /** The name in a `! You are now known as NAME` line, or null. */

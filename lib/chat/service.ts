@@ -5,12 +5,12 @@
  * per-member bounded queues. TCP keepalive finds peers that vanished.
  */
 import { TIMED_OUT, within } from "../base/deadline.ts";
-import { encode } from "../base/text.ts";
+import { systemBytes } from "./events.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../service.ts";
 import type { ChatConfig } from "./config.ts";
 import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } from "./protocol.ts";
-import { type MemberView, Room } from "./room.ts";
+import { Hub, type MemberView } from "./hub.ts";
 import { ChatSession, FINAL_FLUSH_MS } from "./session.ts";
 import { chatStatus } from "./status.ts";
 
@@ -19,7 +19,7 @@ export class ChatService implements Service {
   readonly endpoints: readonly Endpoint[];
   #config: ChatConfig;
   #deps: ServiceDeps;
-  #room: Room;
+  #hub: Hub;
   #sessions = new Set<ChatSession>();
   #tcp: TcpService;
   #stopping = false;
@@ -27,9 +27,10 @@ export class ChatService implements Service {
   private constructor(config: ChatConfig, deps: ServiceDeps) {
     this.#config = config;
     this.#deps = deps;
-    this.#room = new Room({
+    this.#hub = new Hub({
       history: config.history,
       maxMembers: config.maxMembers,
+      maxRooms: config.maxRooms,
       buffer: config.buffer,
       greeting: [limitsLine(config.maxLine, config.rate, config.burst)],
       log: deps.log,
@@ -65,21 +66,22 @@ export class ChatService implements Service {
 
   /** The members now, as the info service's USERS shows them. */
   roster(): MemberView[] {
-    return this.#room.roster();
+    return this.#hub.roster();
   }
 
   status() {
-    return chatStatus(this.#room.size, this.#room.messages);
+    return chatStatus(this.#hub.size, this.#hub.messages);
   }
 
   async stop(): Promise<void> {
     if (!this.#stopping) {
       this.#stopping = true;
-      this.#room.close();
+      this.#hub.close();
       // Everyone gets the notice first; a member that does not read it in
       // time is closed anyway.
-      const notice = encode(SHUTDOWN_NOTICE + "\n");
-      for (const session of this.#sessions) session.outbox.push(notice);
+      const text = systemBytes(SHUTDOWN_NOTICE, false);
+      const json = systemBytes(SHUTDOWN_NOTICE, true);
+      for (const session of this.#sessions) session.outbox.push(session.json ? json : text);
       const flushed = Promise.all([...this.#sessions].map((session) => session.outbox.flushed()));
       if (await within(flushed, FINAL_FLUSH_MS) === TIMED_OUT) {
         this.#deps.log.info(`${CHAT_LABEL} Some members did not take the shutdown notice in time`);
@@ -94,9 +96,9 @@ export class ChatService implements Service {
 
   async #handle(tracked: TrackedConn): Promise<void> {
     const config = this.#config;
-    const session = new ChatSession(tracked, this.#room, config, this.#deps.log);
+    const session = new ChatSession(tracked, this.#hub, config, this.#deps.log);
     if (this.#stopping) return await sayAndClose(session, SHUTDOWN_NOTICE);
-    if (this.#room.full) return await sayAndClose(session, roomFullLine(config.maxMembers));
+    if (this.#hub.full) return await sayAndClose(session, roomFullLine(config.maxMembers));
     try {
       // Plain TCP only: Deno's TLS connections offer neither option (see
       // docs/security.md), and TLS records batch small writes anyway.
@@ -110,7 +112,7 @@ export class ChatService implements Service {
     }
     this.#sessions.add(session);
     try {
-      session.send(welcomeLine(this.#room.size));
+      session.send(welcomeLine(this.#hub.size));
       await session.run();
     } finally {
       this.#sessions.delete(session);

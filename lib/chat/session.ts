@@ -8,26 +8,38 @@ import { isDisconnect } from "../base/io.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import type { Logger } from "../base/logger.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
-import { decodeLenient, encode, printable } from "../base/text.ts";
+import { decodeLenient, printable } from "../base/text.ts";
 import type { ChatConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import {
+  alreadyInRoomLine,
   CHAT_LABEL,
+  ECHO_OFF_LINE,
+  ECHO_ON_LINE,
   GOODBYE_LINE,
   HELP_LINES,
   IDLE_LINE,
   invalidNameLine,
+  invalidRoomLine,
   isValidName,
+  JSON_OFF_LINE,
+  JSON_ON_LINE,
+  kickedDoneLine,
   NAME_TIMEOUT_LINE,
+  noSuchMemberLine,
+  NOT_OPERATOR_LINE,
   roomFullLine,
+  roomName,
   slowDownLine,
   takenNameLine,
   tooLongLine,
+  tooManyRoomsLine,
   unknownCommandLine,
   usageLine,
-  usersLine,
 } from "./protocol.ts";
 import { TokenBucket } from "../base/rate_limit.ts";
+import { systemBytes } from "./events.ts";
+import type { Hub } from "./hub.ts";
 import type { Member, Room } from "./room.ts";
 
 // Small, so a thousand members cost little; a read holds at most this much.
@@ -39,10 +51,13 @@ export const FINAL_FLUSH_MS = 1000;
 export class ChatSession implements Member {
   name = "";
   joinedAt = 0;
+  room: Room | null = null;
+  json = false;
+  echo = false;
   readonly peer: string;
   readonly outbox: Outbox;
   readonly tracked: TrackedConn;
-  #room: Room;
+  #hub: Hub;
   #config: ChatConfig;
   #log: Logger;
   #bucket: TokenBucket;
@@ -56,10 +71,10 @@ export class ChatSession implements Member {
    * reads is normal): a new connection has --chat-name-timeout from its open
    * to give a name, and a joined member --chat-idle-timeout of silence.
    */
-  constructor(tracked: TrackedConn, room: Room, config: ChatConfig, log: Logger) {
+  constructor(tracked: TrackedConn, hub: Hub, config: ChatConfig, log: Logger) {
     this.tracked = tracked;
     this.peer = tracked.peer;
-    this.#room = room;
+    this.#hub = hub;
     this.#config = config;
     this.#log = log;
     this.#bucket = new TokenBucket(config.rate, config.burst);
@@ -72,6 +87,11 @@ export class ChatSession implements Member {
         this.finish(NAME_TIMEOUT_LINE);
       },
     };
+  }
+
+  /** Authenticated with the server's token (never, when the server has none). */
+  get operator(): boolean {
+    return this.tracked.authenticated;
   }
 
   /** True once the member has a name and is in the room. */
@@ -87,9 +107,9 @@ export class ChatSession implements Member {
 
   /** Queues a line; a connection that cannot take it is stuck and is closed. */
   send(line: string): void {
-    if (this.#room.has(this)) {
-      this.#room.send(this, line);
-    } else if (!this.outbox.push(encode(line + "\n"))) {
+    if (this.#hub.has(this)) {
+      this.#hub.send(this, line);
+    } else if (!this.outbox.push(systemBytes(line, this.json))) {
       this.disconnect();
     }
   }
@@ -102,7 +122,7 @@ export class ChatSession implements Member {
     if (this.#done) return;
     this.#done = true;
     this.#leaveReason = reason;
-    this.#room.leave(this, reason);
+    this.#hub.leave(this, reason);
     this.send(line);
     void this.closeAfterFlush();
   }
@@ -137,7 +157,7 @@ export class ChatSession implements Member {
       if (!isDisconnect(error)) throw error;
       if (error instanceof Deno.errors.ConnectionReset) reason = "connection reset";
     } finally {
-      this.#room.leave(this, this.#leaveReason ?? reason);
+      this.#hub.leave(this, this.#leaveReason ?? reason);
     }
     // After /quit or a half-close the replies still go out before the close.
     if (!this.tracked.closed) {
@@ -158,9 +178,9 @@ export class ChatSession implements Member {
     this.#limited = false;
     const text = printable(decodeLenient(bytes));
     if (text.trim() === "") return;
-    if (text.startsWith("//")) return this.#room.say(this, text.slice(1));
+    if (text.startsWith("//")) return this.#hub.say(this, text.slice(1));
     if (text.startsWith("/")) return this.#command(text);
-    this.#room.say(this, text);
+    this.#hub.say(this, text);
   }
 
   #onOverflow(): void {
@@ -175,7 +195,7 @@ export class ChatSession implements Member {
   #onName(bytes: Uint8Array): void {
     const name = decodeLenient(bytes).trim();
     if (!isValidName(name)) return this.send(invalidNameLine(shorten(printable(name))));
-    const refusal = this.#room.join(this, name);
+    const refusal = this.#hub.join(this, name);
     if (refusal === null) {
       this.#joined = true;
       this.tracked.idle = {
@@ -193,14 +213,33 @@ export class ChatSession implements Member {
     const space = text.indexOf(" ");
     const word = (space < 0 ? text : text.slice(0, space)).toLowerCase();
     const arg = space < 0 ? "" : text.slice(space + 1).trim();
+    const hub = this.#hub;
     switch (word) {
       case "/users":
-        return this.send(usersLine(this.#room.names()));
+        return hub.reply(this, {
+          type: "users",
+          room: this.room!.name,
+          users: hub.names(this.room),
+        });
+      case "/rooms":
+        return hub.reply(this, { type: "rooms", rooms: hub.rooms() });
+      case "/join":
+        return this.#join(arg);
+      case "/msg":
+        return this.#whisper(arg);
       case "/me":
         if (arg === "") return this.send(usageLine("/me ACTION, e.g. /me waves"));
-        return this.#room.act(this, arg);
+        return hub.say(this, arg, true);
       case "/name":
         return this.#rename(arg);
+      case "/kick":
+        return this.#kick(arg);
+      case "/json":
+        return this.#jsonMode(arg.toLowerCase());
+      case "/echo":
+        if (arg !== "on" && arg !== "off") return this.send(usageLine("/echo on|off"));
+        this.echo = arg === "on";
+        return this.send(this.echo ? ECHO_ON_LINE : ECHO_OFF_LINE);
       case "/quit":
         this.#done = true;
         return this.send(GOODBYE_LINE);
@@ -212,16 +251,59 @@ export class ChatSession implements Member {
     }
   }
 
+  #join(arg: string): void {
+    if (arg === "") return this.send(usageLine("/join #ROOM"));
+    const name = roomName(arg);
+    if (name === null) return this.send(invalidRoomLine(shorten(arg)));
+    const refusal = this.#hub.move(this, name);
+    if (refusal === "same") this.send(alreadyInRoomLine(this.room!.name));
+    if (refusal === "rooms") this.send(tooManyRoomsLine(name, this.#config.maxRooms));
+  }
+
+  #whisper(arg: string): void {
+    const space = arg.indexOf(" ");
+    const to = space < 0 ? arg : arg.slice(0, space);
+    const text = space < 0 ? "" : arg.slice(space + 1).trim();
+    if (to === "" || text === "") return this.send(usageLine("/msg NAME TEXT"));
+    if (!this.#hub.whisper(this, to, text)) this.send(noSuchMemberLine(shorten(to)));
+  }
+
+  #kick(arg: string): void {
+    if (!this.operator) return this.send(NOT_OPERATOR_LINE);
+    const space = arg.indexOf(" ");
+    const name = space < 0 ? arg : arg.slice(0, space);
+    const reason = space < 0 ? "" : shorten(arg.slice(space + 1).trim(), 200);
+    if (name === "") return this.send(usageLine("/kick NAME [REASON]"));
+    const target = this.#hub.find(name);
+    if (!target) return this.send(noSuchMemberLine(shorten(name)));
+    const kicked = target.name;
+    this.#hub.kick(this, target, reason);
+    if (target !== this) this.send(kickedDoneLine(kicked));
+  }
+
+  #jsonMode(arg: string): void {
+    if (arg === "off") {
+      this.json = false;
+      return this.send(JSON_OFF_LINE);
+    }
+    if (arg !== "" && arg !== "on" && arg !== "nohistory") {
+      return this.send(usageLine("/json [nohistory], or /json off"));
+    }
+    this.json = true;
+    this.send(JSON_ON_LINE);
+    this.#hub.replay(this, arg !== "nohistory");
+  }
+
   #rename(name: string): void {
     if (name === "") return this.send(usageLine("/name NEWNAME"));
     if (!isValidName(name)) return this.send(invalidNameLine(shorten(name), false));
-    const refusal = this.#room.rename(this, name);
+    const refusal = this.#hub.rename(this, name);
     if (refusal === "taken") this.send(takenNameLine(name, false));
     if (refusal === "same") this.send(`! You are already ${name}`);
   }
 }
 
 /** Keeps echoed input short: a refusal need not repeat a 4 KiB line. */
-function shorten(text: string): string {
-  return text.length > 40 ? text.slice(0, 40) + "..." : text;
+function shorten(text: string, max = 40): string {
+  return text.length > max ? text.slice(0, max) + "..." : text;
 }

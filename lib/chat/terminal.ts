@@ -2,7 +2,8 @@
  * The chat client's terminal UI: raw mode so an incoming line never garbles
  * the one being typed. Each incoming line clears the input row, prints, and
  * redraws the prompt with the typed text. Raw mode is restored on every way
- * out (return, throw, SIGTERM/SIGHUP, process exit).
+ * out (return, throw, process exit); the client turns SIGTERM and SIGHUP into
+ * abort(), so they leave through the same path.
  */
 import { encode } from "../base/text.ts";
 import { type EditorEvent, LineEditor } from "./line_editor.ts";
@@ -17,18 +18,12 @@ export class TerminalUi implements Disposable {
   #aborted = false;
   #wake: (() => void) | null = null;
   #restored = false;
-  #signals: [Deno.Signal, () => void][] = [];
   #onUnload = () => this.#restore();
 
   /** Switches stdin to raw mode; dispose (or `using`) restores it. */
   constructor() {
     Deno.stdin.setRaw(true);
     globalThis.addEventListener("unload", this.#onUnload);
-    for (const signal of ["SIGTERM", "SIGHUP"] as const) {
-      const listener = () => this.abort();
-      Deno.addSignalListener(signal, listener);
-      this.#signals.push([signal, listener]);
-    }
   }
 
   /** Sets the prompt drawn before the typed text and redraws. */
@@ -37,9 +32,18 @@ export class TerminalUi implements Disposable {
     this.#write(this.#render());
   }
 
-  /** Prints a line above the input row, keeping what is being typed. */
-  print(line: string): void {
-    this.#write("\r\x1b[2K" + line + "\r\n" + this.#render());
+  /**
+   * Prints a line above the input row, keeping what is being typed;
+   * `highlight` shows it in reverse video (a mention), `bell` rings once.
+   */
+  print(line: string, highlight = false, bell = false): void {
+    const shown = highlight ? `\x1b[7m${line}\x1b[27m` : line;
+    this.#write("\r\x1b[2K" + shown + "\r\n" + (bell ? "\x07" : "") + this.#render());
+  }
+
+  /** The client's own word (reconnecting...), set apart from the server's lines. */
+  notice(text: string): void {
+    this.print(`-- ${text}`);
   }
 
   /** The next submitted line, or null on Ctrl-C, Ctrl-D, end of input or abort(). */
@@ -75,7 +79,6 @@ export class TerminalUi implements Disposable {
     this.#write("\r\x1b[2K");
     this.#restore();
     globalThis.removeEventListener("unload", this.#onUnload);
-    for (const [signal, listener] of this.#signals) Deno.removeSignalListener(signal, listener);
   }
 
   #render(): string {

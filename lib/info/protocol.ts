@@ -58,6 +58,8 @@ export function requestText(command: InfoCommand, json: boolean): string {
 /** A chat member as USERS shows it. */
 export interface MemberView {
   name: string;
+  /** The chat room it is in, e.g. "#lobby". */
+  room: string;
   /** Date.now() when the member joined. */
   joinedAt: number;
 }
@@ -141,6 +143,7 @@ export function usersReply(members: MemberView[], now: number, json: boolean): s
     for (const member of members) {
       const item = JSON.stringify({
         name: cut(member.name, NAME_CHARS),
+        room: cut(member.room, NAME_CHARS),
         joinedAt: isoWithOffset(new Date(member.joinedAt)),
         seconds: Math.max(0, Math.floor((now - member.joinedAt) / 1000)),
       });
@@ -156,7 +159,9 @@ export function usersReply(members: MemberView[], now: number, json: boolean): s
   let size = byteLength(lines[0]!) + 1 + byteLength(moreLine(count));
   for (const member of members) {
     const here = formatDuration(Math.max(0, now - member.joinedAt));
-    const line = `${printable(cut(member.name, NAME_CHARS))} (here ${here})`;
+    const line = `${printable(cut(member.name, NAME_CHARS))} in ${
+      printable(cut(member.room, NAME_CHARS))
+    } (here ${here})`;
     const added = byteLength(line) + 1;
     if (size + added > MAX_REPLY) break;
     lines.push(line);
@@ -170,7 +175,7 @@ export function usersReply(members: MemberView[], now: number, json: boolean): s
 const DESCRIPTIONS: Record<InfoCommand, string> = {
   STATUS: "version, uptime, services and their ports, live counters",
   TIME: "server time in ISO 8601 with its UTC offset, and Unix time in milliseconds",
-  USERS: "chat members now connected and how long each has been there",
+  USERS: "chat members now connected, the room each is in and how long each has been there",
   HELP: "this list",
 };
 

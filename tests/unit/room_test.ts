@@ -1,8 +1,9 @@
-/** The chat room and its outboxes, in process: no sockets, a writer per member. */
+/** The chat hub, its rooms and the outboxes, in process: no sockets, a writer per member. */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Logger } from "../../lib/base/logger.ts";
 import { Outbox } from "../../lib/chat/outbox.ts";
-import { type Member, Room, STUCK_REASON } from "../../lib/chat/room.ts";
+import { Hub, STUCK_REASON } from "../../lib/chat/hub.ts";
+import type { Member, Room } from "../../lib/chat/room.ts";
 
 const decoder = new TextDecoder();
 
@@ -10,10 +11,15 @@ const decoder = new TextDecoder();
 class FakeMember implements Member {
   name = "";
   joinedAt = 0;
+  room: Room | null = null;
+  json = false;
+  echo = false;
+  operator = false;
   readonly peer = "127.0.0.1:1";
   readonly outbox: Outbox;
   written: string[] = [];
   disconnected = false;
+  finished: string | null = null;
 
   constructor(limit = 64 * 1024, stalled = false) {
     this.outbox = new Outbox(
@@ -33,6 +39,11 @@ class FakeMember implements Member {
     this.disconnected = true;
   }
 
+  finish(line: string): void {
+    this.finished = line;
+    this.disconnected = true;
+  }
+
   /** Every line written so far, once the outbox has drained. */
   async lines(): Promise<string[]> {
     await this.outbox.flushed();
@@ -40,10 +51,11 @@ class FakeMember implements Member {
   }
 }
 
-function room(options: Partial<ConstructorParameters<typeof Room>[0]> = {}): Room {
-  return new Room({
+function hub(options: Partial<ConstructorParameters<typeof Hub>[0]> = {}): Hub {
+  return new Hub({
     history: 2,
     maxMembers: 3,
+    maxRooms: 2,
     buffer: 64 * 1024,
     greeting: ["! hello"],
     log: new Logger({ quiet: true, sink: { write: (bytes) => Promise.resolve(bytes.length) } }),
@@ -51,14 +63,14 @@ function room(options: Partial<ConstructorParameters<typeof Room>[0]> = {}): Roo
   });
 }
 
-Deno.test("room: join, say, leave; history is the newest lines; names are unique in any case", async () => {
-  const chat = room();
+Deno.test("hub: join, say, leave; history is the newest lines; names are unique in any case", async () => {
+  const chat = hub();
   const alice = new FakeMember();
   const bob = new FakeMember();
   equal(chat.join(alice, "alice"), null);
   chat.say(alice, "one");
   chat.say(alice, "two");
-  chat.act(alice, "waves");
+  chat.say(alice, "waves", true);
   equal(chat.join(bob, "ALICE"), "taken");
   equal(chat.join(bob, "bob"), null);
   const bobs = await bob.lines();
@@ -75,18 +87,91 @@ Deno.test("room: join, say, leave; history is the newest lines; names are unique
   deepStrictEqual(chat.roster().map((member) => member.name), ["alice"]);
 });
 
-Deno.test("room: full, rename and the same name", () => {
-  const chat = room({ maxMembers: 1 });
+Deno.test("hub: full, rename (kept in history) and the same name", async () => {
+  const chat = hub({ maxMembers: 2 });
   const alice = new FakeMember();
   equal(chat.join(alice, "alice"), null);
-  equal(chat.join(new FakeMember(), "bob"), "full");
+  equal(chat.join(new FakeMember(), "bob"), null);
+  equal(chat.join(new FakeMember(), "carol"), "full");
   equal(chat.rename(alice, "alice"), "same");
-  equal(chat.rename(alice, "carol"), null);
-  deepStrictEqual(chat.names(), ["carol"]);
+  equal(chat.rename(alice, "bob"), "taken");
+  equal(chat.rename(alice, "dave"), null);
+  deepStrictEqual(chat.names(alice.room), ["bob", "dave"]);
+  deepStrictEqual(chat.room("#LOBBY")!.history().map((event) => event.type), ["rename"]);
+  ok((await alice.lines()).includes("! You are now known as dave"));
 });
 
-Deno.test("room: a member that stops reading is dropped after the broadcast, and the room told", async () => {
-  const chat = room();
+Deno.test("hub: rooms are separate; /join creates up to the cap; an empty room goes away", async () => {
+  const chat = hub({ maxRooms: 2 });
+  const alice = new FakeMember();
+  const bob = new FakeMember();
+  const carol = new FakeMember();
+  chat.join(alice, "alice");
+  chat.join(bob, "bob");
+  chat.join(carol, "carol");
+  equal(chat.move(bob, "#games"), null);
+  equal(chat.move(bob, "#GAMES"), "same");
+  equal(chat.move(carol, "#other"), "rooms", "the cap counts #lobby");
+  deepStrictEqual(chat.rooms(), [{ room: "#games", members: 1 }, { room: "#lobby", members: 2 }]);
+  chat.say(bob, "in games");
+  chat.say(alice, "in lobby");
+  const bobs = await bob.lines();
+  ok(bobs.includes("! Joined #games. 1 here: bob"), bobs.join("\n"));
+  ok(!bobs.some((line) => line.includes("in lobby")));
+  const carols = await carol.lines();
+  ok(carols.includes("* bob left (moved to #games)"));
+  ok(!carols.some((line) => line.includes("in games")));
+  deepStrictEqual(chat.roster().map(({ name, room }) => `${name} ${room}`), [
+    "bob #games",
+    "alice #lobby",
+    "carol #lobby",
+  ]);
+  chat.leave(bob);
+  deepStrictEqual(chat.rooms(), [{ room: "#lobby", members: 2 }]);
+  equal(chat.move(carol, "#other"), null, "a room freed is a room to create");
+});
+
+Deno.test("hub: a private message reaches its two ends only; JSON members get objects", async () => {
+  const chat = hub();
+  const alice = new FakeMember();
+  const bob = new FakeMember();
+  const carol = new FakeMember();
+  chat.join(alice, "alice");
+  chat.join(bob, "bob");
+  chat.join(carol, "carol");
+  bob.json = true;
+  ok(chat.whisper(alice, "BOB", "psst"));
+  equal(chat.whisper(alice, "nobody", "x"), false);
+  chat.say(alice, "public");
+  const private_ = /\] \(private\) alice -> bob: psst$/;
+  ok((await alice.lines()).some((line) => private_.test(line)));
+  ok(!(await carol.lines()).some((line) => line.includes("psst")));
+  const objects = (await bob.lines()).filter((line) => line.startsWith("{")).map((line) =>
+    JSON.parse(line)
+  );
+  deepStrictEqual(objects.map((o) => [o.type, o.from, o.text]), [
+    ["private", "alice", "psst"],
+    ["message", "alice", "public"],
+  ]);
+  equal(objects[1].room, "#lobby");
+  ok(!Number.isNaN(Date.parse(objects[1].ts)));
+  deepStrictEqual(chat.room("#lobby")!.history().map((e) => e.type), ["message"]);
+});
+
+Deno.test("hub: kick removes the member with a last line and tells its room", async () => {
+  const chat = hub();
+  const alice = new FakeMember();
+  const bob = new FakeMember();
+  chat.join(alice, "alice");
+  chat.join(bob, "bob");
+  chat.kick(alice, bob, "spam");
+  equal(bob.finished, "! You were kicked by alice: spam");
+  ok((await alice.lines()).includes("* bob left (kicked by alice: spam)"));
+  equal(chat.size, 1);
+});
+
+Deno.test("hub: a member that stops reading is dropped after the broadcast, and the room told", async () => {
+  const chat = hub();
   const reader = new FakeMember();
   const stuck = new FakeMember(2048, true);
   equal(chat.join(reader, "reader"), null);

@@ -1,0 +1,663 @@
+/**
+ * The `connect chat` client: dial, handshake, the session, and reconnecting.
+ *
+ * Stages, and how each one ends on Ctrl-C or SIGTERM:
+ * 1. connect and join (cooked terminal): the server must speak within
+ *    --connect-timeout or the user is told it is probably the wrong port or
+ *    a TLS server; a signal ends the client at once (exit 130/143/129).
+ * 2. the session (raw terminal, only after joining): Ctrl-C, Ctrl-D, /quit
+ *    or a signal leave with /quit (exit 0).
+ * 3. reconnecting (after the connection dropped or the server restarted):
+ *    exponential backoff with jitter, capped; the same token, name (or a
+ *    suffixed one), room and mode; a quit ends it at once.
+ * Every line from the server is escaped (printable) before it is shown, and
+ * JSON output is re-serialised with the same characters escaped.
+ */
+import { RuntimeError } from "../base/errors.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
+import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
+import { TokenBucket } from "../base/rate_limit.ts";
+import { decodeLenient, encode, printable } from "../base/text.ts";
+import { LineReader, OVERLONG } from "../net/line_reader.ts";
+import { formatHostPort } from "../net/address.ts";
+import type { ClientSecurity } from "../security/client_settings.ts";
+import { dialTcp } from "../security/dial.ts";
+import { type ChatEvent, eventText } from "./events.ts";
+import {
+  asksForName,
+  ECHO_ON_LINE,
+  GOODBYE_LINE,
+  isShutdownNotice,
+  JSON_ON_LINE,
+  LOBBY,
+  nameKey,
+  parseJoined,
+  parseJoinedRoom,
+  parseKicked,
+  parseLimits,
+  parseRenamed,
+} from "./protocol.ts";
+import { TerminalUi } from "./terminal.ts";
+
+// Server lines are short, but /users with many members is one long line.
+const MAX_SERVER_LINE = 1024 * 1024;
+// After /quit, how long to wait for the server to close before giving up.
+const QUIT_WAIT_MS = 5000;
+// Reconnect backoff: first delay, growth, cap.
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_CAP_MS = 30_000;
+// Suffixes tried when our name is taken on reconnect (our old self may linger).
+const MAX_SUFFIX = 9;
+// History lines remembered, so a replay after a reconnect shows only what is new.
+const SEEN_LINES = 1000;
+// At most one bell per this many milliseconds, whatever the room does.
+const BELL_GAP_MS = 1000;
+const NAME_PROMPT = "Your name: ";
+// The answers to a /join that did not move us.
+const ROOM_REFUSAL = /^! (Cannot create|Invalid room)/;
+
+/** Options of {@link runChatClient}. */
+export interface ChatClientOptions {
+  host: string;
+  port: number;
+  /** TLS and token settings. */
+  security: ClientSecurity;
+  /** The name to try first; without it the user is asked (interactive only). */
+  name?: string;
+  /** The room to be in ("#lobby" unless --room). */
+  room: string;
+  /** --json: switch the connection to JSON mode and print one object per line. */
+  json: boolean;
+  /** Ring the terminal bell when a line mentions us (fancy mode only). */
+  bell: boolean;
+  /** Reconnect when the connection drops or the server restarts. */
+  reconnect: boolean;
+  /** Give up reconnecting after this many milliseconds. */
+  reconnectFor: number;
+  /** Milliseconds for the connect and the server's first line. */
+  connectTimeout: number;
+  /** stdin is a terminal: ask for names, show own lines. */
+  interactive: boolean;
+  /** stdin and stdout are terminals: raw-mode UI that keeps the typed line intact. */
+  fancy: boolean;
+  /** Ends the client as Ctrl-C would (the menu's Ctrl-C), at any stage. */
+  signal?: AbortSignal;
+}
+
+/** Where lines come from and go to: a raw terminal, or plain stdin/stdout. */
+interface Console {
+  /** The next line typed; `prompt` is shown first where it is not drawn already. */
+  readLine(prompt?: string): Promise<string | null>;
+  print(line: string, highlight?: boolean, bell?: boolean): void;
+  /** The client's own word (not the server's): on the UI, or stderr. */
+  notice(text: string): void;
+  setPrompt(prompt: string): void;
+  abort(): void;
+}
+
+/** The user or a signal ended the client before it joined. */
+class Interrupted extends Error {
+  constructor(readonly signal: Deno.Signal) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+/**
+ * Connects, joins and runs until the user leaves, the server refuses us, or
+ * reconnecting gives up; resolves to the exit code. Throws RuntimeError when
+ * the server cannot be reached, never greets, refuses the name, kicks us or
+ * goes away for good.
+ */
+export async function runChatClient(options: ChatClientOptions): Promise<number> {
+  using signals = new Signals();
+  const client = new ChatClient(options, signals);
+  try {
+    return await client.run();
+  } catch (error) {
+    if (error instanceof Interrupted) return SIGNAL_EXIT[error.signal] ?? 130;
+    throw error;
+  }
+}
+
+/** One connection that has joined. */
+interface Link {
+  conn: Deno.Conn;
+  receive(): Promise<string | null>;
+  send(text: string): Promise<void>;
+}
+
+/** How a connection ended. */
+type End =
+  | { kind: "quit" }
+  | { kind: "lost"; shutdown: boolean }
+  | { kind: "refused"; message: string };
+
+class ChatClient {
+  #options: ChatClientOptions;
+  #signals: Signals;
+  #where: string;
+  #io: Console;
+  #ui: TerminalUi | null = null;
+  /** The name we have now, and the one the user chose (tried first on a reconnect). */
+  #name: string;
+  #wanted = "";
+  #room: string;
+  #bucket = new TokenBucket(0, 1);
+  // Lines typed (or piped) and not sent yet; a quit once they are.
+  #queue: string[] = [];
+  #queued: (() => void) | null = null;
+  #quit: "interrupt" | "eof" | null = null;
+  #onQuit: (() => void)[] = [];
+  // What the current connection has said that decides how it ended.
+  #shutdown = false;
+  #refused: string | null = null;
+  #quitting = false;
+  // Lines hidden until this one arrives (the reply to our own setup commands).
+  #hideUntil: ((line: string) => boolean) | null = null;
+  #hideEcho = false;
+  #historyLeft = 0;
+  #seen = new Set<string>();
+  #lastBell = 0;
+
+  constructor(options: ChatClientOptions, signals: Signals) {
+    this.#options = options;
+    this.#signals = signals;
+    this.#where = formatHostPort(options.host, options.port);
+    this.#io = plainConsole(options.interactive);
+    this.#name = options.name ?? "";
+    this.#room = options.room;
+  }
+
+  async run(): Promise<number> {
+    if (this.#options.interactive) console.error(`Connecting to ${this.#where}...`);
+    const stopped = new Promise<Deno.Signal>((resolve) => {
+      const signal = this.#options.signal;
+      if (signal?.aborted) resolve("SIGINT");
+      signal?.addEventListener("abort", () => resolve("SIGINT"), { once: true });
+    });
+    let link = await this.#connect(
+      true,
+      Promise.race([this.#signals.fired, stopped]).then((s) => Promise.reject(new Interrupted(s))),
+    );
+    try {
+      // Raw mode only now that we are in: until here Ctrl-C is a signal.
+      if (this.#options.fancy) {
+        this.#ui = new TerminalUi();
+        this.#io = this.#ui;
+      }
+      this.#io.setPrompt(`${this.#name}> `);
+      this.#signals.onSignal = () => this.#setQuit("interrupt");
+      void stopped.then(() => this.#setQuit("interrupt"));
+      void this.#readInput();
+      while (true) {
+        const end = await this.#session(link);
+        closeQuietly(link.conn);
+        if (end.kind === "quit") return 0;
+        if (end.kind === "refused") throw new RuntimeError(end.message);
+        if (!this.#options.reconnect) {
+          if (end.shutdown) return 0; // the server said goodbye: not an error
+          throw new RuntimeError("The chat server closed the connection");
+        }
+        const next = await this.#reconnect(end.shutdown);
+        if (next === null) return 0;
+        link = next;
+      }
+    } finally {
+      this.#ui?.[Symbol.dispose]();
+    }
+  }
+
+  // ---- connecting ----
+
+  /**
+   * Dials, waits for the greeting and joins; then restores the room and mode.
+   * `abort` rejects (with Interrupted) when the user gives up.
+   */
+  async #connect(first: boolean, abort: Promise<never>): Promise<Link> {
+    abort.catch(() => {});
+    const options = this.#options;
+    const ms = options.connectTimeout;
+    const deadline = Date.now() + ms;
+    const noGreeting = () =>
+      new RuntimeError(
+        `No greeting from ${this.#where} within ${
+          ms / 1000
+        } s: wrong port, or does the server need --tls?`,
+      );
+    const dialing = dialTcp(options.host, options.port, {
+      security: options.security,
+      noDelay: true,
+      serverSpeaksFirst: true,
+    });
+    let dialed: Deno.Conn<Deno.NetAddr> | typeof TIMED_OUT | undefined;
+    try {
+      dialed = await Promise.race([within(dialing, ms), abort]);
+    } finally {
+      // A dial still under way when we stop waiting is closed when it lands.
+      dialing.then((conn) =>
+        dialed === undefined || dialed === TIMED_OUT ? closeQuietly(conn) : null
+      )
+        .catch(() => {});
+    }
+    if (dialed === TIMED_OUT) throw noGreeting();
+    const conn = dialed;
+    try {
+      const reader = new LineReader(conn, { maxLine: MAX_SERVER_LINE });
+      const receive = async (): Promise<string | null> => {
+        try {
+          const line = await reader.readLine();
+          if (line === null) return null;
+          return line === OVERLONG ? "(an over-long line)" : printable(decodeLenient(line));
+        } catch (error) {
+          if (isDisconnect(error)) return null;
+          throw error;
+        }
+      };
+      // Bounded: a server that stops talking mid-handshake is not waited for forever.
+      const next = async (until: number) => {
+        const line = await Promise.race([
+          within(receive(), Math.max(1, until - Date.now())),
+          abort,
+        ]);
+        if (line === TIMED_OUT) throw noGreeting();
+        return line;
+      };
+      const link: Link = { conn, receive, send: (text) => writeAll(conn, encode(text + "\n")) };
+      const greeting = await next(deadline);
+      await this.#join(link, greeting, first, () => next(Date.now() + ms), abort);
+      const limits = await next(Date.now() + ms);
+      if (limits === null) throw closedError();
+      const pace = parseLimits(limits);
+      // A little under the server's limit, so timing jitter never gets a line refused.
+      this.#bucket = new TokenBucket(
+        (pace?.rate ?? 0) * 0.9,
+        Math.max(1, (pace?.burst ?? 1) - 2),
+      );
+      await this.#setup(link, first, limits);
+      return link;
+    } catch (error) {
+      closeQuietly(conn);
+      throw error;
+    }
+  }
+
+  /** The handshake: answers name prompts until the join is confirmed. */
+  async #join(
+    link: Link,
+    greeting: string | null,
+    first: boolean,
+    next: () => Promise<string | null>,
+    abort: Promise<never>,
+  ): Promise<void> {
+    const options = this.#options;
+    // After a drop, the name the user chose (not a NAME_2 we fell back to) comes first.
+    let offered = first ? options.name : this.#wanted;
+    const base = this.#wanted;
+    let attempts = 0;
+    let last = "";
+    for (let line = greeting; line !== null; line = await next()) {
+      last = line;
+      const joined = parseJoined(line);
+      const asks = asksForName(line);
+      if (first && !options.json) this.#io.print(line);
+      if (joined) {
+        this.#name = joined;
+        if (first) this.#wanted = joined;
+        if (!first) this.#io.notice(`Reconnected as ${joined}`);
+        return;
+      }
+      if (!asks) continue;
+      if (!first && attempts > 0) {
+        // Taken: most likely our old connection, not yet noticed as gone.
+        if (attempts > MAX_SUFFIX || !/is taken/.test(line)) {
+          throw new RuntimeError(`Cannot rejoin as "${base}": ${line.replace(/^! /, "")}`);
+        }
+        const suffix = `_${attempts + 1}`;
+        offered = base.slice(0, 32 - suffix.length) + suffix;
+      } else if (attempts > 0 && !options.interactive) {
+        throw new RuntimeError(`Cannot join as "${offered}": ${line.replace(/^! /, "")}`);
+      } else if (attempts > 0 || offered === undefined) {
+        const typed = await Promise.race([this.#io.readLine(NAME_PROMPT), abort]);
+        if (typed === null) throw new RuntimeError("No name given; left the chat");
+        offered = typed.trim();
+      }
+      attempts++;
+      await link.send(offered!);
+    }
+    // e.g. "! The room is full (256 members); try again later"
+    if (last.startsWith("! ")) throw new RuntimeError(`Cannot join: ${last.slice(2)}`);
+    throw closedError();
+  }
+
+  /** Sends what puts us back where we were: echo, the room, JSON mode. */
+  async #setup(link: Link, first: boolean, limits: string): Promise<void> {
+    const options = this.#options;
+    const commands: string[] = [];
+    this.#hideEcho = options.interactive && !options.json;
+    if (this.#hideEcho) commands.push("/echo on");
+    if (nameKey(this.#room) !== nameKey(LOBBY)) commands.push(`/join ${this.#room}`);
+    if (options.json) commands.push("/json");
+    const room = this.#room;
+    // Until the last setup reply, what arrives is for where we are not staying
+    // (the lobby's history before a /join; text before JSON mode).
+    this.#hideUntil = options.json
+      ? (line) => line === JSON_ON_LINE
+      : nameKey(room) !== nameKey(LOBBY)
+      ? (line) => parseJoinedRoom(line) !== null || ROOM_REFUSAL.test(line)
+      : null;
+    if (first && !options.json) this.#io.print(limits);
+    this.#historyLeft = 0;
+    for (const command of commands) await this.#paced(link, command);
+  }
+
+  async #reconnect(shutdown: boolean): Promise<Link | null> {
+    const lostAt = Date.now();
+    this.#io.notice(
+      shutdown ? "The server is shutting down; reconnecting" : "Lost the connection; reconnecting",
+    );
+    for (let attempt = 1;; attempt++) {
+      const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** (attempt - 1));
+      const delay = Math.round(ceiling * (0.5 + Math.random() / 2));
+      if (Date.now() + delay - lostAt > this.#options.reconnectFor) {
+        throw new RuntimeError(
+          `Lost the connection to ${this.#where} and could not reconnect within ${
+            this.#options.reconnectFor / 1000
+          } s`,
+        );
+      }
+      this.#io.notice(`Reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${attempt})`);
+      const aborted = this.#aborted();
+      if (await Promise.race([sleep(delay).then(() => false), aborted.then(() => true)])) {
+        return null;
+      }
+      try {
+        return await this.#connect(
+          false,
+          aborted.then(() => Promise.reject(new Interrupted("SIGINT"))),
+        );
+      } catch (error) {
+        if (error instanceof Interrupted) return null;
+        const message = error instanceof Error ? error.message : String(error);
+        this.#io.notice(`Reconnect failed: ${message}`);
+      }
+    }
+  }
+
+  /** Resolves when the user quits in a way that should not wait (not a pipe's end). */
+  #aborted(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        // A pipe that ended with lines still to send waits for the reconnect.
+        if (this.#quit === "interrupt" || (this.#quit === "eof" && this.#queue.length === 0)) {
+          resolve();
+          return true;
+        }
+        return false;
+      };
+      if (!check()) this.#onQuit.push(() => void check());
+    });
+  }
+
+  // ---- the session ----
+
+  async #session(link: Link): Promise<End> {
+    this.#shutdown = false;
+    this.#refused = null;
+    this.#quitting = false;
+    const ended = (async (): Promise<End> => {
+      for (let line = await link.receive(); line !== null; line = await link.receive()) {
+        this.#show(line);
+      }
+      if (this.#quitting) return { kind: "quit" };
+      if (this.#refused !== null) return { kind: "refused", message: this.#refused };
+      return { kind: "lost", shutdown: this.#shutdown };
+    })();
+    while (true) {
+      const text = this.#queue.shift();
+      if (text !== undefined) {
+        try {
+          await this.#paced(link, text);
+        } catch (error) {
+          if (!isDisconnect(error)) throw error;
+          this.#queue.unshift(text); // sent again after a reconnect
+          return await ended;
+        }
+        continue;
+      }
+      if (this.#quit !== null) {
+        this.#quitting = true;
+        await link.send("/quit").catch(() => {});
+        if (await within(ended, QUIT_WAIT_MS) === TIMED_OUT) closeQuietly(link.conn);
+        await ended;
+        return { kind: "quit" };
+      }
+      const woken = new Promise<"input">((resolve) => (this.#queued = () => resolve("input")));
+      const result = await Promise.race([woken, ended]);
+      this.#queued = null;
+      if (result !== "input") return result;
+    }
+  }
+
+  async #paced(link: Link, text: string): Promise<void> {
+    await sleep(this.#bucket.wait());
+    this.#bucket.take();
+    await link.send(text);
+  }
+
+  async #readInput(): Promise<void> {
+    while (true) {
+      const text = await this.#io.readLine();
+      if (text === null) {
+        return this.#setQuit(this.#options.interactive ? "interrupt" : "eof");
+      }
+      if (text.trim().toLowerCase() === "/quit") {
+        return this.#setQuit(this.#options.interactive ? "interrupt" : "eof");
+      }
+      this.#queue.push(text);
+      this.#queued?.();
+    }
+  }
+
+  #setQuit(kind: "interrupt" | "eof"): void {
+    if (this.#quit !== "interrupt") this.#quit = kind;
+    if (kind === "interrupt") this.#io.abort();
+    this.#queued?.();
+    for (const listener of this.#onQuit.splice(0)) listener();
+  }
+
+  // ---- showing what the server says ----
+
+  /** Prints one server line (already escaped) and notes what it tells us. */
+  #show(raw: string): void {
+    const json = this.#options.json;
+    let event: Record<string, unknown> | null = null;
+    if (json && raw.startsWith("{")) {
+      try {
+        event = JSON.parse(raw);
+      } catch {
+        event = null;
+      }
+    }
+    const line = event ? textOf(event) : raw;
+    this.#notice(line, event);
+    if (this.#hideEcho && line === ECHO_ON_LINE) {
+      this.#hideEcho = false;
+      return;
+    }
+    if (this.#hideUntil) {
+      if (this.#hideUntil(line)) {
+        this.#hideUntil = null;
+        if (json) return;
+      } else {
+        if (json && ROOM_REFUSAL.test(line)) this.#io.notice(line.slice(2));
+        return;
+      }
+    }
+    const history = event ? event.history === true : this.#historyLeft > 0;
+    if (!event && this.#historyLeft > 0) this.#historyLeft--;
+    const header = line.match(/^! The last (\d+) messages?:$/);
+    if (header && !json) this.#historyLeft = Number(header[1]);
+    if (line.startsWith("[")) {
+      const key = event ? `${event.ts}|${event.from}|${event.text}` : line;
+      if (history && this.#seen.has(key)) return;
+      this.#remember(key);
+    }
+    if (json) {
+      console.log(
+        event ? safeJson(event) : safeJson({ type: "system", text: line.replace(/^! /, "") }),
+      );
+      return;
+    }
+    const mention = mentions(line, this.#name);
+    const bell = mention && !history && this.#options.bell &&
+      Date.now() - this.#lastBell > BELL_GAP_MS;
+    if (bell) this.#lastBell = Date.now();
+    this.#io.print(line, mention && this.#options.fancy, bell && this.#options.fancy);
+  }
+
+  /** What a line says about us: a rename, a move, a kick, a shutdown. */
+  #notice(line: string, event: Record<string, unknown> | null): void {
+    const renamed = parseRenamed(line);
+    if (renamed) {
+      this.#name = renamed;
+      this.#wanted = renamed;
+      this.#io.setPrompt(`${renamed}> `);
+    }
+    const room = parseJoinedRoom(line);
+    if (room) this.#room = room;
+    const kicked = parseKicked(line);
+    if (kicked) this.#refused = `You were ${kicked}`;
+    if (
+      isShutdownNotice(line) ||
+      (event?.type === "system" && event.text === "Server shutting down; goodbye")
+    ) {
+      this.#shutdown = true;
+    }
+    if (line === "! Idle for too long; goodbye") {
+      this.#refused = "The chat server closed the connection: idle for too long";
+    }
+    if (line === GOODBYE_LINE) this.#quitting = true;
+  }
+
+  #remember(key: string): void {
+    this.#seen.add(key);
+    if (this.#seen.size > SEEN_LINES) this.#seen.delete(this.#seen.values().next().value!);
+  }
+}
+
+/** The text line an event from the server stands for ("" if it is not one we know). */
+function textOf(event: Record<string, unknown>): string {
+  try {
+    return printable(eventText(event as unknown as ChatEvent) ?? "");
+  } catch {
+    return "";
+  }
+}
+
+// Escapes what JSON.stringify leaves raw but a terminal would act on.
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON text that is safe to print: every control and bidi character escaped. */
+export function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    UNSAFE_IN_JSON,
+    (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
+}
+
+const PREFIX =
+  /^\[\d\d:\d\d:\d\d\] (?:\* ([A-Za-z0-9_.-]+) |\(private\) ([A-Za-z0-9_.-]+) -> [A-Za-z0-9_.-]+: |([A-Za-z0-9_.-]+): )/;
+
+/** True when a message, action or private line from someone else names `name` as a word. */
+export function mentions(line: string, name: string): boolean {
+  if (name === "") return false;
+  const prefix = line.match(PREFIX);
+  if (!prefix) return false;
+  const from = prefix[1] ?? prefix[2] ?? prefix[3] ?? "";
+  if (nameKey(from) === nameKey(name)) return false;
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^A-Za-z0-9_.-])${escaped}($|[^A-Za-z0-9_-])`, "i").test(
+    line.slice(prefix[0].length),
+  );
+}
+
+function closedError(): RuntimeError {
+  return new RuntimeError("The chat server closed the connection");
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * SIGINT, SIGTERM and SIGHUP for the client's whole life. Before the join
+ * they end it at once (`fired`); after it, `onSignal` makes them a quit.
+ */
+class Signals implements Disposable {
+  readonly fired: Promise<Deno.Signal>;
+  onSignal: ((signal: Deno.Signal) => void) | null = null;
+  #listeners: [Deno.Signal, () => void][] = [];
+
+  constructor() {
+    let fire!: (signal: Deno.Signal) => void;
+    this.fired = new Promise((resolve) => (fire = resolve));
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      const listener = () => (this.onSignal ? this.onSignal(signal) : fire(signal));
+      try {
+        Deno.addSignalListener(signal, listener);
+        this.#listeners.push([signal, listener]);
+      } catch {
+        // Not available on this platform (SIGHUP on Windows).
+      }
+    }
+  }
+
+  [Symbol.dispose](): void {
+    for (const [signal, listener] of this.#listeners) Deno.removeSignalListener(signal, listener);
+  }
+}
+
+/** stdin lines in, stdout lines out; a terminal user sees prompts and notices on stderr. */
+function plainConsole(
+  interactive: boolean,
+): Console & { readLine(prompt?: string): Promise<string | null> } {
+  const input = new LineReader(Deno.stdin, { maxLine: MAX_SERVER_LINE });
+  let wake: (() => void) | null = null;
+  let aborted = false;
+  let read: Promise<Uint8Array | typeof OVERLONG | null> | null = null;
+  let prompt = "";
+  return {
+    async readLine(ask?: string) {
+      // Without raw mode an incoming line can land mid-typing; the prompt
+      // goes to stderr so stdout stays the room's lines.
+      const shown = ask ?? prompt;
+      if (interactive && shown !== "") Deno.stderr.writeSync(encode(shown));
+      while (!aborted) {
+        read ??= input.readLine();
+        const woken = new Promise<"woken">((resolve) => (wake = () => resolve("woken")));
+        const line = await Promise.race([read, woken]);
+        wake = null;
+        if (line === "woken") continue;
+        read = null;
+        if (line === null) return null;
+        if (line === OVERLONG) {
+          console.error("Line too long to send; skipped");
+          continue;
+        }
+        return decodeLenient(line);
+      }
+      return null;
+    },
+    print: (line) => console.log(line),
+    notice: (text) => console.error(`-- ${text}`),
+    setPrompt(text) {
+      prompt = text;
+    },
+    abort() {
+      aborted = true;
+      wake?.();
+    },
+  };
+}

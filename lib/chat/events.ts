@@ -1,0 +1,155 @@
+/**
+ * What happens in the chat, as plain data, and its two renderings: the text
+ * line a netcat user reads and the JSON object a bot reads (`/json`). Every
+ * room event carries its room, so a layer that relays events between servers
+ * (a cluster) can hand them to another server's Room as they are. A Rendered
+ * event encodes each form at most once, however many members get it.
+ */
+import { encode } from "../base/text.ts";
+import { clock } from "./protocol.ts";
+
+/** A member's message or /me action. */
+export interface MessageEvent {
+  type: "message";
+  room: string;
+  from: string;
+  text: string;
+  /** ISO 8601 in UTC, the server's clock. */
+  ts: string;
+  /** Present (true) for a /me action. */
+  action?: true;
+}
+
+/** A member arrived in a room (joined the server or moved in with /join). */
+export interface JoinEvent {
+  type: "join";
+  room: string;
+  name: string;
+  ts: string;
+}
+
+/** A member left a room: quit, closed, dropped, kicked or moved on (the reason says). */
+export interface LeaveEvent {
+  type: "leave";
+  room: string;
+  name: string;
+  reason?: string;
+  ts: string;
+}
+
+/** A member of the room changed its name. */
+export interface RenameEvent {
+  type: "rename";
+  room: string;
+  from: string;
+  to: string;
+  ts: string;
+}
+
+/** `/msg`: seen by its sender and its recipient only, never kept. */
+export interface PrivateEvent {
+  type: "private";
+  from: string;
+  to: string;
+  text: string;
+  ts: string;
+}
+
+/** A line for one connection (the `! ...` lines of the text protocol). */
+export interface SystemEvent {
+  type: "system";
+  text: string;
+}
+
+/** `/users`: the members of a room. */
+export interface UsersEvent {
+  type: "users";
+  room: string;
+  users: string[];
+}
+
+/** `/rooms`: every room and how many members it has. */
+export interface RoomsEvent {
+  type: "rooms";
+  rooms: { room: string; members: number }[];
+}
+
+/** Anything the chat server tells a connection after it joined. */
+export type ChatEvent =
+  | MessageEvent
+  | JoinEvent
+  | LeaveEvent
+  | RenameEvent
+  | PrivateEvent
+  | SystemEvent
+  | UsersEvent
+  | RoomsEvent;
+
+/** Events a room sends to its members (they carry the room). */
+export type RoomEvent = MessageEvent | JoinEvent | LeaveEvent | RenameEvent;
+
+/** Events a room keeps in its history. */
+export type HistoryEvent = MessageEvent | RenameEvent;
+
+/** The text line of an event (no newline). */
+export function eventText(event: ChatEvent): string {
+  switch (event.type) {
+    case "message": {
+      const time = clock(new Date(event.ts));
+      return event.action
+        ? `[${time}] * ${event.from} ${event.text}`
+        : `[${time}] ${event.from}: ${event.text}`;
+    }
+    case "join":
+      return `* ${event.name} joined`;
+    case "leave":
+      return event.reason ? `* ${event.name} left (${event.reason})` : `* ${event.name} left`;
+    case "rename":
+      return `* ${event.from} is now known as ${event.to}`;
+    case "private":
+      return `[${clock(new Date(event.ts))}] (private) ${event.from} -> ${event.to}: ${event.text}`;
+    case "system":
+      return `! ${event.text}`;
+    case "users":
+      return `! ${event.users.length} here: ${event.users.join(", ")}`;
+    case "rooms": {
+      const count = `${event.rooms.length} room${event.rooms.length === 1 ? "" : "s"}`;
+      return `! ${count}: ${event.rooms.map((r) => `${r.room} (${r.members})`).join(", ")}`;
+    }
+  }
+}
+
+/** The JSON line of an event (no newline); `history` marks a replayed one. */
+export function eventJson(event: ChatEvent, history = false): string {
+  return JSON.stringify(history ? { ...event, history: true } : event);
+}
+
+/** A `! ...` line as the connection wants it: as is, or as a JSON system event. */
+export function systemBytes(line: string, json: boolean): Uint8Array {
+  if (!json) return encode(line + "\n");
+  return encode(eventJson({ type: "system", text: line.replace(/^[!*] /, "") }) + "\n");
+}
+
+/** One event, encoded for text and JSON readers on demand, once each. */
+export class Rendered {
+  readonly event: ChatEvent;
+  #text: Uint8Array | null = null;
+  #json: Uint8Array | null = null;
+  #replay: Uint8Array | null = null;
+
+  constructor(event: ChatEvent) {
+    this.event = event;
+  }
+
+  /** The bytes for a reader in JSON mode or not. */
+  bytes(json: boolean): Uint8Array {
+    if (json) return this.#json ??= encode(eventJson(this.event) + "\n");
+    return this.#text ??= encode(eventText(this.event) + "\n");
+  }
+
+  /** As {@link bytes}, for a history replay (JSON gets `"history":true`). */
+  replay(json: boolean): Uint8Array {
+    if (json) return this.#replay ??= encode(eventJson(this.event, true) + "\n");
+    return this.bytes(false);
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * `connect chat` as a user meets it: reconnecting across a server restart,
+ * a port that never greets, Ctrl-C and SIGTERM at every stage, mentions and
+ * the bell on a pseudo-terminal, and --json for programs.
+ */
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { mentions, safeJson } from "../lib/chat/client.ts";
+import { LineEditor } from "../lib/chat/line_editor.ts";
+import { displayWidth } from "../lib/chat/width.ts";
+import { TIMED_OUT, within } from "../lib/base/deadline.ts";
+import { encode } from "../lib/base/text.ts";
+import { RawClient, TOKEN, writeSecretFile } from "./_security.ts";
+import {
+  hasCommand,
+  LineClient,
+  type ProcessOptions,
+  runArgs,
+  runCli,
+  runInPtySteps,
+  ServerProcess,
+} from "./_helpers.ts";
+
+const LABEL = "[Chat Server]";
+const TIME = String.raw`\[\d\d:\d\d:\d\d\]`;
+const HAS_PYTHON = await hasCommand("python3");
+
+function startChat(args: string[] = []): Promise<ServerProcess> {
+  return ServerProcess.start(["--services", "chat", ...args], [LABEL]);
+}
+
+async function join(port: number, name: string, token?: string): Promise<LineClient> {
+  const client = await LineClient.connect(port);
+  if (token !== undefined) {
+    match((await client.readLine())!, /^AUTH REQUIRED/);
+    await client.send(`AUTH ${token}\n`);
+    match((await client.readLine())!, /^AUTH OK/);
+  }
+  match((await client.readLine())!, /Enter your name:$/);
+  await client.send(name + "\n");
+  match((await client.readLine())!, new RegExp(`^! Joined as ${name}\\. `));
+  match((await client.readLine())!, /^! Limits: /);
+  return client;
+}
+
+async function until(client: LineClient, pattern: RegExp, ms = 10_000): Promise<string[]> {
+  const before: string[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const line = await client.readLine(ms);
+    if (line === null) throw new Error(`EOF while waiting for ${pattern}; got ${before}`);
+    if (pattern.test(line)) return before;
+    before.push(line);
+  }
+  throw new Error(`no line matching ${pattern}`);
+}
+
+/** `connect chat` with piped stdin we write to, and stdout/stderr collected. */
+class ChatChild implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #stdout: Promise<string>;
+  #stderr: Promise<string>;
+
+  constructor(args: string[], options: ProcessOptions = {}) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: [...runArgs(options), "connect", "chat", ...args],
+      ...(options.env ? { env: options.env } : {}),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdin = this.child.stdin.getWriter();
+    this.#stdout = new Response(this.child.stdout).text();
+    this.#stderr = new Response(this.child.stderr).text();
+  }
+
+  async type(text: string): Promise<void> {
+    await this.#stdin.write(encode(text));
+  }
+
+  /** Closes stdin and waits (bounded) for the exit. */
+  async end(ms = 15_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    await this.#stdin.close().catch(() => {});
+    return await this.exited(ms);
+  }
+
+  async exited(ms = 15_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    const status = await within(this.child.status, ms);
+    if (status === TIMED_OUT) throw new Error(`connect chat still running after ${ms} ms`);
+    return { code: status.code, stdout: await this.#stdout, stderr: await this.#stderr };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.#stdin.close().catch(() => {});
+    await this.child.status;
+    await this.#stdout;
+    await this.#stderr;
+  }
+}
+
+Deno.test("connect chat: across a server restart it re-sends the token, rejoins its room and carries on; a kick ends it", async () => {
+  const dir = await Deno.makeTempDir();
+  const tokenFile = await writeSecretFile(dir, "token", TOKEN);
+  const first = await startChat(["--token-file", tokenFile]);
+  const port = first.port(LABEL);
+  await using client = new ChatChild(
+    ["--name", "bob", "--room", "games", "--chat-port", String(port)],
+    { env: { SOCKETKIT_TOKEN: TOKEN }, denoArgs: ["--allow-env=SOCKETKIT_TOKEN"] },
+  );
+  let second: ServerProcess | null = null;
+  try {
+    using alice = await join(port, "alice", TOKEN);
+    equal(await alice.request("/join #games"), "! Joined #games. 1 here: alice");
+    await until(alice, /^\* bob joined$/);
+    await client.type("before the restart\n");
+    await until(alice, new RegExp(`^${TIME} bob: before the restart$`));
+    await first.stop();
+    second = await startChat([`--chat-port=${port}`, "--token-file", tokenFile]);
+    using carol = await join(port, "carol", TOKEN);
+    // However the two race, carol ends up in #games with bob there.
+    const joined = await carol.request("/join #games");
+    if (joined !== "! Joined #games. 2 here: bob, carol") {
+      equal(joined, "! Joined #games. 1 here: carol");
+      await until(carol, /^\* bob joined$/);
+    }
+    await client.type("after the restart\n");
+    await until(carol, new RegExp(`^${TIME} bob: after the restart$`));
+    // carol presented the token: an operator. A kicked client does not come back.
+    await carol.send("/kick bob bye\n");
+    const result = await client.exited();
+    equal(result.code, 1, result.stderr);
+    match(result.stderr, /-- The server is shutting down; reconnecting\n/);
+    equal(result.stderr.match(/-- Reconnected as bob\n/g)?.length, 1, result.stderr);
+    match(result.stderr, /\nerror: You were kicked by carol: bye\n$/);
+    await until(carol, /^\* bob left \(kicked by carol: bye\)$/);
+  } finally {
+    await first[Symbol.asyncDispose]();
+    await second?.[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("connect chat: when its name is still taken after a drop it rejoins as NAME_2", async () => {
+  // A scripted server: the first connection drops after the join; on the second,
+  // "bob" is taken (the server has not noticed the old one gone).
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using client = new ChatChild(
+    ["--name", "bob", "--room", "den", "--chat-port", String(listener.addr.port)],
+  );
+  const greet = async (conn: Deno.Conn) => {
+    const peer = new RawClient(conn);
+    await peer.send("! Welcome (0 members online). Enter your name:\n");
+    return peer;
+  };
+  {
+    using first = await greet(await listener.accept());
+    equal(await first.readLine(), "bob");
+    await first.send(
+      "! Joined as bob. 1 here: bob\n! Limits: lines up to 4096 bytes; no rate limit.\n",
+    );
+    equal(await first.readLine(), "/join #den");
+    await first.send("! Joined #den. 1 here: bob\n");
+  }
+  using second = await greet(await listener.accept());
+  equal(await second.readLine(), "bob");
+  await second.send('! The name "bob" is taken. Enter your name:\n');
+  equal(await second.readLine(), "bob_2");
+  await second.send(
+    "! Joined as bob_2. 2 here: bob, bob_2\n! Limits: lines up to 4096 bytes; no rate limit.\n",
+  );
+  equal(await second.readLine(), "/join #den", "back to its room");
+  await second.send("! Joined #den. 1 here: bob_2\n");
+  await client.type("still here\n");
+  equal(await second.readLine(), "still here");
+  const done = client.end();
+  equal(await second.readLine(), "/quit");
+  second.close();
+  const result = await done;
+  equal(result.code, 0, result.stderr);
+  match(result.stderr, /-- Lost the connection; reconnecting\n/);
+  match(result.stderr, /-- Reconnected as bob_2\n/);
+});
+
+Deno.test("connect chat --no-reconnect: a server shutdown ends it with exit 0 and no error", async () => {
+  await using server = await startChat();
+  const port = server.port(LABEL);
+  await using client = new ChatChild([
+    "--name",
+    "bob",
+    "--no-reconnect",
+    "--chat-port",
+    String(port),
+  ]);
+  using alice = await join(port, "alice");
+  await until(alice, /^\* bob joined$/);
+  await server.stop();
+  const result = await client.exited();
+  equal(result.code, 0, result.stderr);
+  equal(result.stderr, "");
+  match(result.stdout, /^\* Server shutting down; goodbye$/m);
+});
+
+Deno.test("connect chat: SIGTERM while waiting for the greeting ends it at once", async () => {
+  // A listener that accepts and never speaks, like a TLS server or the file port.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using client = new ChatChild(["--name", "x", "--chat-port", String(listener.addr.port)]);
+  using _conn = await listener.accept();
+  const started = Date.now();
+  client.child.kill("SIGTERM");
+  const result = await client.exited(5000);
+  equal(result.code, 143);
+  equal(result.stderr, "");
+  ok(Date.now() - started < 5000);
+});
+
+Deno.test({
+  name:
+    "connect chat on a terminal: a port that never greets times out with a hint; Ctrl-C ends any stage",
+  ignore: !HAS_PYTHON,
+  async fn() {
+    await using server = await ServerProcess.start(
+      ["--services", "chat,files"],
+      [LABEL, "[File Server]"],
+    );
+    const files = String(server.port("[File Server]"));
+    const chat = String(server.port(LABEL));
+    const timedOut = await runInPtySteps(
+      ["connect", "chat", "--name", "x", "--chat-port", files, "--connect-timeout", "1s"],
+      [],
+    );
+    equal(timedOut!.code, 1, timedOut!.output);
+    match(
+      timedOut!.output,
+      new RegExp(
+        `error: No greeting from 127\\.0\\.0\\.1:${files} within 1 s: wrong port, or does the server need --tls\\?`,
+      ),
+    );
+    ok(!timedOut!.output.includes("\x1b[2K"), "never drew the chat screen (no raw mode)");
+
+    const waiting = await runInPtySteps(
+      ["connect", "chat", "--name", "x", "--chat-port", files],
+      [["Connecting to", "\x03"]],
+    );
+    equal(waiting!.code, 130, waiting!.output);
+    ok(!waiting!.output.includes("error"), waiting!.output);
+
+    const naming = await runInPtySteps(
+      ["connect", "chat", "--chat-port", chat],
+      [["Your name: ", "\x03"]],
+    );
+    equal(naming!.code, 130, naming!.output);
+    ok(!naming!.output.includes("error"), naming!.output);
+  },
+});
+
+Deno.test({
+  name:
+    "connect chat on a terminal: a mention is highlighted with one bell; own lines carry the server's clock",
+  ignore: !HAS_PYTHON,
+  async fn() {
+    await using server = await startChat();
+    const port = server.port(LABEL);
+    using alice = await join(port, "alice");
+    const run = runInPtySteps(
+      ["connect", "chat", "--name", "tty", "--chat-port", String(port)],
+      [
+        ["tty> $", "hello all\r"],
+        ["look here", "\x03"],
+      ],
+    );
+    await until(alice, /^\* tty joined$/);
+    await until(alice, new RegExp(`^${TIME} tty: hello all$`));
+    await alice.send("no mention for ttyx\nhey @TTY look here\n");
+    const result = (await run)!;
+    equal(result.code, 0, result.output);
+    // The server echoes our own line (/echo on): stamped by its clock, shown once.
+    equal(result.output.match(/tty: hello all/g)?.length, 1, result.output);
+    match(
+      result.output,
+      new RegExp(`\\x1b\\[7m${TIME} alice: hey @TTY look here\\x1b\\[27m\\r+\\n\\x07`),
+    );
+    match(
+      result.output,
+      new RegExp(`\\r\\x1b\\[2K${TIME} alice: no mention for ttyx\\r+\\n\\r\\x1b`),
+    );
+    equal(result.output.split("\x07").length, 2, "one bell");
+    await until(alice, /^\* tty left$/);
+  },
+});
+
+Deno.test({
+  name:
+    "connect chat on a terminal: --no-bell highlights without the bell; Ctrl-C while reconnecting quits at once",
+  ignore: !HAS_PYTHON,
+  async fn() {
+    const server = await startChat();
+    try {
+      const port = server.port(LABEL);
+      using alice = await join(port, "alice");
+      const run = runInPtySteps(
+        ["connect", "chat", "--name", "tty", "--no-bell", "--chat-port", String(port)],
+        [["look here", ""], ["Reconnecting in", "\x03"]],
+      );
+      await until(alice, /^\* tty joined$/);
+      await alice.send("tty, look here\n");
+      await server.waitFor(/alice: tty, look here$/); // queued for tty before the notice
+      await server.stop(); // and never comes back
+      const started = Date.now();
+      const result = (await run)!;
+      equal(result.code, 0, result.output);
+      match(result.output, new RegExp(`\\x1b\\[7m${TIME} alice: tty, look here\\x1b\\[27m`));
+      ok(!result.output.includes("\x07"), "no bell");
+      match(result.output, /-- The server is shutting down; reconnecting/);
+      ok(!result.output.includes("error"), result.output);
+      ok(Date.now() - started < 10_000);
+    } finally {
+      await server[Symbol.asyncDispose]();
+    }
+  },
+});
+
+Deno.test("connect chat --json: every line on stdout is one JSON object", async () => {
+  await using server = await startChat();
+  const port = server.port(LABEL);
+  using alice = await join(port, "alice");
+  await alice.send("earlier\x1b]0;title\x07\n");
+  const result = await runCli(
+    ["connect", "chat", "--json", "--name", "jbot", "--chat-port", String(port)],
+    "/msg alice hi from a bot\nposted\n",
+  );
+  equal(result.code, 0, result.stderr);
+  const objects = result.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  deepStrictEqual(objects.map((o) => o.type), ["users", "message", "private", "system"]);
+  deepStrictEqual(objects[0].users, ["alice", "jbot"]);
+  equal(objects[1].text, "earlier\\x1b]0;title\\x07");
+  equal(objects[1].history, true);
+  equal(objects[2].text, "hi from a bot");
+  equal(objects[3].text, "Goodbye");
+  await until(alice, /jbot: posted$/);
+});
+
+Deno.test("chat client parts: mentions, safe JSON, display width", () => {
+  const line = (text: string) => `[12:00:00] ${text}`;
+  ok(mentions(line("bob: hi alice!"), "Alice"));
+  ok(mentions(line("* bob pokes @alice"), "alice"));
+  ok(mentions(line("(private) bob -> alice: alice?"), "alice"));
+  ok(!mentions(line("alice: I am alice"), "alice"), "not our own lines");
+  ok(!mentions(line("bob: malice aforethought"), "alice"));
+  ok(!mentions("* alice joined", "alice"), "not notices");
+  ok(mentions(line("bob: a.b, hi"), "a.b") && !mentions(line("bob: axb"), "a.b"));
+  equal(safeJson({ text: "\x1b[2J\u009b\u202e" }), '{"text":"\\u001b[2J\\u009b\\u202e"}');
+  equal(displayWidth("日本"), 4);
+  equal(displayWidth("e\u0301"), 1);
+  equal(displayWidth("👍🏽👨‍👩‍👧"), 4);
+  const editor = new LineEditor();
+  editor.feed(encode("ab日本語"));
+  // 10 columns less the prompt and the cursor leave 7: "b" and three wide characters.
+  equal(editor.render("> ", 10), "\r\x1b[2K> b日本語");
+  editor.feed(encode("e\u0301\x7f")); // Backspace takes the whole "é"
+  equal(editor.text, "ab日本語");
+});
