@@ -2,9 +2,11 @@
  * One TCP message connection: every line (LF or CRLF) is acknowledged with
  * one reply line. Bytes without a newline count as a message once the peer
  * pauses for --flush-delay or half-closes, so the original client (send, then
- * wait) gets its reply too.
+ * wait) gets its reply too. A line must end within --line-timeout of its first
+ * byte, so a peer dribbling bytes cannot hold a connection forever.
  */
 import { TIMED_OUT, within } from "../base/deadline.ts";
+import { looksLikeAuth } from "../security/protocol.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import { GrowingBuffer } from "../net/read_buffer.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
@@ -14,6 +16,8 @@ import { exitRefusal, isExitCommand } from "./exit.ts";
 import { ReplyBatch, ReplyRun } from "./reply_batch.ts";
 import type { MessageCounters } from "./status.ts";
 import {
+  lateLine,
+  logAuthLine,
   logMessage,
   RECEIVED,
   receivedHead,
@@ -29,6 +33,12 @@ import {
 const READ_FIRST = 1024;
 const READ_MAX = 8 * 1024;
 
+const LF = 0x0a;
+/** What the read loop sees when the line deadline passed. */
+const LATE = Symbol("late");
+/** How long the line saying why the connection closes may take to go out. */
+const LATE_WRITE_MS = 1000;
+
 /** The connection handler of the TCP message service, for TcpService. */
 export function tcpMessageHandler(
   config: MessageConfig,
@@ -39,6 +49,8 @@ export function tcpMessageHandler(
   const acks = new ReplyRun(replyLine(TCP_LABEL, RECEIVED));
   const overLong = replyLine(TCP_LABEL, tooLong(config.maxMessage));
   const shuttingDown = replyLine(TCP_LABEL, SHUTTING_DOWN);
+  const lineTimeout = deps.tcp.lineTimeout;
+  const late = replyLine(TCP_LABEL, lateLine(lineTimeout));
 
   return async function handle(tracked: TrackedConn): Promise<void> {
     const { conn, peer } = tracked;
@@ -55,7 +67,11 @@ export function tcpMessageHandler(
       line(bytes: Uint8Array) {
         if (exiting) return;
         counters.tcp++;
-        if (!log.quiet) logMessage(log, TCP_LABEL, peer, head, bytes);
+        if (!log.quiet) {
+          // A token sent to a server without one: never into the log.
+          if (looksLikeAuth(bytes)) logAuthLine(log, TCP_LABEL, peer);
+          else logMessage(log, TCP_LABEL, peer, head, bytes);
+        }
         if (!isExitCommand(bytes)) {
           replies.repeat();
           return;
@@ -65,15 +81,51 @@ export function tcpMessageHandler(
           exiting = true;
           replies.push(shuttingDown);
         } else {
-          log.info(`${TCP_LABEL} Refused exit from ${peer}: ${refusal}`);
+          log.repeated(
+            `${TCP_LABEL} refused exit`,
+            "info",
+            () => `${TCP_LABEL} Refused exit from ${peer}: ${refusal}`,
+            (n, s) => `${TCP_LABEL} Refused exit ${n} more times in ${s}s: ${refusal}`,
+          );
           replies.push(replyLine(TCP_LABEL, refusedExit(refusal)));
         }
       },
       overflow() {
         if (exiting) return;
-        log.event(`${TCP_LABEL} Discarded an over-long message from ${peer}`);
+        log.repeated(
+          `${TCP_LABEL} over-long`,
+          "event",
+          () => `${TCP_LABEL} Discarded an over-long message from ${peer}`,
+          (n, s) => `${TCP_LABEL} Discarded ${n} more over-long messages in ${s}s`,
+        );
         replies.push(overLong);
       },
+    };
+
+    // The line deadline (TcpService's RequestRule): its clock starts at a
+    // line's first byte and only a newline stops it. A pause still gets the
+    // bytes so far answered (--flush-delay) and stops the clock while the
+    // peer waits; but if more bytes of the same line follow, the clock goes
+    // on from the line's first byte, unless the pause itself lasted
+    // --line-timeout. So the original client (a message without newline,
+    // then silence) is never cut off, and a dribble is.
+    let lineStart: number | null = null;
+    let lastBytes = 0;
+    let expired: Promise<typeof LATE> | null = null;
+    if (lineTimeout > 0) {
+      expired = new Promise((resolve) => {
+        tracked.request = { ms: lineTimeout, onExpire: () => resolve(LATE) };
+      });
+    }
+    const noteBytes = (chunk: Uint8Array) => {
+      const now = Date.now();
+      if (lineStart !== null && now - lastBytes >= lineTimeout) lineStart = null;
+      lastBytes = now;
+      const newline = chunk.lastIndexOf(LF);
+      if (newline === -1) lineStart ??= now;
+      else lineStart = newline === chunk.length - 1 ? null : now;
+      tracked.requestDone();
+      if (lineStart !== null) tracked.requestStarted(lineStart);
     };
 
     // Replies produced by one read go out in one write; awaiting it means a
@@ -82,16 +134,31 @@ export function tcpMessageHandler(
 
     let read = readSoon(conn, buffer.bytes);
     while (true) {
-      const result = splitter.hasPending ? await within(read, config.flushDelay) : await read;
+      const next = splitter.hasPending ? within(read, config.flushDelay) : read;
+      const result = expired === null ? await next : await Promise.race([next, expired]);
+      if (result === LATE) {
+        log.repeated(
+          `${TCP_LABEL} late line`,
+          "event",
+          () => `${TCP_LABEL} Closing ${peer}: a line took longer than ${lineTimeout} ms`,
+          (n, s) => `${TCP_LABEL} Closed ${n} more connections for slow lines in ${s}s`,
+        );
+        replies.push(late);
+        await within(sendReplies(), LATE_WRITE_MS);
+        return;
+      }
       if (result === TIMED_OUT) {
         splitter.flush(handler);
+        tracked.requestDone(); // answered; the peer may be waiting
       } else if (result === null) {
         splitter.flush(handler); // half-close: what is pending is a message
         await sendReplies();
         break;
       } else {
         tracked.touch();
-        splitter.push(buffer.bytes.subarray(0, result), handler);
+        const chunk = buffer.bytes.subarray(0, result);
+        if (expired !== null) noteBytes(chunk);
+        splitter.push(chunk, handler);
         buffer.filled(result);
       }
       await sendReplies();
