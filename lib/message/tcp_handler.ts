@@ -34,8 +34,6 @@ const READ_FIRST = 1024;
 const READ_MAX = 8 * 1024;
 
 const LF = 0x0a;
-/** What the read loop sees when the line deadline passed. */
-const LATE = Symbol("late");
 /** How long the line saying why the connection closes may take to go out. */
 const LATE_WRITE_MS = 1000;
 
@@ -50,7 +48,7 @@ export function tcpMessageHandler(
   const overLong = replyLine(TCP_LABEL, tooLong(config.maxMessage));
   const shuttingDown = replyLine(TCP_LABEL, SHUTTING_DOWN);
   const lineTimeout = deps.tcp.lineTimeout;
-  const late = replyLine(TCP_LABEL, lateLine(lineTimeout));
+  const lateReply = replyLine(TCP_LABEL, lateLine(lineTimeout));
 
   return async function handle(tracked: TrackedConn): Promise<void> {
     const { conn, peer } = tracked;
@@ -108,14 +106,20 @@ export function tcpMessageHandler(
     // peer waits; but if more bytes of the same line follow, the clock goes
     // on from the line's first byte, unless the pause itself lasted
     // --line-timeout. So the original client (a message without newline,
-    // then silence) is never cut off, and a dribble is.
+    // then silence) is never cut off, and a dribble is. The loop sees the
+    // flag at its next turn (bytes arrive, or --flush-delay passes); a
+    // handler stuck writing to a peer that reads nothing is closed after that.
     let lineStart: number | null = null;
     let lastBytes = 0;
-    let expired: Promise<typeof LATE> | null = null;
+    let late = false;
     if (lineTimeout > 0) {
-      expired = new Promise((resolve) => {
-        tracked.request = { ms: lineTimeout, onExpire: () => resolve(LATE) };
-      });
+      tracked.request = {
+        ms: lineTimeout,
+        onExpire: () => {
+          late = true;
+          setTimeout(() => tracked.close(), config.flushDelay + 2 * LATE_WRITE_MS);
+        },
+      };
     }
     const noteBytes = (chunk: Uint8Array) => {
       const now = Date.now();
@@ -134,19 +138,7 @@ export function tcpMessageHandler(
 
     let read = readSoon(conn, buffer.bytes);
     while (true) {
-      const next = splitter.hasPending ? within(read, config.flushDelay) : read;
-      const result = expired === null ? await next : await Promise.race([next, expired]);
-      if (result === LATE) {
-        log.repeated(
-          `${TCP_LABEL} late line`,
-          "event",
-          () => `${TCP_LABEL} Closing ${peer}: a line took longer than ${lineTimeout} ms`,
-          (n, s) => `${TCP_LABEL} Closed ${n} more connections for slow lines in ${s}s`,
-        );
-        replies.push(late);
-        await within(sendReplies(), LATE_WRITE_MS);
-        return;
-      }
+      const result = splitter.hasPending ? await within(read, config.flushDelay) : await read;
       if (result === TIMED_OUT) {
         splitter.flush(handler);
         tracked.requestDone(); // answered; the peer may be waiting
@@ -157,9 +149,20 @@ export function tcpMessageHandler(
       } else {
         tracked.touch();
         const chunk = buffer.bytes.subarray(0, result);
-        if (expired !== null) noteBytes(chunk);
+        if (lineTimeout > 0) noteBytes(chunk);
         splitter.push(chunk, handler);
         buffer.filled(result);
+      }
+      if (late || (lineStart !== null && Date.now() - lineStart > lineTimeout)) {
+        log.repeated(
+          `${TCP_LABEL} late line`,
+          "event",
+          () => `${TCP_LABEL} Closing ${peer}: a line took longer than ${lineTimeout} ms`,
+          (n, s) => `${TCP_LABEL} Closed ${n} more connections for slow lines in ${s}s`,
+        );
+        replies.push(lateReply);
+        await within(sendReplies(), LATE_WRITE_MS);
+        return;
       }
       await sendReplies();
       if (exiting) {
