@@ -81,7 +81,8 @@ export const SERVE_SPEC: CommandSpec = {
       type: "string",
       value: "TIME",
       default: "30s",
-      help: "Time a message or file request line has from its first byte to its end (0: no limit)",
+      help:
+        "Time a message line has from its first byte to its end, however slowly it comes (0: no limit)",
     },
     ...SECURITY_FLAGS,
     quiet: {

@@ -445,7 +445,9 @@ Deno.test("attack: the UDP message service is rate limited per source, and USERS
         `${usersBytes} bytes, ${(wire(usersBytes) / wire(5)).toFixed(1)}x`,
     });
     ok(replies <= burst + Math.ceil(seconds * 20) + 2, `${replies} replies in ${seconds} s`);
-    ok(status.messages.udpDropped >= sent - replies - 5, JSON.stringify(status.messages));
+    // (The kernel may drop some of a burst before the server reads them.)
+    ok(status.messages.udpDropped > 0, JSON.stringify(status.messages));
+    ok(status.messages.udp <= replies + 1, JSON.stringify(status.messages)); // the witness's
     ok(usersBytes <= 512, `${usersBytes} bytes`);
     match(users, /^users: 60\n/);
     match(users, /\n\.\.\. and \d+ more$/);
