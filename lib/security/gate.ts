@@ -211,7 +211,10 @@ export class Gate implements TcpGate, UdpGate {
         );
       }
     }
-    if (lines.length === 0) say("nothing changed");
+    const files = config.allowFile ?? config.denyFile ?? config.tokenFile ?? config.tls;
+    if (files === null) {
+      say("nothing to re-read (no --token-file, --allow/--deny @FILE or TLS files)");
+    } else if (lines.length === 0) say("nothing changed");
     return lines;
   }
 
