@@ -278,8 +278,12 @@ export async function startServer(
     log.info("[Server] All services stopped.");
     await log.flush();
   });
+  // One reload at a time: a second SIGHUP waits for the first.
+  let reloading = Promise.resolve();
   const reload = () => {
-    for (const line of gate.reload(config.security)) log.info(line);
+    reloading = reloading.then(async () => {
+      for (const line of await gate.reload(config.security)) log.info(line);
+    });
   };
   return { services, shutdown: requestStop, reload, finished };
 }

@@ -16,6 +16,8 @@ import { listenTcp, type StreamListener, type TlsKeyPair } from "./listen.ts";
 
 // How long a refusal line (busy) may take to go out before the socket closes.
 const REFUSAL_WRITE_MS = 1000;
+// How long a reload waits for an old TLS listener to be really closed.
+const REBIND_WAIT_MS = 5000;
 
 /**
  * What a TcpService asks of the server's access control before its handler
@@ -32,9 +34,11 @@ export interface TcpGate {
   handshake(conn: TrackedConn, label: string): Promise<boolean>;
   /**
    * Registers a TLS service for certificate reloads (SIGHUP): `rebind` opens
-   * a listener with the new pair and throws RuntimeError when it cannot.
+   * a listener with the new pair, closes the old one and resolves once it is
+   * really closed; it rejects with RuntimeError (keeping the old one) when
+   * the new one cannot be opened.
    */
-  onTlsChange?(rebind: (tls: TlsKeyPair) => void): void;
+  onTlsChange?(rebind: (tls: TlsKeyPair) => Promise<void>): void;
 }
 
 /**
@@ -228,7 +232,7 @@ export class TcpService {
   #parked = new Map<Deno.TlsConn, Promise<void>>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
   /** One loop per listener: two for a moment while a new certificate takes over. */
-  #acceptLoops = new Set<Promise<void>>();
+  #acceptLoops = new Map<StreamListener, Promise<void>>();
   #stopping = false;
 
   private constructor(listener: StreamListener, options: TcpServiceOptions) {
@@ -272,7 +276,7 @@ export class TcpService {
       for (const conn of this.#conns) conn.close();
       for (const conn of this.#parked.keys()) closeQuietly(conn);
     }
-    await Promise.allSettled([...this.#acceptLoops]);
+    await Promise.allSettled([...this.#acceptLoops.values()]);
     await Promise.allSettled([...this.#handlers, ...this.#parked.values()]);
   }
 
@@ -282,10 +286,12 @@ export class TcpService {
 
   /**
    * Opens a listener on the same port with a new certificate, then closes the
-   * old one; open connections are untouched. Throws RuntimeError (and keeps
+   * old one; open connections are untouched. Resolves once the old socket is
+   * really gone (its accept loop ended): until then the kernel still hands it
+   * new connections, which its close resets. Throws RuntimeError (and keeps
    * the old listener) when the new one cannot be opened, e.g. a bad pair.
    */
-  #rebind(tls: TlsKeyPair): void {
+  async #rebind(tls: TlsKeyPair): Promise<void> {
     if (this.#stopping) return;
     const { service, hostname } = this.#options;
     const listener = listenTcp(service, hostname, this.port, tls, {
@@ -296,12 +302,14 @@ export class TcpService {
     this.#listener = listener;
     this.#startAccepting(listener);
     closeQuietly(old); // its accept loop ends with BadResource
+    const ended = this.#acceptLoops.get(old);
+    if (ended) await within(ended, REBIND_WAIT_MS);
   }
 
   #startAccepting(listener: StreamListener): void {
     const loop = this.#accept(listener);
-    this.#acceptLoops.add(loop);
-    loop.finally(() => this.#acceptLoops.delete(loop));
+    this.#acceptLoops.set(listener, loop);
+    loop.finally(() => this.#acceptLoops.delete(listener));
   }
 
   async #accept(listener: StreamListener): Promise<void> {

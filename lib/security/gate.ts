@@ -91,7 +91,7 @@ export class Gate implements TcpGate, UdpGate {
   readonly authTimeout: number;
   readonly maxConnsPerIp: number;
   #tls: TlsKeyPair | null;
-  #rebinds: ((tls: TlsKeyPair) => void)[] = [];
+  #rebinds: ((tls: TlsKeyPair) => Promise<void>)[] = [];
   #access: AccessPolicy;
   #token: Token | null;
   #counters: GateCounters = {
@@ -134,7 +134,7 @@ export class Gate implements TcpGate, UdpGate {
     return this.#token !== null;
   }
 
-  onTlsChange(rebind: (tls: TlsKeyPair) => void): void {
+  onTlsChange(rebind: (tls: TlsKeyPair) => Promise<void>): void {
     this.#rebinds.push(rebind);
   }
 
@@ -143,9 +143,10 @@ export class Gate implements TcpGate, UdpGate {
    * TLS pair, each on its own: one that cannot be read or used keeps its old
    * value and says why. Open connections and sessions are not touched (they
    * were admitted, authenticated or handshaken under the old settings).
-   * Returns the lines for the log: what changed, what was kept and why.
+   * Resolves to the lines for the log: what changed, what was kept and why,
+   * once every listener with an old certificate is closed. Never rejects.
    */
-  reload(config: SecurityConfig): string[] {
+  async reload(config: SecurityConfig): Promise<string[]> {
     const lines: string[] = [];
     const say = (line: string) => lines.push(`[Server] SIGHUP: ${line}`);
     const keep = (what: string, error: unknown) =>
@@ -192,7 +193,7 @@ export class Gate implements TcpGate, UdpGate {
           // old one; the first proves the pair usable, and if it cannot, every
           // service keeps the old pair.
           for (const rebind of this.#rebinds) {
-            rebind(tls);
+            await rebind(tls);
             rebound++;
           }
           this.#tls = tls;
