@@ -122,12 +122,15 @@ export function tcpMessageHandler(
       };
     }
     const noteBytes = (chunk: Uint8Array) => {
+      const endsLine = chunk[chunk.length - 1] === LF;
+      // The usual case, whole lines: nothing to time (this runs for every read).
+      if (endsLine && lineStart === null) return;
       const now = Date.now();
       if (lineStart !== null && now - lastBytes >= lineTimeout) lineStart = null;
       lastBytes = now;
-      const newline = chunk.lastIndexOf(LF);
-      if (newline === -1) lineStart ??= now;
-      else lineStart = newline === chunk.length - 1 ? null : now;
+      if (endsLine) lineStart = null;
+      else if (chunk.lastIndexOf(LF) !== -1) lineStart = now; // a line began in this chunk
+      else lineStart ??= now;
       tracked.requestDone();
       if (lineStart !== null) tracked.requestStarted(lineStart);
     };
@@ -153,7 +156,7 @@ export function tcpMessageHandler(
         splitter.push(chunk, handler);
         buffer.filled(result);
       }
-      if (late || (lineStart !== null && Date.now() - lineStart > lineTimeout)) {
+      if (late || (lineStart !== null && lastBytes - lineStart > lineTimeout)) {
         log.repeated(
           `${TCP_LABEL} late line`,
           "event",
