@@ -104,8 +104,8 @@ sessions are kept.
 
 Permissions: with --allow-ffi (deno task serve and the compiled binary have it)
 serve reads and raises its open-file limit through libc and sizes --max-conns
-to it; FFI is outside Deno's sandbox (docs/security.md). Without it the limit
-is assumed to be 1024.
+to it, then gives FFI up before reading its flags (docs/security.md). Without
+it the limit is assumed to be 1024.
 
 Exposing the server (docs/security.md): give clients a token through
 $SOCKETKIT_TOKEN or --token-file (never on the command line), TLS with
@@ -381,6 +381,11 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */
 export async function serve(args: string[]): Promise<number> {
+  // The server's only FFI: the open-file limit, read and raised once, first
+  // thing. Then the permission is given up, so the server runs in Deno's
+  // sandbox from here on (FFI lifts it for the whole process).
+  const fdLimit = raiseFdLimit();
+  Deno.permissions.revokeSync({ name: "ffi" });
   const flags = parseFlags(SERVE_SPEC, args);
   if (flags.help) {
     console.log(formatHelp(SERVE_SPEC));
@@ -388,7 +393,7 @@ export async function serve(args: string[]): Promise<number> {
   }
   const config = parseServeConfig(flags);
   const log = new Logger({ quiet: config.quiet, summaryInterval: config.summaryInterval });
-  const server = await startServer(config, log);
+  const server = await startServer(config, log, fdLimit);
   const listeners: [Deno.Signal, () => void][] = [
     ["SIGINT", () => server.shutdown("SIGINT")],
     ["SIGTERM", () => server.shutdown("SIGTERM")],

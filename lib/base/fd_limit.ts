@@ -3,8 +3,9 @@
  * it is read and raised through libc with FFI (`Deno.dlopen("libc.so.6")`),
  * which needs --allow-ffi. FFI runs outside Deno's permission sandbox: with
  * it granted, the process could call anything in libc. Only getrlimit and
- * setrlimit are bound here, and only on Linux; without the permission (or on
- * another system) nothing is loaded and the limit is reported unknown.
+ * setrlimit are bound here, only on Linux, and `serve` revokes the permission
+ * right after calling this; without the permission (or on another system)
+ * nothing is loaded and the limit is reported unknown.
  */
 
 /** RLIMIT_NOFILE on Linux (x86-64 and arm64 alike). */
