@@ -1,8 +1,16 @@
 /**
- * `socketkit serve`: composes the services' flags and settings, starts the
- * chosen services in one process and owns the one shutdown path, taken on
- * `exit`, SIGINT or SIGTERM.
+ * `socketkit serve`: composes the services' flags and settings, raises the
+ * open-file limit and sizes the connection caps to it, starts the chosen
+ * services in one process, reloads the security files on SIGHUP and owns the
+ * one shutdown path, taken on `exit`, SIGINT or SIGTERM.
  */
+import {
+  connectionsThatFit,
+  type FdLimit,
+  fdNeeded,
+  type FdPlan,
+  raiseFdLimit,
+} from "./base/fd_limit.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
 import { Logger } from "./base/logger.ts";
 import type { StatusSection } from "./base/status.ts";
@@ -31,6 +39,11 @@ import {
   type TcpLimits,
 } from "./service.ts";
 
+/** --max-conns when the open-file limit allows it. */
+export const DEFAULT_MAX_CONNS = 1024;
+/** The open-file limit assumed when it cannot be read (no --allow-ffi): Linux's usual soft limit. */
+export const ASSUMED_FD_LIMIT = 1024;
+
 export const SERVE_SPEC: CommandSpec = {
   name: "socketkit serve",
   usage: ["socketkit serve [flags]"],
@@ -55,8 +68,8 @@ export const SERVE_SPEC: CommandSpec = {
     "max-conns": {
       type: "string",
       value: "N",
-      default: "1024",
-      help: "Open connections per TCP service",
+      help:
+        `Open connections per TCP service (default: ${DEFAULT_MAX_CONNS}, fewer if the open-file limit is low)`,
     },
     "idle-timeout": {
       type: "string",
@@ -64,15 +77,35 @@ export const SERVE_SPEC: CommandSpec = {
       default: "5m",
       help: "Close a message or file connection silent this long (0: never; chat has its own)",
     },
+    "line-timeout": {
+      type: "string",
+      value: "TIME",
+      default: "30s",
+      help:
+        "Time a message line has from its first byte to its end, however slowly it comes (0: no limit)",
+    },
     ...SECURITY_FLAGS,
     quiet: {
       type: "boolean",
       short: "q",
       help: "Log only start-up, errors and shutdown, not every message",
     },
+    "summary-interval": {
+      type: "string",
+      value: "TIME",
+      default: "1m",
+      help: "Repeated refusals and failures: log the first, then a count at most this often",
+    },
   },
   notes: `Sizes take K, M, G suffixes (powers of 1024); times take ms, s, m, h.
 Stop the server with Ctrl-C, SIGTERM, or by sending 'exit' to a message service.
+SIGHUP re-reads --token-file, --allow/--deny @FILE and the TLS files; open
+sessions are kept.
+
+Permissions: with --allow-ffi (deno task serve and the compiled binary have it)
+serve reads and raises its open-file limit through libc and sizes --max-conns
+to it, then gives FFI up before reading its flags (docs/security.md). Without
+it the limit is assumed to be 1024.
 
 Exposing the server (docs/security.md): give clients a token through
 $SOCKETKIT_TOKEN or --token-file (never on the command line), TLS with
@@ -91,6 +124,11 @@ export interface ServeConfig {
   host: string;
   services: ServiceName[];
   quiet: boolean;
+  /** Milliseconds between two log lines of one repeated kind (--summary-interval). */
+  summaryInterval: number;
+  /** --max-conns as given; null: sized from the open-file limit (see sizeConnections). */
+  maxConns: number | null;
+  /** What every TCP service starts from; maxConnections is --max-conns or DEFAULT_MAX_CONNS. */
   tcp: TcpLimits;
   /** --allow, --deny, the token, TLS, --auth-timeout, --max-conns-per-ip. */
   security: SecurityConfig;
@@ -102,13 +140,17 @@ export interface ServeConfig {
 
 /** Builds the server's settings from the command line; throws UsageError on bad values. */
 export function parseServeConfig(flags: ParsedFlags): ServeConfig {
+  const maxConns = flags.optional("max-conns") === undefined ? null : flags.integer("max-conns", 1);
   return {
     host: flags.string("host"),
     services: flags.list("services", SERVICE_NAMES),
     quiet: flags.boolean("quiet"),
+    summaryInterval: Math.max(1, flags.duration("summary-interval")),
+    maxConns,
     tcp: {
-      maxConnections: flags.integer("max-conns", 1),
+      maxConnections: maxConns ?? DEFAULT_MAX_CONNS,
       idleTimeout: flags.duration("idle-timeout"),
+      lineTimeout: flags.duration("line-timeout"),
     },
     security: parseSecurityConfig(flags),
     message: parseMessageConfig(flags),
@@ -177,6 +219,8 @@ export interface Server {
   services: Service[];
   /** Starts the shutdown path (idempotent). */
   shutdown(reason: string): void;
+  /** Re-reads the security files (SIGHUP) and logs what changed. */
+  reload(): void;
   /** Resolves once every service has stopped. */
   finished: Promise<void>;
 }
@@ -185,19 +229,31 @@ export interface Server {
  * Starts every configured service. If one cannot bind, those already started
  * are stopped again and the error is thrown, so nothing is left listening.
  */
-export async function startServer(config: ServeConfig, log: Logger): Promise<Server> {
+export async function startServer(
+  config: ServeConfig,
+  log: Logger,
+  fdLimit: FdLimit = raiseFdLimit(),
+): Promise<Server> {
   // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
   const { gate, notes, warnings } = createGate(config.security, log);
-  for (const warning of [...warnings, ...exposureWarnings(config, gate.tokenRequired)]) {
+  const sized = sizeConnections(config, fdLimit);
+  for (
+    const warning of [
+      ...warnings,
+      ...exposureWarnings(config, gate.tokenRequired),
+      ...sized.warnings,
+    ]
+  ) {
     console.error(`warning: ${warning}`);
   }
+  notes.unshift(...sized.notes);
   let requestStop!: (reason: string) => void;
   const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
   const deps: ServiceDeps = {
     host: config.host,
     log,
     gate,
-    tcp: config.tcp,
+    tcp: { ...config.tcp, maxConnections: sized.maxConnections },
     requestShutdown: (reason) => requestStop(reason),
   };
 
@@ -222,7 +278,73 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Ser
     log.info("[Server] All services stopped.");
     await log.flush();
   });
-  return { services, shutdown: requestStop, finished };
+  // One reload at a time: a second SIGHUP waits for the first.
+  let reloading = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      for (const line of await gate.reload(config.security)) log.info(line);
+    });
+  };
+  return { services, shutdown: requestStop, reload, finished };
+}
+
+/** What {@link sizeConnections} decided, and what to tell the operator. */
+export interface SizedConnections {
+  maxConnections: number;
+  /** Lines for the log. */
+  notes: string[];
+  /** Configured caps that cannot fit (printed as warnings). */
+  warnings: string[];
+}
+
+/**
+ * Sizes --max-conns from the open-file limit when it was not given: as many
+ * connections per TCP service as fit after a reserve for the process and for
+ * each service (docs/limits.md), at most DEFAULT_MAX_CONNS. A --max-conns that
+ * was given is kept, with a warning when it cannot fit, since running out of
+ * descriptors fails every service at once, not only the one that took them.
+ */
+export function sizeConnections(config: ServeConfig, fd: FdLimit): SizedConnections {
+  const tcpNames: ServiceName[] = ["message", "chat", "files"];
+  const plan: FdPlan = {
+    services: config.services.length,
+    tcpServices: config.services.filter((name) => tcpNames.includes(name)).length,
+    perConnection: config.security.tls === null ? 1 : 2,
+    extra: config.services.includes("files") ? 2 * config.files.maxTransfers : 0,
+  };
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  const limit = fd.known ? fd.soft : ASSUMED_FD_LIMIT;
+  if (!fd.known) {
+    notes.push(
+      `[Server] Open-file limit not known (${fd.why}): caps assume ${ASSUMED_FD_LIMIT}`,
+    );
+  } else if (fd.soft > fd.before) {
+    notes.push(`[Server] Open-file limit raised from ${fd.before} to ${fd.soft}`);
+  } else if (fd.problem !== undefined) {
+    notes.push(`[Server] Open-file limit ${fd.soft} (raising it to ${fd.hard}: ${fd.problem})`);
+  }
+  const fit = connectionsThatFit(plan, limit);
+  if (plan.tcpServices === 0) return { maxConnections: config.tcp.maxConnections, notes, warnings };
+  if (config.maxConns === null) {
+    const maxConnections = Math.max(1, Math.min(DEFAULT_MAX_CONNS, fit));
+    if (maxConnections < DEFAULT_MAX_CONNS) {
+      notes.push(
+        `[Server] --max-conns ${maxConnections} per TCP service: what an open-file limit of ${limit} allows`,
+      );
+    }
+    if (fit < 1) warnings.push(tooLow(plan, limit, 1));
+    return { maxConnections, notes, warnings };
+  }
+  if (fd.known && config.maxConns > fit) warnings.push(tooLow(plan, limit, config.maxConns));
+  return { maxConnections: config.maxConns, notes, warnings };
+}
+
+function tooLow(plan: FdPlan, limit: number, maxConns: number): string {
+  const services = plan.tcpServices === 1 ? "1 TCP service" : `${plan.tcpServices} TCP services`;
+  return `--max-conns ${maxConns} for ${services} needs up to ${
+    fdNeeded(plan, maxConns)
+  } open files, but the limit is ${limit}: when it is reached every service fails to accept; lower --max-conns or raise the limit (ulimit -n)`;
 }
 
 /**
@@ -239,7 +361,7 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
       `${TOKEN_ENV} was not read: that needs --allow-env=${TOKEN_ENV} (deno task serve and the compiled binary have it), or use --token-file`,
     );
   }
-  if (!hasToken && security.allow.length === 0) {
+  if (!hasToken && security.allow.length === 0 && security.allowFile === null) {
     warnings.push(
       `listening on ${config.host} with neither --allow nor a token: anyone who can reach this host can use every service (see docs/security.md)`,
     );
@@ -259,8 +381,10 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */
 export async function serve(args: string[]): Promise<number> {
-  // One binary serves and connects; only the client uses FFI (net/udp_connected.ts),
-  // so the server gives the permission up and keeps Deno's sandbox whole.
+  // The server's only FFI: the open-file limit, read and raised once, first
+  // thing. Then the permission is given up, so the server runs in Deno's
+  // sandbox from here on (FFI lifts it for the whole process).
+  const fdLimit = raiseFdLimit();
   Deno.permissions.revokeSync({ name: "ffi" });
   const flags = parseFlags(SERVE_SPEC, args);
   if (flags.help) {
@@ -268,14 +392,14 @@ export async function serve(args: string[]): Promise<number> {
     return 0;
   }
   const config = parseServeConfig(flags);
-  const log = new Logger({ quiet: config.quiet });
-  const server = await startServer(config, log);
-  const onSignal = (signal: Deno.Signal) => () => server.shutdown(signal);
-  const listeners = (["SIGINT", "SIGTERM"] as const).map((signal) => {
-    const listener = onSignal(signal);
-    Deno.addSignalListener(signal, listener);
-    return [signal, listener] as const;
-  });
+  const log = new Logger({ quiet: config.quiet, summaryInterval: config.summaryInterval });
+  const server = await startServer(config, log, fdLimit);
+  const listeners: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => server.shutdown("SIGINT")],
+    ["SIGTERM", () => server.shutdown("SIGTERM")],
+  ];
+  if (Deno.build.os !== "windows") listeners.push(["SIGHUP", () => server.reload()]);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   try {
     await server.finished;
   } finally {

@@ -35,12 +35,18 @@ export interface Service extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** --max-conns and --idle-timeout: what every TCP service starts from. */
+/** --max-conns, --idle-timeout and --line-timeout: what every TCP service starts from. */
 export interface TcpLimits {
   /** Open connections per TCP service. */
   maxConnections: number;
   /** Milliseconds of silence before a connection is closed; 0 disables (chat has its own). */
   idleTimeout: number;
+  /**
+   * Milliseconds a request line (a message, a file request) has from its first
+   * byte to its end, however its bytes trickle in; 0 disables. For TcpService's
+   * RequestRule: the handler marks requests on its TrackedConn.
+   */
+  lineTimeout: number;
 }
 
 /** What `serve` hands every service besides its own settings. */

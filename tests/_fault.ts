@@ -17,8 +17,23 @@ import { join } from "node:path";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { writeAll } from "../lib/base/io.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
-import { peakRssMb, runCli, ServerProcess, UdpFrom } from "./_helpers.ts";
+import { peakRssMb, type ProcessOptions, runCli, ServerProcess, UdpFrom } from "./_helpers.ts";
 import { RawClient } from "./_security.ts";
+
+/**
+ * How many times a repeated log line stood for an event: lines matching
+ * `first` (printed as they happened) plus the counts in the summaries
+ * matching `summary` (its first group), which Logger.repeated prints.
+ */
+export function tally(lines: string[], first: RegExp, summary: RegExp): number {
+  let n = 0;
+  for (const line of lines) {
+    if (first.test(line)) n++;
+    const match = line.match(summary);
+    if (match) n += Number(match[1]);
+  }
+  return n;
+}
 
 /** SOCKETKIT_FUZZ_LONG=1: the long form. */
 export const LONG = Deno.env.get("SOCKETKIT_FUZZ_LONG") === "1";
@@ -278,7 +293,7 @@ export function report(figures: Figures): void {
 export async function startTarget(
   extra: string[] = [],
   labels: readonly string[] = ALL_LABELS,
-  options: { filesDir?: string; quiet?: boolean } = {},
+  options: { filesDir?: string; quiet?: boolean; process?: ProcessOptions } = {},
 ): Promise<ServerProcess & { filesDir: string }> {
   const made = options.filesDir === undefined;
   const filesDir = options.filesDir ?? await Deno.makeTempDir({ prefix: "socketkit-fault-" });
@@ -288,6 +303,7 @@ export async function startTarget(
     server = await ServerProcess.start(
       [...quiet, "--exit-from", "none", "--files-dir", filesDir, ...extra],
       [...labels],
+      options.process,
     );
   } catch (error) {
     if (made) await Deno.remove(filesDir, { recursive: true });

@@ -28,6 +28,16 @@ export interface ProcessOptions {
   env?: Record<string, string>;
   /** Extra `deno run` flags, e.g. "--allow-env=SOCKETKIT_TOKEN". */
   denoArgs?: string[];
+  /** A command that runs Deno, e.g. ["prlimit", "--nofile=256:512", "--"]. */
+  wrap?: string[];
+}
+
+/** The program and arguments that run Deno with `args`, inside `options.wrap` if given. */
+function command(args: string[], options: ProcessOptions): [string, string[]] {
+  const [wrapper, ...rest] = options.wrap ?? [];
+  return wrapper === undefined
+    ? [Deno.execPath(), args]
+    : [wrapper, [...rest, Deno.execPath(), ...args]];
 }
 
 /** RUN_ARGS with `options.denoArgs` before the script. */
@@ -82,14 +92,15 @@ export class ServerProcess {
     // give it a fresh folder, removed on dispose, never the checkout.
     const own = args.some((arg) => arg === "--files-dir" || arg.startsWith("--files-dir="));
     const filesDir = own ? null : await Deno.makeTempDir({ prefix: "socketkit-test-" });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...runArgs(options),
-        "serve",
-        ...ALL_PORTS_ZERO,
-        ...(filesDir ? ["--files-dir", filesDir] : []),
-        ...args,
-      ],
+    const [program, programArgs] = command([
+      ...runArgs(options),
+      "serve",
+      ...ALL_PORTS_ZERO,
+      ...(filesDir ? ["--files-dir", filesDir] : []),
+      ...args,
+    ], options);
+    const child = new Deno.Command(program, {
+      args: programArgs,
       cwd: options.cwd ?? ROOT,
       ...(options.env ? { env: options.env } : {}),
       stdin: "null",

@@ -150,7 +150,9 @@ async function fuzzUdp(
 Deno.test("fault: fuzz every TCP service and both UDP services; witnesses lose nothing", async () => {
   const started = performance.now();
   // Not --quiet: every message is logged, so the log's escaping is fuzzed too.
-  await using server = await startTarget(["--info-rate", "0"], undefined, { quiet: false });
+  await using server = await startTarget(["--info-rate", "0", "--udp-rate", "0"], undefined, {
+    quiet: false,
+  });
   const witness = new MessageWitness(server.port(LABELS.tcp), 20);
   const chat = await ChatWitness.start(server.port(LABELS.chat), 250, "f");
   const counts = {

@@ -5,6 +5,7 @@ import { connect } from "../lib/connect.ts";
 import {
   INFO_COMMANDS,
   MAX_REPLY,
+  MAX_USERS_REPLY,
   type MemberView,
   replyBytes,
   statusReply,
@@ -60,7 +61,7 @@ Deno.test("info: every command answers in text", async (t) => {
     equal(lines[0], `version: ${VERSION}`);
     match(lines[1]!, /^uptime: (\d+[dhm] )*\d+s \(\d+ s\)$/);
     ok(lines.includes(`service: ${INFO} udp 127.0.0.1:${port}`), reply);
-    ok(lines.includes("messages: 0 over TCP, 0 over UDP"), reply);
+    ok(lines.includes("messages: 0 over TCP, 0 over UDP (0 dropped over --udp-rate)"), reply);
     ok(lines.includes("chat: 0 members, 0 messages"), reply);
     ok(lines.includes("files: 0 stored, 0 bytes uploaded, 0 bytes downloaded"), reply);
     ok(lines.includes("dropped: 0 info requests over the rate limit"), reply);
@@ -130,7 +131,7 @@ Deno.test("info: every command answers in JSON", async () => {
   deepStrictEqual(status.services, [
     { label: INFO, transport: "udp", host: "127.0.0.1", port },
   ]);
-  deepStrictEqual(status.messages, { tcp: 0, udp: 0 });
+  deepStrictEqual(status.messages, { tcp: 0, udp: 0, udpDropped: 0 });
   deepStrictEqual(status.chat, { members: 0, messages: 0 });
   deepStrictEqual(status.files, { stored: 0, bytesUploaded: 0, bytesDownloaded: 0 });
   deepStrictEqual(status.info, { dropped: 0 });
@@ -159,7 +160,7 @@ Deno.test("info: STATUS counters move after TCP and UDP messages", async () => {
   );
   const port = server.port(INFO);
   const before = await queryJson(port, "STATUS JSON");
-  deepStrictEqual(before.messages, { tcp: 0, udp: 0 });
+  deepStrictEqual(before.messages, { tcp: 0, udp: 0, udpDropped: 0 });
 
   using client = await LineClient.connect(server.port("[TCP Server]"));
   equal(await client.request("one"), "[TCP Server] Your message was received!");
@@ -170,7 +171,7 @@ Deno.test("info: STATUS counters move after TCP and UDP messages", async () => {
   );
 
   const after = await queryJson(port, "STATUS JSON");
-  deepStrictEqual(after.messages, { tcp: 2, udp: 1 });
+  deepStrictEqual(after.messages, { tcp: 2, udp: 1, udpDropped: 0 });
   const tcp = (after.services as { label: string; connections?: number }[])
     .find((service) => service.label === "[TCP Server]");
   equal(tcp?.connections, 1);
@@ -274,7 +275,7 @@ Deno.test({
 
 // ---- the reply bound and the rate limiter, as functions ----
 
-Deno.test("info: a long USERS list fits one datagram and says how many more", () => {
+Deno.test("info: a long USERS list stays within its bound (no amplifier) and says how many more", () => {
   const now = Date.now();
   const members: MemberView[] = Array.from({ length: 500 }, (_, i) => ({
     name: `member-${i}-${"é".repeat(100)}`,
@@ -282,7 +283,7 @@ Deno.test("info: a long USERS list fits one datagram and says how many more", ()
     joinedAt: now - i * 1000,
   }));
   const text = usersReply(members, now, false);
-  ok(encode(text).length <= MAX_REPLY, `${encode(text).length} bytes`);
+  ok(encode(text).length <= MAX_USERS_REPLY, `${encode(text).length} bytes`);
   const lines = text.split("\n");
   equal(lines[0], "users: 500");
   const shown = lines.length - 2;
@@ -290,7 +291,7 @@ Deno.test("info: a long USERS list fits one datagram and says how many more", ()
   equal(lines.at(-1), `... and ${500 - shown} more`);
 
   const json = usersReply(members, now, true);
-  ok(encode(json).length <= MAX_REPLY, `${encode(json).length} bytes`);
+  ok(encode(json).length <= MAX_USERS_REPLY, `${encode(json).length} bytes`);
   const parsed = JSON.parse(json);
   equal(parsed.count, 500);
   equal(parsed.users.length + parsed.more, 500);
@@ -306,7 +307,7 @@ Deno.test("info: a long USERS list fits one datagram and says how many more", ()
 Deno.test("info: STATUS with many services on long addresses stays within the bound", () => {
   const most = Number.MAX_SAFE_INTEGER;
   const sections = [
-    messageStatus({ tcp: most, udp: most }),
+    messageStatus({ tcp: most, udp: most, udpDropped: most }),
     chatStatus(most, most),
     filesStatus({ stored: most, bytesUploaded: most, bytesDownloaded: most }),
     securityStatus({

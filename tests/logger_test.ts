@@ -93,3 +93,30 @@ Deno.test("logger: text lines that outgrow the buffer while a write is pending c
   await log.flush();
   equal(sink.text, `first\n${long}\n[X] got: after\n${long}\n`);
 });
+
+Deno.test("logger: a repeated line is printed once, then summarised at most once per interval", async () => {
+  const sink = new Recorder();
+  const log = new Logger({ sink, summaryInterval: 30 });
+  const more = (n: number) => `[X] ${n} more refusals`;
+  for (let i = 0; i < 1000; i++) log.repeated("refused", "info", `[X] refused ${i}`, more);
+  log.repeated("other", "info", () => "[X] another kind", more);
+  // The held-back ones come out as one line once the interval is over.
+  for (let i = 0; i < 100 && !sink.text.includes("999 more"); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  equal(sink.text, "[X] refused 0\n[X] another kind\n[X] 999 more refusals\n");
+  // Within the next interval: counted again; flush() prints what is held back.
+  log.repeated("refused", "info", "[X] refused again", more);
+  await log.flush();
+  equal(sink.text.split("\n").at(-2), "[X] 1 more refusals");
+});
+
+Deno.test("logger: repeated per-message lines are dropped by --quiet, kept ones are not", async () => {
+  const sink = new Recorder();
+  const log = new Logger({ sink, quiet: true });
+  log.repeated("a", "event", "event kind", (n) => `${n} events`);
+  log.repeated("b", "info", "info kind", (n) => `${n} infos`);
+  log.repeated("b", "info", "info kind", (n) => `${n} infos`);
+  await log.flush();
+  equal(sink.text, "info kind\n1 infos\n");
+});

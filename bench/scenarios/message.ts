@@ -24,9 +24,20 @@ interface Subject {
   expect: number;
 }
 
-/** `socketkit serve --services message`, quiet unless `logging`. */
+/**
+ * `socketkit serve --services message`, quiet unless `logging`. Every sender is
+ * on 127.0.0.1, so the per-source UDP limit (for forged sources) is off.
+ */
 function socketkit(label: "[TCP Server]" | "[UDP Server]", logging = false): Subject {
-  const args = [...SOCKETKIT, "serve", ...ALL_PORTS_ZERO, "--services", "message"];
+  const args = [
+    ...SOCKETKIT,
+    "serve",
+    ...ALL_PORTS_ZERO,
+    "--services",
+    "message",
+    "--udp-rate",
+    "0",
+  ];
   if (!logging) args.push("--quiet");
   return { args, label, expect: 2 };
 }

@@ -4,6 +4,7 @@ import { chatScenario } from "./chat.ts";
 import { filesScenario } from "./files.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
+import { resetsBeforeAccept } from "./resets.ts";
 import { startup } from "./startup.ts";
 
 export const SCENARIOS: Scenario[] = [
@@ -14,4 +15,5 @@ export const SCENARIOS: Scenario[] = [
   filesScenario,
   startup,
   idleConnections,
+  resetsBeforeAccept,
 ];

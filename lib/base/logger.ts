@@ -4,7 +4,10 @@
  * and encoded once per batch, and a service can hand over a line as bytes it
  * already holds, skipping decoding and encoding. If stdout stops draining (a
  * paused terminal, a full pipe) lines are dropped past a bound and counted,
- * rather than stalling the services or growing memory.
+ * rather than stalling the services or growing memory. Lines that can repeat
+ * at a peer's will (refusals, failures) go through {@link Logger.repeated}:
+ * the first is printed, the rest counted and summarised at most once per
+ * interval, so a flood cannot become a log flood.
  */
 
 /** Where a logger writes; Deno.stdout by default. */
@@ -20,6 +23,20 @@ export interface LoggerOptions {
   maxQueued?: number;
   /** Default Deno.stdout. */
   sink?: LogSink;
+  /** Milliseconds between two lines of one repeated kind (--summary-interval). Default 60 s. */
+  summaryInterval?: number;
+}
+
+/** How often a line of one kind may be printed; see {@link Logger.repeated}. */
+export const SUMMARY_INTERVAL = 60_000;
+
+/** One kind of repeated line: when it was last printed and what was held back since. */
+interface Repeat {
+  printedAt: number;
+  held: number;
+  level: "event" | "info";
+  summary: (count: number, seconds: number) => string;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const LF = 0x0a;
@@ -40,11 +57,14 @@ export class Logger {
   #textLength = 0;
   #dropped = 0;
   #draining: Promise<void> | null = null;
+  #summaryInterval: number;
+  #repeats = new Map<string, Repeat>();
 
   constructor(options: LoggerOptions = {}) {
     this.quiet = options.quiet ?? false;
     this.#maxQueued = options.maxQueued ?? 1024 * 1024;
     this.#sink = options.sink ?? Deno.stdout;
+    this.#summaryInterval = options.summaryInterval ?? SUMMARY_INTERVAL;
   }
 
   /** A per-message line (received messages, joins); silenced by --quiet. */
@@ -77,9 +97,58 @@ export class Logger {
     this.#enqueue(line);
   }
 
-  /** Resolves when every queued line has been written. */
+  /**
+   * A line a peer can make the server repeat at will (a refusal, a failed
+   * authentication). The first of its `kind` is printed; the following ones
+   * within the summary interval are only counted, and `summary(count,
+   * seconds)` is printed for them when the interval is over. So each kind
+   * prints at most one line per interval whatever the rate. `level` "event"
+   * is silenced by --quiet, "info" is not. Kinds must be a small, fixed set
+   * (never one per peer).
+   */
+  repeated(
+    kind: string,
+    level: "event" | "info",
+    line: string | (() => string),
+    summary: (count: number, seconds: number) => string,
+  ): void {
+    if (level === "event" && this.quiet) return;
+    const now = performance.now();
+    const repeat = this.#repeats.get(kind);
+    if (
+      repeat === undefined || (repeat.held === 0 && now - repeat.printedAt >= this.#summaryInterval)
+    ) {
+      this.#repeats.set(kind, { printedAt: now, held: 0, level, summary, timer: undefined });
+      this.#enqueue(typeof line === "string" ? line : line());
+      return;
+    }
+    repeat.held++;
+    repeat.summary = summary;
+    if (repeat.timer === undefined) {
+      const wait = Math.max(0, repeat.printedAt + this.#summaryInterval - now);
+      const timer = setTimeout(() => this.#summarise(repeat), wait);
+      // A pending summary never keeps the process alive.
+      Deno.unrefTimer(timer);
+      repeat.timer = timer;
+    }
+  }
+
+  /** Prints the summaries held back so far, then resolves when every queued line has been written. */
   async flush(): Promise<void> {
+    for (const repeat of this.#repeats.values()) this.#summarise(repeat);
     while (this.#draining) await this.#draining;
+  }
+
+  #summarise(repeat: Repeat): void {
+    clearTimeout(repeat.timer);
+    repeat.timer = undefined;
+    if (repeat.held === 0) return;
+    const now = performance.now();
+    const seconds = Math.max(1, Math.round((now - repeat.printedAt) / 1000));
+    const line = repeat.summary(repeat.held, seconds);
+    repeat.held = 0;
+    repeat.printedAt = now;
+    this.#enqueue(line);
   }
 
   #enqueue(line: string): void {

@@ -18,18 +18,69 @@ export function encode(text: string): Uint8Array {
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
 
-// Bidirectional overrides and isolates can make a line read differently from
-// what was sent ("Trojan source"); line and paragraph separators act as
-// newlines in some terminals. Not controls, but just as able to mislead.
-const FORMAT = /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// Characters that show nothing, or change how their neighbours show, so two
+// different texts can look the same ("al\u200dice" and "alice", a token in
+// invisible tag characters, "Trojan source" reordering): every format
+// character (Cf: soft hyphen, zero-width space and joiners, word joiner, BOM,
+// bidi overrides and isolates, tags U+E0000-E007F), every default-ignorable
+// one (variation selectors, Hangul fillers, the combining grapheme joiner) and
+// the line and paragraph separators, which act as newlines in some terminals.
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/gu;
+
+// The few places where such a character is part of what a reader sees: an
+// emoji's presentation selector and the joiner inside an emoji sequence
+// ("❤️", "👩‍💻"), and the joiners that shape Arabic and Indic words.
+const PICTOGRAPH = /[\p{Extended_Pictographic}\p{Emoji_Modifier}]/u;
+const KEYCAP_BASE = /[0-9#*]/;
+const JOINING_SCRIPT =
+  /[\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Gurmukhi}\p{Script=Gujarati}\p{Script=Oriya}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Sinhala}]/u;
 
 /**
- * Replaces control characters with visible escapes like `\x1b`, and bidi and
- * line-breaking format characters with ones like `\u202e`, so text from the
- * network is safe to print.
+ * Replaces control characters with visible escapes like `\x1b`, and invisible
+ * and format characters with ones like `\u200b` (`\u{e0041}` beyond U+FFFF),
+ * so text from the network is safe to print and cannot pass for other text.
+ * Emoji sequences and the joiners of Arabic and Indic words are left whole.
  */
 export function printable(text: string): string {
   return text
     .replace(CONTROL, (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"))
-    .replace(FORMAT, (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"));
+    .replace(INVISIBLE, (ch, at: number, all: string) => {
+      if (shownAsPartOfNeighbours(ch, all, at)) return ch;
+      const code = ch.codePointAt(0)!;
+      return code > 0xffff
+        ? `\\u{${code.toString(16)}}`
+        : "\\u" + code.toString(16).padStart(4, "0");
+    });
+}
+
+function shownAsPartOfNeighbours(ch: string, text: string, at: number): boolean {
+  const before = codePointBefore(text, at);
+  const after = codePointAt(text, at + ch.length);
+  switch (ch) {
+    case "\ufe0e":
+    case "\ufe0f": // text or emoji presentation of the character before it
+      return PICTOGRAPH.test(before) || (KEYCAP_BASE.test(before) && after === "\u20e3");
+    case "\u200d": // zero-width joiner
+      if (PICTOGRAPH.test(after)) {
+        const base = before === "\ufe0f" ? codePointBefore(text, at - 1) : before;
+        if (PICTOGRAPH.test(base)) return true;
+      }
+      return JOINING_SCRIPT.test(before) && JOINING_SCRIPT.test(after);
+    case "\u200c": // zero-width non-joiner
+      return JOINING_SCRIPT.test(before) && JOINING_SCRIPT.test(after);
+    default:
+      return false;
+  }
+}
+
+function codePointBefore(text: string, at: number): string {
+  if (at <= 0) return "";
+  const low = text.charCodeAt(at - 1);
+  const start = low >= 0xdc00 && low <= 0xdfff && at >= 2 ? at - 2 : at - 1;
+  return String.fromCodePoint(text.codePointAt(start)!);
+}
+
+function codePointAt(text: string, at: number): string {
+  const code = text.codePointAt(at);
+  return code === undefined ? "" : String.fromCodePoint(code);
 }

@@ -20,6 +20,14 @@ export type InfoCommand = typeof INFO_COMMANDS[number];
  */
 export const MAX_REPLY = 1200;
 
+/**
+ * Largest USERS reply payload. The list grows with the chat room, which
+ * anyone may join, so it is held below STATUS's size: a forged 5-byte USERS
+ * buys at most (512 + 28) / (5 + 28) = 16x on the wire, no more than STATUS.
+ * The whole list is the chat's /users.
+ */
+export const MAX_USERS_REPLY = 512;
+
 /** Longest request read as a command; anything longer is junk by definition. */
 export const MAX_REQUEST = 64;
 
@@ -36,6 +44,11 @@ export type InfoRequest =
 
 /** Reads a request datagram; never throws, whatever the bytes. */
 export function parseRequest(bytes: Uint8Array): InfoRequest {
+  // An AUTH line that is not a datagram's first line with its LF (or on a
+  // server without a token) would hold a token: never echoed, never logged.
+  if (/^\s*auth[ \t]/i.test(decodeLenient(bytes.subarray(0, 8)))) {
+    return { kind: "unknown", shown: "AUTH ...", json: false };
+  }
   if (bytes.length > MAX_REQUEST) {
     const head = Array.from(decodeLenient(bytes.subarray(0, ECHO_CHARS))).slice(0, ECHO_CHARS);
     return { kind: "unknown", shown: printable(head.join("")) + "...", json: false };
@@ -129,10 +142,11 @@ export function timeReply(now: Date, json: boolean): string {
 }
 
 /**
- * The USERS reply: as many members as fit in {@link MAX_REPLY}, then how many
- * more there are.
+ * The USERS reply: as many members as fit in {@link MAX_USERS_REPLY}, then how
+ * many more there are.
  */
 export function usersReply(members: MemberView[], now: number, json: boolean): string {
+  const max = MAX_USERS_REPLY;
   const count = members.length;
   // Room is kept for the widest "more" part, whatever number it ends up being.
   if (json) {
@@ -148,7 +162,7 @@ export function usersReply(members: MemberView[], now: number, json: boolean): s
         seconds: Math.max(0, Math.floor((now - member.joinedAt) / 1000)),
       });
       const added = byteLength(item) + (items.length > 0 ? 1 : 0);
-      if (size + added > MAX_REPLY) break;
+      if (size + added > max) break;
       items.push(item);
       size += added;
     }
@@ -163,7 +177,7 @@ export function usersReply(members: MemberView[], now: number, json: boolean): s
       printable(cut(member.room, NAME_CHARS))
     } (here ${here})`;
     const added = byteLength(line) + 1;
-    if (size + added > MAX_REPLY) break;
+    if (size + added > max) break;
     lines.push(line);
     size += added;
   }

@@ -19,6 +19,8 @@ export interface MessageConfig {
   maxMessage: number;
   /** Milliseconds of pause after which bytes without a newline count as a message. */
   flushDelay: number;
+  /** UDP replies per second to one source address (bursts of twice that); 0: no limit. */
+  udpRate: number;
 }
 
 /** The message rows of SERVE_SPEC's flag table. */
@@ -53,6 +55,12 @@ export const MESSAGE_FLAGS: Record<string, FlagSpec> = {
     default: "100ms",
     help: "Pause after which bytes without a newline count as a message",
   },
+  "udp-rate": {
+    type: "string",
+    value: "N",
+    default: "20",
+    help: "UDP message replies per second per source address, bursts of twice that (0: no limit)",
+  },
 };
 
 /** Reads the message flags; throws UsageError on bad values. */
@@ -63,5 +71,6 @@ export function parseMessageConfig(flags: ParsedFlags): MessageConfig {
     exitFrom: flags.choice("exit-from", EXIT_POLICIES),
     maxMessage: flags.size("max-message"),
     flushDelay: Math.max(1, flags.duration("flush-delay")),
+    udpRate: flags.number("udp-rate"),
   };
 }

@@ -23,6 +23,11 @@ export function tooLong(maxMessage: number): string {
   return `Error: message too long (over ${maxMessage} bytes); it was discarded`;
 }
 
+/** The line before a connection is closed for a line that did not end in time. */
+export function lateLine(lineTimeout: number): string {
+  return `Error: no end of line within ${lineTimeout / 1000}s; closing`;
+}
+
 /** How much of a message the log shows. */
 const SHOWN = 200;
 
@@ -34,6 +39,15 @@ export function logReceived(label: string, peer: string, bytes: Uint8Array): str
   }
   const head = printable(decodeLenient(bytes.subarray(0, shown)));
   return `${label} Received from ${peer}: ${head}... (${bytes.length} bytes)`;
+}
+
+/**
+ * Logs a message that starts like an AUTH line without the rest of it: on a
+ * server without a token, a client following the netcat recipe sends its
+ * token as a message, and it must not reach the log.
+ */
+export function logAuthLine(log: Logger, label: string, peer: string): void {
+  log.event(`${label} Received from ${peer}: AUTH ... (an AUTH line; not logged)`);
 }
 
 /** A reply line as bytes, built once and reused. */

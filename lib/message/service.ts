@@ -36,7 +36,7 @@ export class MessageService implements Service {
 
   /** Binds both ports; throws RuntimeError (and leaves nothing bound) when one cannot be. */
   static async start(config: MessageConfig, deps: ServiceDeps): Promise<MessageService> {
-    const counters: MessageCounters = { tcp: 0, udp: 0 };
+    const counters: MessageCounters = { tcp: 0, udp: 0, udpDropped: 0 };
     const { log, gate, tcp: limits } = deps;
     const tcp = TcpService.listen({
       label: TCP_LABEL,
@@ -46,6 +46,7 @@ export class MessageService implements Service {
       log,
       maxConnections: limits.maxConnections,
       idle: { ms: limits.idleTimeout },
+      request: { ms: limits.lineTimeout },
       busyReply:
         `${TCP_LABEL} Error: too many connections (${limits.maxConnections}); try again later`,
       gate,

@@ -5,13 +5,18 @@ import type { StatusSection } from "../base/status.ts";
 export interface MessageCounters {
   tcp: number;
   udp: number;
+  /** Datagrams dropped unanswered for --udp-rate. */
+  udpDropped: number;
 }
 
 /** The `messages` part of STATUS (zeros when the service is not running). */
-export function messageStatus(counters: MessageCounters = { tcp: 0, udp: 0 }): StatusSection {
+export function messageStatus(
+  counters: MessageCounters = { tcp: 0, udp: 0, udpDropped: 0 },
+): StatusSection {
   return {
     key: "messages",
-    text: `messages: ${counters.tcp} over TCP, ${counters.udp} over UDP`,
-    json: { tcp: counters.tcp, udp: counters.udp },
+    text:
+      `messages: ${counters.tcp} over TCP, ${counters.udp} over UDP (${counters.udpDropped} dropped over --udp-rate)`,
+    json: { tcp: counters.tcp, udp: counters.udp, udpDropped: counters.udpDropped },
   };
 }

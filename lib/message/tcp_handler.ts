@@ -2,9 +2,11 @@
  * One TCP message connection: every line (LF or CRLF) is acknowledged with
  * one reply line. Bytes without a newline count as a message once the peer
  * pauses for --flush-delay or half-closes, so the original client (send, then
- * wait) gets its reply too.
+ * wait) gets its reply too. A line must end within --line-timeout of its first
+ * byte, so a peer dribbling bytes cannot hold a connection forever.
  */
 import { TIMED_OUT, within } from "../base/deadline.ts";
+import { looksLikeAuth } from "../security/protocol.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
 import { GrowingBuffer } from "../net/read_buffer.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
@@ -14,6 +16,8 @@ import { exitRefusal, isExitCommand } from "./exit.ts";
 import { ReplyBatch, ReplyRun } from "./reply_batch.ts";
 import type { MessageCounters } from "./status.ts";
 import {
+  lateLine,
+  logAuthLine,
   logMessage,
   RECEIVED,
   receivedHead,
@@ -29,6 +33,10 @@ import {
 const READ_FIRST = 1024;
 const READ_MAX = 8 * 1024;
 
+const LF = 0x0a;
+/** How long the line saying why the connection closes may take to go out. */
+const LATE_WRITE_MS = 1000;
+
 /** The connection handler of the TCP message service, for TcpService. */
 export function tcpMessageHandler(
   config: MessageConfig,
@@ -39,6 +47,8 @@ export function tcpMessageHandler(
   const acks = new ReplyRun(replyLine(TCP_LABEL, RECEIVED));
   const overLong = replyLine(TCP_LABEL, tooLong(config.maxMessage));
   const shuttingDown = replyLine(TCP_LABEL, SHUTTING_DOWN);
+  const lineTimeout = deps.tcp.lineTimeout;
+  const lateReply = replyLine(TCP_LABEL, lateLine(lineTimeout));
 
   return async function handle(tracked: TrackedConn): Promise<void> {
     const { conn, peer } = tracked;
@@ -55,7 +65,11 @@ export function tcpMessageHandler(
       line(bytes: Uint8Array) {
         if (exiting) return;
         counters.tcp++;
-        if (!log.quiet) logMessage(log, TCP_LABEL, peer, head, bytes);
+        if (!log.quiet) {
+          // A token sent to a server without one: never into the log.
+          if (looksLikeAuth(bytes)) logAuthLine(log, TCP_LABEL, peer);
+          else logMessage(log, TCP_LABEL, peer, head, bytes);
+        }
         if (!isExitCommand(bytes)) {
           replies.repeat();
           return;
@@ -65,15 +79,60 @@ export function tcpMessageHandler(
           exiting = true;
           replies.push(shuttingDown);
         } else {
-          log.info(`${TCP_LABEL} Refused exit from ${peer}: ${refusal}`);
+          log.repeated(
+            `${TCP_LABEL} refused exit`,
+            "info",
+            () => `${TCP_LABEL} Refused exit from ${peer}: ${refusal}`,
+            (n, s) => `${TCP_LABEL} Refused exit ${n} more times in ${s}s: ${refusal}`,
+          );
           replies.push(replyLine(TCP_LABEL, refusedExit(refusal)));
         }
       },
       overflow() {
         if (exiting) return;
-        log.event(`${TCP_LABEL} Discarded an over-long message from ${peer}`);
+        log.repeated(
+          `${TCP_LABEL} over-long`,
+          "event",
+          () => `${TCP_LABEL} Discarded an over-long message from ${peer}`,
+          (n, s) => `${TCP_LABEL} Discarded ${n} more over-long messages in ${s}s`,
+        );
         replies.push(overLong);
       },
+    };
+
+    // The line deadline (TcpService's RequestRule): its clock starts at a
+    // line's first byte and only a newline stops it. A pause still gets the
+    // bytes so far answered (--flush-delay) and stops the clock while the
+    // peer waits; but if more bytes of the same line follow, the clock goes
+    // on from the line's first byte, unless the pause itself lasted
+    // --line-timeout. So the original client (a message without newline,
+    // then silence) is never cut off, and a dribble is. The loop sees the
+    // flag at its next turn (bytes arrive, or --flush-delay passes); a
+    // handler stuck writing to a peer that reads nothing is closed after that.
+    let lineStart: number | null = null;
+    let lastBytes = 0;
+    let late = false;
+    if (lineTimeout > 0) {
+      tracked.request = {
+        ms: lineTimeout,
+        onExpire: () => {
+          late = true;
+          setTimeout(() => tracked.close(), config.flushDelay + 2 * LATE_WRITE_MS);
+        },
+      };
+    }
+    const noteBytes = (chunk: Uint8Array) => {
+      const endsLine = chunk[chunk.length - 1] === LF;
+      // The usual case, whole lines: nothing to time (this runs for every read).
+      if (endsLine && lineStart === null) return;
+      const now = Date.now();
+      if (lineStart !== null && now - lastBytes >= lineTimeout) lineStart = null;
+      lastBytes = now;
+      if (endsLine) lineStart = null;
+      else if (chunk.lastIndexOf(LF) !== -1) lineStart = now; // a line began in this chunk
+      else lineStart ??= now;
+      tracked.requestDone();
+      if (lineStart !== null) tracked.requestStarted(lineStart);
     };
 
     // Replies produced by one read go out in one write; awaiting it means a
@@ -85,14 +144,28 @@ export function tcpMessageHandler(
       const result = splitter.hasPending ? await within(read, config.flushDelay) : await read;
       if (result === TIMED_OUT) {
         splitter.flush(handler);
+        tracked.requestDone(); // answered; the peer may be waiting
       } else if (result === null) {
         splitter.flush(handler); // half-close: what is pending is a message
         await sendReplies();
         break;
       } else {
         tracked.touch();
-        splitter.push(buffer.bytes.subarray(0, result), handler);
+        const chunk = buffer.bytes.subarray(0, result);
+        if (lineTimeout > 0) noteBytes(chunk);
+        splitter.push(chunk, handler);
         buffer.filled(result);
+      }
+      if (late || (lineStart !== null && lastBytes - lineStart > lineTimeout)) {
+        log.repeated(
+          `${TCP_LABEL} late line`,
+          "event",
+          () => `${TCP_LABEL} Closing ${peer}: a line took longer than ${lineTimeout} ms`,
+          (n, s) => `${TCP_LABEL} Closed ${n} more connections for slow lines in ${s}s`,
+        );
+        replies.push(lateReply);
+        await within(sendReplies(), LATE_WRITE_MS);
+        return;
       }
       await sendReplies();
       if (exiting) {

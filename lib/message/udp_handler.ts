@@ -1,14 +1,18 @@
 /**
  * The UDP message service's answers: each datagram is one message and gets
- * one reply datagram. The receive loop, which nothing a sender does can end,
- * is UdpService's.
+ * one reply datagram, within a per-source rate limit (--udp-rate), since a UDP
+ * source can be forged and a small datagram buys a larger reply. The receive
+ * loop, which nothing a sender does can end, is UdpService's.
  */
+import { RateLimiter } from "../base/rate_limit.ts";
 import { formatAddr } from "../net/address.ts";
+import { looksLikeAuth } from "../security/protocol.ts";
 import type { AdmittedDatagram } from "../net/udp_service.ts";
 import type { ServiceDeps } from "../service.ts";
 import type { MessageConfig } from "./config.ts";
 import { exitRefusal, isExitCommand } from "./exit.ts";
 import {
+  logAuthLine,
   logMessage,
   RECEIVED,
   receivedHead,
@@ -19,6 +23,14 @@ import {
   UDP_LABEL,
 } from "./protocol.ts";
 import type { MessageCounters } from "./status.ts";
+
+/** Sources whose buckets are tracked at once (as the info service's). */
+export const MAX_UDP_SOURCES = 4096;
+
+/** The burst a quiet source may send at once for a given --udp-rate: twice the rate, at least 1. */
+export function udpBurst(rate: number): number {
+  return Math.max(1, Math.ceil(rate * 2));
+}
 
 /** The datagram handler of the UDP message service, for UdpService. */
 export function udpMessageHandler(
@@ -35,16 +47,28 @@ export function udpMessageHandler(
   const ack = reply(RECEIVED);
   const overLong = reply(tooLong(config.maxMessage));
   const shuttingDown = reply(SHUTTING_DOWN);
+  const limiter = new RateLimiter({
+    rate: config.udpRate,
+    burst: udpBurst(config.udpRate),
+    maxSources: MAX_UDP_SOURCES,
+  });
   let exitFrom: Deno.NetAddr | null = null;
 
   return {
     handle({ payload: data, authenticated }, from) {
+      // Before anything else, so a flood costs as little as possible.
+      if (!limiter.allow(from.hostname)) {
+        counters.udpDropped++;
+        return null;
+      }
       counters.udp++;
       // Formatting the address costs more than the rest of a reply, so only
       // the lines that show it pay for it.
       if (!log.quiet) {
         const peer = formatAddr(from);
-        logMessage(log, UDP_LABEL, peer, () => receivedHead(UDP_LABEL, peer), data);
+        // A token sent to a server without one: never into the log.
+        if (looksLikeAuth(data)) logAuthLine(log, UDP_LABEL, peer);
+        else logMessage(log, UDP_LABEL, peer, () => receivedHead(UDP_LABEL, peer), data);
       }
       if (data.length > config.maxMessage) return overLong;
       if (!isExitCommand(data)) return ack;
@@ -53,7 +77,12 @@ export function udpMessageHandler(
         exitFrom = from;
         return shuttingDown;
       }
-      log.info(`${UDP_LABEL} Refused exit from ${formatAddr(from)}: ${refusal}`);
+      log.repeated(
+        `${UDP_LABEL} refused exit`,
+        "info",
+        () => `${UDP_LABEL} Refused exit from ${formatAddr(from)}: ${refusal}`,
+        (n, s) => `${UDP_LABEL} Refused exit ${n} more times in ${s}s: ${refusal}`,
+      );
       return reply(refusedExit(refusal));
     },
     // The shutdown starts only once the reply to `exit` is on its way.

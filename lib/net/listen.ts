@@ -11,19 +11,45 @@ export interface TlsKeyPair {
 /** A listener for plain TCP or TLS connections. */
 export type StreamListener = Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
 
+/** Options of {@link listenTcp}. */
+export interface ListenTcpOptions {
+  /**
+   * Bind with SO_REUSEPORT (Linux), so a second listener can open on the same
+   * port before this one closes: how a TLS service takes a new certificate
+   * without a moment of refused connections. The port is first checked to be
+   * free, so two servers still cannot share it by mistake. Default false.
+   */
+  reusable?: boolean;
+  /** The port is already ours (a listener opened with `reusable`): skip the check. Default false. */
+  takeOver?: boolean;
+}
+
 /**
  * Opens a TCP listener, or a TLS one when `tls` is given; throws RuntimeError
- * naming the service and address on failure.
+ * naming the service and address on failure (a bad certificate included).
  */
 export function listenTcp(
   service: string,
   hostname: string,
   port: number,
   tls: TlsKeyPair | null = null,
+  options: ListenTcpOptions = {},
 ): StreamListener {
+  const reusePort = options.reusable === true;
   try {
-    if (tls === null) return Deno.listen({ transport: "tcp", hostname, port });
-    return Deno.listenTls({ transport: "tcp", hostname, port, cert: tls.cert, key: tls.key });
+    if (reusePort && port !== 0 && !options.takeOver) {
+      // Fails with AddrInUse when anything holds the port, reusable or not.
+      Deno.listen({ transport: "tcp", hostname, port }).close();
+    }
+    if (tls === null) return Deno.listen({ transport: "tcp", hostname, port, reusePort });
+    return Deno.listenTls({
+      transport: "tcp",
+      hostname,
+      port,
+      cert: tls.cert,
+      key: tls.key,
+      reusePort,
+    });
   } catch (error) {
     throw listenError(service, hostname, port, error);
   }

@@ -2,8 +2,9 @@
  * The part every TCP service shares: the gate (access control, TLS and the
  * AUTH line, supplied by the security layer), accepting, caps on open
  * connections (per service and per address), closing connections that stay
- * silent past their idle rule, and a stop that closes everything and waits
- * for the connection handlers to finish.
+ * silent past their idle rule or take too long over one request, taking a new
+ * TLS certificate without closing anything, and a stop that closes everything
+ * and waits for the connection handlers to finish.
  */
 import { within } from "../base/deadline.ts";
 import { closeQuietly, isDisconnect } from "../base/io.ts";
@@ -15,6 +16,8 @@ import { listenTcp, type StreamListener, type TlsKeyPair } from "./listen.ts";
 
 // How long a refusal line (busy) may take to go out before the socket closes.
 const REFUSAL_WRITE_MS = 1000;
+// How long a reload waits for an old TLS listener to be really closed.
+const REBIND_WAIT_MS = 5000;
 
 /**
  * What a TcpService asks of the server's access control before its handler
@@ -29,6 +32,13 @@ export interface TcpGate {
   admit(remote: Deno.NetAddr, label: string): boolean;
   /** What must happen before the handler (TLS, the AUTH line); false closes the connection. */
   handshake(conn: TrackedConn, label: string): Promise<boolean>;
+  /**
+   * Registers a TLS service for certificate reloads (SIGHUP): `rebind` opens
+   * a listener with the new pair, closes the old one and resolves once it is
+   * really closed; it rejects with RuntimeError (keeping the old one) when
+   * the new one cannot be opened.
+   */
+  onTlsChange?(rebind: (tls: TlsKeyPair) => Promise<void>): void;
 }
 
 /**
@@ -45,6 +55,20 @@ export interface IdleRule {
   onExpire?: () => void;
 }
 
+/**
+ * How long one request may take from its first byte to its end. Unlike the
+ * idle rule, bytes arriving do not postpone it, so a peer trickling a line a
+ * byte at a time is cut off as one that sends nothing would be. The handler
+ * marks requests with {@link TrackedConn.requestStarted} and
+ * {@link TrackedConn.requestDone}.
+ */
+export interface RequestRule {
+  /** Milliseconds from a request's first byte; 0: no limit. */
+  ms: number;
+  /** What to do when time is up (once). Default: log a line and close. */
+  onExpire?: () => void;
+}
+
 /** One accepted connection with what the service needs to know about it. */
 export class TrackedConn {
   /** Plain TCP or TLS; services read and write it the same way. */
@@ -56,15 +80,23 @@ export class TrackedConn {
   readonly openedAt = Date.now();
   #tcp: Deno.TcpConn | null;
   #lastActive = Date.now();
+  #requestSince: number | null = null;
   #closed = false;
   #authenticated = false;
   #handshaking = false;
   /** When silence ends this connection; see {@link IdleRule}. */
   idle: IdleRule;
+  /** How long one request may take; see {@link RequestRule}. */
+  request: RequestRule;
 
-  constructor(conn: Deno.TcpConn | Deno.TlsConn, idle: IdleRule = { ms: 0 }) {
+  constructor(
+    conn: Deno.TcpConn | Deno.TlsConn,
+    idle: IdleRule = { ms: 0 },
+    request: RequestRule = { ms: 0 },
+  ) {
     this.conn = conn;
     this.idle = idle;
+    this.request = request;
     this.#tcp = "setNoDelay" in conn ? conn : null;
     const remote = conn.remoteAddr;
     this.peer = formatAddr(remote);
@@ -122,6 +154,24 @@ export class TrackedConn {
     return this.#lastActive;
   }
 
+  /**
+   * The first byte of a request arrived: unless one is already running, its
+   * {@link RequestRule} clock starts, from `at` (Date.now(); default now).
+   */
+  requestStarted(at = Date.now()): void {
+    this.#requestSince ??= at;
+  }
+
+  /** The request is complete: its clock stops until the next one starts. */
+  requestDone(): void {
+    this.#requestSince = null;
+  }
+
+  /** When the request being read started (Date.now()), or null between requests. */
+  get requestSince(): number | null {
+    return this.#requestSince;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -152,6 +202,11 @@ export interface TcpServiceOptions {
    * `idle` (it sets how often connections are checked). Default idle.ms.
    */
   shortestIdle?: number;
+  /**
+   * The rule every connection starts with for its requests (--line-timeout);
+   * default none. The handler must mark requests for it to apply.
+   */
+  request?: RequestRule;
   /** Line sent to a connection refused for a cap (--max-conns, --max-conns-per-ip). */
   busyReply: string;
   /** Access control: --allow/--deny at accept, TLS and the AUTH line before `handle`. */
@@ -176,7 +231,8 @@ export class TcpService {
   /** Refused TLS connections waiting for their handshake to settle before the close. */
   #parked = new Map<Deno.TlsConn, Promise<void>>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
-  #acceptLoop: Promise<void>;
+  /** One loop per listener: two for a moment while a new certificate takes over. */
+  #acceptLoops = new Map<StreamListener, Promise<void>>();
   #stopping = false;
 
   private constructor(listener: StreamListener, options: TcpServiceOptions) {
@@ -185,12 +241,14 @@ export class TcpService {
     const addr = listener.addr;
     this.port = addr.port;
     this.hostname = addr.hostname;
-    const shortest = options.shortestIdle ?? options.idle.ms;
-    if (shortest > 0) {
-      const every = Math.max(20, Math.min(1000, shortest / 4));
-      this.#sweeper = setInterval(() => this.#closeIdle(), every);
+    const shortest = [options.shortestIdle ?? options.idle.ms, options.request?.ms ?? 0]
+      .filter((ms) => ms > 0);
+    if (shortest.length > 0) {
+      const every = Math.max(20, Math.min(1000, Math.min(...shortest) / 4));
+      this.#sweeper = setInterval(() => this.#sweep(), every);
     }
-    this.#acceptLoop = this.#accept();
+    this.#startAccepting(listener);
+    if (options.gate.tls !== null) options.gate.onTlsChange?.((tls) => this.#rebind(tls));
   }
 
   /**
@@ -199,7 +257,9 @@ export class TcpService {
    */
   static listen(options: TcpServiceOptions): TcpService {
     const { service, hostname, port, gate } = options;
-    return new TcpService(listenTcp(service, hostname, port, gate.tls), options);
+    // A TLS listener may have to hand over to one with a new certificate.
+    const listener = listenTcp(service, hostname, port, gate.tls, { reusable: gate.tls !== null });
+    return new TcpService(listener, options);
   }
 
   /** Connections open now. */
@@ -209,13 +269,14 @@ export class TcpService {
 
   /** Stops accepting, closes every connection, resolves when all handlers finished. */
   async stop(): Promise<void> {
-    if (this.#stopping) return await this.#acceptLoop;
-    this.#stopping = true;
-    clearInterval(this.#sweeper);
-    closeQuietly(this.#listener);
-    for (const conn of this.#conns) conn.close();
-    for (const conn of this.#parked.keys()) closeQuietly(conn);
-    await this.#acceptLoop;
+    if (!this.#stopping) {
+      this.#stopping = true;
+      clearInterval(this.#sweeper);
+      closeQuietly(this.#listener);
+      for (const conn of this.#conns) conn.close();
+      for (const conn of this.#parked.keys()) closeQuietly(conn);
+    }
+    await Promise.allSettled([...this.#acceptLoops.values()]);
     await Promise.allSettled([...this.#handlers, ...this.#parked.values()]);
   }
 
@@ -223,17 +284,69 @@ export class TcpService {
     await this.stop();
   }
 
-  async #accept(): Promise<void> {
+  /**
+   * Opens a listener on the same port with a new certificate, then closes the
+   * old one; open connections are untouched. Resolves once the old socket is
+   * really gone (its accept loop ended): until then the kernel still hands it
+   * new connections, which its close resets. Throws RuntimeError (and keeps
+   * the old listener) when the new one cannot be opened, e.g. a bad pair.
+   */
+  async #rebind(tls: TlsKeyPair): Promise<void> {
+    if (this.#stopping) return;
+    const { service, hostname } = this.#options;
+    const listener = listenTcp(service, hostname, this.port, tls, {
+      reusable: true,
+      takeOver: true,
+    });
+    const old = this.#listener;
+    this.#listener = listener;
+    this.#startAccepting(listener);
+    closeQuietly(old); // its accept loop ends with BadResource
+    const ended = this.#acceptLoops.get(old);
+    if (ended) await within(ended, REBIND_WAIT_MS);
+  }
+
+  #startAccepting(listener: StreamListener): void {
+    const loop = this.#accept(listener);
+    this.#acceptLoops.set(listener, loop);
+    loop.finally(() => this.#acceptLoops.delete(listener));
+  }
+
+  async #accept(listener: StreamListener): Promise<void> {
     const { log, label, gate } = this.#options;
+    let pause = 0;
     while (!this.#stopping) {
       let conn: Deno.TcpConn | Deno.TlsConn;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
+        pause = 0;
       } catch (error) {
         if (this.#stopping || error instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors and the like: say so, breathe, keep serving.
-        log.error(`${label} Accept failed: ${error instanceof Error ? error.message : error}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        const detail = error instanceof Error ? error.message : String(error);
+        if (isGoneBeforeAccept(error)) {
+          // The peer reset the connection while it waited in the kernel's
+          // queue: nothing to serve, nothing to wait for, the next one may
+          // be a real client. Counted, summarised, never one line each.
+          log.repeated(
+            `${label} reset before accept`,
+            "event",
+            `${label} A connection was reset before it was accepted (${detail})`,
+            (n, s) =>
+              `${label} ${n} more connections were reset before they were accepted in ${s}s`,
+          );
+          continue;
+        }
+        // Out of file descriptors and the like: the listener stays readable,
+        // so retrying at once would spin. Back off (5 ms, doubling to 100 ms),
+        // say so once, summarise the rest, keep serving.
+        pause = Math.min(100, pause === 0 ? 5 : pause * 2);
+        log.repeated(
+          `${label} accept failed`,
+          "info",
+          `${label} Accept failed: ${detail}; retrying`,
+          (n, s) => `${label} Accept failed ${n} more times in ${s}s: ${detail}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, pause));
         continue;
       }
       // Before any byte is sent.
@@ -242,17 +355,17 @@ export class TcpService {
         continue;
       }
       if (this.#conns.size >= this.#options.maxConnections) {
-        this.#refuse(conn, `${this.#options.maxConnections} connections open`);
+        this.#refuse(conn, "busy", `${this.#options.maxConnections} connections open`);
         continue;
       }
       const address = ipKey(conn.remoteAddr.hostname);
       const fromAddress = this.#perAddress.get(address) ?? 0;
       if (gate.maxConnsPerIp > 0 && fromAddress >= gate.maxConnsPerIp) {
-        this.#refuse(conn, `${fromAddress} connections open from that address`);
+        this.#refuse(conn, "per address", `${fromAddress} connections open from that address`);
         continue;
       }
       this.#perAddress.set(address, fromAddress + 1);
-      const tracked = new TrackedConn(conn, this.#options.idle);
+      const tracked = new TrackedConn(conn, this.#options.idle, this.#options.request);
       this.#conns.add(tracked);
       const handler = this.#run(tracked, address);
       this.#handlers.add(handler);
@@ -279,9 +392,15 @@ export class TcpService {
     }
   }
 
-  #refuse(conn: Deno.TcpConn | Deno.TlsConn, why: string): void {
+  #refuse(conn: Deno.TcpConn | Deno.TlsConn, cap: "busy" | "per address", why: string): void {
     const { log, label, busyReply } = this.#options;
-    log.error(`${label} Refused ${formatAddr(conn.remoteAddr)}: ${why}`);
+    const what = cap === "busy" ? "--max-conns" : "--max-conns-per-ip";
+    log.repeated(
+      `${label} refused ${cap}`,
+      "info",
+      () => `${label} Refused ${formatAddr(conn.remoteAddr)}: ${why}`,
+      (n, s) => `${label} Refused ${n} more connections in ${s}s: ${what} reached`,
+    );
     const sayBusy = async () => {
       // A fresh socket's send buffer is empty, so this write completes at once.
       const write = conn.write(encode(busyReply + "\n"));
@@ -316,22 +435,52 @@ export class TcpService {
     parked.finally(() => this.#parked.delete(conn));
   }
 
-  #closeIdle(): void {
+  #sweep(): void {
     const now = Date.now();
+    const { log, label } = this.#options;
     for (const conn of this.#conns) {
+      if (conn.handshaking) continue;
+      const request = conn.request;
+      const started = conn.requestSince;
+      if (request.ms > 0 && started !== null && now - started > request.ms) {
+        conn.request = { ms: 0 }; // once
+        if (request.onExpire) {
+          request.onExpire();
+        } else {
+          log.repeated(
+            `${label} request timeout`,
+            "event",
+            `${label} Closing ${conn.peer}: a request took longer than ${request.ms} ms`,
+            (n, s) => `${label} Closed ${n} more connections for slow requests in ${s}s`,
+          );
+          conn.close();
+        }
+        continue;
+      }
       const rule = conn.idle;
-      if (rule.ms <= 0 || conn.handshaking) continue;
+      if (rule.ms <= 0) continue;
       const since = rule.from === "open" ? conn.openedAt : conn.lastActive;
       if (now - since <= rule.ms) continue;
       conn.idle = { ms: 0 }; // once
       if (rule.onExpire) {
         rule.onExpire();
       } else {
-        this.#options.log.event(`${this.#options.label} Closing idle connection from ${conn.peer}`);
+        log.event(`${label} Closing idle connection from ${conn.peer}`);
         conn.close();
       }
     }
   }
+}
+
+/**
+ * Accept errors that concern one connection only, already gone: the peer
+ * reset it in the kernel's queue (Deno then fails on its address, ENOTCONN)
+ * or it was aborted (ECONNABORTED).
+ */
+function isGoneBeforeAccept(error: unknown): boolean {
+  return error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.ConnectionReset;
 }
 
 function isTls(conn: Deno.TcpConn | Deno.TlsConn): conn is Deno.TlsConn {

@@ -97,8 +97,15 @@ export class UdpService {
         from = addr as Deno.NetAddr;
       } catch (error) {
         if (this.#stopping || error instanceof Deno.errors.BadResource) return;
-        // e.g. an ICMP error surfaced on the socket: it concerns one peer, not the service.
-        log.error(`${label} Receive failed: ${describe(error)}`);
+        // e.g. an ICMP error surfaced on the socket: it concerns one peer, not
+        // the service. Forged sources can cause these at will: summarised.
+        const detail = describe(error);
+        log.repeated(
+          `${label} receive failed`,
+          "info",
+          `${label} Receive failed: ${detail}`,
+          (n, s) => `${label} Receive failed ${n} more times in ${s}s: ${detail}`,
+        );
         continue;
       }
       const screened = gate.screen(received, from, label);
@@ -113,7 +120,13 @@ export class UdpService {
           await socket.send(reply, from);
         } catch (error) {
           if (this.#stopping || error instanceof Deno.errors.BadResource) return;
-          log.error(`${label} Reply to ${formatAddr(from)} failed: ${describe(error)}`);
+          const detail = describe(error);
+          log.repeated(
+            `${label} reply failed`,
+            "info",
+            () => `${label} Reply to ${formatAddr(from)} failed: ${detail}`,
+            (n, s) => `${label} ${n} more replies failed in ${s}s: ${detail}`,
+          );
         }
       }
       afterReply?.(from);

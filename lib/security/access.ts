@@ -6,6 +6,8 @@
  * not denied is. Rules are addresses or CIDR ranges, IPv4 or IPv6; an
  * IPv4-mapped IPv6 peer (::ffff:10.0.0.1) matches IPv4 rules, and an
  * IPv4-mapped rule (::ffff:10.0.0.0/104) is read as the IPv4 range it means.
+ *
+ * Either list may come from a file (`--allow @FILE`), re-read on SIGHUP.
  */
 import { UsageError } from "../base/errors.ts";
 import { formatIp, type IpAddress, parseIp, samePrefix } from "../net/ip.ts";
@@ -54,6 +56,25 @@ export function parseAccessList(flag: string, value: string): AccessRule[] {
   });
 }
 
+/**
+ * Parses an access file for `--flag @path`: rules separated by commas, spaces
+ * or newlines; `#` starts a comment that runs to the end of the line. Throws
+ * UsageError naming the file and the bad entry.
+ */
+export function parseAccessFile(flag: string, path: string, text: string): AccessRule[] {
+  const entries = text.split("\n").flatMap((line) => line.replace(/#.*$/, "").split(/[\s,]+/))
+    .filter((entry) => entry !== "");
+  return entries.map((entry) => {
+    const rule = parseRule(entry);
+    if (rule === null) {
+      throw new UsageError(
+        `Invalid entry "${entry}" in --${flag} @${path}: expected an IP address or a CIDR range like 10.0.0.0/8 or 2001:db8::/32`,
+      );
+    }
+    return rule;
+  });
+}
+
 /** True when `address` is inside `rule`. */
 export function ruleMatches(rule: AccessRule, address: IpAddress): boolean {
   return rule.network.family === address.family &&
@@ -73,15 +94,21 @@ export type AccessRefusal = "denied" | "not allowed";
 export class AccessPolicy {
   readonly allow: AccessRule[];
   readonly deny: AccessRule[];
+  /**
+   * Only peers in `allow` are admitted even when it is empty: an --allow file
+   * with no rules in it admits nobody, never everybody.
+   */
+  readonly allowOnly: boolean;
 
-  constructor(allow: AccessRule[] = [], deny: AccessRule[] = []) {
+  constructor(allow: AccessRule[] = [], deny: AccessRule[] = [], allowOnly = allow.length > 0) {
     this.allow = allow;
     this.deny = deny;
+    this.allowOnly = allowOnly || allow.length > 0;
   }
 
   /** True when there is nothing to check (every peer is admitted). */
   get open(): boolean {
-    return this.allow.length === 0 && this.deny.length === 0;
+    return !this.allowOnly && this.deny.length === 0;
   }
 
   /**
@@ -92,9 +119,9 @@ export class AccessPolicy {
   check(host: string): AccessRefusal | null {
     if (this.open) return null;
     const address = parseIp(host);
-    if (address === null) return this.allow.length > 0 ? "not allowed" : "denied";
+    if (address === null) return this.allowOnly ? "not allowed" : "denied";
     if (this.deny.some((rule) => ruleMatches(rule, address))) return "denied";
-    if (this.allow.length > 0 && !this.allow.some((rule) => ruleMatches(rule, address))) {
+    if (this.allowOnly && !this.allow.some((rule) => ruleMatches(rule, address))) {
       return "not allowed";
     }
     return null;

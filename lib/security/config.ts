@@ -11,8 +11,12 @@ import { type AccessRule, parseAccessList } from "./access.ts";
 export interface SecurityConfig {
   /** --allow: when not empty, only these peers are admitted. */
   allow: AccessRule[];
+  /** --allow @FILE: the rules are in this file (re-read on SIGHUP); null: given inline. */
+  allowFile: string | null;
   /** --deny: these peers are refused; wins over --allow. */
   deny: AccessRule[];
+  /** --deny @FILE, as allowFile. */
+  denyFile: string | null;
   /** --token-file; null: SOCKETKIT_TOKEN if set, else no token. */
   tokenFile: string | null;
   /** --tls-cert and --tls-key (PEM files); null: plain TCP. */
@@ -33,12 +37,13 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
   allow: {
     type: "string",
     value: "LIST",
-    help: "Only these addresses/CIDR ranges may connect, comma-separated (default: all)",
+    help:
+      "Only these addresses/CIDR ranges may connect, comma-separated, or @FILE of them (default: all)",
   },
   deny: {
     type: "string",
     value: "LIST",
-    help: "These addresses/CIDR ranges may not connect; wins over --allow",
+    help: "These addresses/CIDR ranges (or @FILE) may not connect; wins over --allow",
   },
   "token-file": {
     type: "string",
@@ -90,9 +95,24 @@ export function parseSecurityConfig(flags: ParsedFlags): SecurityConfig {
       flags.command,
     );
   }
+  const list = (flag: "allow" | "deny") => {
+    const value = flags.optional(flag) ?? "";
+    if (value.startsWith("@")) {
+      const file = value.slice(1);
+      if (file === "") {
+        throw new UsageError(`Invalid value "@" for --${flag}: expected @FILE`, flags.command);
+      }
+      return { rules: [], file };
+    }
+    return { rules: flags.check(() => parseAccessList(flag, value)), file: null };
+  };
+  const allow = list("allow");
+  const deny = list("deny");
   return {
-    allow: flags.check(() => parseAccessList("allow", flags.optional("allow") ?? "")),
-    deny: flags.check(() => parseAccessList("deny", flags.optional("deny") ?? "")),
+    allow: allow.rules,
+    allowFile: allow.file,
+    deny: deny.rules,
+    denyFile: deny.file,
     tokenFile: flags.optional("token-file") ?? null,
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : null,
     authTimeout,

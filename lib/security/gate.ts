@@ -7,6 +7,8 @@
  *   the service's handler sees the connection;
  * - UdpService passes each datagram through screen(), which drops refused
  *   peers, checks and strips the AUTH line, and hands back the request.
+ * On SIGHUP, reload() re-reads the files its settings came from (--allow and
+ * --deny @FILE, --token-file, the TLS pair) without touching open connections.
  */
 import { Deadline, TIMED_OUT } from "../base/deadline.ts";
 import { RuntimeError } from "../base/errors.ts";
@@ -20,7 +22,8 @@ import { ipKey } from "../net/ip.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
 import type { TcpGate, TrackedConn } from "../net/tcp_service.ts";
 import type { AdmittedDatagram, RefusedDatagram, UdpGate } from "../net/udp_service.ts";
-import { AccessPolicy, formatRule } from "./access.ts";
+import { readFlagFile } from "../base/flag_file.ts";
+import { AccessPolicy, type AccessRule, formatRule, parseAccessFile } from "./access.ts";
 import type { SecurityConfig } from "./config.ts";
 import {
   AUTH_OK,
@@ -85,9 +88,10 @@ export function securityStatus(c: GateCounters): StatusSection {
 
 /** The server's access control, shared secret and TLS, in one place. */
 export class Gate implements TcpGate, UdpGate {
-  readonly tls: TlsKeyPair | null;
   readonly authTimeout: number;
   readonly maxConnsPerIp: number;
+  #tls: TlsKeyPair | null;
+  #rebinds: ((tls: TlsKeyPair) => Promise<void>)[] = [];
   #access: AccessPolicy;
   #token: Token | null;
   #counters: GateCounters = {
@@ -107,7 +111,7 @@ export class Gate implements TcpGate, UdpGate {
   #failed = encode(DATAGRAM_AUTH_FAILED);
 
   constructor(parts: GateParts, log: Logger) {
-    this.tls = parts.tls;
+    this.#tls = parts.tls;
     this.authTimeout = parts.authTimeout;
     this.maxConnsPerIp = parts.maxConnsPerIp;
     this.#access = parts.access;
@@ -120,9 +124,99 @@ export class Gate implements TcpGate, UdpGate {
     });
   }
 
+  /** Certificate and key now (a reload may replace them); null: plain TCP. */
+  get tls(): TlsKeyPair | null {
+    return this.#tls;
+  }
+
   /** True when clients must present the token. */
   get tokenRequired(): boolean {
     return this.#token !== null;
+  }
+
+  onTlsChange(rebind: (tls: TlsKeyPair) => Promise<void>): void {
+    this.#rebinds.push(rebind);
+  }
+
+  /**
+   * Re-reads what came from files: --allow/--deny @FILE, --token-file and the
+   * TLS pair, each on its own: one that cannot be read or used keeps its old
+   * value and says why. Open connections and sessions are not touched (they
+   * were admitted, authenticated or handshaken under the old settings).
+   * Resolves to the lines for the log: what changed, what was kept and why,
+   * once every listener with an old certificate is closed. Never rejects.
+   */
+  async reload(config: SecurityConfig): Promise<string[]> {
+    const lines: string[] = [];
+    const say = (line: string) => lines.push(`[Server] SIGHUP: ${line}`);
+    const keep = (what: string, error: unknown) =>
+      say(`kept the old ${what}: ${error instanceof Error ? error.message : String(error)}`);
+
+    if (config.allowFile !== null || config.denyFile !== null) {
+      try {
+        const access = readAccess(config);
+        for (
+          const [flag, before, after] of [
+            ["allow", this.#access.allow, access.allow],
+            ["deny", this.#access.deny, access.deny],
+          ] as const
+        ) {
+          if (sameRules(before, after)) continue;
+          say(`--${flag} now ${describeRules(after)} (was ${describeRules(before)})`);
+        }
+        this.#access = access;
+      } catch (error) {
+        keep("--allow/--deny lists", error);
+      }
+    }
+
+    if (config.tokenFile !== null) {
+      try {
+        const found = readToken(config.tokenFile);
+        const token = new Token(found!.secret);
+        for (const warning of found!.warnings) say(`warning: ${warning}`);
+        if (this.#token === null || !this.#token.equals(token)) {
+          say(`new token from ${found!.source}; open sessions keep going`);
+        }
+        this.#token = token;
+      } catch (error) {
+        keep("token", error);
+      }
+    }
+
+    if (config.tls !== null && this.#tls !== null) {
+      let rebound = 0;
+      try {
+        const tls = readKeyPair(config.tls);
+        if (tls.cert !== this.#tls.cert || tls.key !== this.#tls.key) {
+          // Each TLS service opens a listener with the new pair beside its
+          // old one; the first proves the pair usable, and if it cannot, every
+          // service keeps the old pair.
+          for (const rebind of this.#rebinds) {
+            await rebind(tls);
+            rebound++;
+          }
+          this.#tls = tls;
+          say(
+            `new TLS certificate from --tls-cert "${config.tls.certFile}"; open sessions keep going`,
+          );
+        }
+      } catch (error) {
+        keep(
+          rebound === 0
+            ? "TLS certificate"
+            : `TLS certificate on ${
+              this.#rebinds.length - rebound
+            } of ${this.#rebinds.length} services`,
+          error,
+        );
+      }
+    }
+    const files = config.allowFile ?? config.denyFile ?? config.tokenFile ?? config.tls;
+    if (files === null) {
+      say("nothing to re-read (no --token-file, --allow/--deny @FILE or TLS files)");
+    } else if (lines.length === 0) say("nothing changed");
+    return lines;
   }
 
   /** The refusals and failures counted so far. */
@@ -138,19 +232,23 @@ export class Gate implements TcpGate, UdpGate {
     const refusal = this.#access.check(remote.hostname);
     if (refusal !== null) {
       this.#counters.refusedConnections++;
-      if (!this.#log.quiet) {
-        const why = refusal === "denied" ? "matches --deny" : "not in --allow";
-        this.#log.event(`${label} Refused ${formatAddr(remote)}: ${why}`);
-      }
+      const why = refusal === "denied" ? "matches --deny" : "not in --allow";
+      this.#log.repeated(
+        `${label} refused ${why}`,
+        "event",
+        () => `${label} Refused ${formatAddr(remote)}: ${why}`,
+        (n, s) => `${label} Refused ${n} more connections in ${s}s: ${why}`,
+      );
       return false;
     }
     if (this.#token !== null && !this.#failures.peek(ipKey(remote.hostname))) {
       this.#counters.refusedConnections++;
-      if (!this.#log.quiet) {
-        this.#log.event(
-          `${label} Refused ${formatAddr(remote)}: too many failed authentications, cooling down`,
-        );
-      }
+      this.#log.repeated(
+        `${label} refused cooling down`,
+        "event",
+        () => `${label} Refused ${formatAddr(remote)}: ${COOLING_DOWN}`,
+        (n, s) => `${label} Refused ${n} more connections in ${s}s: ${COOLING_DOWN}`,
+      );
       return false;
     }
     return true;
@@ -194,7 +292,12 @@ export class Gate implements TcpGate, UdpGate {
     this.#counters.authFailures++;
     if (!this.#datagramReplies.allow(ipKey(from.hostname))) return { admitted: false, reply: null };
     const why = token === null ? "no token" : "wrong token";
-    this.#log.info(`${label} Authentication failed for ${formatAddr(from)}: ${why}`);
+    this.#log.repeated(
+      `${label} datagram auth failed`,
+      "info",
+      () => `${label} Authentication failed for ${formatAddr(from)}: ${why}`,
+      (n, s) => `${label} ${n} more datagrams failed authentication in ${s}s`,
+    );
     return {
       admitted: false,
       reply: token === null ? this.#required : this.#failed,
@@ -208,7 +311,7 @@ export class Gate implements TcpGate, UdpGate {
     try {
       const done = await deadline.race(handshake);
       if (done !== TIMED_OUT) return true;
-      this.#tlsFailed(tracked, label, `not done within ${this.authTimeout} ms`);
+      this.#tlsFailed(tracked, label, `not done within ${this.authTimeout} ms`, true);
       // Deno cannot abort an unfinished handshake: a close now would leave the
       // socket open, uncounted, until the peer acts. So the connection keeps
       // its place (under --max-conns and --max-conns-per-ip) until then.
@@ -222,11 +325,15 @@ export class Gate implements TcpGate, UdpGate {
     }
   }
 
-  #tlsFailed(tracked: TrackedConn, label: string, detail: string): void {
+  #tlsFailed(tracked: TrackedConn, label: string, detail: string, late = false): void {
     this.#counters.tlsFailures++;
-    if (!this.#log.quiet) {
-      this.#log.event(`${label} TLS handshake with ${tracked.peer} failed: ${detail}`);
-    }
+    const kind = late ? "not done in time" : "failed";
+    this.#log.repeated(
+      `${label} TLS ${kind}`,
+      "event",
+      () => `${label} TLS handshake with ${tracked.peer} failed: ${detail}`,
+      (n, s) => `${label} ${n} more TLS handshakes ${kind} in ${s}s`,
+    );
   }
 
   async #authenticate(
@@ -238,12 +345,20 @@ export class Gate implements TcpGate, UdpGate {
     const { conn } = tracked;
     // `drain`: the peer is sending, so lingering a little before the close
     // lets the failure line arrive instead of a reset.
+    const address = ipKey(tracked.peerHost);
     const fail = async (reason: string, drain = true) => {
       this.#counters.authFailures++;
       // Each failure takes one from the address's budget; an empty budget
-      // refuses its next connections at accept (admit).
-      this.#failures.allow(ipKey(tracked.peerHost));
-      this.#log.info(`${label} Authentication failed for ${tracked.peer}: ${reason}`);
+      // refuses its next connections at accept (admit) and the AUTH lines of
+      // those already open (below).
+      this.#failures.allow(address);
+      // One kind per reason (a small, fixed set), so each is seen at least once.
+      this.#log.repeated(
+        `${label} auth failed: ${reason}`,
+        "info",
+        () => `${label} Authentication failed for ${tracked.peer}: ${reason}`,
+        (n, s) => `${label} ${n} more authentications failed in ${s}s: ${reason}`,
+      );
       try {
         const sent = await deadline.race(writeAll(conn, encode(authFailedLine(reason) + "\n")));
         if (sent !== TIMED_OUT && drain) await linger(conn);
@@ -268,9 +383,12 @@ export class Gate implements TcpGate, UdpGate {
         }
         if (n === null) {
           if (length > 0) return await fail("closed in the middle of the AUTH line", false);
-          if (!this.#log.quiet) {
-            this.#log.event(`${label} ${tracked.peer} left without authenticating`);
-          }
+          this.#log.repeated(
+            `${label} left without authenticating`,
+            "event",
+            () => `${label} ${tracked.peer} left without authenticating`,
+            (n, s) => `${label} ${n} more connections left without authenticating in ${s}s`,
+          );
           return false;
         }
         if (n === 0) continue;
@@ -281,6 +399,13 @@ export class Gate implements TcpGate, UdpGate {
       }
       const candidate = parseAuthLine(line.subarray(0, length));
       if (candidate === null) return await fail('expected "AUTH <token>"');
+      // The verdict spends the budget, so it is checked here too, not only at
+      // accept: connections opened at once all passed accept with a full
+      // budget, and would each get a guess. Checked before the comparison,
+      // so a right guess past the budget is not told apart from a wrong one.
+      // (Between this check and the failure counted below nothing awaits, so
+      // no other connection's verdict can come in between.)
+      if (!this.#failures.peek(address)) return await fail(COOLING_DOWN);
       if (!token.matches(candidate)) return await fail("wrong token");
       if (await deadline.race(writeAll(conn, this.#ok)) === TIMED_OUT) return false;
     } catch (error) {
@@ -292,6 +417,8 @@ export class Gate implements TcpGate, UdpGate {
     return true;
   }
 }
+
+const COOLING_DOWN = "too many failed authentications, cooling down";
 
 /** Startup notes for the log, and the gate itself. */
 export interface CreatedGate {
@@ -310,16 +437,16 @@ export interface CreatedGate {
 export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
   const found = readToken(config.tokenFile ?? undefined);
   const tls = config.tls === null ? null : readKeyPair(config.tls);
-  const access = new AccessPolicy(config.allow, config.deny);
+  const access = readAccess(config);
   const notes: string[] = [];
   const warnings = found?.warnings ?? [];
   if (tls !== null) notes.push("[Server] TCP services speak TLS");
   if (found !== null) notes.push(`[Server] Clients must authenticate (token from ${found.source})`);
-  if (config.allow.length > 0) {
-    notes.push(`[Server] Only peers in --allow: ${config.allow.map(formatRule).join(", ")}`);
+  if (access.allowOnly) {
+    notes.push(`[Server] Only peers in --allow: ${describeRules(access.allow)}`);
   }
-  if (config.deny.length > 0) {
-    notes.push(`[Server] Refusing peers in --deny: ${config.deny.map(formatRule).join(", ")}`);
+  if (access.deny.length > 0) {
+    notes.push(`[Server] Refusing peers in --deny: ${describeRules(access.deny)}`);
   }
   let token: Token | null = null;
   if (found !== null) {
@@ -341,6 +468,33 @@ export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
     log,
   );
   return { gate, notes, warnings };
+}
+
+/**
+ * The access policy from the flags, reading --allow/--deny @FILE. Throws
+ * RuntimeError naming the file when one cannot be read or holds a bad entry.
+ */
+function readAccess(config: SecurityConfig): AccessPolicy {
+  const read = (flag: "allow" | "deny", file: string | null, inline: AccessRule[]) => {
+    if (file === null) return inline;
+    const text = readFlagFile(flag, file);
+    try {
+      return parseAccessFile(flag, file, text);
+    } catch (error) {
+      throw new RuntimeError(error instanceof Error ? error.message : String(error));
+    }
+  };
+  const allow = read("allow", config.allowFile, config.allow);
+  const deny = read("deny", config.denyFile, config.deny);
+  return new AccessPolicy(allow, deny, config.allowFile !== null);
+}
+
+function describeRules(rules: AccessRule[]): string {
+  return rules.length === 0 ? "(none)" : rules.map(formatRule).join(", ");
+}
+
+function sameRules(a: AccessRule[], b: AccessRule[]): boolean {
+  return describeRules(a) === describeRules(b);
 }
 
 function formatMs(ms: number): string {

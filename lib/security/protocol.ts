@@ -70,6 +70,19 @@ export function couldBeAuth(bytes: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * True when a line or datagram starts like an AUTH line (`AUTH`, a space or a
+ * tab, in any case, after any white space): what a service must never log
+ * or echo, since the rest may be a token, even on a server without one.
+ */
+export function looksLikeAuth(bytes: Uint8Array): boolean {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === SPACE || bytes[i] === TAB)) i++;
+  if (bytes.length - i < 5) return false;
+  const after = bytes[i + 4];
+  return (after === SPACE || after === TAB) && couldBeAuth(bytes.subarray(i, i + 4));
+}
+
 /** A datagram split into its AUTH line's token (if any) and the request after it. */
 export interface SplitDatagram {
   /** The token, or null when the datagram does not start with an AUTH line. */

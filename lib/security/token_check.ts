@@ -18,6 +18,11 @@ export class Token {
   matches(candidate: string | Uint8Array): boolean {
     return timingSafeEqual(digest(candidate), this.#digest);
   }
+
+  /** True when `other` holds the same secret (a reload that changed nothing). */
+  equals(other: Token): boolean {
+    return timingSafeEqual(other.#digest, this.#digest);
+  }
 }
 
 function digest(value: string | Uint8Array): Uint8Array {

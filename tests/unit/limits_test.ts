@@ -1,0 +1,41 @@
+import { deepStrictEqual, equal, match } from "node:assert/strict";
+import { connectionsThatFit, fdNeeded } from "../../lib/base/fd_limit.ts";
+import { parseFlags } from "../../lib/base/flags.ts";
+import { parseServeConfig, SERVE_SPEC, sizeConnections } from "../../lib/serve.ts";
+
+const config = (...args: string[]) => parseServeConfig(parseFlags(SERVE_SPEC, args));
+
+Deno.test("limits: connection caps fit the open-file limit with a reserve per service", () => {
+  const plan = { services: 4, tcpServices: 3, perConnection: 1, extra: 32 };
+  // 64 for the process, 32 per service, 2 per file transfer, then 3 TCP services.
+  equal(connectionsThatFit(plan, 1024), Math.floor((1024 - 64 - 128 - 32) / 3));
+  equal(fdNeeded(plan, 1024), 64 + 128 + 32 + 3 * 1024);
+  equal(connectionsThatFit({ ...plan, perConnection: 2 }, 1024), Math.floor(800 / 6));
+  equal(connectionsThatFit(plan, 100), 0);
+});
+
+Deno.test("limits: --max-conns is sized from the limit unless given, and warned about when it cannot fit", () => {
+  const known = (soft: number) => ({ known: true as const, before: soft, soft, hard: soft });
+  deepStrictEqual(sizeConnections(config(), known(1_000_000)), {
+    maxConnections: 1024,
+    notes: [],
+    warnings: [],
+  });
+  const low = sizeConnections(config(), known(512));
+  equal(low.maxConnections, 96);
+  deepStrictEqual(low.notes, [
+    "[Server] --max-conns 96 per TCP service: what an open-file limit of 512 allows",
+  ]);
+  const given = sizeConnections(config("--max-conns", "500"), known(512));
+  equal(given.maxConnections, 500);
+  match(given.warnings[0]!, /^--max-conns 500 for 3 TCP services needs up to 1724 open files/);
+  const message = sizeConnections(config("--services", "message"), known(512));
+  equal(message.maxConnections, 512 - 64 - 32);
+  const unknown = sizeConnections(config(), { known: false, why: "--allow-ffi not granted" });
+  equal(unknown.maxConnections, 266);
+  deepStrictEqual(unknown.warnings, []);
+  equal(
+    unknown.notes[0],
+    "[Server] Open-file limit not known (--allow-ffi not granted): caps assume 1024",
+  );
+});
