@@ -4,6 +4,7 @@
  * `exit`, SIGINT or SIGTERM.
  */
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
+import { UsageError } from "./base/errors.ts";
 import { Logger } from "./base/logger.ts";
 import type { StatusSection } from "./base/status.ts";
 import { CHAT_FLAGS, type ChatConfig, parseChatConfig } from "./chat/config.ts";
@@ -102,9 +103,16 @@ export interface ServeConfig {
 
 /** Builds the server's settings from the command line; throws UsageError on bad values. */
 export function parseServeConfig(flags: ParsedFlags): ServeConfig {
+  const services = flags.list("services", SERVICE_NAMES);
+  if (flags.optional("redis") !== undefined && !services.includes("chat")) {
+    throw new UsageError(
+      "--redis joins a chat cluster: --services must include chat",
+      flags.command,
+    );
+  }
   return {
     host: flags.string("host"),
-    services: flags.list("services", SERVICE_NAMES),
+    services,
     quiet: flags.boolean("quiet"),
     tcp: {
       maxConnections: flags.integer("max-conns", 1),
@@ -151,6 +159,7 @@ async function startService(
           endpoints: () => SERVICE_NAMES.flatMap((name) => running[name]?.endpoints ?? []),
           sections: () => statusSections(running, parts.gate),
           members: () => running.chat?.roster() ?? [],
+          cluster: () => running.chat?.cluster() ?? null,
         });
     case "files":
       return running.files = await (await import("./files/service.ts")).FileService
