@@ -66,6 +66,11 @@ export class RedisServer implements AsyncDisposable {
     return `redis://:${encodeURIComponent(this.password ?? "")}@127.0.0.1:${this.port}`;
   }
 
+  /** The running server's process id (NaN when stopped). */
+  get pid(): number {
+    return this.#child?.pid ?? NaN;
+  }
+
   /** Starts it again on the same port after kill(). */
   async restart(): Promise<void> {
     if (this.#child) throw new Error("redis-server already running");
