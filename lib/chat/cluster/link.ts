@@ -77,6 +77,8 @@ export class ClusterLink implements HubRelay {
   #closed = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #connecting: Promise<void> | null = null;
+  /** Names lost while connecting (a late join after --redis-optional), handled once attached. */
+  #lostWhileJoining: string[] = [];
 
   constructor(hub: Hub, options: ClusterStartOptions) {
     this.#hub = hub;
@@ -97,7 +99,10 @@ export class ClusterLink implements HubRelay {
       log: (line) => log.info(`${CHAT_LABEL} ${line}`),
       members: registered,
       onEvent: (event) => this.#hub.deliver(event),
-      onConflict: (name) => void this.#conflict(name).catch(() => {}),
+      onConflict: (name) => {
+        if (this.#cluster) void this.#conflict(name).catch(() => {});
+        else this.#lostWhileJoining.push(name);
+      },
     });
     if (this.#closed) {
       await cluster.close();
@@ -108,6 +113,9 @@ export class ClusterLink implements HubRelay {
       this.#hub.seedLobby(await cluster.history("#lobby", this.#options.history));
     }
     this.#hub.attach(this);
+    for (const name of this.#lostWhileJoining.splice(0)) {
+      void this.#conflict(name).catch(() => {});
+    }
     log.info(
       `${CHAT_LABEL} cluster: joined "${config.name}" at ${
         redactUrl(url)
