@@ -171,7 +171,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cluster: an instance SIGKILLed drops out within 15 s with leave notices; its names are free",
+    "cluster: an instance stopped says so at once; one SIGKILLed drops out within 15 s with leave notices",
   ignore,
   async fn() {
     await using redis = await RedisServer.start();
@@ -180,6 +180,13 @@ Deno.test({
     using alice = await Member.join(a, "alice");
     using _bob = await Member.join(b, "bob");
     equal(await alice.next(), "* bob joined");
+    // An instance that stops cleanly says so at once.
+    await using c = await instance(redis.url);
+    using _carol = await Member.join(c, "carol");
+    equal(await alice.next(), "* carol joined");
+    equal((await c.stop("SIGTERM")).code, 0);
+    equal(await alice.next(), "* carol left (server shut down)");
+
     const killed = performance.now();
     b.child.kill("SIGKILL");
     equal((await alice.until(/^\* bob/, 25_000)).line, "* bob left (server lost)");
