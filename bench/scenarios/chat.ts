@@ -38,6 +38,8 @@ export interface RunResult {
   p50: number;
   p99: number;
   serverPeakMb: number;
+  /** p99 of the members of each server, in server order (the sender is on the first). */
+  p99ByServer: number[];
   /** Every server's CPU (and Redis's, in a cluster), 100% being one core. */
   serverCpuPercent: number;
   /** That CPU time per delivered line, in microseconds. */
@@ -174,6 +176,14 @@ async function runOn(
       deliveriesPerSecond: received / window,
       p50: percentile(histogram, 0.5),
       p99: percentile(histogram, 0.99),
+      p99ByServer: servers.map((_, i) =>
+        percentile(
+          mergeCounts(
+            results.filter((_, g) => Math.floor(g / perServer) === i).map((r) => r.histogram),
+          ),
+          0.99,
+        )
+      ),
       serverPeakMb: serverPeak / MB,
       serverCpuPercent: (serverCpuMs / (window * 1000)) * 100,
       cpuPerDeliveryUs: received > 0 ? (serverCpuMs * 1000) / received : NaN,

@@ -28,7 +28,9 @@ export const chatClusterScenario: Scenario = {
     single ??= await runOnce("chat", MEMBERS, messages);
     const note = (run: RunResult, of: string) =>
       `${of}: ${run.received}/${run.expected} delivered, CPU ${run.serverCpuPercent.toFixed(0)}%`;
-    const notes = `${note(cluster, "2 instances + Redis")}; ${note(single, "1 instance")}`;
+    const byServer = cluster.p99ByServer.map((ms) => ms.toFixed(1)).join(" / ");
+    const notes = `${note(cluster, "2 instances + Redis")} (p99 ${byServer} ms on the sender's / ` +
+      `the other instance); ${note(single, "1 instance")}`;
     return [
       {
         figure: "delivered, 1,000 members over 2",
