@@ -304,6 +304,29 @@ Deno.test({
   },
 });
 
+Deno.test("cluster: flag mistakes exit 2 naming the flag, before anything starts", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--redis", "http://127.0.0.1:6379"], /--redis: expected redis:\/\/ or rediss:\/\//],
+    [["--redis", "redis:///"], /--redis: the URL names no host/],
+    [
+      ["--cluster-name", "a b"],
+      /--cluster-name needs --redis URL \(or SOCKETKIT_REDIS, read with --allow-env=SOCKETKIT_REDIS\)/,
+    ],
+    [["--redis", "redis://h", "--cluster-name", "a b"], /Invalid value "a b" for --cluster-name/],
+    [["--redis-optional"], /--redis-optional needs --redis URL/],
+    [
+      ["--redis", "redis://h", "--services", "info"],
+      /--redis joins a chat cluster: --services must include chat/,
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await runCli(["serve", ...args]);
+    equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    match(result.stderr, pattern);
+    match(result.stderr, /^error: /);
+  }
+});
+
 Deno.test({
   name:
     "cluster: the Redis password comes from SOCKETKIT_REDIS or --redis-password-file, never argv, and never shows",

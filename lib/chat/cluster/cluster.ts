@@ -266,7 +266,9 @@ function parseEvent(json: string): ClusterEvent | null {
     return null;
   }
   if (typeof e !== "object" || e === null || typeof e.ts !== "string") return null;
-  const ts = e.ts.slice(0, 40);
+  // Shown as a clock in text mode: anything but a valid instant becomes now.
+  const when = Date.parse(e.ts.slice(0, 40));
+  const ts = new Date(Number.isNaN(when) ? Date.now() : when).toISOString();
   const name = (key: string) => typeof e[key] === "string" && isValidName(e[key] as string);
   const room = typeof e.room === "string" ? roomName(e.room) : null;
   const text = typeof e.text === "string"
@@ -1108,6 +1110,9 @@ export class ChatCluster {
     const inst = this.#remote.get(id);
     if (!inst) return;
     this.#remote.delete(id);
+    // Its sequence numbers are not needed any more (ids are new at every start).
+    this.#lastSeq.events.delete(id);
+    this.#lastSeq.inbox.delete(id);
     this.#gone.set(id, inst.members);
     if (this.#gone.size > GONE_REMEMBERED) this.#gone.delete(this.#gone.keys().next().value!);
     const ts = new Date().toISOString();
