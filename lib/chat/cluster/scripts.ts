@@ -10,7 +10,7 @@
  *   ARGV[3] the MAXLEN (approximate) of the cluster's event stream
  * Keys are built from the prefix inside the scripts (KEYS is unused): the
  * design targets one Redis server (or a Sentinel-managed primary), not Redis
- * Cluster. See REPORT.md, "Key layout".
+ * Cluster. See docs/cluster.md, "How it works".
  *
  * Stream entries written here and by cluster.ts have the fields
  *   o  origin instance id
