@@ -83,6 +83,7 @@ Examples:
   socketkit serve
   socketkit serve --host 0.0.0.0 --exit-from none
   socketkit serve --tcp-port 0 --udp-port 0 --services message
+  socketkit serve --services chat,info --redis redis://10.0.0.5:6379   (docs/cluster.md)
   socketkit serve --host 0.0.0.0 --token-file /etc/socketkit/token \\
     --tls-cert cert.pem --tls-key key.pem --allow 192.0.2.0/24 --max-conns-per-ip 32`,
 };
