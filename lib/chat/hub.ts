@@ -342,7 +342,8 @@ export class Hub {
     if (this.#closed) return;
     if (event.type === "private") {
       const target = this.find(event.to);
-      if (target) this.#enqueue(target, new Rendered(event).bytes(target.json));
+      const shown = { ...event, to: target?.name ?? event.to }; // the name as its owner spells it
+      if (target) this.#enqueue(target, new Rendered(shown).bytes(target.json));
     } else {
       this.#rooms.get(nameKey(event.room))?.publish(event);
     }
