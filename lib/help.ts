@@ -6,6 +6,7 @@
 import { UsageError } from "./base/errors.ts";
 import benchmarks from "../docs/benchmarks.md" with { type: "text" };
 import chat from "../docs/chat.md" with { type: "text" };
+import cluster from "../docs/cluster.md" with { type: "text" };
 import development from "../docs/development.md" with { type: "text" };
 import files from "../docs/files.md" with { type: "text" };
 import info from "../docs/info.md" with { type: "text" };
@@ -21,6 +22,7 @@ export const TOPICS: Record<string, readonly [summary: string, text: string]> = 
   serve: ["running the server: shared flags, logging, stopping", serve],
   message: ["TCP and UDP message services, message mode, wire protocol", message],
   chat: ["the chat room, connect chat, wire protocol", chat],
+  cluster: ["one chat across several instances through Redis", cluster],
   info: ["the info service, connect info, the menu", info],
   files: ["the file service, upload, download, files, wire protocol", files],
   security: ["access lists, the token, TLS, permissions, threat notes", security],

@@ -12,6 +12,7 @@ import {
   raiseFdLimit,
 } from "./base/fd_limit.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
+import { UsageError } from "./base/errors.ts";
 import { Logger } from "./base/logger.ts";
 import type { StatusSection } from "./base/status.ts";
 import { CHAT_FLAGS, type ChatConfig, parseChatConfig } from "./chat/config.ts";
@@ -115,6 +116,7 @@ Examples:
   socketkit serve
   socketkit serve --host 0.0.0.0 --exit-from none
   socketkit serve --tcp-port 0 --udp-port 0 --services message
+  socketkit serve --services chat,info --redis redis://10.0.0.5:6379   (docs/cluster.md)
   socketkit serve --host 0.0.0.0 --token-file /etc/socketkit/token \\
     --tls-cert cert.pem --tls-key key.pem --allow 192.0.2.0/24 --max-conns-per-ip 32`,
 };
@@ -140,10 +142,17 @@ export interface ServeConfig {
 
 /** Builds the server's settings from the command line; throws UsageError on bad values. */
 export function parseServeConfig(flags: ParsedFlags): ServeConfig {
+  const services = flags.list("services", SERVICE_NAMES);
+  if (flags.optional("redis") !== undefined && !services.includes("chat")) {
+    throw new UsageError(
+      "--redis joins a chat cluster: --services must include chat",
+      flags.command,
+    );
+  }
   const maxConns = flags.optional("max-conns") === undefined ? null : flags.integer("max-conns", 1);
   return {
     host: flags.string("host"),
-    services: flags.list("services", SERVICE_NAMES),
+    services,
     quiet: flags.boolean("quiet"),
     summaryInterval: Math.max(1, flags.duration("summary-interval")),
     maxConns,
@@ -193,6 +202,7 @@ async function startService(
           endpoints: () => SERVICE_NAMES.flatMap((name) => running[name]?.endpoints ?? []),
           sections: () => statusSections(running, parts.gate),
           members: () => running.chat?.roster() ?? [],
+          cluster: () => running.chat?.cluster() ?? null,
         });
     case "files":
       return running.files = await (await import("./files/service.ts")).FileService

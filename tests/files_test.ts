@@ -628,6 +628,63 @@ Deno.test("files: two uploads of one name at once: one wins, the other gets a cl
   );
 });
 
+Deno.test("files: two servers sharing one --files-dir: one upload of a name at a time, one winner, a whole file", async () => {
+  await using dirs = await tempDirs();
+  await using a = await startServer(dirs.files);
+  await using b = await startServer(dirs.files);
+  const winner = crypto.getRandomValues(new Uint8Array(60_000));
+  using first = await RawClient.connect(a.port(LABEL));
+  using second = await RawClient.connect(b.port(LABEL));
+  equal(await first.request(`PUT ${winner.length} new same`), "READY 0");
+  await first.send(winner.subarray(0, 30_000));
+  // The name's lock is the part file's flock: it holds across processes.
+  equal(
+    await second.request("PUT 10 force same"),
+    'ERR busy "same" is being uploaded by another client; try again when it is done',
+  );
+  await first.send(winner.subarray(30_000));
+  equal(await first.request(`SHA256 ${sha256(winner)}`), `OK ${sha256(winner)}`);
+  match((await second.request("PUT 10 new same")) ?? "", /^ERR exists "same" already exists/);
+
+  // Both CLIs at once, one through each server: exactly one stores its file, whole.
+  const files = await Promise.all(["x", "y"].map(async (tag) => {
+    const path = join(dirs.local, tag);
+    return { path, sha: sha256(await randomFile(path, 2 * MiB)) };
+  }));
+  const results = await Promise.all([
+    runCli([
+      "connect",
+      "upload",
+      files[0]!.path,
+      "--name",
+      "race",
+      "--file-port",
+      String(a.port(LABEL)),
+    ]),
+    runCli([
+      "connect",
+      "upload",
+      files[1]!.path,
+      "--name",
+      "race",
+      "--file-port",
+      String(b.port(LABEL)),
+    ]),
+  ]);
+  deepStrictEqual(results.map((r) => r.code).sort(), [0, 1], results.map((r) => r.stderr).join(""));
+  const loser = results.find((r) => r.code === 1)!;
+  match(
+    loser.stderr,
+    /^error: "race" (already exists on the server|is being uploaded by another client)/,
+  );
+  const stored = await sha256File(join(dirs.files, "race"));
+  equal(stored, files[results.findIndex((r) => r.code === 0)]!.sha);
+  for (const server of [a, b]) {
+    const list = await listing(server);
+    deepStrictEqual(list.files.find((file) => file.name === "race")?.sha256, stored);
+  }
+});
+
 Deno.test("files: size and transfer limits refuse cleanly and leave nothing behind", async () => {
   await using dirs = await tempDirs();
   await using server = await startServer(dirs.files, [

@@ -17,7 +17,7 @@ export const PERMISSIONS = [
   "--allow-net",
   "--allow-read",
   "--allow-write",
-  "--allow-env=SOCKETKIT_TOKEN",
+  "--allow-env=SOCKETKIT_TOKEN,SOCKETKIT_REDIS",
   "--allow-ffi",
 ];
 

@@ -17,7 +17,7 @@ const BARE = fileURLToPath(new URL("../bare_broadcast.ts", import.meta.url));
 const RATE = 100; // messages per second from the one sender
 const MB = 1024 * 1024;
 
-type Kind = "chat" | "bare";
+export type Kind = "chat" | "bare";
 
 interface GeneratorResult {
   received: number;
@@ -30,14 +30,20 @@ interface GeneratorResult {
   peakRssBytes: number;
 }
 
-interface RunResult {
+/** What one run measured. */
+export interface RunResult {
   expected: number;
   received: number;
   deliveriesPerSecond: number;
   p50: number;
   p99: number;
   serverPeakMb: number;
+  /** p99 of the members of each server, in server order (the sender is on the first). */
+  p99ByServer: number[];
+  /** Every server's CPU (and Redis's, in a cluster), 100% being one core. */
   serverCpuPercent: number;
+  /** That CPU time per delivered line, in microseconds. */
+  cpuPerDeliveryUs: number;
   generatorPeakMb: number;
   generatorCpuPercent: number;
 }
@@ -103,33 +109,64 @@ export const chatScenario: Scenario = {
 };
 
 /** One server, its members in generator processes, one paced sender. */
-async function runOnce(kind: Kind, members: number, messages: number): Promise<RunResult> {
-  const server = await startServer(kind, members);
+export function runOnce(kind: Kind, members: number, messages: number): Promise<RunResult> {
+  return runOn([kind], members, messages);
+}
+
+/**
+ * The same load over several chat servers (a cluster through Redis at
+ * `redis.url`): the members are split evenly between them, the sender is on
+ * the first. CPU counts every server, and Redis.
+ */
+export function runCluster(
+  redis: { url: string; pid: number },
+  members: number,
+  messages: number,
+  instances = 2,
+): Promise<RunResult> {
+  return runOn(Array(instances).fill("chat"), members, messages, redis);
+}
+
+async function runOn(
+  kinds: Kind[],
+  members: number,
+  messages: number,
+  redis?: { url: string; pid: number },
+): Promise<RunResult> {
+  const servers: Child[] = [];
   const generators: Generator[] = [];
   let sender: Deno.TcpConn | null = null;
   try {
+    for (const kind of kinds) {
+      servers.push(await startServer(kind, members, redis ? ["--redis", redis.url] : []));
+    }
+    const kind = kinds[0]!;
     const receivers = members - 1;
-    const processes = receivers >= 500 ? 2 : 1;
+    const perServer = kinds.length > 1 ? 1 : receivers >= 500 ? 2 : 1;
+    const processes = kinds.length * perServer;
     const sendMs = (messages / RATE) * 1000;
     const deadlineMs = sendMs + 10_000;
     for (let g = 0; g < processes; g++) {
       const count = Math.floor(receivers / processes) + (g < receivers % processes ? 1 : 0);
-      generators.push(startGenerator(kind, server.port, count, `m${g}x`, messages, deadlineMs));
+      const port = servers[Math.floor(g / perServer)]!.port;
+      generators.push(startGenerator(kind, port, count, `m${g}x`, messages, deadlineMs));
     }
     await Promise.all(generators.map((generator) => generator.ready));
-    sender = await joinSender(kind, server.port);
-    const serverCpu = await cpuMs(server.child.pid);
+    sender = await joinSender(kind, servers[0]!.port);
+    const pids = [...servers.map((server) => server.child.pid), ...(redis ? [redis.pid] : [])];
+    const cpuBefore = await Promise.all(pids.map(cpuMs));
 
     const sendStart = performance.timeOrigin + performance.now();
     await sendPaced(sender, messages);
     const results = await Promise.all(generators.map((generator) => generator.result));
 
-    const serverCpuAfter = await cpuMs(server.child.pid);
-    const serverPeak = await peakRss(server.child.pid);
+    const cpuAfter = await Promise.all(pids.map(cpuMs));
+    const serverPeak = Math.max(...await Promise.all(servers.map((s) => peakRss(s.child.pid))));
     const received = results.reduce((sum, r) => sum + r.received, 0);
     const lastAt = Math.max(...results.map((r) => r.lastAt));
     const histogram = mergeCounts(results.map((r) => r.histogram));
     const window = (Math.max(lastAt, sendStart + sendMs) - sendStart) / 1000;
+    const serverCpuMs = cpuAfter.reduce((sum, after, i) => sum + after - cpuBefore[i]!, 0);
     // Each generator counts its CPU from "ready" on; 100% is one core.
     const generatorCpuMs = results.reduce((sum, r) => sum + r.cpuMs, 0);
     const measuredMs = Math.max(...results.map((r) => r.elapsedMs));
@@ -139,15 +176,24 @@ async function runOnce(kind: Kind, members: number, messages: number): Promise<R
       deliveriesPerSecond: received / window,
       p50: percentile(histogram, 0.5),
       p99: percentile(histogram, 0.99),
+      p99ByServer: servers.map((_, i) =>
+        percentile(
+          mergeCounts(
+            results.filter((_, g) => Math.floor(g / perServer) === i).map((r) => r.histogram),
+          ),
+          0.99,
+        )
+      ),
       serverPeakMb: serverPeak / MB,
-      serverCpuPercent: ((serverCpuAfter - serverCpu) / (window * 1000)) * 100,
+      serverCpuPercent: (serverCpuMs / (window * 1000)) * 100,
+      cpuPerDeliveryUs: received > 0 ? (serverCpuMs * 1000) / received : NaN,
       generatorPeakMb: results.reduce((sum, r) => sum + r.peakRssBytes, 0) / MB,
       generatorCpuPercent: (generatorCpuMs / measuredMs) * 100,
     };
   } finally {
     if (sender) closeQuietly(sender);
     for (const generator of generators) await generator.dispose();
-    await server.dispose();
+    for (const server of servers) await server.dispose();
   }
 }
 
@@ -157,7 +203,7 @@ interface Child {
   dispose(): Promise<void>;
 }
 
-async function startServer(kind: Kind, members: number): Promise<Child> {
+async function startServer(kind: Kind, members: number, extra: string[] = []): Promise<Child> {
   const args = kind === "chat"
     ? [
       "run",
@@ -178,6 +224,7 @@ async function startServer(kind: Kind, members: number): Promise<Child> {
       String(members + 10),
       "--max-conns",
       String(members + 10),
+      ...extra,
     ]
     : ["run", "--allow-net", BARE];
   const child = new Deno.Command(Deno.execPath(), {

@@ -1,6 +1,7 @@
 /** Every benchmark scenario, in the order `deno task bench` runs them. */
 import type { Scenario } from "../scenario.ts";
 import { chatScenario } from "./chat.ts";
+import { chatClusterScenario } from "./chat_cluster.ts";
 import { filesScenario } from "./files.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
@@ -12,6 +13,7 @@ export const SCENARIOS: Scenario[] = [
   tcpConnect,
   udpMessage,
   chatScenario,
+  chatClusterScenario,
   filesScenario,
   startup,
   idleConnections,

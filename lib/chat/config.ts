@@ -5,6 +5,7 @@
  */
 import { UsageError } from "../base/errors.ts";
 import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
+import { CLUSTER_FLAGS, type ClusterConfig, parseClusterConfig } from "./cluster/config.ts";
 
 /** Where the chat service listens unless told otherwise. */
 export const CHAT_PORT = 9001;
@@ -31,6 +32,8 @@ export interface ChatConfig {
   nameTimeout: number;
   /** Milliseconds without a line from a joined member before it is closed; 0 disables. */
   idleTimeout: number;
+  /** --redis and its friends: the cluster to join, or null to run alone. */
+  cluster: ClusterConfig | null;
 }
 
 /** The chat rows of SERVE_SPEC's flag table. */
@@ -95,6 +98,7 @@ export const CHAT_FLAGS: Record<string, FlagSpec> = {
     default: "0",
     help: "Close a chat member silent this long (0: never; lurking is normal)",
   },
+  ...CLUSTER_FLAGS,
 };
 
 /** The smallest --chat-buffer: one longest line and its framing must always fit. */
@@ -125,5 +129,6 @@ export function parseChatConfig(flags: ParsedFlags): ChatConfig {
     buffer,
     nameTimeout: flags.duration("chat-name-timeout"),
     idleTimeout: flags.duration("chat-idle-timeout"),
+    cluster: parseClusterConfig(flags),
   };
 }

@@ -5,10 +5,23 @@
  * rule. Everything here is synchronous: a line is queued on each member's
  * Outbox and the hub moves on. A member whose queue overflows is dropped
  * after the broadcast that found it, never during it, and its room is told.
+ *
+ * With a cluster (--redis), a relay is attached: every local event is also
+ * handed to it, events of other instances come back through deliver(), and
+ * names, /users, /rooms and the roster include the other instances' members.
+ * Claiming a name cluster-wide is asynchronous and happens before join()
+ * and rename() (see session.ts); the hub itself stays synchronous.
  */
 import type { Logger } from "../base/logger.ts";
 import { encode, printable } from "../base/text.ts";
-import { type ChatEvent, Rendered, systemBytes } from "./events.ts";
+import {
+  type ChatEvent,
+  type HistoryEvent,
+  type PrivateEvent,
+  Rendered,
+  type RoomEvent,
+  systemBytes,
+} from "./events.ts";
 import {
   CHAT_LABEL,
   historyLine,
@@ -29,6 +42,40 @@ export interface MemberView {
   room: string;
   /** Date.now() when the member joined. */
   joinedAt: number;
+  /** The cluster instance it is on (only with a cluster). */
+  instance?: string;
+}
+
+/** A member of another instance of the cluster. */
+export interface RemoteMember {
+  name: string;
+  room: string;
+  joinedAt: number;
+  instance: string;
+}
+
+/**
+ * What the hub and its sessions ask of a cluster layer
+ * (lib/chat/cluster/link.ts). None of it throws: the layer queues, retries,
+ * and decides locally while Redis is away.
+ */
+export interface HubRelay {
+  /** Claims a name cluster-wide, atomically (any case); "taken" if anyone has it. */
+  claim(name: string, room: string): Promise<"ok" | "taken">;
+  /** Renames a local member's claim atomically; "taken" if anyone has the new name. */
+  rename(from: string, to: string): Promise<"ok" | "taken">;
+  /** The recent history of `room` on every instance, oldest first (read before creating it here). */
+  history(room: string): Promise<HistoryEvent[]>;
+  /** This instance's id in the cluster. */
+  readonly instance: string;
+  /** Ships an event of a local member to the other instances. */
+  publish(event: RoomEvent | PrivateEvent): void;
+  /** A local member is now in `room`. */
+  moved(name: string, room: string): void;
+  /** A local member left (or a claim was not used): its name is free again, cluster-wide. */
+  released(name: string): void;
+  /** The other instances' members, from a local cache. */
+  others(): RemoteMember[];
 }
 
 /** Options of {@link Hub}. */
@@ -62,6 +109,7 @@ export class Hub {
   #dropping = false;
   #closed = false;
   #messages = 0;
+  #relay: HubRelay | null = null;
   #push = (member: Member, bytes: Uint8Array) => this.#enqueue(member, bytes);
 
   constructor(options: HubOptions) {
@@ -80,6 +128,30 @@ export class Hub {
     return this.#members.size;
   }
 
+  /** Members now on every instance of the cluster (this one alone without a cluster). */
+  get total(): number {
+    return this.#members.size + (this.#relay?.others().length ?? 0);
+  }
+
+  /** The cluster layer, once attached. */
+  get relay(): HubRelay | null {
+    return this.#relay;
+  }
+
+  /** Connects the hub to a cluster layer: from now on local events are relayed. */
+  attach(relay: HubRelay): void {
+    this.#relay = relay;
+  }
+
+  /** The local members, as a cluster layer registers them (name, room, joinedAt). */
+  locals(): { name: string; room: string; joinedAt: number }[] {
+    return [...this.#members.values()].map(({ name, room, joinedAt }) => ({
+      name,
+      room: room?.name ?? LOBBY,
+      joinedAt,
+    }));
+  }
+
   get full(): boolean {
     return this.#members.size >= this.#options.maxMembers;
   }
@@ -94,23 +166,52 @@ export class Hub {
     return this.#members.get(nameKey(member.name)) === member;
   }
 
-  /** Names in `member`'s room, sorted case-insensitively. */
+  /** Names in `member`'s room (on every instance), sorted case-insensitively. */
   names(room: Room | null): string[] {
-    return room ? sortNames([...room.members].map((member) => member.name)) : [];
+    if (!room) return [];
+    const names = [...room.members].map((member) => member.name);
+    if (this.#relay) {
+      const key = nameKey(room.name);
+      for (const other of this.#relay.others()) {
+        if (nameKey(other.room) === key) names.push(other.name);
+      }
+    }
+    return sortNames(names);
   }
 
-  /** Every room with its member count, by name. */
+  /** Every room (on every instance) with its member count, by name. */
   rooms(): { room: string; members: number }[] {
-    return [...this.#rooms.values()]
-      .map((room) => ({ room: room.name, members: room.size }))
-      .sort((a, b) => compareKeys(a.room, b.room));
+    const counts = new Map<string, { room: string; members: number }>();
+    for (const room of this.#rooms.values()) {
+      counts.set(nameKey(room.name), { room: room.name, members: room.size });
+    }
+    for (const other of this.#relay?.others() ?? []) {
+      const key = nameKey(other.room);
+      const entry = counts.get(key) ?? { room: other.room, members: 0 };
+      entry.members++;
+      counts.set(key, entry);
+    }
+    return [...counts.values()].sort((a, b) => compareKeys(a.room, b.room));
   }
 
-  /** The roster as the info service shows it: by room, then by name. */
+  /** The roster as the info service shows it (every instance): by room, then by name. */
   roster(): MemberView[] {
-    return [...this.#members.values()]
-      .map(({ name, room, joinedAt }) => ({ name, room: room?.name ?? LOBBY, joinedAt }))
-      .sort((a, b) => compareKeys(a.room, b.room) || compareKeys(a.name, b.name));
+    const relay = this.#relay;
+    const mine = relay ? { instance: relay.instance } : {};
+    const views: MemberView[] = [...this.#members.values()]
+      .map(({ name, room, joinedAt }) => ({ name, room: room?.name ?? LOBBY, joinedAt, ...mine }));
+    for (const other of relay?.others() ?? []) views.push({ ...other });
+    return views.sort((a, b) => compareKeys(a.room, b.room) || compareKeys(a.name, b.name));
+  }
+
+  /** The spelling of a room another instance has (by its key), if any. */
+  remoteRoom(key: string): string | undefined {
+    return this.#relay?.others().find((other) => nameKey(other.room) === key)?.room;
+  }
+
+  /** True if a room called `name` exists on this instance. */
+  hasRoom(name: string): boolean {
+    return this.#rooms.has(nameKey(name));
   }
 
   /** The room called `name` (any case), if it exists. */
@@ -135,14 +236,21 @@ export class Hub {
     return null;
   }
 
-  /** Moves a member to the room `name` (already valid), creating it if need be. */
-  move(member: Member, name: string): Refusal | null {
+  /**
+   * Moves a member to the room `name` (already valid), creating it if need
+   * be; a new room starts with `history` (the cluster's, read beforehand).
+   */
+  move(member: Member, name: string, history: HistoryEvent[] = []): Refusal | null {
     const from = member.room;
     if (from && nameKey(from.name) === nameKey(name)) return "same";
-    const to = this.#room(name);
+    // A room that exists on another instance keeps the spelling it has there.
+    const key = nameKey(name);
+    if (!this.#rooms.has(key)) name = this.remoteRoom(key) ?? name;
+    const to = this.#room(name, history);
     if (!to) return "rooms";
     if (from) this.#exit(member, from, `moved to ${to.name}`);
     this.#options.log.event(`${CHAT_LABEL} ${member.name} moved to ${to.name}`);
+    this.#relay?.moved(member.name, to.name);
     this.#enter(member, to, (names) => joinedRoomLine(to.name, names), false);
     return null;
   }
@@ -154,6 +262,7 @@ export class Hub {
     const suffix = reason ? ` (${reason})` : "";
     this.#options.log.event(`${CHAT_LABEL} ${member.name} left${suffix}`);
     if (member.room) this.#exit(member, member.room, reason);
+    if (!this.#closed) this.#relay?.released(member.name);
     this.#dropStuck();
   }
 
@@ -170,7 +279,11 @@ export class Hub {
     this.#options.log.event(`${CHAT_LABEL} ${old} is now known as ${name}`);
     this.send(member, youAreNowLine(name));
     const room = member.room;
-    room?.publish({ type: "rename", room: room.name, from: old, to: name, ts: now() }, member);
+    if (room) {
+      const event = { type: "rename", room: room.name, from: old, to: name, ts: now() } as const;
+      room.publish(event, member);
+      this.#relay?.publish(event);
+    }
     this.#dropStuck();
     return null;
   }
@@ -186,30 +299,55 @@ export class Hub {
       this.#options.log.event(`${CHAT_LABEL} ${room.name} ${printable(shown)}`);
     }
     const event = { type: "message", room: room.name, from: member.name, text, ts: now() } as const;
-    room.publish(action ? { ...event, action: true } : event, member.echo ? undefined : member);
+    const said = action ? { ...event, action: true as const } : event;
+    room.publish(said, member.echo ? undefined : member);
+    this.#relay?.publish(said);
     this.#dropStuck();
   }
 
   /**
    * `/msg`: to `to` and back to `from`, never to anyone else and never kept.
-   * False when nobody has that name.
+   * A member of another instance gets it through the cluster. False when
+   * nobody has that name.
    */
   whisper(from: Member, to: string, text: string): boolean {
+    if (this.#closed) return false;
     const target = this.find(to);
-    if (this.#closed || !target) return false;
+    const remote = target ? undefined : this.remote(to);
+    const toName = target?.name ?? remote?.name;
+    if (toName === undefined) return false;
     // The log says who wrote to whom, never what.
-    this.#options.log.event(`${CHAT_LABEL} private message from ${from.name} to ${target.name}`);
-    const rendered = new Rendered({
-      type: "private",
-      from: from.name,
-      to: target.name,
-      text,
-      ts: now(),
-    });
+    this.#options.log.event(`${CHAT_LABEL} private message from ${from.name} to ${toName}`);
+    const event = { type: "private", from: from.name, to: toName, text, ts: now() } as const;
+    const rendered = new Rendered(event);
     this.#enqueue(from, rendered.bytes(from.json));
-    if (target !== from) this.#enqueue(target, rendered.bytes(target.json));
+    if (target && target !== from) this.#enqueue(target, rendered.bytes(target.json));
+    if (remote) this.#relay?.publish(event);
     this.#dropStuck();
     return true;
+  }
+
+  /** The member of another instance called `name` (any case), if the cluster knows one. */
+  remote(name: string): RemoteMember | undefined {
+    const key = nameKey(name);
+    return this.#relay?.others().find((other) => nameKey(other.name) === key);
+  }
+
+  /**
+   * An event from another instance: a room event goes to this instance's
+   * members of that room (and into its history), a private message to its
+   * recipient here. Never relayed again.
+   */
+  deliver(event: RoomEvent | PrivateEvent): void {
+    if (this.#closed) return;
+    if (event.type === "private") {
+      const target = this.find(event.to);
+      const shown = { ...event, to: target?.name ?? event.to }; // the name as its owner spells it
+      if (target) this.#enqueue(target, new Rendered(shown).bytes(target.json));
+    } else {
+      this.#rooms.get(nameKey(event.room))?.publish(event);
+    }
+    this.#dropStuck();
   }
 
   /** `/kick`: removes `target` with a last line; its room is told who kicked it. */
@@ -254,7 +392,9 @@ export class Hub {
     this.send(member, joined(this.names(room)));
     if (greet) { for (const line of this.#greeting) this.#enqueue(member, line); }
     this.#sendHistory(member, room, true);
-    room.publish({ type: "join", room: room.name, name: member.name, ts: now() }, member);
+    const event = { type: "join", room: room.name, name: member.name, ts: now() } as const;
+    room.publish(event, member);
+    this.#relay?.publish(event);
     this.#dropStuck();
   }
 
@@ -263,7 +403,9 @@ export class Hub {
     member.room = null;
     if (!this.#closed) {
       const event = { type: "leave", room: room.name, name: member.name, ts: now() } as const;
-      room.publish(reason ? { ...event, reason } : event);
+      const left = reason ? { ...event, reason } : event;
+      room.publish(left);
+      this.#relay?.publish(left);
     }
     if (room.size === 0 && room.name !== LOBBY) this.#rooms.delete(nameKey(room.name));
   }
@@ -275,15 +417,25 @@ export class Hub {
     for (const line of lines) this.#enqueue(member, line);
   }
 
-  /** The room called `name`, created if there is room for one more; null if not. */
-  #room(name: string): Room | null {
+  /**
+   * The room called `name`, created (with `history`) if there is room for
+   * one more; null if not.
+   */
+  #room(name: string, history: HistoryEvent[] = []): Room | null {
     const key = nameKey(name);
     const existing = this.#rooms.get(key);
     if (existing) return existing;
     if (this.#rooms.size >= this.#options.maxRooms) return null;
     const room = new Room(name, { history: this.#options.history, push: this.#push });
+    room.seed(history);
     this.#rooms.set(key, room);
     return room;
+  }
+
+  /** Gives #lobby the cluster's history, if it has none of its own yet (at start). */
+  seedLobby(history: HistoryEvent[]): void {
+    const lobby = this.#rooms.get(nameKey(LOBBY))!;
+    if (lobby.history().length === 0) lobby.seed(history);
   }
 
   #enqueue(member: Member, bytes: Uint8Array): void {

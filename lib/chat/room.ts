@@ -72,6 +72,15 @@ export class Room {
     return rendered;
   }
 
+  /** Adds events to the history (oldest first) without sending them: a new room's past. */
+  seed(events: readonly HistoryEvent[]): void {
+    if (this.#options.history <= 0) return;
+    for (const event of events) this.#history.push(new Rendered(event));
+    if (this.#history.length > this.#options.history) {
+      this.#history.splice(0, this.#history.length - this.#options.history);
+    }
+  }
+
   /** The newest history entries that fit in `budget` bytes for `member`, oldest first. */
   recentHistory(member: Member, budget: number): Uint8Array[] {
     const lines: Uint8Array[] = [];

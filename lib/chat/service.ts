@@ -3,12 +3,16 @@
  * TcpService accepts and caps connections; each gets a ChatSession (which
  * also sets the chat's own idle rules); the Room fans lines out through
  * per-member bounded queues. TCP keepalive finds peers that vanished.
+ * With --redis the chat is one of a cluster (cluster/link.ts, loaded only
+ * then): the Hub relays through it.
  */
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { systemBytes } from "./events.ts";
 import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../service.ts";
 import type { ChatConfig } from "./config.ts";
+import type { ClusterLink, ClusterView } from "./cluster/link.ts";
+import { formatHostPort } from "../net/address.ts";
 import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } from "./protocol.ts";
 import { Hub, type MemberView } from "./hub.ts";
 import { ChatSession, FINAL_FLUSH_MS } from "./session.ts";
@@ -22,6 +26,7 @@ export class ChatService implements Service {
   #hub: Hub;
   #sessions = new Set<ChatSession>();
   #tcp: TcpService;
+  #cluster: ClusterLink | null = null;
   #stopping = false;
 
   private constructor(config: ChatConfig, deps: ServiceDeps) {
@@ -59,14 +64,37 @@ export class ChatService implements Service {
     }];
   }
 
-  /** Binds --chat-port; throws RuntimeError when it cannot. */
-  static start(config: ChatConfig, deps: ServiceDeps): Promise<ChatService> {
-    return Promise.resolve(new ChatService(config, deps));
+  /**
+   * Binds --chat-port, then joins the cluster if --redis says so; throws
+   * RuntimeError when either cannot be done (nothing is left listening).
+   */
+  static async start(config: ChatConfig, deps: ServiceDeps): Promise<ChatService> {
+    const service = new ChatService(config, deps);
+    if (config.cluster === null) return service;
+    try {
+      const { startCluster } = await import("./cluster/link.ts");
+      const endpoint = service.endpoints[0]!;
+      service.#cluster = await startCluster(service.#hub, {
+        config: config.cluster,
+        label: formatHostPort(endpoint.hostname, endpoint.port),
+        history: config.history,
+        log: deps.log,
+      });
+    } catch (error) {
+      await service.#tcp.stop();
+      throw error;
+    }
+    return service;
   }
 
-  /** The members now, as the info service's USERS shows them. */
+  /** The members now (of every instance, with a cluster), as the info service's USERS shows them. */
   roster(): MemberView[] {
     return this.#hub.roster();
+  }
+
+  /** The cluster as STATUS shows it; null without --redis. */
+  cluster(): ClusterView | null {
+    return this.#cluster?.view() ?? null;
   }
 
   status() {
@@ -86,6 +114,8 @@ export class ChatService implements Service {
       if (await within(flushed, FINAL_FLUSH_MS) === TIMED_OUT) {
         this.#deps.log.info(`${CHAT_LABEL} Some members did not take the shutdown notice in time`);
       }
+      // The other instances show this one's members leaving.
+      await this.#cluster?.close();
     }
     await this.#tcp.stop();
   }
@@ -112,7 +142,7 @@ export class ChatService implements Service {
     }
     this.#sessions.add(session);
     try {
-      session.send(welcomeLine(this.#hub.size));
+      session.send(welcomeLine(this.#hub.total));
       await session.run();
     } finally {
       this.#sessions.delete(session);

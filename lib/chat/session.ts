@@ -1,7 +1,9 @@
 /**
  * One chat connection: the name handshake, then a member's lines and
- * commands. Reading is the only thing a session awaits; everything it sends
- * goes through its Outbox.
+ * commands. Reading is the only thing a session awaits, besides the cluster
+ * (--redis) when a name is claimed or a new room's history is read: lines
+ * that arrive meanwhile wait their turn, so order is kept. Everything it
+ * sends goes through its Outbox.
  */
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { isDisconnect } from "../base/io.ts";
@@ -25,7 +27,10 @@ import {
   JSON_OFF_LINE,
   JSON_ON_LINE,
   kickedDoneLine,
+  kickElsewhereLine,
+  LOBBY,
   NAME_TIMEOUT_LINE,
+  nameKey,
   noSuchMemberLine,
   NOT_OPERATOR_LINE,
   roomFullLine,
@@ -38,7 +43,7 @@ import {
   usageLine,
 } from "./protocol.ts";
 import { TokenBucket } from "../base/rate_limit.ts";
-import { systemBytes } from "./events.ts";
+import { type HistoryEvent, systemBytes } from "./events.ts";
 import type { Hub } from "./hub.ts";
 import type { Member, Room } from "./room.ts";
 
@@ -65,6 +70,10 @@ export class ChatSession implements Member {
   #joined = false;
   #done = false;
   #leaveReason: string | undefined;
+  /** A cluster step in flight (claim, rename, history); later lines wait for it. */
+  #waiting: Promise<void> | null = null;
+  /** Lines (copied) or overflows that arrived while #waiting; at most one read's worth. */
+  #backlog: (Uint8Array | null)[] = [];
 
   /**
    * The generic --idle-timeout does not apply to chat (a member who only
@@ -139,8 +148,14 @@ export class ChatSession implements Member {
     const buffer = new Uint8Array(READ_SIZE);
     const splitter = new LineSplitter(this.#config.maxLine);
     const handler = {
-      line: (bytes: Uint8Array) => this.#onLine(bytes),
-      overflow: () => this.#onOverflow(),
+      line: (bytes: Uint8Array) => {
+        if (this.#waiting) this.#backlog.push(bytes.slice());
+        else this.#later(this.#onLine(bytes));
+      },
+      overflow: () => {
+        if (this.#waiting) this.#backlog.push(null);
+        else this.#onOverflow();
+      },
     };
     let reason: string | undefined;
     try {
@@ -148,10 +163,12 @@ export class ChatSession implements Member {
         const n = await conn.read(buffer);
         if (n === null) {
           splitter.flush(handler); // a last line without a newline still counts
+          await this.#catchUp();
           break;
         }
         this.tracked.touch();
         splitter.push(buffer.subarray(0, n), handler);
+        await this.#catchUp(); // no more reading while a cluster step is in flight
       }
     } catch (error) {
       if (!isDisconnect(error)) throw error;
@@ -166,7 +183,25 @@ export class ChatSession implements Member {
     }
   }
 
-  #onLine(bytes: Uint8Array): void {
+  /** Notes a cluster step in flight (if any): later lines wait until it is done. */
+  #later(step: Promise<void> | void): void {
+    if (step) this.#waiting = step;
+  }
+
+  /** Waits for the step in flight, then handles the lines that waited, in order. */
+  async #catchUp(): Promise<void> {
+    while (this.#waiting) {
+      await this.#waiting;
+      this.#waiting = null;
+      while (this.#backlog.length > 0 && !this.#waiting) {
+        const bytes = this.#backlog.shift()!;
+        if (bytes === null) this.#onOverflow();
+        else this.#later(this.#onLine(bytes));
+      }
+    }
+  }
+
+  #onLine(bytes: Uint8Array): Promise<void> | void {
     if (this.#done) return;
     if (!this.#joined) return this.#onName(bytes);
     if (bytes.length === 0) return;
@@ -192,9 +227,25 @@ export class ChatSession implements Member {
     }
   }
 
-  #onName(bytes: Uint8Array): void {
+  #onName(bytes: Uint8Array): Promise<void> | void {
     const name = decodeLenient(bytes).trim();
     if (!isValidName(name)) return this.send(invalidNameLine(shorten(printable(name))));
+    const cluster = this.#hub.relay;
+    if (cluster === null) {
+      this.#joinAs(name);
+      return;
+    }
+    if (this.#hub.full) return this.finish(roomFullLine(this.#config.maxMembers));
+    if (this.#hub.find(name)) return this.send(takenNameLine(name));
+    // Unique across the cluster: claimed in Redis first (one round trip).
+    return cluster.claim(name, LOBBY).then((claimed) => {
+      if (claimed === "taken") return this.send(takenNameLine(name));
+      if (this.#done || !this.#joinAs(name)) cluster.released(name);
+    });
+  }
+
+  /** Joins as `name` (free, valid); false when refused. */
+  #joinAs(name: string): boolean {
     const refusal = this.#hub.join(this, name);
     if (refusal === null) {
       this.#joined = true;
@@ -207,9 +258,10 @@ export class ChatSession implements Member {
     } else {
       this.finish(roomFullLine(this.#config.maxMembers));
     }
+    return refusal === null;
   }
 
-  #command(text: string): void {
+  #command(text: string): Promise<void> | void {
     const space = text.indexOf(" ");
     const word = (space < 0 ? text : text.slice(0, space)).toLowerCase();
     const arg = space < 0 ? "" : text.slice(space + 1).trim();
@@ -251,11 +303,21 @@ export class ChatSession implements Member {
     }
   }
 
-  #join(arg: string): void {
+  #join(arg: string): Promise<void> | void {
     if (arg === "") return this.send(usageLine("/join #ROOM"));
     const name = roomName(arg);
     if (name === null) return this.send(invalidRoomLine(shorten(arg)));
-    const refusal = this.#hub.move(this, name);
+    const cluster = this.#hub.relay;
+    const same = this.room !== null && nameKey(this.room.name) === nameKey(name);
+    if (cluster === null || same || this.#hub.hasRoom(name)) return this.#move(name, []);
+    // A room new here may have a past on other instances: read it first.
+    return cluster.history(name).then((history) => {
+      if (!this.#done && this.#hub.has(this)) this.#move(name, history);
+    });
+  }
+
+  #move(name: string, history: HistoryEvent[]): void {
+    const refusal = this.#hub.move(this, name, history);
     if (refusal === "same") this.send(alreadyInRoomLine(this.room!.name));
     if (refusal === "rooms") this.send(tooManyRoomsLine(name, this.#config.maxRooms));
   }
@@ -275,6 +337,7 @@ export class ChatSession implements Member {
     const reason = space < 0 ? "" : shorten(arg.slice(space + 1).trim(), 200);
     if (name === "") return this.send(usageLine("/kick NAME [REASON]"));
     const target = this.#hub.find(name);
+    if (!target && this.#hub.remote(name)) return this.send(kickElsewhereLine(shorten(name)));
     if (!target) return this.send(noSuchMemberLine(shorten(name)));
     const kicked = target.name;
     this.#hub.kick(this, target, reason);
@@ -294,12 +357,30 @@ export class ChatSession implements Member {
     this.#hub.replay(this, arg !== "nohistory");
   }
 
-  #rename(name: string): void {
+  #rename(name: string): Promise<void> | void {
     if (name === "") return this.send(usageLine("/name NEWNAME"));
     if (!isValidName(name)) return this.send(invalidNameLine(shorten(name), false));
+    const cluster = this.#hub.relay;
+    const holder = this.#hub.find(name);
+    if (cluster === null || name === this.name || (holder && holder !== this)) {
+      this.#renameTo(name);
+      return;
+    }
+    const old = this.name;
+    return cluster.rename(old, name).then((renamed) => {
+      if (renamed === "taken") return this.send(takenNameLine(name, false));
+      // Gone or renamed meanwhile (a conflict after a split): give the claim back.
+      if (this.#done || !this.#hub.has(this) || this.name !== old) return cluster.released(name);
+      if (!this.#renameTo(name)) cluster.released(name);
+    });
+  }
+
+  /** Renames locally; false when refused. */
+  #renameTo(name: string): boolean {
     const refusal = this.#hub.rename(this, name);
     if (refusal === "taken") this.send(takenNameLine(name, false));
     if (refusal === "same") this.send(`! You are already ${name}`);
+    return refusal === null;
   }
 }
 

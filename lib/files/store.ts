@@ -183,20 +183,35 @@ export class FileStore {
       const key = sha256Hex(name);
       const path = join(this.#parts, key);
       const partMeta = path + ".json";
-      const offset = await this.#resumableOffset(path, partMeta, name, size);
-      let file: Deno.FsFile;
-      if (offset > 0) {
-        file = await Deno.open(path, { read: true, write: true });
-        await file.truncate(offset);
-      } else {
-        // The owner record first, so a sweep never finds a part without one.
-        await writeJsonAtomic(partMeta, { name, size } satisfies PartMeta);
-        file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
+      // Another server sharing this directory may be uploading the same name:
+      // an exclusive lock on the part file (flock) is the name's lock across
+      // processes, taken before anything is truncated and held until the
+      // upload is committed or given up.
+      const file = await Deno.open(path, { read: true, write: true, create: true });
+      let locked = false;
+      try {
+        locked = await file.tryLock(true);
+        if (!locked) {
+          throw new StoreError(
+            "busy",
+            `${quoteName(name)} is being uploaded by another client; try again when it is done`,
+          );
+        }
+        const offset = await this.#resumableOffset(path, partMeta, name, size);
+        if (offset > 0) {
+          await file.truncate(offset);
+        } else {
+          await writeJsonAtomic(partMeta, { name, size } satisfies PartMeta);
+          await file.truncate(0);
+        }
+        return new Upload(this, { name, size, force, offset, path, partMeta, file }, (created) => {
+          this.#uploading.delete(name);
+          if (created) this.#count++;
+        });
+      } catch (error) {
+        closeQuietly(file);
+        throw error;
       }
-      return new Upload(this, { name, size, force, offset, path, partMeta, file }, (created) => {
-        this.#uploading.delete(name);
-        if (created) this.#count++;
-      });
     } catch (error) {
       this.#uploading.delete(name);
       throw error;
@@ -219,7 +234,8 @@ export class FileStore {
       const info = await lstatOrNull(join(this.#parts, key));
       const stale = owner === null || info === null || !info.isFile ||
         (keepPartial > 0 && now - mtimeOf(info) > keepPartial);
-      if (stale) await removeIfExists(path);
+      // A part another server (sharing this directory) is writing is locked.
+      if (stale && !(await lockedElsewhere(join(this.#parts, key)))) await removeIfExists(path);
     }
     for await (const item of Deno.readDir(this.#meta)) {
       const path = join(this.#meta, item.name);
@@ -338,12 +354,13 @@ export class Upload {
       throw diskError(name, error);
     }
     const info = await file.stat();
-    closeQuietly(file);
     const entry: FileEntry = { name, size: info.size, mtimeMs: mtimeOf(info), sha256: actual };
     const target = join(this.#store.dir, name);
     // The digest first: until the rename it describes no file (size and mtime must match).
     await this.#store.writeMeta({ ...entry, sha256: actual });
     let created = true;
+    // The part stays open (and locked) until it has its name, so no other
+    // server sharing the directory can take it over in between.
     if (force) {
       created = (await lstatOrNull(target)) === null;
       await Deno.rename(path, target);
@@ -357,9 +374,11 @@ export class Upload {
           await this.discard();
           throw new StoreError("exists", `${quoteName(name)} already exists on the server`);
         }
+        closeQuietly(file);
         throw error;
       }
     }
+    closeQuietly(file);
     await removeIfExists(partMeta);
     this.#finish(created);
     return { entry, created };
@@ -367,8 +386,8 @@ export class Upload {
 
   /** Deletes the temporary file: nothing of this upload is kept. */
   async discard(): Promise<void> {
-    closeQuietly(this.#state.file);
-    await removeIfExists(this.#state.path);
+    // Removed while still locked, so no other server's new upload of the name is hit.
+    await removeIfExists(this.#state.path).finally(() => closeQuietly(this.#state.file));
     await removeIfExists(this.#state.partMeta);
     this.#finish();
   }
@@ -415,4 +434,22 @@ function mtimeOf(info: Deno.FileInfo): number {
 async function removeIfOlder(path: string, cutoff: number): Promise<void> {
   const info = await lstatOrNull(path);
   if (info && mtimeOf(info) < cutoff) await removeIfExists(path);
+}
+
+/**
+ * True when another process (or connection) holds the lock of the part file
+ * at `path`: an upload in progress on a server sharing the directory.
+ */
+async function lockedElsewhere(path: string): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return false; // gone, or not a file we can open: nothing to protect
+  }
+  try {
+    return !(await file.tryLock(true));
+  } finally {
+    closeQuietly(file);
+  }
 }

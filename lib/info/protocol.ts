@@ -75,7 +75,28 @@ export interface MemberView {
   room: string;
   /** Date.now() when the member joined. */
   joinedAt: number;
+  /** The cluster instance it is on (with --redis). */
+  instance?: string;
 }
+
+/** The chat cluster as STATUS shows it (with --redis). */
+export interface ClusterStatusView {
+  /** --cluster-name. */
+  name: string;
+  /** This instance's id. */
+  instance: string;
+  /** "joined", "degraded" (Redis away) or "local-only" (not joined yet). */
+  state: string;
+  /** Events waiting to be written to Redis. */
+  queued: number;
+  /** Events of other instances that never arrived. */
+  missed: number;
+  /** Every instance known, this one first. */
+  instances: { id: string; members: number; alive: boolean; self: boolean }[];
+}
+
+/** Instances STATUS lists one by one; more are counted. */
+const SHOWN_INSTANCES = 8;
 
 /** One listening socket as STATUS shows it. */
 export interface EndpointView {
@@ -94,6 +115,8 @@ export interface StatusView {
   services: EndpointView[];
   /** Every service's counters (and the gate's), in the order shown. */
   sections: StatusSection[];
+  /** The chat cluster, with --redis. */
+  cluster?: ClusterStatusView | null;
 }
 
 /** The STATUS reply. */
@@ -111,6 +134,7 @@ export function statusReply(view: StatusView, json: boolean): string {
         ...(service.connections === undefined ? {} : { connections: service.connections }),
       })),
       ...Object.fromEntries(view.sections.map((section) => [section.key, section.json])),
+      ...(view.cluster ? { cluster: clusterJson(view.cluster) } : {}),
     });
   }
   return [
@@ -124,7 +148,48 @@ export function statusReply(view: StatusView, json: boolean): string {
       return `service: ${service.label} ${where}${open}`;
     }),
     ...view.sections.map((section) => section.text),
+    ...(view.cluster ? clusterLines(view.cluster) : []),
   ].join("\n");
+}
+
+function clusterJson(cluster: ClusterStatusView) {
+  const shown = cluster.instances.slice(0, SHOWN_INSTANCES);
+  return {
+    name: cut(cluster.name, NAME_CHARS),
+    instance: cut(cluster.instance, NAME_CHARS),
+    state: cluster.state,
+    alive: cluster.instances.filter((instance) => instance.alive).length,
+    members: cluster.instances.reduce((sum, instance) => sum + instance.members, 0),
+    queued: cluster.queued,
+    missed: cluster.missed,
+    instances: shown.map((instance) => ({ ...instance, id: cut(instance.id, NAME_CHARS) })),
+    moreInstances: cluster.instances.length - shown.length,
+  };
+}
+
+/**
+ * "cluster: NAME, this instance ID joined; 2 of 2 instances alive, 5 members, 0 queued"
+ * and one line per instance.
+ */
+function clusterLines(cluster: ClusterStatusView): string[] {
+  const alive = cluster.instances.filter((instance) => instance.alive).length;
+  const members = cluster.instances.reduce((sum, instance) => sum + instance.members, 0);
+  const lines = [
+    `cluster: ${printable(cut(cluster.name, NAME_CHARS))}, this instance ${
+      printable(cut(cluster.instance, NAME_CHARS))
+    } ${cluster.state}; ${alive} of ${cluster.instances.length} instances alive, ${members} members, ${cluster.queued} queued, ${cluster.missed} missed`,
+  ];
+  for (const instance of cluster.instances.slice(0, SHOWN_INSTANCES)) {
+    const tags = [
+      `${instance.members} member${instance.members === 1 ? "" : "s"}`,
+      ...(instance.self ? ["this one"] : []),
+      ...(instance.alive ? [] : ["not responding"]),
+    ];
+    lines.push(`instance: ${printable(cut(instance.id, NAME_CHARS))} (${tags.join(", ")})`);
+  }
+  const more = cluster.instances.length - SHOWN_INSTANCES;
+  if (more > 0) lines.push(`instance: ... and ${more} more`);
+  return lines;
 }
 
 /** The TIME reply for the instant `now`. */
@@ -160,6 +225,7 @@ export function usersReply(members: MemberView[], now: number, json: boolean): s
         room: cut(member.room, NAME_CHARS),
         joinedAt: isoWithOffset(new Date(member.joinedAt)),
         seconds: Math.max(0, Math.floor((now - member.joinedAt) / 1000)),
+        ...(member.instance === undefined ? {} : { instance: cut(member.instance, NAME_CHARS) }),
       });
       const added = byteLength(item) + (items.length > 0 ? 1 : 0);
       if (size + added > max) break;

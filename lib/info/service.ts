@@ -14,6 +14,7 @@ import { UdpService } from "../net/udp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../service.ts";
 import type { InfoConfig } from "./config.ts";
 import {
+  type ClusterStatusView,
   errorReply,
   helpReply,
   INFO_LABEL,
@@ -41,8 +42,10 @@ export interface InfoSources {
   endpoints(): readonly Endpoint[];
   /** Every counter section, in STATUS order (this service's own included). */
   sections(): StatusSection[];
-  /** Chat members now (none without a chat service). */
+  /** Chat members now (none without a chat service), of every instance with a cluster. */
   members(): MemberView[];
+  /** The chat cluster, with --redis (null or absent without). */
+  cluster?(): ClusterStatusView | null;
 }
 
 /** The info service of one server. */
@@ -76,6 +79,7 @@ export class InfoService implements Service {
               ...(endpoint.connections ? { connections: endpoint.connections() } : {}),
             })),
             sections: sources.sections(),
+            cluster: sources.cluster?.() ?? null,
           }, json);
         case "TIME":
           return timeReply(new Date(), json);

@@ -207,3 +207,70 @@ Deno.test("outbox: a push past the limit is refused; one line always fits an emp
   await outbox.flushed();
   deepStrictEqual(written, [50, 8], "lines queued in one turn go out in one write");
 });
+
+/** A cluster relay that records what the hub hands it; `others` are another instance's members. */
+class FakeRelay {
+  readonly instance = "me@test";
+  published: string[] = [];
+  moves: string[] = [];
+  releases: string[] = [];
+  others_: { name: string; room: string; joinedAt: number; instance: string }[] = [];
+  claim = () => Promise.resolve("ok" as const);
+  rename = () => Promise.resolve("ok" as const);
+  history = () => Promise.resolve([]);
+  publish(event: { type: string }): void {
+    this.published.push(JSON.stringify(event));
+  }
+  moved(name: string, room: string): void {
+    this.moves.push(`${name} ${room}`);
+  }
+  released(name: string): void {
+    this.releases.push(name);
+  }
+  others() {
+    return this.others_;
+  }
+}
+
+Deno.test("hub with a cluster relay: local events go out, delivered ones never do; names, rooms and roster span instances", async () => {
+  const chat = hub({ maxMembers: 5 });
+  const relay = new FakeRelay();
+  relay.others_ = [{ name: "Bob", room: "#Games", joinedAt: 1, instance: "b@test" }];
+  chat.attach(relay);
+  const alice = new FakeMember();
+  equal(chat.join(alice, "alice"), null);
+  chat.say(alice, "hi");
+  deepStrictEqual(relay.published.map((json) => JSON.parse(json).type), ["join", "message"]);
+
+  // An event of another instance reaches local members of that room, and is not relayed again.
+  const ts = new Date().toISOString();
+  chat.deliver({ type: "message", room: "#LOBBY", from: "bob", text: "from B", ts });
+  chat.deliver({ type: "private", from: "bob", to: "ALICE", text: "psst", ts });
+  equal(relay.published.length, 2);
+  const lines = await alice.lines();
+  ok(lines.some((line) => line.endsWith("bob: from B")), `${lines}`);
+  ok(lines.some((line) => line.endsWith("(private) bob -> alice: psst")), `${lines}`);
+
+  // /msg to a member of another instance goes through the relay; the sender sees its copy.
+  ok(chat.whisper(alice, "bob", "hello B"));
+  equal(JSON.parse(relay.published.at(-1)!).to, "Bob");
+  equal(chat.whisper(alice, "nobody", "x"), false);
+
+  // A room another instance has keeps its spelling, and starts with the history given.
+  const past = [{ type: "message" as const, room: "#Games", from: "Bob", text: "earlier", ts }];
+  equal(chat.move(alice, "#games", past), null);
+  equal(alice.room?.name, "#Games");
+  deepStrictEqual(relay.moves, ["alice #Games"]);
+  deepStrictEqual(chat.names(alice.room), ["alice", "Bob"]);
+  deepStrictEqual(chat.rooms(), [{ room: "#Games", members: 2 }, { room: "#lobby", members: 0 }]);
+  deepStrictEqual(chat.roster().map((m) => `${m.name}@${m.instance}`), [
+    "alice@me@test",
+    "Bob@b@test",
+  ]);
+  ok((await alice.lines()).some((line) => line.endsWith("Bob: earlier")));
+  equal(chat.total, 2);
+
+  chat.leave(alice);
+  deepStrictEqual(relay.releases, ["alice"]);
+  equal(JSON.parse(relay.published.at(-1)!).type, "leave");
+});

@@ -1,0 +1,450 @@
+/**
+ * The chat across several `socketkit serve` processes joined through a real
+ * redis-server (docs/cluster.md). Skipped, saying why, without redis-server.
+ */
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { LineClient, type ProcessOptions, runCli, ServerProcess, udpRequest } from "./_helpers.ts";
+import { freePort, REDIS_MISSING, RedisServer } from "./_redis.ts";
+
+const CHAT = "[Chat Server]";
+const INFO = "[Info Server]";
+const TIME = String.raw`\[\d\d:\d\d:\d\d\]`;
+const ignore = REDIS_MISSING !== null;
+
+/** A chat instance of the cluster at `url` (chat and info, ports 0). */
+function instance(url: string, extra: string[] = [], options: ProcessOptions = {}) {
+  return ServerProcess.start(
+    ["--services", "chat,info", ...(url ? ["--redis", url] : []), ...extra],
+    [CHAT, INFO],
+    options,
+  );
+}
+
+/** A raw TCP member, as netcat would be. */
+class Member implements Disposable {
+  readonly client: LineClient;
+
+  private constructor(client: LineClient) {
+    this.client = client;
+  }
+
+  /** Connects and gives `name`; resolves with the reply to the name. */
+  static async connect(server: ServerProcess, name: string): Promise<[Member, string]> {
+    const member = new Member(await LineClient.connect(server.port(CHAT)));
+    match((await member.next())!, /^! Welcome/);
+    await member.send(name);
+    return [member, (await member.next())!];
+  }
+
+  /** Connects and joins as `name` (the join and limits lines are read). */
+  static async join(server: ServerProcess, name: string): Promise<Member> {
+    const [member, reply] = await Member.connect(server, name);
+    match(reply, new RegExp(`^! Joined as ${name}\\.`));
+    match((await member.next())!, /^! Limits: /);
+    return member;
+  }
+
+  send(line: string): Promise<void> {
+    return this.client.send(line + "\n");
+  }
+
+  next(ms = 5000): Promise<string | null> {
+    return this.client.readLine(ms);
+  }
+
+  /** Reads until a line matches (within `ms` per line); returns it and the lines before. */
+  async until(pattern: RegExp, ms = 5000): Promise<{ line: string; before: string[] }> {
+    const before: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const line = await this.next(ms);
+      if (line === null) throw new Error(`EOF while waiting for ${pattern}; got ${before}`);
+      if (pattern.test(line)) return { line, before };
+      before.push(line);
+    }
+    throw new Error(`no line matching ${pattern}`);
+  }
+
+  [Symbol.dispose](): void {
+    this.client.close();
+  }
+}
+
+async function info(server: ServerProcess, command: string): Promise<string> {
+  const reply = await udpRequest(server.port(INFO), command, 5000);
+  ok(reply !== null, `no reply to ${command}`);
+  return reply;
+}
+
+Deno.test({
+  name:
+    "cluster: three instances share one chat: lines, notices, unique names, history, rooms, /msg, USERS, STATUS",
+  ignore,
+  async fn() {
+    await using redis = await RedisServer.start();
+    await using a = await instance(redis.url);
+    await using b = await instance(redis.url);
+    await a.waitFor(
+      /^\[Chat Server\] cluster: joined "socketkit" at redis:\/\/127\.0\.0\.1:\d+ as /,
+    );
+    using alice = await Member.join(a, "alice");
+    using bob = await Member.join(b, "bob");
+    equal(await alice.next(), "* bob joined");
+    await bob.send("hello from B");
+    match((await alice.next())!, new RegExp(`^${TIME} bob: hello from B$`));
+
+    // An instance started later gives its newcomers the cluster's history.
+    await using c = await instance(redis.url);
+    using carol = await Member.join(c, "carol");
+    equal(await carol.next(), "! The last 1 message:");
+    match((await carol.next())!, new RegExp(`^${TIME} bob: hello from B$`));
+    await alice.until(/^\* carol joined$/);
+
+    // One name, claimed on three instances at once: exactly one gets it.
+    const claims = await Promise.all([a, b, c].map((server) => Member.connect(server, "Zed")));
+    try {
+      const replies = claims.map(([, reply]) => reply);
+      equal(
+        replies.filter((reply) => reply.startsWith("! Joined as Zed.")).length,
+        1,
+        `${replies}`,
+      );
+      equal(
+        replies.filter((reply) => reply === '! The name "Zed" is taken. Enter your name:').length,
+        2,
+      );
+      // Any case, on any instance.
+      const [late, reply] = await Member.connect(b, "zED");
+      late[Symbol.dispose]();
+      equal(reply, '! The name "zED" is taken. Enter your name:');
+
+      // /msg reaches a member of another instance, and nobody else.
+      await alice.send("/msg CAROL psst");
+      match(
+        (await carol.until(/\(private\)/)).line,
+        new RegExp(`^${TIME} \\(private\\) alice -> carol: psst$`),
+      );
+      match((await alice.until(/\(private\)/)).line, /alice -> carol: psst$/);
+      await alice.send("/msg nobody hi");
+      equal((await alice.next())!, '! Nobody here is called "nobody"; /users lists your room');
+
+      // Rooms span instances: membership, notices, lines, and the spelling of the room.
+      await bob.send("/join #Games");
+      await alice.until(/^\* bob left \(moved to #Games\)$/);
+      await alice.send("/join #games");
+      equal((await alice.until(/^! Joined #/)).line, "! Joined #Games. 2 here: alice, bob");
+      await bob.until(/^\* alice joined$/);
+      await alice.send("in games");
+      match((await bob.next())!, new RegExp(`^${TIME} alice: in games$`));
+      await carol.send("/users");
+      equal((await carol.until(/^! \d+ here/)).line, "! 2 here: carol, Zed");
+      await carol.send("/rooms");
+      equal((await carol.until(/^! \d+ rooms?:/)).line, "! 2 rooms: #Games (2), #lobby (2)");
+
+      // USERS on any instance lists every instance's members; STATUS shows the cluster.
+      const users = JSON.parse(await info(c, "USERS JSON"));
+      deepStrictEqual(
+        users.users.map((user: { name: string; room: string }) => `${user.name} ${user.room}`),
+        ["alice #Games", "bob #Games", "carol #lobby", "Zed #lobby"],
+      );
+      equal(new Set(users.users.map((user: { instance: string }) => user.instance)).size, 3);
+      const status = await info(a, "STATUS");
+      match(
+        status,
+        /^cluster: socketkit, this instance \S+ joined; 3 of 3 instances alive, 4 members, 0 queued, 0 missed$/m,
+      );
+      match(status, /^chat: [12] members, \d+ messages$/m); // alice, and Zed if A won
+      equal(status.match(/^instance: /gm)?.length, 3);
+      match(status, /^instance: \S+@127\.0\.0\.1:\d+ \([12] members?, this one\)$/m);
+      const json = JSON.parse(await info(b, "STATUS JSON")).cluster;
+      equal(json.state, "joined");
+      equal(json.alive, 3);
+      equal(json.members, 4);
+
+      await bob.send("/quit");
+      equal((await alice.until(/^\* bob/)).line, "* bob left");
+    } finally {
+      for (const [member] of claims) member[Symbol.dispose]();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cluster: an instance stopped says so at once; one SIGKILLed drops out within 15 s with leave notices",
+  ignore,
+  async fn() {
+    await using redis = await RedisServer.start();
+    await using a = await instance(redis.url);
+    await using b = await instance(redis.url);
+    using alice = await Member.join(a, "alice");
+    using _bob = await Member.join(b, "bob");
+    equal(await alice.next(), "* bob joined");
+    // An instance that stops cleanly says so at once.
+    await using c = await instance(redis.url);
+    using _carol = await Member.join(c, "carol");
+    equal(await alice.next(), "* carol joined");
+    equal((await c.stop("SIGTERM")).code, 0);
+    equal(await alice.next(), "* carol left (server shut down)");
+
+    const killed = performance.now();
+    b.child.kill("SIGKILL");
+    equal((await alice.until(/^\* bob/, 25_000)).line, "* bob left (server lost)");
+    const took = performance.now() - killed;
+    ok(took < 15_000, `leave notice after ${took.toFixed(0)} ms`);
+    match(await info(a, "USERS"), /^users: 1\nalice in #lobby/);
+    match(await info(a, "STATUS"), /1 of 1 instances alive, 1 members/);
+    using bob = await Member.join(a, "bob");
+    equal(await alice.next(), "* bob joined");
+    bob.client.close();
+  },
+});
+
+Deno.test({
+  name:
+    "cluster: Redis killed and restarted: degraded once, local talk goes on, nobody dropped, rejoined without a restart",
+  ignore,
+  async fn() {
+    await using redis = await RedisServer.start();
+    await using a = await instance(redis.url);
+    await using b = await instance(redis.url);
+    using alice = await Member.join(a, "alice");
+    using anne = await Member.join(a, "anne");
+    using bob = await Member.join(b, "bob");
+    await alice.until(/^\* anne joined$/);
+    await alice.until(/^\* bob joined$/);
+    await anne.until(/^\* bob joined$/);
+
+    await redis.kill();
+    for (const server of [a, b]) {
+      await server.waitFor(
+        /^\[Chat Server\] cluster: degraded \(Redis at redis:\/\/127\.0\.0\.1:\d+ unavailable/,
+      );
+    }
+    await alice.send("said while Redis is away");
+    match((await anne.next())!, new RegExp(`^${TIME} alice: said while Redis is away$`));
+    await bob.send("bob, also away");
+    // A newcomer meanwhile: names are decided locally.
+    using dave = await Member.join(b, "dave");
+
+    await redis.restart();
+    for (const server of [a, b]) {
+      await server.waitFor(
+        /^\[Chat Server\] cluster: Redis is back; rejoined with \d member\(s\)/,
+        20_000,
+      );
+    }
+    // What was queued crosses once Redis is back, and nobody was dropped.
+    match(
+      (await alice.until(/bob, also away/, 20_000)).line,
+      new RegExp(`^${TIME} bob: bob, also away$`),
+    );
+    match((await bob.until(/alice:/, 20_000)).line, /alice: said while Redis is away$/);
+    await alice.send("after");
+    match((await dave.until(/alice: after/, 20_000)).line, new RegExp(`^${TIME} alice: after$`));
+    await alice.send("/users");
+    equal((await alice.until(/^! \d+ here/)).line, "! 4 here: alice, anne, bob, dave");
+    for (const server of [a, b]) {
+      equal(server.lines.filter((line) => line.includes("cluster: degraded")).length, 1);
+      ok(!server.lines.some((line) => / left/.test(line)), server.lines.join("\n"));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cluster: Redis down at start is exit 1 with one clear line; --redis-optional runs local-only and joins when it comes",
+  ignore,
+  async fn() {
+    const port = freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const refused = await runCli([
+      "serve",
+      "--services",
+      "chat",
+      "--chat-port",
+      "0",
+      "--redis",
+      url,
+    ]);
+    equal(refused.code, 1);
+    match(
+      refused.stderr,
+      new RegExp(
+        `^error: Cannot join the chat cluster: cannot connect to Redis at redis://127\\.0\\.0\\.1:${port}: .*; start Redis, fix --redis, or add --redis-optional to run local-only\\n$`,
+      ),
+    );
+    equal(refused.stdout, "");
+
+    await using a = await instance(url, ["--redis-optional"]);
+    await a.waitFor(
+      /^\[Chat Server\] cluster: cannot connect to Redis at .*; running local-only \(--redis-optional\), retrying in the background$/,
+    );
+    using alice = await Member.join(a, "alice");
+    using _anne = await Member.join(a, "anne");
+    await alice.until(/^\* anne joined$/);
+    match(await info(a, "STATUS"), /this instance \S+ local-only; /);
+
+    // Redis comes up on that port: the instance joins with its members, no restart.
+    const redis = await RedisServer.start({ port });
+    try {
+      await a.waitFor(/^\[Chat Server\] cluster: joined "socketkit"/, 40_000);
+      await using b = await instance(url);
+      using bob = await Member.join(b, "bob");
+      await bob.send("/users");
+      equal((await bob.until(/^! \d+ here/)).line, "! 3 here: alice, anne, bob");
+      const [taken, reply] = await Member.connect(b, "ALICE");
+      taken[Symbol.dispose]();
+      equal(reply, '! The name "ALICE" is taken. Enter your name:');
+      await bob.send("hi from B");
+      match((await alice.until(/hi from B/)).line, /bob: hi from B$/);
+    } finally {
+      await redis.kill();
+    }
+  },
+});
+
+Deno.test("cluster: flag mistakes exit 2 naming the flag, before anything starts", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--redis", "http://127.0.0.1:6379"], /--redis: expected redis:\/\/ or rediss:\/\//],
+    [["--redis", "redis:///"], /--redis: the URL names no host/],
+    [
+      ["--cluster-name", "a b"],
+      /--cluster-name needs --redis URL \(or SOCKETKIT_REDIS, read with --allow-env=SOCKETKIT_REDIS\)/,
+    ],
+    [["--redis", "redis://h", "--cluster-name", "a b"], /Invalid value "a b" for --cluster-name/],
+    [["--redis-optional"], /--redis-optional needs --redis URL/],
+    [
+      ["--redis", "redis://h", "--services", "info"],
+      /--redis joins a chat cluster: --services must include chat/,
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await runCli(["serve", ...args]);
+    equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    match(result.stderr, pattern);
+    match(result.stderr, /^error: /);
+  }
+});
+
+Deno.test({
+  name:
+    "cluster: the Redis password comes from SOCKETKIT_REDIS or --redis-password-file, never argv, and never shows",
+  ignore,
+  async fn() {
+    const password = "s3cret:p@ss/word";
+    await using redis = await RedisServer.start({ password });
+    const withPassword = redis.urlWithPassword;
+
+    const argv = await runCli(["serve", "--services", "chat", "--redis", withPassword]);
+    equal(argv.code, 2);
+    match(argv.stderr, /--redis must not hold a password .*SOCKETKIT_REDIS.*--redis-password-file/);
+    ok(!argv.stderr.includes("s3cret"));
+
+    const env = {
+      env: { SOCKETKIT_REDIS: withPassword },
+      denoArgs: ["--allow-env=SOCKETKIT_REDIS"],
+    };
+    await using a = await instance("", [], env);
+    const joined = await a.waitFor(/cluster: joined/);
+    match(joined, /at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? as /);
+
+    const dir = await Deno.makeTempDir({ prefix: "socketkit-redis-pw-" });
+    try {
+      const file = join(dir, "password");
+      await Deno.writeTextFile(file, password + "\n");
+      await using b = await instance(redis.url, ["--redis-password-file", file]);
+      using alice = await Member.join(a, "alice");
+      using _bob = await Member.join(b, "bob");
+      equal(await alice.next(), "* bob joined");
+
+      // --cluster-name keeps another cluster apart on the same Redis.
+      await using other = await instance(redis.url, [
+        "--redis-password-file",
+        file,
+        "--cluster-name",
+        "other",
+      ]);
+      match(await info(other, "USERS"), /^users: 0$/);
+      using alice2 = await Member.join(other, "alice");
+      alice2.client.close();
+
+      await Deno.writeTextFile(file, "wrong\n");
+      const wrong = await runCli([
+        "serve",
+        "--services",
+        "chat",
+        "--chat-port",
+        "0",
+        "--redis",
+        redis.url,
+        "--redis-password-file",
+        file,
+      ]);
+      equal(wrong.code, 1);
+      match(
+        wrong.stderr,
+        /^error: Cannot join the chat cluster: .*(WRONGPASS|invalid username-password)/,
+      );
+      for (const output of [wrong.stderr, ...a.lines, ...b.lines, ...other.lines]) {
+        ok(!output.includes("s3cret"), output);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster: the rate limit and the slow-member rule still hold per member across instances",
+  ignore,
+  async fn() {
+    await using redis = await RedisServer.start();
+    await using a = await instance(redis.url, ["--chat-rate", "0"]);
+    await using b = await instance(redis.url, [
+      "--chat-rate",
+      "1",
+      "--chat-burst",
+      "3",
+      "--chat-max-line",
+      "1024",
+      "--chat-buffer",
+      "64KiB",
+    ]);
+    using writer = await Member.join(a, "writer");
+    using reader = await Member.join(b, "reader");
+    using flood = await Member.join(b, "flood");
+    using _stuck = await Member.join(b, "stuck"); // never reads from here on
+    await writer.until(/^\* stuck joined$/);
+
+    // Ten lines at once from a member of B: three pass, the rest is refused on B.
+    await flood.send(Array.from({ length: 10 }, (_, i) => `line ${i}`).join("\n"));
+    match((await flood.until(/^! Slow down/)).line, /over 1 lines per second \(bursts of 3\)/);
+    const floodLines = (lines: string[]) =>
+      lines.filter((line) => / flood: /.test(line)).map((line) => line.replace(/^\S+ /, ""));
+    await reader.send("mark");
+    const onA = await writer.until(/reader: mark$/);
+    deepStrictEqual(floodLines(onA.before), ["flood: line 0", "flood: line 1", "flood: line 2"]);
+    flood.client.close(); // it would not read what comes next either
+    await writer.until(/^\* flood left$/);
+
+    // Lines from A fill the queue of a member of B that never reads: B drops it.
+    const payload = "z".repeat(1000);
+    let dropped = false;
+    for (let chunk = 0; chunk < 200 && !dropped; chunk++) {
+      await writer.send(
+        Array.from({ length: 64 }, (_, i) => `${chunk}.${i} ${payload}`).join("\n"),
+      );
+      const { before, line } = await reader.until(new RegExp(`writer: ${chunk}\\.63 z+$`), 15_000);
+      dropped = [...before, line].includes("* stuck left (disconnected: not reading)");
+    }
+    ok(dropped, "the stuck member was not dropped");
+    await b.waitFor(/^\[Chat Server\] Dropping stuck \(127\.0\.0\.1:\d+\): \d+ bytes queued/);
+    match(
+      (await writer.until(/^\* stuck left/, 15_000)).line,
+      /^\* stuck left \(disconnected: not reading\)$/,
+    );
+    await reader.send("/users");
+    equal((await reader.until(/^! \d+ here/)).line, "! 2 here: reader, writer");
+  },
+});
