@@ -172,7 +172,7 @@ export class FileConnection {
         return true;
       }
       case "stat":
-        await writeLine(this.#out, `OK ${describeFile(await store.stat(request.name))}`);
+        await writeLine(this.#out, `OK ${describeFile(store.stat(request.name))}`);
         return true;
       case "get":
         return await slot(() => this.#send(request.name, request.offset));
@@ -180,7 +180,7 @@ export class FileConnection {
         return await slot(() => this.#receive(request.name, request.size, request.force));
       case "del": {
         this.#mayManage();
-        const entry = await store.remove(request.name);
+        const entry = store.remove(request.name);
         log.event(
           `${FILE_LABEL} Deleted ${quoteName(entry.name)} (${entry.size} bytes) for ${this.#peer}`,
         );
@@ -298,7 +298,7 @@ export class FileConnection {
       const hex = hash ? hash.digest("hex") : entry.sha256!;
       await writeLine(out, digestLine(hex));
       // Best effort: on a full disk the digest is simply computed again next time.
-      if (hash) await store.recordDigest(entry, hex);
+      if (hash) store.recordDigest(entry, hex);
       log.event(`${FILE_LABEL} Sent ${quoteName(name)} to ${peer}, SHA-256 ${hex}`);
       return true;
     } finally {
@@ -331,7 +331,7 @@ export class FileConnection {
       );
       const buffer = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(size ?? 1, 1)));
       if (!await hashPrefix(upload.file, upload.offset, upload.hash, buffer)) {
-        await upload.discard(); // the part file shrank under us: start clean next time
+        upload.discard(); // the part file shrank under us: start clean next time
         const failure = `The partial upload of ${quoteName(name)} was damaged; retry`;
         log.error(`${FILE_LABEL} ${failure}`);
         await writeLine(out, errorLine("io", failure));
@@ -350,7 +350,7 @@ export class FileConnection {
         if (error instanceof Refusal) return await this.#refuseUpload(upload, error);
         throw error;
       }
-      if (!complete) return this.#interrupted(upload);
+      if (!complete) return await this.#interrupted(upload);
       let trailer: string | null;
       try {
         trailer = await this.#wire.readLine();
@@ -363,10 +363,10 @@ export class FileConnection {
         return await this.#refuseUpload(upload, new Refusal(refusal, error instanceof LineTimeout));
       }
       floor.stop();
-      if (trailer === null) return this.#interrupted(upload);
+      if (trailer === null) return await this.#interrupted(upload);
       const expected = parseDigestLine(trailer);
       if (expected === null) {
-        await upload.discard();
+        upload.discard();
         throw new StoreError(
           "bad-request",
           `Expected "SHA256 <hex>" after the bytes of ${quoteName(name)}; nothing was kept`,
@@ -449,7 +449,7 @@ export class FileConnection {
 
   /** Ends an upload with an ERR line; nothing of it is kept. */
   async #refuseUpload(upload: Upload, refusal: Refusal): Promise<boolean> {
-    await upload.discard();
+    upload.discard();
     const { error } = refusal;
     const { log } = this.#state;
     const line = `${FILE_LABEL} Upload of ${
@@ -467,7 +467,9 @@ export class FileConnection {
     return false;
   }
 
-  #interrupted(upload: Upload): boolean {
+  /** Keeps (or, for a stream, drops) what arrived, then says so. */
+  async #interrupted(upload: Upload): Promise<boolean> {
+    await upload.release(); // --max-partial applies before the line below is logged
     const kept = upload.size === null
       ? "a streamed upload cannot resume, so nothing was kept"
       : "kept for resuming";

@@ -25,7 +25,7 @@ import { formatBytes } from "../base/progress.ts";
 import { sha256, sha256Hex } from "./hashing.ts";
 import { MAX_DEPTH, nameRefusal, quoteName } from "./names.ts";
 import type { ErrorCode, FileEntry } from "./protocol.ts";
-import { lstatOrNull, readJson, removeIfExists, writeJsonAtomic } from "../base/fs.ts";
+import { lstatNow, readRecord, removeNow, writeRecord } from "./records.ts";
 
 /** A refusal or failure the server reports to the client as `ERR <code> <message>`. */
 export class StoreError extends Error {
@@ -81,6 +81,8 @@ export class FileStore {
   #meta: string;
   /** Names being uploaded, moved or replaced: one operation per name at a time. */
   #busy = new Set<string>();
+  /** Keys of the part files of uploads running now: never swept or evicted. */
+  #activeParts = new Set<string>();
   #count = 0;
   /** Bytes of the files listed. */
   #storedBytes = 0;
@@ -154,12 +156,8 @@ export class FileStore {
           continue;
         }
         if (!item.isFile) continue;
-        try {
-          const info = await Deno.lstat(this.#path(name));
-          if (info.isFile) entries.push(await this.#describe(name, info));
-        } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error; // removed meanwhile
-        }
+        const info = lstatNow(this.#path(name)); // null: removed meanwhile
+        if (info?.isFile) entries.push(this.#describe(name, info));
       }
     }
     if (prefix === null) this.#count = entries.length;
@@ -180,8 +178,8 @@ export class FileStore {
   }
 
   /** Describes one stored file. Throws StoreError (bad-name, not-found, not-regular). */
-  async stat(name: string): Promise<FileEntry> {
-    return await this.#describe(name, await this.#lstatRegular(name));
+  stat(name: string): FileEntry {
+    return this.#describe(name, this.#lstatRegular(name));
   }
 
   /**
@@ -189,7 +187,7 @@ export class FileStore {
    * regular file. The caller closes the file.
    */
   async openRead(name: string): Promise<{ file: Deno.FsFile; entry: FileEntry }> {
-    const seen = await this.#lstatRegular(name);
+    const seen = this.#lstatRegular(name);
     const file = await Deno.open(this.#path(name), { read: true });
     try {
       const opened = await file.stat();
@@ -197,7 +195,7 @@ export class FileStore {
       if (!opened.isFile || opened.ino !== seen.ino || opened.dev !== seen.dev) {
         throw new StoreError("not-regular", `${quoteName(name)} changed while being opened`);
       }
-      return { file, entry: await this.#describe(name, opened) };
+      return { file, entry: this.#describe(name, opened) };
     } catch (error) {
       closeQuietly(file);
       throw error;
@@ -209,13 +207,13 @@ export class FileStore {
    * unchanged. Best effort: on a full or read-only disk the digest is simply
    * computed again next time. Returns whether it was recorded.
    */
-  async recordDigest(entry: FileEntry, hex: string): Promise<boolean> {
+  recordDigest(entry: FileEntry, hex: string): boolean {
     try {
-      const info = await this.#lstatInside(entry.name);
+      const info = this.#lstatInside(entry.name);
       if (!info?.isFile || info.size !== entry.size || mtimeOf(info) !== entry.mtimeMs) {
         return false;
       }
-      await this.writeMeta({ ...entry, sha256: hex });
+      this.writeMeta({ ...entry, sha256: hex });
       return true;
     } catch {
       return false;
@@ -242,7 +240,7 @@ export class FileStore {
     }
     this.#lock(name);
     try {
-      const existing = await this.#lstatInside(name, "upload");
+      const existing = this.#lstatInside(name, "upload");
       if (existing && !existing.isFile) {
         const what = existing.isDirectory ? "a folder" : "not a regular file";
         throw new StoreError("not-regular", `${quoteName(name)} exists and is ${what}`);
@@ -253,16 +251,20 @@ export class FileStore {
       const key = sha256Hex(name);
       const path = join(this.#parts, key);
       const partMeta = path + ".json";
-      const before = (await lstatOrNull(path))?.size ?? 0;
-      const offset = size === null ? 0 : await this.#resumableOffset(path, partMeta, name, size);
+      const part = lstatNow(path);
+      const before = part?.size ?? 0;
+      const offset = size === null || part === null
+        ? 0
+        : this.#resumableOffset(partMeta, name, size, part);
       if (size !== null) await this.#makeRoom(name, size - offset, before - offset);
+      this.#activeParts.add(key);
       let file: Deno.FsFile;
       if (offset > 0) {
         file = await Deno.open(path, { read: true, write: true });
         await file.truncate(offset);
       } else {
         // The owner record first, so a sweep never finds a part without one.
-        await this.#withSpace(name, () => writeJsonAtomic(partMeta, { name, size }));
+        await this.#withSpace(name, () => writeRecord(partMeta, { name, size }));
         file = await Deno.open(path, { read: true, write: true, create: true, truncate: true });
       }
       this.#partBytes += offset - before;
@@ -276,6 +278,7 @@ export class FileStore {
       const state = { name, size, force, offset, path, partMeta, file, target: this.#path(name) };
       return new Upload(this, state, ledger, (outcome, stored) => {
         this.#busy.delete(name);
+        this.#activeParts.delete(key);
         if (outcome.kind === "committed") {
           this.#partBytes -= stored;
           this.#storedBytes += stored - outcome.replaced;
@@ -286,6 +289,7 @@ export class FileStore {
       });
     } catch (error) {
       this.#busy.delete(name);
+      this.#activeParts.delete(sha256Hex(name));
       throw error instanceof StoreError ? error : diskError(name, error);
     }
   }
@@ -294,20 +298,20 @@ export class FileStore {
    * Deletes a stored file; readers that have it open finish with its old
    * bytes. Empty folders it leaves are removed. Throws StoreError.
    */
-  async remove(name: string): Promise<FileEntry> {
+  remove(name: string): FileEntry {
     checkName(name);
-    const info = await this.#lstatRegular(name);
-    const entry = await this.#describe(name, info);
+    const info = this.#lstatRegular(name);
+    const entry = this.#describe(name, info);
     try {
-      await Deno.remove(this.#path(name));
+      Deno.removeSync(this.#path(name));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) throw notFound(name);
       throw error;
     }
-    await removeIfExists(this.#metaPath(name));
+    removeNow(this.#metaPath(name));
     this.#storedBytes -= info.size;
     this.#count--;
-    await this.#prune(name);
+    this.#prune(name);
     return entry;
   }
 
@@ -327,29 +331,29 @@ export class FileStore {
       throw error;
     }
     try {
-      const entry = await this.#describe(from, await this.#lstatRegular(from));
-      const existing = await this.#lstatInside(to, "upload");
+      const entry = this.#describe(from, this.#lstatRegular(from));
+      const existing = this.#lstatInside(to, "upload");
       if (existing !== null) {
         throw new StoreError("exists", `${quoteName(to)} already exists on the server`);
       }
-      await this.#folders(to, true);
+      this.#folders(to, true);
       const moved = { ...entry, name: to };
       if (entry.sha256 !== null) {
         await this.#withSpace(to, () => this.writeMeta({ ...moved, sha256: entry.sha256! }));
       }
       try {
         // link() fails if the name appeared meanwhile: nothing is clobbered.
-        await Deno.link(this.#path(from), this.#path(to));
+        Deno.linkSync(this.#path(from), this.#path(to));
       } catch (error) {
-        await removeIfExists(this.#metaPath(to));
+        removeNow(this.#metaPath(to));
         if (error instanceof Deno.errors.AlreadyExists) {
           throw new StoreError("exists", `${quoteName(to)} already exists on the server`);
         }
         throw error instanceof StoreError ? error : diskError(to, error);
       }
-      await Deno.remove(this.#path(from));
-      await removeIfExists(this.#metaPath(from));
-      await this.#prune(from);
+      Deno.removeSync(this.#path(from));
+      removeNow(this.#metaPath(from));
+      this.#prune(from);
       return moved;
     } finally {
       this.#busy.delete(from);
@@ -369,33 +373,31 @@ export class FileStore {
     for await (const item of Deno.readDir(this.#parts)) {
       const path = join(this.#parts, item.name);
       if (item.name.endsWith(".tmp")) {
-        await removeIfOlder(path, now - 60_000); // a torn writeJsonAtomic
+        removeIfOlder(path, now - 60_000); // a temporary file left by a crash
         continue;
       }
       const key = item.name.replace(/\.json$/, "");
-      const owner = await readJson<PartMeta>(join(this.#parts, key + ".json"));
-      const info = await lstatOrNull(join(this.#parts, key));
-      if (owner && this.#busy.has(owner.name)) {
+      const info = lstatNow(join(this.#parts, key));
+      if (this.#activeParts.has(key)) {
         if (item.name === key) partBytes += info?.size ?? 0;
         continue;
       }
+      const owner = readRecord<PartMeta>(join(this.#parts, key + ".json"));
       // A streamed upload never resumes: its part is stale once it is not running.
       const stale = owner === null || owner.size === null || info === null || !info.isFile ||
         (keepPartial > 0 && now - mtimeOf(info) > keepPartial);
-      if (stale) await removeIfExists(path);
+      if (stale) removeNow(path);
       else if (item.name === key) partBytes += info.size;
     }
     for await (const item of Deno.readDir(this.#meta)) {
       const path = join(this.#meta, item.name);
       if (item.name.endsWith(".tmp")) {
-        await removeIfOlder(path, now - 60_000);
+        removeIfOlder(path, now - 60_000);
         continue;
       }
-      const meta = await readJson<FileMeta>(path);
-      const file = meta && nameRefusal(meta.name) === null
-        ? await lstatOrNull(this.#path(meta.name))
-        : null;
-      if (file === null) await removeIfExists(path);
+      const meta = readRecord<FileMeta>(path);
+      const file = meta && nameRefusal(meta.name) === null ? lstatNow(this.#path(meta.name)) : null;
+      if (file === null) removeNow(path);
     }
     const stored = await this.list();
     this.#storedBytes = stored.reduce((sum, entry) => sum + entry.size, 0);
@@ -414,9 +416,9 @@ export class FileStore {
     return join(this.#meta, sha256Hex(name) + ".json");
   }
 
-  /** Persists a stored file's digest (atomically: a reader sees the old or the new). */
-  async writeMeta(meta: FileMeta): Promise<void> {
-    await writeJsonAtomic(this.#metaPath(meta.name), meta);
+  /** Persists a stored file's digest (a torn record reads as "digest unknown"). */
+  writeMeta(meta: FileMeta): void {
+    writeRecord(this.#metaPath(meta.name), meta);
   }
 
   #path(name: string): string {
@@ -435,17 +437,17 @@ export class FileStore {
     this.#busy.add(name);
   }
 
-  async #describe(name: string, info: Deno.FileInfo): Promise<FileEntry> {
+  #describe(name: string, info: Deno.FileInfo): FileEntry {
     const mtimeMs = mtimeOf(info);
-    const meta = await readJson<FileMeta>(this.#metaPath(name));
+    const meta = readRecord<FileMeta>(this.#metaPath(name));
     const known = meta !== null && meta.name === name && meta.size === info.size &&
       meta.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(meta.sha256);
     return { name, size: info.size, mtimeMs, sha256: known ? meta.sha256 : null };
   }
 
-  async #lstatRegular(name: string): Promise<Deno.FileInfo> {
+  #lstatRegular(name: string): Deno.FileInfo {
     checkName(name);
-    const info = await this.#lstatInside(name);
+    const info = this.#lstatInside(name);
     if (info === null) throw notFound(name);
     if (info.isSymlink) {
       throw new StoreError("not-regular", `${quoteName(name)} is a symlink; symlinks are refused`);
@@ -463,9 +465,9 @@ export class FileStore {
    * "upload", a file or symlink where a folder should be is refused (the
    * name could never be stored); otherwise it just means "not there".
    */
-  async #lstatInside(name: string, purpose?: "upload"): Promise<Deno.FileInfo | null> {
-    if (!(await this.#folders(name, false, purpose === "upload"))) return null;
-    return await lstatOrNull(this.#path(name));
+  #lstatInside(name: string, purpose?: "upload"): Deno.FileInfo | null {
+    if (!this.#folders(name, false, purpose === "upload")) return null;
+    return lstatNow(this.#path(name));
   }
 
   /**
@@ -473,20 +475,20 @@ export class FileStore {
    * when one is missing (and not made). A file or symlink on the way is
    * refused with StoreError not-regular when `create` or `strict`, else false.
    */
-  async #folders(name: string, create: boolean, strict = create): Promise<boolean> {
+  #folders(name: string, create: boolean, strict = create): boolean {
     const segments = name.split("/");
     for (let depth = 1; depth < segments.length; depth++) {
       const folder = segments.slice(0, depth).join("/");
       const path = this.#path(folder);
-      let info = await lstatOrNull(path);
+      let info = lstatNow(path);
       if (info === null) {
         if (!create) return false;
         try {
-          await Deno.mkdir(path);
+          Deno.mkdirSync(path);
         } catch (error) {
           if (!(error instanceof Deno.errors.AlreadyExists)) throw diskError(name, error);
         }
-        info = await lstatOrNull(path);
+        info = lstatNow(path);
         if (info === null) return false; // removed again at once: the caller retries
       }
       if (!info.isDirectory || info.isSymlink) {
@@ -502,27 +504,21 @@ export class FileStore {
   }
 
   /** Removes the folders of `name` that are now empty, deepest first. */
-  async #prune(name: string): Promise<void> {
+  #prune(name: string): void {
     const segments = name.split("/");
     for (let depth = segments.length - 1; depth >= 1; depth--) {
       try {
-        await Deno.remove(this.#path(segments.slice(0, depth).join("/")));
+        Deno.removeSync(this.#path(segments.slice(0, depth).join("/")));
       } catch {
         return; // not empty (or already gone): the folders above are not empty either
       }
     }
   }
 
-  async #resumableOffset(
-    path: string,
-    partMeta: string,
-    name: string,
-    size: number,
-  ): Promise<number> {
-    const owner = await readJson<PartMeta>(partMeta);
-    const info = await lstatOrNull(path);
-    if (!owner || owner.name !== name || owner.size !== size || !info?.isFile) return 0;
-    return info.size <= size ? info.size : 0;
+  #resumableOffset(partMeta: string, name: string, size: number, part: Deno.FileInfo): number {
+    const owner = readRecord<PartMeta>(partMeta);
+    if (!owner || owner.name !== name || owner.size !== size || !part.isFile) return 0;
+    return part.size <= size ? part.size : 0;
   }
 
   /**
@@ -560,15 +556,15 @@ export class FileStore {
    * Runs a small write (a record); on a full disk, evicts interrupted
    * uploads and tries once more. Throws StoreError no-space (or io).
    */
-  async #withSpace(name: string, write: () => Promise<void>): Promise<void> {
+  async #withSpace(name: string, write: () => void): Promise<void> {
     try {
-      await write();
+      write();
     } catch (error) {
       if (!isNoSpace(error) || (await this.#evictParts(0)) === 0) {
         throw diskError(name, error);
       }
       try {
-        await write();
+        write();
       } catch (again) {
         throw diskError(name, again);
       }
@@ -584,11 +580,10 @@ export class FileStore {
     const kept: KeptPart[] = [];
     for await (const item of Deno.readDir(this.#parts)) {
       if (item.name.includes(".")) continue; // records and temporaries
+      if (this.#activeParts.has(item.name)) continue;
       const path = join(this.#parts, item.name);
       const meta = path + ".json";
-      const owner = await readJson<PartMeta>(meta);
-      if (owner && this.#busy.has(owner.name)) continue;
-      const info = await lstatOrNull(path);
+      const info = lstatNow(path);
       if (info?.isFile) kept.push({ path, meta, size: info.size, mtimeMs: mtimeOf(info) });
     }
     let total = kept.reduce((sum, part) => sum + part.size, 0);
@@ -596,8 +591,8 @@ export class FileStore {
     kept.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const part of kept) {
       if (total <= keepAtMost) break;
-      await removeIfExists(part.path);
-      await removeIfExists(part.meta);
+      removeNow(part.path);
+      removeNow(part.meta);
       total -= part.size;
       freed += part.size;
       this.#partBytes -= part.size;
@@ -631,7 +626,7 @@ interface Ledger {
   /** After an upload was interrupted and kept: applies --max-partial. */
   trim(): Promise<number>;
   /** Makes the folders of the name (at commit); throws StoreError. */
-  mkdirs(): Promise<boolean>;
+  mkdirs(): boolean;
 }
 
 /** How an upload ended, for the store's counters. */
@@ -722,7 +717,7 @@ export class Upload {
     const { file, path, name, force, partMeta, target } = this.#state;
     const actual = this.hash.digest("hex");
     if (actual !== expected) {
-      await this.discard();
+      this.discard();
       throw new StoreError(
         "verify-failed",
         `SHA-256 mismatch for ${
@@ -733,7 +728,7 @@ export class Upload {
     try {
       await file.syncData();
     } catch (error) {
-      await this.discard();
+      this.discard();
       throw diskError(name, error);
     }
     const info = await file.stat();
@@ -741,50 +736,50 @@ export class Upload {
     const entry: FileEntry = { name, size: info.size, mtimeMs: mtimeOf(info), sha256: actual };
     try {
       // The digest first: until the rename it describes no file (size and mtime must match).
-      await this.#store.writeMeta({ ...entry, sha256: actual });
+      this.#store.writeMeta({ ...entry, sha256: actual });
     } catch (error) {
       if (!isNoSpace(error) || (await this.#ledger.freeSpace()) === 0) {
-        await this.discard();
+        this.discard();
         throw diskError(name, error);
       }
-      await this.#store.writeMeta({ ...entry, sha256: actual });
+      this.#store.writeMeta({ ...entry, sha256: actual });
     }
     let replaced = 0;
     let existed = false;
     // A folder emptied by a delete at the wrong moment disappears under us: make it again.
     for (let attempt = 1;; attempt++) {
       try {
-        await this.#ledger.mkdirs();
+        this.#ledger.mkdirs();
         if (force) {
-          const old = await lstatOrNull(target);
+          const old = lstatNow(target);
           existed = old !== null;
           replaced = old?.isFile ? old.size : 0;
-          await Deno.rename(path, target);
+          Deno.renameSync(path, target);
         } else {
           // link() fails if the name exists: no window in which another file is clobbered.
-          await Deno.link(path, target);
-          await Deno.remove(path);
+          Deno.linkSync(path, target);
+          Deno.removeSync(path);
         }
         break;
       } catch (error) {
         if (error instanceof Deno.errors.NotFound && attempt < 3) continue;
-        await this.discard();
+        this.discard();
         if (error instanceof Deno.errors.AlreadyExists) {
           throw new StoreError("exists", `${quoteName(name)} already exists on the server`);
         }
         throw error instanceof StoreError ? error : diskError(name, error);
       }
     }
-    await removeIfExists(partMeta);
+    removeNow(partMeta);
     this.#finish({ kind: "committed", replaced, existed });
     return { entry, created: !existed };
   }
 
   /** Deletes the temporary file: nothing of this upload is kept. */
-  async discard(): Promise<void> {
+  discard(): void {
     closeQuietly(this.#state.file);
-    await removeIfExists(this.#state.path);
-    await removeIfExists(this.#state.partMeta);
+    removeNow(this.#state.path);
+    removeNow(this.#state.partMeta);
     this.#finish({ kind: "discarded" });
   }
 
@@ -795,7 +790,7 @@ export class Upload {
    */
   async release(): Promise<void> {
     if (this.#done) return;
-    if (this.size === null) return await this.discard();
+    if (this.size === null) return this.discard();
     closeQuietly(this.#state.file);
     this.#finish({ kind: "kept" });
     await this.#ledger.trim();
@@ -858,7 +853,7 @@ function mtimeOf(info: Deno.FileInfo): number {
   return info.mtime?.getTime() ?? 0;
 }
 
-async function removeIfOlder(path: string, cutoff: number): Promise<void> {
-  const info = await lstatOrNull(path);
-  if (info && mtimeOf(info) < cutoff) await removeIfExists(path);
+function removeIfOlder(path: string, cutoff: number): void {
+  const info = lstatNow(path);
+  if (info && mtimeOf(info) < cutoff) removeNow(path);
 }
