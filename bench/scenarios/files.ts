@@ -215,7 +215,7 @@ function fastest<T extends { seconds: number }>(best: T | null, next: T): T {
  * Writes back every dirty page, so one step's data does not slow the next:
  * the receiving disk is what bounds these figures.
  */
-async function settle(): Promise<void> {
+export async function settle(): Promise<void> {
   await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output().catch(() => {});
 }
 
@@ -233,13 +233,15 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
   }
 }
 
-interface Server {
+/** A file server under test. */
+export interface Server {
   child: Deno.ChildProcess;
   port: number;
   close(): Promise<void>;
 }
 
-async function startServer(filesDir: string): Promise<Server> {
+/** `serve --services files --quiet` on a free port, files in `filesDir`. */
+export async function startServer(filesDir: string): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       ...DENO_RUN,
@@ -436,7 +438,11 @@ async function sampleProc(child: Deno.ChildProcess): Promise<ProcSample> {
 }
 
 /** Awaits a child's promise, killing the child if it outlives STEP_LIMIT_MS. */
-async function bounded<T>(promise: Promise<T>, child: Deno.ChildProcess, what: string): Promise<T> {
+export async function bounded<T>(
+  promise: Promise<T>,
+  child: Deno.ChildProcess,
+  what: string,
+): Promise<T> {
   const timer = setTimeout(() => {
     console.error(`${what}: over ${STEP_LIMIT_MS} ms, killed`);
     try {
@@ -452,7 +458,7 @@ async function bounded<T>(promise: Promise<T>, child: Deno.ChildProcess, what: s
   }
 }
 
-async function hasSocat(): Promise<boolean> {
+export async function hasSocat(): Promise<boolean> {
   try {
     const { success } = await new Deno.Command("socat", {
       args: ["-V"],

@@ -2,6 +2,7 @@
 import type { Scenario } from "../scenario.ts";
 import { chatScenario } from "./chat.ts";
 import { filesScenario } from "./files.ts";
+import { filesManyScenario } from "./files_many.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
 import { startup } from "./startup.ts";
@@ -12,6 +13,7 @@ export const SCENARIOS: Scenario[] = [
   udpMessage,
   chatScenario,
   filesScenario,
+  filesManyScenario,
   startup,
   idleConnections,
 ];

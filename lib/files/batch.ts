@@ -262,7 +262,7 @@ export async function runDownloads(
 ): Promise<BatchSummary> {
   const items = plan.items.map((item) => ({ ...item, size: item.entry.size }));
   return await runBatch("download", items, options, async (item, transfer) => {
-    if (plan.batch) await Deno.mkdir(dirname(item.target), { recursive: true });
+    if (plan.batch) Deno.mkdirSync(dirname(item.target), { recursive: true });
     return await downloadFile(session, item.name, item.target, transfer, item.entry);
   });
 }

@@ -1,6 +1,6 @@
 /**
- * The store's small metadata calls (lstat, the JSON records, link, unlink,
- * rename, mkdir), made synchronously. Each is one system call on the
+ * The small metadata calls of the store and of the client's downloads
+ * (lstat, the JSON records, link, unlink, rename, mkdir), made synchronously. Each is one system call on the
  * store's own directory and takes microseconds; the async form costs two
  * thread hand-offs, measured at 50-200 µs each on a busy machine, which was
  * most of the time of a small upload (12 of them per file). File contents,
@@ -11,6 +11,18 @@
 export function lstatNow(path: string): Deno.FileInfo | null {
   try {
     return Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return null;
+    }
+    throw error;
+  }
+}
+
+/** stat (symlinks followed), or null when nothing is at `path`. */
+export function statNow(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return null;

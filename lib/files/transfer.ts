@@ -22,7 +22,7 @@ import {
   parseReply,
 } from "./protocol.ts";
 import { pump, PumpError } from "./pump.ts";
-import { readJson, removeIfExists, statOrNull, writeJsonAtomic } from "../base/fs.ts";
+import { readRecord, removeNow, statNow, writeRecord } from "./records.ts";
 import { encode } from "../base/text.ts";
 import { concatBytes, writeAll } from "../base/io.ts";
 
@@ -295,7 +295,7 @@ export async function downloadFile(
   remote?: FileEntry,
 ): Promise<TransferSummary> {
   checkName(name);
-  const existing = await statOrNull(target);
+  const existing = statNow(target);
   if (existing?.isDirectory) {
     throw new RuntimeError(`Cannot write ${quoteName(target)}: it is a directory`);
   }
@@ -313,7 +313,7 @@ export async function downloadFile(
       throw new RuntimeError(`${quoteName(target)} already exists (use --force to replace it)`);
     }
   }
-  const parent = await statOrNull(dirname(target) || ".");
+  const parent = statNow(dirname(target) || ".");
   if (!parent?.isDirectory) {
     throw new RuntimeError(
       `Cannot write ${quoteName(target)}: no directory ${quoteName(dirname(target))}`,
@@ -327,8 +327,8 @@ export async function downloadFile(
       session.reset();
       if (!(error instanceof ResumeMismatch) || attempt > 2) throw unwrap(error);
       options.note?.(error.message);
-      await removeIfExists(partial.data);
-      await removeIfExists(partial.meta);
+      removeNow(partial.data);
+      removeNow(partial.meta);
     }
   }
 }
@@ -348,8 +348,8 @@ async function downloadOnce(
   partial: { data: string; meta: string },
   options: TransferOptions,
 ): Promise<TransferSummary> {
-  const record = await readJson<PartialRecord>(partial.meta);
-  const have = record?.name === name ? await sizeOf(partial.data) : 0;
+  const record = readRecord<PartialRecord>(partial.meta);
+  const have = record?.name === name ? sizeOf(partial.data) : 0;
   const client = await session.client();
   let entry: FileEntry;
   try {
@@ -377,7 +377,7 @@ async function downloadOnce(
       })`,
     );
   } else {
-    await writeJsonAtomic(
+    writeRecord(
       partial.meta,
       {
         name,
@@ -423,13 +423,13 @@ async function downloadOnce(
     }
     const trailer = parseReply(await client.readLine());
     if (!trailer.ok) {
-      await discard(file, partial);
+      discard(file, partial);
       throw refusal(trailer.code, trailer.message);
     }
     const theirs = parseDigestLine(`${trailer.word} ${trailer.rest}`);
     const ours = hash.digest("hex");
     if (theirs !== ours) {
-      await discard(file, partial);
+      discard(file, partial);
       if (have > 0) {
         throw new ResumeMismatch(
           `The resumed download of ${quoteName(name)} did not verify; starting over`,
@@ -443,8 +443,8 @@ async function downloadOnce(
     }
     await file.syncData();
     closeQuietly(file);
-    await Deno.rename(partial.data, target);
-    await removeIfExists(partial.meta);
+    Deno.renameSync(partial.data, target);
+    removeNow(partial.meta);
     return summary("download", name, target, entry.size, have, began, ours);
   } finally {
     closeQuietly(file);
@@ -678,10 +678,10 @@ function changedLocally(path: string): RuntimeError {
   return new RuntimeError(`${quoteName(path)} shrank while being uploaded; nothing was stored`);
 }
 
-async function discard(file: Deno.FsFile, partial: { data: string; meta: string }) {
+function discard(file: Deno.FsFile, partial: { data: string; meta: string }): void {
   closeQuietly(file);
-  await removeIfExists(partial.data);
-  await removeIfExists(partial.meta);
+  removeNow(partial.data);
+  removeNow(partial.meta);
 }
 
 function summary(
@@ -714,7 +714,7 @@ function percent(part: number, whole: number): string {
   return `${whole > 0 ? Math.floor((part / whole) * 100) : 100}%`;
 }
 
-async function sizeOf(path: string): Promise<number> {
-  const info = await statOrNull(path);
+function sizeOf(path: string): number {
+  const info = statNow(path);
   return info?.isFile ? info.size : 0;
 }
