@@ -6,7 +6,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { encode } from "../lib/base/text.ts";
-import { hasCommand } from "./_helpers.ts";
+import { hasCommand, runInPty } from "./_helpers.ts";
 import {
   cli,
   cliCommand,
@@ -248,4 +248,26 @@ Deno.test("files: Ctrl-C stops a transfer, says how to resume and exits 130; the
   const downResumed = await cli(server, "download", "movie.bin", "--output", output);
   equal(downResumed.code, 0, downResumed.stderr);
   match(downResumed.stdout, / received in .*\(resumed at byte \d+; 2\.0 MiB in all\)/);
+});
+
+Deno.test("files: on a terminal, one progress display counts the whole command", async (t) => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const set = join(dirs.local, "set");
+  await Deno.mkdir(set);
+  for (const name of ["a", "b", "c"]) await randomFile(join(set, `${name}.bin`), 256 * 1024);
+  const args = ["connect", "upload", set, "--limit-rate", "2M"];
+  const result = await runInPty([...args, "--file-port", String(server.port(LABEL))], "");
+  if (result === null) {
+    await t.step({
+      name: "skipped: python3 (for a pseudo-terminal) is missing",
+      ignore: true,
+      fn() {},
+    });
+    return;
+  }
+  equal(result.code, 0, result.output);
+  match(result.output, /\[1\/3\] "set\/a\.bin" \[-+\] 0 B \/ 768\.0 KiB {3}0% /);
+  match(result.output, /\[3\/3\] "set\/c\.bin" \[#{24}\] 768\.0 KiB \/ 768\.0 KiB 100% /);
+  match(result.output, /Uploaded 3 files, 768\.0 KiB: 768\.0 KiB sent in /);
 });

@@ -37,7 +37,6 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
   await writeRandomFile(source, size);
   const socat = await hasSocat();
   const filesDir = join(dir, "server");
-  const stored = join(filesDir, "big.bin");
   const output = join(dir, "downloaded.bin");
   const server = await startServer(filesDir);
   try {
@@ -50,6 +49,10 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
     let socatDown: { seconds: number } | null = null;
     let download: ClientResult | null = null;
     for (let round = 0; round < rounds; round++) {
+      // A new name each round: the client skips a file the server already
+      // holds with the same digest, which would measure nothing.
+      const name = `big-${round}.bin`;
+      const stored = join(filesDir, name);
       await settle();
       bareUp = fastest(bareUp, await bareCopy(source, join(dir, "bare-up.bin")));
       if (socat) {
@@ -64,8 +67,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
           "upload",
           source,
           "--name",
-          "big.bin",
-          "--force",
+          name,
           "--json",
         ]),
       );
@@ -81,7 +83,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
         await runClient(server, [
           "connect",
           "download",
-          "big.bin",
+          name,
           "--output",
           output,
           "--force",
@@ -322,6 +324,7 @@ async function runClient(server: Server, args: string[]): Promise<ClientResult> 
     );
   }
   const summary = JSON.parse(new TextDecoder().decode(output.stdout));
+  if (summary.skipped) throw new Error(`${args.join(" ")}: skipped, nothing was measured`);
   return { seconds: summary.seconds, sha256: summary.sha256, rss, cpuMs: cpuMs + serverCpuMs };
 }
 

@@ -197,6 +197,9 @@ export async function planDownload(
       }
       const files = await client.list(name).catch(() => null);
       if (files === null) throw error; // not a folder either: the first answer says why
+      if (files.length === 0) {
+        throw new RuntimeError(`The folder ${quoteName(name)} on the server holds no files`);
+      }
       batch = true;
       found.push(...files);
     }

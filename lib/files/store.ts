@@ -296,23 +296,29 @@ export class FileStore {
 
   /**
    * Deletes a stored file; readers that have it open finish with its old
-   * bytes. Empty folders it leaves are removed. Throws StoreError.
+   * bytes. Empty folders it leaves are removed. A name being uploaded or
+   * moved is busy. Throws StoreError.
    */
   remove(name: string): FileEntry {
     checkName(name);
-    const info = this.#lstatRegular(name);
-    const entry = this.#describe(name, info);
+    this.#lock(name);
     try {
-      Deno.removeSync(this.#path(name));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) throw notFound(name);
-      throw error;
+      const info = this.#lstatRegular(name);
+      const entry = this.#describe(name, info);
+      try {
+        Deno.removeSync(this.#path(name));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) throw notFound(name);
+        throw diskError(name, error);
+      }
+      removeNow(this.#metaPath(name));
+      this.#storedBytes -= info.size;
+      this.#count--;
+      this.#prune(name);
+      return entry;
+    } finally {
+      this.#busy.delete(name);
     }
-    removeNow(this.#metaPath(name));
-    this.#storedBytes -= info.size;
-    this.#count--;
-    this.#prune(name);
-    return entry;
   }
 
   /**
