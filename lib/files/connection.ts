@@ -219,10 +219,11 @@ export class FileConnection {
   }
 
   /**
-   * Watches the transfer against --min-rate; when it ends one, `lastWord`
-   * (an upload's ERR line; a download cannot carry one) goes out first.
+   * Watches the transfer against --min-rate; when it ends one, an upload is
+   * sent an ERR line first (`upload`: whether it can resume); a download
+   * cannot carry one and is just closed.
    */
-  #floor(what: string, lastWord: boolean): RateFloor {
+  #floor(what: string, upload?: { resumable: boolean }): RateFloor {
     const { config, log } = this.#state;
     return new RateFloor({
       minRate: config.minRate,
@@ -232,8 +233,9 @@ export class FileConnection {
           config.minRateWindow / 1000
         } s, under the server's minimum of ${formatBytes(config.minRate)}/s (--min-rate)`;
         log.event(`${FILE_LABEL} Ending slow transfer with ${this.#peer}: ${message}`);
-        if (lastWord) {
-          const line = errorLine("too-slow", `${message}; run the same command to resume`);
+        if (upload) {
+          const hint = upload.resumable ? "; run the same command to resume" : "";
+          const line = errorLine("too-slow", `${message}${hint}`);
           this.#lastWord(line, LAST_WORD_GRACE_MS).catch(() => {});
         } else {
           this.#tracked.close();
@@ -273,7 +275,7 @@ export class FileConnection {
       }
       const length = entry.size - offset;
       const throttle = throttleFor(config.maxRatePerConn);
-      using floor = this.#floor(`Download of ${quoteName(name)}`, false);
+      using floor = this.#floor(`Download of ${quoteName(name)}`);
       let counted = 0;
       let sent: number;
       try {
@@ -340,7 +342,7 @@ export class FileConnection {
       }
       // One floor for the whole transfer: chunk headers and the trailer
       // included, so a trickle of tiny chunks is caught too.
-      using floor = this.#floor(`Upload of ${quoteName(name)}`, true);
+      using floor = this.#floor(`Upload of ${quoteName(name)}`, { resumable: size !== null });
       let complete: boolean;
       try {
         complete = size === null

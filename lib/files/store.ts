@@ -251,13 +251,13 @@ export class FileStore {
       const key = sha256Hex(name);
       const path = join(this.#parts, key);
       const partMeta = path + ".json";
+      this.#activeParts.add(key); // from here on never evicted, not even to make room below
       const part = lstatNow(path);
       const before = part?.size ?? 0;
       const offset = size === null || part === null
         ? 0
         : this.#resumableOffset(partMeta, name, size, part);
       if (size !== null) await this.#makeRoom(name, size - offset, before - offset);
-      this.#activeParts.add(key);
       let file: Deno.FsFile;
       if (offset > 0) {
         file = await Deno.open(path, { read: true, write: true });
