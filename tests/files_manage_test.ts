@@ -189,7 +189,7 @@ Deno.test("files: a --files-dir that is a file is a sentence, exit 1", async () 
   );
 });
 
-Deno.test("files: delete, rename and files --prefix have their own --help", async () => {
+Deno.test("files: delete, rename and files --prefix have their own --help; rate flags explain themselves", async () => {
   const [del, rename, files] = await Promise.all([
     runCli(["connect", "delete", "--help"]),
     runCli(["connect", "rename", "--help"]),
@@ -202,4 +202,13 @@ Deno.test("files: delete, rename and files --prefix have their own --help", asyn
   const missing = await runCli(["connect", "rename", "a"]);
   equal(missing.code, 2);
   match(missing.stderr, /^error: Expected OLD and NEW names\n/);
+  const rate = await runCli(["connect", "upload", "x", "--limit-rate", "fast"]);
+  equal(rate.code, 2);
+  match(
+    rate.stderr,
+    /^error: Invalid value "fast" for --limit-rate: expected bytes per second, like 500K, 10M or 10M\/s/,
+  );
+  const floor = await runCli(["serve", "--max-rate-per-conn", "100", "--services", "files"]);
+  equal(floor.code, 2);
+  match(floor.stderr, /^error: --max-rate-per-conn 100 is below --min-rate 1K/);
 });

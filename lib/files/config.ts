@@ -156,5 +156,13 @@ export function parseFilesConfig(flags: ParsedFlags): FilesConfig {
  * second as a size, "10M" or "10M/s" (K, M, G are powers of 1024); 0: none.
  */
 export function readRate(flags: ParsedFlags, name: string): number {
-  return flags.check(() => parseSize(name, flags.string(name).replace(/\/s$/i, ""), 0));
+  const value = flags.string(name);
+  try {
+    return parseSize(name, value.replace(/\/s$/i, ""), 0);
+  } catch {
+    throw new UsageError(
+      `Invalid value "${value}" for --${name}: expected bytes per second, like 500K, 10M or 10M/s (0: no limit)`,
+      flags.command,
+    );
+  }
 }
