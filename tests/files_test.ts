@@ -170,7 +170,16 @@ Deno.test("files: refused names over the raw protocol and the CLI, and symlinks 
     match((await raw.request(request)) ?? "", /^ERR (not-regular|exists) /, request);
   }
   match((await raw.request("PUT 3 force link.txt")) ?? "", /^ERR not-regular /);
+  // A symlinked folder is never entered: not to read, list or write through.
+  match((await raw.request("GET 0 dirlink/secret.txt")) ?? "", /^ERR not-found /);
+  match((await raw.request("STAT dirlink/secret.txt")) ?? "", /^ERR not-found /);
+  match((await raw.request("LIST dirlink")) ?? "", /^ERR not-found No folder "dirlink"/);
+  match(
+    (await raw.request("PUT 3 new dirlink/new.txt")) ?? "",
+    /^ERR not-regular "dirlink" is a symlink, so "dirlink\/new\.txt" cannot be stored under it/,
+  );
   equal(await Deno.readTextFile(outside), "outside the files directory");
+  ok(!(await exists(join(dirs.root, "new.txt"))));
   equal(await raw.request("LIST"), "OK 0");
 
   // The longest allowed name works.

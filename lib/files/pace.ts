@@ -20,19 +20,23 @@ export class Throttle {
   /** Bytes per read and write that keep the pace smooth (about 8 steps a second). */
   readonly chunkSize: number;
   #tokens: number;
+  #capacity: number;
   #at = performance.now();
 
   /** @param rate bytes per second (> 0) */
   constructor(rate: number) {
     this.rate = rate;
     this.chunkSize = Math.max(MIN_PACED_CHUNK, Math.min(CHUNK_SIZE, Math.floor(rate / 8)));
+    // One chunk to start with; room for a second, so a timer that fires late
+    // (a busy machine) is made up for on the next step instead of lost.
     this.#tokens = this.chunkSize;
+    this.#capacity = 2 * this.chunkSize;
   }
 
   /** Spends `bytes`; resolves once the budget allows the next write. */
   async spend(bytes: number): Promise<void> {
     const now = performance.now();
-    this.#tokens = Math.min(this.chunkSize, this.#tokens + ((now - this.#at) / 1000) * this.rate);
+    this.#tokens = Math.min(this.#capacity, this.#tokens + ((now - this.#at) / 1000) * this.rate);
     this.#at = now;
     this.#tokens -= bytes;
     if (this.#tokens >= 0) return;
