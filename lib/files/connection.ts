@@ -43,6 +43,9 @@ const UPLOAD_LINGER = { ms: 2000, maxBytes: Infinity };
 const LAST_WORD_MS = 1000;
 const LAST_WORD_GRACE_MS = 1000;
 
+/** LIST lines per write. */
+const LIST_SLICE = 256;
+
 /** What every connection of one file service shares. */
 export interface FileServiceState {
   store: FileStore;
@@ -167,8 +170,11 @@ export class FileConnection {
     switch (request.kind) {
       case "list": {
         const entries = await store.list(request.prefix);
-        const lines = [`OK ${entries.length}`, ...entries.map(entryLine)];
-        await writeLine(this.#out, lines.join("\n"));
+        await writeLine(this.#out, `OK ${entries.length}`);
+        // In slices: a listing of a large store is written as the client reads it.
+        for (let i = 0; i < entries.length; i += LIST_SLICE) {
+          await writeLine(this.#out, entries.slice(i, i + LIST_SLICE).map(entryLine).join("\n"));
+        }
         return true;
       }
       case "stat":

@@ -72,6 +72,9 @@ interface KeptPart {
 
 const STATE_DIR = ".socketkit";
 
+/** Files a listing describes between two turns of the event loop (each takes two system calls). */
+const LIST_YIELD_EVERY = 256;
+
 /** The directory of stored files, with the uploads in progress. */
 export class FileStore {
   /** Absolute path of --files-dir, symlinks resolved once at start. */
@@ -158,6 +161,8 @@ export class FileStore {
         if (!item.isFile) continue;
         const info = lstatNow(this.#path(name)); // null: removed meanwhile
         if (info?.isFile) entries.push(this.#describe(name, info));
+        // The calls above are synchronous: let other connections in now and then.
+        if (entries.length % LIST_YIELD_EVERY === 0) await yieldToOthers();
       }
     }
     if (prefix === null) this.#count = entries.length;
@@ -842,6 +847,10 @@ function explainDirError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "a folder on its path does not exist";
   if (isNoSpace(error)) return "the disk is full";
   return error instanceof Error ? error.message : String(error);
+}
+
+function yieldToOthers(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function checkName(name: string): void {
