@@ -14,8 +14,8 @@ Usage: socketkit <command> [flags]
 Commands:
   serve      Run the services (message TCP/UDP, chat, info, files)
   connect    Talk to them: --random, --tcp or --udp (messages), or a mode:
-             chat, info, upload, download, files; on a terminal with no
-             arguments, a menu
+             chat, info, upload, download, files, delete, rename; on a
+             terminal with no arguments, a menu
   help       The manuals, offline: 'socketkit help' lists the topics,
              'socketkit help chat' prints one
 
@@ -78,7 +78,7 @@ function report(error: unknown): number {
   }
   if (error instanceof RuntimeError) {
     console.error(`error: ${error.message}`);
-    return EXIT_FAILURE;
+    return error.exitCode;
   }
   // Not a user's mistake: a bug or an unexpected system error, so keep the stack.
   console.error("error: unexpected failure:", error);

@@ -78,6 +78,8 @@ const MODES: Record<string, Mode> = {
   upload: async (args, context) => (await import("./files/mode.ts")).uploadMode(args, context),
   download: async (args, context) => (await import("./files/mode.ts")).downloadMode(args, context),
   files: async (args, context) => (await import("./files/mode.ts")).filesMode(args, context),
+  delete: async (args, context) => (await import("./files/mode.ts")).deleteMode(args, context),
+  rename: async (args, context) => (await import("./files/mode.ts")).renameMode(args, context),
 };
 
 /** Every warning the client prints goes through here. */

@@ -286,7 +286,14 @@ Deno.test("fault: resets mid-message, mid-chat and mid-transfer; the server carr
   const started = performance.now();
   // Not --quiet: the resumes below wait for the server's "interrupted" lines.
   await using server = await startTarget(
-    ["--chat-rate", "0", "--max-transfers", String(transfers + 4)],
+    [
+      "--chat-rate",
+      "0",
+      "--max-transfers",
+      String(transfers + 4),
+      "--max-transfers-per-ip",
+      String(transfers + 4),
+    ],
     undefined,
     { quiet: false },
   );

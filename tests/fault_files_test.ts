@@ -150,7 +150,10 @@ Deno.test("fault: the disk fills up while transfers run (tmpfs; needs root)", as
       return;
     }
     const started = performance.now();
-    await using server = await startTarget([], undefined, { filesDir });
+    // Six uploads at once from one address: more than --max-transfers-per-ip allows by default.
+    await using server = await startTarget(["--max-transfers-per-ip", "8"], undefined, {
+      filesDir,
+    });
     const port = server.port(LABELS.files);
     const count = 6;
     const files = await Promise.all(Array.from({ length: count }, async (_, i) => {

@@ -37,7 +37,6 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
   await writeRandomFile(source, size);
   const socat = await hasSocat();
   const filesDir = join(dir, "server");
-  const stored = join(filesDir, "big.bin");
   const output = join(dir, "downloaded.bin");
   const server = await startServer(filesDir);
   try {
@@ -50,6 +49,10 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
     let socatDown: { seconds: number } | null = null;
     let download: ClientResult | null = null;
     for (let round = 0; round < rounds; round++) {
+      // A new name each round: the client skips a file the server already
+      // holds with the same digest, which would measure nothing.
+      const name = `big-${round}.bin`;
+      const stored = join(filesDir, name);
       await settle();
       bareUp = fastest(bareUp, await bareCopy(source, join(dir, "bare-up.bin")));
       if (socat) {
@@ -64,8 +67,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
           "upload",
           source,
           "--name",
-          "big.bin",
-          "--force",
+          name,
           "--json",
         ]),
       );
@@ -81,7 +83,7 @@ async function measure(dir: string, size: number, rounds: number): Promise<Measu
         await runClient(server, [
           "connect",
           "download",
-          "big.bin",
+          name,
           "--output",
           output,
           "--force",
@@ -215,7 +217,7 @@ function fastest<T extends { seconds: number }>(best: T | null, next: T): T {
  * Writes back every dirty page, so one step's data does not slow the next:
  * the receiving disk is what bounds these figures.
  */
-async function settle(): Promise<void> {
+export async function settle(): Promise<void> {
   await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output().catch(() => {});
 }
 
@@ -233,13 +235,15 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
   }
 }
 
-interface Server {
+/** A file server under test. */
+export interface Server {
   child: Deno.ChildProcess;
   port: number;
   close(): Promise<void>;
 }
 
-async function startServer(filesDir: string): Promise<Server> {
+/** `serve --services files --quiet` on a free port, files in `filesDir`. */
+export async function startServer(filesDir: string): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       ...DENO_RUN,
@@ -320,6 +324,7 @@ async function runClient(server: Server, args: string[]): Promise<ClientResult> 
     );
   }
   const summary = JSON.parse(new TextDecoder().decode(output.stdout));
+  if (summary.skipped) throw new Error(`${args.join(" ")}: skipped, nothing was measured`);
   return { seconds: summary.seconds, sha256: summary.sha256, rss, cpuMs: cpuMs + serverCpuMs };
 }
 
@@ -436,7 +441,11 @@ async function sampleProc(child: Deno.ChildProcess): Promise<ProcSample> {
 }
 
 /** Awaits a child's promise, killing the child if it outlives STEP_LIMIT_MS. */
-async function bounded<T>(promise: Promise<T>, child: Deno.ChildProcess, what: string): Promise<T> {
+export async function bounded<T>(
+  promise: Promise<T>,
+  child: Deno.ChildProcess,
+  what: string,
+): Promise<T> {
   const timer = setTimeout(() => {
     console.error(`${what}: over ${STEP_LIMIT_MS} ms, killed`);
     try {
@@ -452,7 +461,7 @@ async function bounded<T>(promise: Promise<T>, child: Deno.ChildProcess, what: s
   }
 }
 
-async function hasSocat(): Promise<boolean> {
+export async function hasSocat(): Promise<boolean> {
   try {
     const { success } = await new Deno.Command("socat", {
       args: ["-V"],

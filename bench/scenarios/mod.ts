@@ -3,6 +3,7 @@ import type { Scenario } from "../scenario.ts";
 import { chatScenario } from "./chat.ts";
 import { chatClusterScenario } from "./chat_cluster.ts";
 import { filesScenario } from "./files.ts";
+import { filesManyScenario } from "./files_many.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
 import { resetsBeforeAccept } from "./resets.ts";
@@ -15,6 +16,7 @@ export const SCENARIOS: Scenario[] = [
   chatScenario,
   chatClusterScenario,
   filesScenario,
+  filesManyScenario,
   startup,
   idleConnections,
   resetsBeforeAccept,

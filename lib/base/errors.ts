@@ -20,9 +20,13 @@ export class UsageError extends Error {
 
 /** Something outside the command line failed (cannot connect, port in use). Exit code 1. */
 export class RuntimeError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  /** The exit code main.ts ends with: 1, or 130 for a transfer stopped by Ctrl-C. */
+  readonly exitCode: number;
+
+  constructor(message: string, options?: ErrorOptions & { exitCode?: number }) {
     super(message, options);
     this.name = "RuntimeError";
+    this.exitCode = options?.exitCode ?? EXIT_FAILURE;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * A one-line progress bar for transfers (bytes, percent, rate, ETA), drawn on
- * stderr only when stderr is a terminal, at most ten times a second.
+ * stderr only when stderr is a terminal, at most ten times a second. With an
+ * unknown total (a pipe) it shows bytes and rate only.
  */
 import { encode } from "./text.ts";
 
@@ -8,8 +9,8 @@ import { encode } from "./text.ts";
 export interface ProgressOptions {
   /** Text before the bar, e.g. the file name. */
   label: string;
-  /** Bytes in the whole transfer. */
-  total: number;
+  /** Bytes in the whole transfer; null when unknown (a pipe). */
+  total: number | null;
   /** Bytes already done before this run (a resume); the rate ignores them. */
   start?: number;
   /** Draw at all. Default: stderr is a terminal. */
@@ -21,7 +22,7 @@ const REDRAW_MS = 100;
 /** A transfer's progress line. */
 export class Progress {
   #label: string;
-  #total: number;
+  #total: number | null;
   #start: number;
   #enabled: boolean;
   #began = performance.now();
@@ -35,26 +36,45 @@ export class Progress {
     this.#enabled = options.enabled ?? Deno.stderr.isTerminal();
   }
 
+  /** What the line starts with (a batch names the file in progress). */
+  set label(label: string) {
+    this.#label = label;
+  }
+
+  /**
+   * Counts `bytes` of the total as done without moving them in this run (a
+   * resumed prefix, a file skipped), so the rate ignores them.
+   */
+  exclude(bytes: number): void {
+    this.#start += bytes;
+  }
+
   /** Reports `done` bytes of the total (including any resumed prefix). */
   update(done: number): void {
     if (!this.#enabled) return;
     const now = performance.now();
-    if (now - this.#lastDraw < REDRAW_MS && done < this.#total) return;
+    const total = this.#total;
+    if (now - this.#lastDraw < REDRAW_MS && (total === null || done < total)) return;
     this.#lastDraw = now;
     const seconds = (now - this.#began) / 1000;
     const rate = seconds > 0 ? (done - this.#start) / seconds : 0;
-    const percent = this.#total > 0 ? (done / this.#total) * 100 : 100;
-    const eta = rate > 0 ? formatDuration((this.#total - done) / rate) : "--:--";
-    const width = 24;
-    const filled = Math.round((percent / 100) * width);
-    const bar = "#".repeat(filled) + "-".repeat(width - filled);
-    const line = `${this.#label} [${bar}] ${formatBytes(done)} / ${formatBytes(this.#total)} ` +
-      `${percent.toFixed(0).padStart(3)}% ${formatBytes(rate)}/s ETA ${eta}`;
+    let line: string;
+    if (total === null) {
+      line = `${this.#label} ${formatBytes(done)} ${formatBytes(rate)}/s`;
+    } else {
+      const percent = total > 0 ? Math.min(100, (done / total) * 100) : 100;
+      const eta = rate > 0 ? formatDuration((total - done) / rate) : "--:--";
+      const width = 24;
+      const filled = Math.round((percent / 100) * width);
+      const bar = "#".repeat(filled) + "-".repeat(width - filled);
+      line = `${this.#label} [${bar}] ${formatBytes(done)} / ${formatBytes(total)} ` +
+        `${percent.toFixed(0).padStart(3)}% ${formatBytes(rate)}/s ETA ${eta}`;
+    }
     this.#write(`\r${line}\x1b[K`);
     this.#drawn = true;
   }
 
-  /** Clears the line, so the summary that follows stands alone. */
+  /** Clears the line, so the summary that follows stands alone (the next update redraws it). */
   finish(): void {
     if (this.#drawn) this.#write("\r\x1b[K");
     this.#drawn = false;

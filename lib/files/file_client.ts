@@ -33,6 +33,7 @@ export class FileClient {
   readonly wire: WireReader;
   /** "127.0.0.1:9003", for messages. */
   readonly where: string;
+  #closed = false;
 
   private constructor(conn: Deno.Conn, where: string) {
     this.conn = conn;
@@ -42,12 +43,15 @@ export class FileClient {
 
   /** Connects; throws RuntimeError (connection refused and the like). */
   static async connect(host: string, port: number, security: ClientSecurity): Promise<FileClient> {
-    return new FileClient(await dialTcp(host, port, { security }), formatHostPort(host, port));
+    // No Nagle: a small file's bytes and its digest line go out at once,
+    // instead of the second waiting for the server's delayed ACK (40 ms).
+    const conn = await dialTcp(host, port, { security, noDelay: true });
+    return new FileClient(conn, formatHostPort(host, port));
   }
 
-  /** Every file on the server. */
-  async list(): Promise<FileEntry[]> {
-    const count = Number(await this.#ask(request.list(), "OK"));
+  /** Every file on the server, or those in folder `prefix` (and below). */
+  async list(prefix: string | null = null): Promise<FileEntry[]> {
+    const count = Number(await this.#ask(request.list(prefix), "OK"));
     if (!Number.isSafeInteger(count)) throw this.#garbled("LIST");
     const entries: FileEntry[] = [];
     for (let i = 0; i < count; i++) {
@@ -68,11 +72,26 @@ export class FileClient {
     return this.#entry(name, await this.#ask(request.get(offset, name), "OK"));
   }
 
-  /** Sends PUT; resolves to the offset the server wants the bytes from. */
-  async put(name: string, size: number, force: boolean): Promise<number> {
+  /**
+   * Sends PUT; resolves to the offset the server wants the bytes from. Size
+   * null: a streamed upload, sent in chunks (always from 0).
+   */
+  async put(name: string, size: number | null, force: boolean): Promise<number> {
     const offset = Number(await this.#ask(request.put(size, force, name), "READY"));
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) throw this.#garbled("PUT");
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > (size ?? 0)) {
+      throw this.#garbled("PUT");
+    }
     return offset;
+  }
+
+  /** Deletes a file. Throws ServerError (not-found, forbidden, ...). */
+  async del(name: string): Promise<void> {
+    await this.#ask(request.del(name), "OK");
+  }
+
+  /** Renames a file. Throws ServerError (exists, not-found, forbidden, ...). */
+  async move(from: string, to: string): Promise<void> {
+    await this.#ask(request.move(from, to), "OK");
   }
 
   /** Writes one line. */
@@ -107,11 +126,17 @@ export class FileClient {
   }
 
   close(): void {
+    this.#closed = true;
     closeQuietly(this.conn);
   }
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** True once closed (by us, or after a failure): a session then connects afresh. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Turns a socket error into a one-line RuntimeError (anything else is rethrown). */
@@ -141,5 +166,49 @@ export class FileClient {
   #lost(error: unknown): unknown {
     if (!isDisconnect(error)) return error;
     return new RuntimeError(`Lost the connection to ${this.where}`, { cause: error });
+  }
+}
+
+/**
+ * The one connection a command's transfers share, one request after
+ * another: made on first use, and made again after a failure left the last
+ * one unusable (closed). Closing the session ends whatever it is doing.
+ */
+export class FileSession implements Disposable {
+  readonly host: string;
+  readonly port: number;
+  readonly security: ClientSecurity;
+  #client: FileClient | null = null;
+  #closed = false;
+
+  constructor(host: string, port: number, security: ClientSecurity) {
+    this.host = host;
+    this.port = port;
+    this.security = security;
+  }
+
+  /** The open connection, connecting first if there is none. Throws RuntimeError. */
+  async client(): Promise<FileClient> {
+    if (this.#closed) throw new RuntimeError("The transfer was stopped");
+    if (this.#client === null || this.#client.closed) {
+      this.#client = await FileClient.connect(this.host, this.port, this.security);
+    }
+    return this.#client;
+  }
+
+  /** Drops the connection (after a failure mid-transfer); the next client() connects again. */
+  reset(): void {
+    this.#client?.close();
+    this.#client = null;
+  }
+
+  /** Closes for good; a transfer in progress fails at once. */
+  close(): void {
+    this.#closed = true;
+    this.reset();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 }

@@ -1,12 +1,12 @@
 /**
- * `socketkit connect upload|download|files`: flags, help and output of the
- * file client. Results go to stdout (one JSON object each with --json);
- * progress and notes go to stderr.
+ * `socketkit connect upload|download|files|delete|rename`: flags, help and
+ * output of the file client. Results go to stdout (one JSON object with
+ * --json); progress and notes go to stderr. A download to standard output
+ * (`--output -`) puts nothing but the file's bytes on stdout.
  */
-import { basename } from "node:path";
 import { RuntimeError, UsageError } from "../base/errors.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "../base/flags.ts";
-import { formatBytes } from "../base/progress.ts";
+import { formatBytes, Progress } from "../base/progress.ts";
 import { printable } from "../base/text.ts";
 import {
   CLIENT_SECURITY_FLAGS,
@@ -14,11 +14,17 @@ import {
   securityFor,
 } from "../security/client_settings.ts";
 import type { ModeContext } from "../service.ts";
-import { FILE_PORT } from "./config.ts";
-import { FileClient } from "./file_client.ts";
-import { nameRefusal, quoteName } from "./names.ts";
+import { type BatchSummary, planDownload, planUpload, runDownloads, runUploads } from "./batch.ts";
+import { FILE_PORT, readRate } from "./config.ts";
+import { FileSession } from "./file_client.ts";
+import { canonicalName, nameRefusal, quoteName, showName } from "./names.ts";
 import type { FileEntry } from "./protocol.ts";
-import { downloadFile, type TransferSummary, uploadFile } from "./transfer.ts";
+import {
+  downloadStream,
+  type TransferOptions,
+  type TransferSummary,
+  uploadStream,
+} from "./transfer.ts";
 
 const SERVER_FLAGS = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
@@ -28,83 +34,199 @@ const SERVER_FLAGS = {
     default: String(FILE_PORT),
     help: "File service port",
   },
-  json: { type: "boolean", help: "Print one JSON object per result and nothing else on stdout" },
+  json: {
+    type: "boolean",
+    help: "Print one JSON object with the result and nothing else on stdout",
+  },
   ...CLIENT_SECURITY_FLAGS,
 } as const;
 
+const LIMIT_RATE = {
+  "limit-rate": {
+    type: "string",
+    value: "RATE",
+    default: "0",
+    help: "Move at most this many bytes per second, e.g. 500K or 10M (0: no limit)",
+  },
+} as const;
+
+/** Paths that mean standard input (Deno opens /dev and /proc only with --allow-all). */
+const STDIN_PATHS = ["-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"];
+
+/** Exit code after Ctrl-C, as shells report a process ended by SIGINT. */
+const EXIT_INTERRUPTED = 130;
+
 export const UPLOAD_SPEC: CommandSpec = {
   name: "socketkit connect upload",
-  usage: ["socketkit connect upload PATH [--name NAME] [--force] [flags]"],
-  summary: "Upload a file to the file service, verified with SHA-256; an interrupted upload " +
-    "resumes when run again.",
-  maxPositionals: 1,
+  usage: [
+    "socketkit connect upload PATH... [--name NAME] [--force] [flags]",
+    "socketkit connect upload - --name NAME [flags]        (standard input)",
+  ],
+  summary: "Upload files and folders to the file service, verified with SHA-256; run the " +
+    "same command again after an interruption and it finishes the job.",
+  maxPositionals: Number.MAX_SAFE_INTEGER,
   flags: {
-    name: { type: "string", value: "NAME", help: "Name on the server (default: PATH's file name)" },
-    force: { type: "boolean", help: "Replace a file of the same name on the server" },
+    name: {
+      type: "string",
+      value: "NAME",
+      help: "Name on the server of the one PATH (default: its base name); may hold folders, a/b",
+    },
+    force: { type: "boolean", help: "Replace files of the same name on the server" },
+    ...LIMIT_RATE,
     ...SERVER_FLAGS,
   },
-  notes: `A progress bar is drawn on stderr when it is a terminal; otherwise only the
-summary (size, time, rate, SHA-256) is printed.
+  notes: `A folder is sent with everything in it as FOLDER/...; hidden entries (a name
+starting with ".") and symlinks inside it are left out, and said so on stderr.
+Files the server already holds with the same SHA-256 are skipped; an upload
+that was interrupted continues where it stopped. With "-" (or /dev/stdin) the
+bytes come from standard input, of any length; such an upload cannot resume,
+and nothing is kept of one that is cut short.
+
+One progress display on stderr when it is a terminal; one line per file on
+stdout, then the total (with --json: one object).
 
 Examples:
   socketkit connect upload ./report.pdf
-  socketkit connect upload ./build/app.tar.gz --name app-1.2.tar.gz --force`,
+  socketkit connect upload ./photos ./notes.txt --limit-rate 2M
+  tar c ./project | socketkit connect upload - --name project.tar`,
 };
 
 export const DOWNLOAD_SPEC: CommandSpec = {
   name: "socketkit connect download",
-  usage: ["socketkit connect download NAME [--output PATH] [--force] [flags]"],
-  summary: "Download a file from the file service, verified with SHA-256; an interrupted " +
-    "download resumes when run again.",
-  maxPositionals: 1,
+  usage: [
+    "socketkit connect download NAME... [--output PATH] [--force] [flags]",
+    "socketkit connect download NAME --output - [flags]     (standard output)",
+  ],
+  summary: "Download files and folders from the file service, verified with SHA-256; run the " +
+    "same command again after an interruption and it finishes the job.",
+  maxPositionals: Number.MAX_SAFE_INTEGER,
   flags: {
     output: {
       type: "string",
       value: "PATH",
-      help: "File to write, or a directory to write NAME in (default: ./NAME)",
+      help:
+        "One file: the file to write, or a folder to write it in (default: ./its base name); several files or a folder: the folder they go in (default: .); -: standard output",
     },
-    force: { type: "boolean", help: "Replace the output file if it exists" },
+    force: { type: "boolean", help: "Replace output files that exist and differ" },
+    ...LIMIT_RATE,
     ...SERVER_FLAGS,
   },
-  notes: `The bytes go to a hidden ".NAME.socketkit-part" file beside the output, renamed
-into place only once complete and verified; run the same command again after an
-interruption to continue where it stopped.
+  notes: `A NAME that is a folder on the server brings every file in it, keeping the
+folders. The bytes go to a hidden ".NAME.socketkit-part" file beside the output,
+renamed into place only once complete and verified; run the same command again
+after an interruption to continue where it stopped. Output files that are
+already identical (same SHA-256) are skipped.
+
+With --output - the file's bytes go to standard output and nothing else does;
+the digest is checked at the end (exit 1 if it does not match), and such a
+download cannot resume.
 
 Examples:
   socketkit connect download report.pdf
-  socketkit connect download app-1.2.tar.gz --output /tmp/ --host 192.168.1.20`,
+  socketkit connect download photos notes.txt --output ./backup
+  socketkit connect download project.tar --output - | tar x`,
 };
 
 export const FILES_SPEC: CommandSpec = {
   name: "socketkit connect files",
-  usage: ["socketkit connect files [flags]"],
-  summary: "List the files on the file service: size, modification time, SHA-256 and name.",
-  flags: { ...SERVER_FLAGS },
+  usage: ["socketkit connect files [--prefix FOLDER] [flags]"],
+  summary: "List the files on the file service, in every folder: size, modification time, " +
+    "SHA-256 and name.",
+  flags: {
+    prefix: { type: "string", value: "FOLDER", help: "Only the files in this folder (and below)" },
+    ...SERVER_FLAGS,
+  },
   notes: `Examples:
   socketkit connect files
-  socketkit connect files --json`,
+  socketkit connect files --prefix photos/2024 --json`,
+};
+
+export const DELETE_SPEC: CommandSpec = {
+  name: "socketkit connect delete",
+  usage: ["socketkit connect delete NAME... [flags]"],
+  summary: "Delete files on the file service (the server must run with --allow-delete). " +
+    "Someone downloading a file meanwhile still gets all of it.",
+  maxPositionals: Number.MAX_SAFE_INTEGER,
+  flags: { ...SERVER_FLAGS },
+  notes: `Folders are not deleted as such: a folder goes away with its last file.
+
+Examples:
+  socketkit connect delete old-report.pdf
+  socketkit connect delete photos/a.jpg photos/b.jpg --host files.example --tls`,
+};
+
+export const RENAME_SPEC: CommandSpec = {
+  name: "socketkit connect rename",
+  usage: ["socketkit connect rename OLD NEW [flags]"],
+  summary: "Rename a file on the file service (the server must run with --allow-delete); " +
+    "NEW must not exist yet.",
+  maxPositionals: 2,
+  flags: { ...SERVER_FLAGS },
+  notes: `NEW may put the file in another folder (made as needed).
+
+Examples:
+  socketkit connect rename draft.txt final.txt
+  socketkit connect rename report.pdf archive/2024/report.pdf`,
 };
 
 /** `connect upload`. */
 export async function uploadMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(UPLOAD_SPEC, args);
   if (parsed.help) return help(UPLOAD_SPEC);
-  const path = parsed.positionals[0];
-  if (path === undefined) throw new UsageError("Missing the PATH to upload", UPLOAD_SPEC.name);
+  const paths = parsed.positionals;
+  if (paths.length === 0) {
+    throw new UsageError("Missing the PATH to upload (- for standard input)", UPLOAD_SPEC.name);
+  }
   const given = parsed.optional("name");
-  const name = given ?? basename(path);
-  const why = nameRefusal(name);
-  if (why !== null) {
-    const hint = given !== undefined ? "" : "; choose a name on the server with --name";
-    throw new RuntimeError(`Name ${quoteName(name)} refused: ${why}${hint}`);
+  if (given !== undefined && paths.length > 1) {
+    throw new UsageError("--name names one PATH; several were given", UPLOAD_SPEC.name);
   }
   const json = parsed.boolean("json");
-  const result = await uploadFile(path, name, {
-    ...server(parsed, context),
-    force: parsed.boolean("force"),
-    note,
-  });
-  printSummary(result, json);
+  const options = transferOptions(parsed);
+  using session = openSession(parsed, context);
+  if (paths.some((path) => STDIN_PATHS.includes(path))) {
+    if (paths.length > 1) {
+      throw new UsageError("Standard input (-) cannot be sent with other PATHs", UPLOAD_SPEC.name);
+    }
+    if (given === undefined) {
+      throw new UsageError(
+        "Give the name on the server with --name when uploading standard input",
+        UPLOAD_SPEC.name,
+      );
+    }
+    const name = checkedName(given);
+    if (Deno.stdin.isTerminal()) {
+      throw new RuntimeError(
+        "Standard input is a terminal: pipe the data in, e.g. tar c ./dir | socketkit connect upload - --name dir.tar",
+      );
+    }
+    const result = await interruptible(
+      session,
+      "an upload from standard input cannot resume: nothing was kept on the server",
+      (stopped) =>
+        withBar(name, null, (bar) =>
+          uploadStream(session, Deno.stdin, name, {
+            ...options,
+            ...bar,
+            beforeCommit: async () => !(await stopped()),
+          })),
+    );
+    printResult(result, json, console.log);
+    return 0;
+  }
+  if (given !== undefined) checkedName(given);
+  const plan = await planUpload(paths, given);
+  for (const { path, why } of plan.left) note(`Left out ${printable(path)} (${why})`);
+  const summary = await interruptible(
+    session,
+    "run the same command again to resume: files already on the server are skipped and the one cut short continues where it stopped",
+    () =>
+      runUploads(session, plan, {
+        ...options,
+        onFile: (result) => plan.batch && !json && console.log(describe(result)),
+      }),
+  );
+  printBatch(summary, plan.batch, json);
   return 0;
 }
 
@@ -112,17 +234,56 @@ export async function uploadMode(args: string[], context: ModeContext): Promise<
 export async function downloadMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(DOWNLOAD_SPEC, args);
   if (parsed.help) return help(DOWNLOAD_SPEC);
-  const name = parsed.positionals[0];
-  if (name === undefined) {
+  const names = parsed.positionals;
+  if (names.length === 0) {
     throw new UsageError("Missing the NAME to download", DOWNLOAD_SPEC.name);
   }
-  const output = parsed.optional("output") ?? name;
-  const result = await downloadFile(name, output, {
-    ...server(parsed, context),
-    force: parsed.boolean("force"),
-    note,
-  });
-  printSummary(result, parsed.boolean("json"));
+  const output = parsed.optional("output");
+  const json = parsed.boolean("json");
+  const options = transferOptions(parsed);
+  using session = openSession(parsed, context);
+  if (output === "-") {
+    if (names.length > 1) {
+      throw new UsageError("--output - takes one NAME", DOWNLOAD_SPEC.name);
+    }
+    if (json) {
+      throw new UsageError(
+        "--json cannot share standard output with the file's bytes (--output -)",
+        DOWNLOAD_SPEC.name,
+      );
+    }
+    if (Deno.stdout.isTerminal()) {
+      throw new RuntimeError(
+        "Standard output is a terminal: pipe it (| tar x, > file) or use --output FILE; a file's bytes are not shown on a terminal",
+      );
+    }
+    const name = checkedName(names[0]!);
+    const result = await interruptible(
+      session,
+      "a download to standard output cannot resume (--output FILE can)",
+      () =>
+        withBar(
+          name,
+          undefined,
+          (bar) => downloadStream(session, name, Deno.stdout, { ...options, ...bar }),
+        ),
+    );
+    printResult(result, false, console.error);
+    return 0;
+  }
+  const summary = await interruptible(
+    session,
+    "run the same command again to resume: finished files are skipped and the one cut short continues from its .socketkit-part file",
+    async () => {
+      const plan = await planDownload(session, names, output);
+      const result = await runDownloads(session, plan, {
+        ...options,
+        onFile: (file) => plan.batch && !json && console.log(describe(file)),
+      });
+      return { result, batch: plan.batch };
+    },
+  );
+  printBatch(summary.result, summary.batch, json);
   return 0;
 }
 
@@ -130,26 +291,71 @@ export async function downloadMode(args: string[], context: ModeContext): Promis
 export async function filesMode(args: string[], context: ModeContext): Promise<number> {
   const parsed = parseFlags(FILES_SPEC, args);
   if (parsed.help) return help(FILES_SPEC);
-  const { host, port, security } = server(parsed, context);
-  using client = await FileClient.connect(host, port, security);
-  const files = await client.list();
+  const given = parsed.optional("prefix");
+  const prefix = given === undefined ? null : checkedName(given.replace(/\/+$/, ""));
+  using session = openSession(parsed, context);
+  const client = await session.client();
+  const files = await client.list(prefix);
   if (parsed.boolean("json")) {
-    console.log(JSON.stringify({ server: client.where, files: files.map(toJson) }));
+    console.log(JSON.stringify({ server: client.where, prefix, files: files.map(toJson) }));
   } else {
-    console.log(formatListing(files, client.where));
+    console.log(formatListing(files, client.where, prefix));
+  }
+  return 0;
+}
+
+/** `connect delete`. */
+export async function deleteMode(args: string[], context: ModeContext): Promise<number> {
+  const parsed = parseFlags(DELETE_SPEC, args);
+  if (parsed.help) return help(DELETE_SPEC);
+  if (parsed.positionals.length === 0) {
+    throw new UsageError("Missing the NAME to delete", DELETE_SPEC.name);
+  }
+  const names = parsed.positionals.map(checkedName);
+  const json = parsed.boolean("json");
+  using session = openSession(parsed, context);
+  const client = await session.client();
+  const deleted: string[] = [];
+  for (const name of names) {
+    await client.del(name);
+    deleted.push(name);
+    if (!json) console.log(`Deleted ${quoteName(name)}`);
+  }
+  if (json) console.log(JSON.stringify({ server: client.where, deleted }));
+  return 0;
+}
+
+/** `connect rename`. */
+export async function renameMode(args: string[], context: ModeContext): Promise<number> {
+  const parsed = parseFlags(RENAME_SPEC, args);
+  if (parsed.help) return help(RENAME_SPEC);
+  const [from, to] = parsed.positionals;
+  if (from === undefined || to === undefined) {
+    throw new UsageError("Expected OLD and NEW names", RENAME_SPEC.name);
+  }
+  const old = checkedName(from);
+  const renamed = checkedName(to);
+  using session = openSession(parsed, context);
+  const client = await session.client();
+  await client.move(old, renamed);
+  if (parsed.boolean("json")) {
+    console.log(JSON.stringify({ server: client.where, from: old, to: renamed }));
+  } else {
+    console.log(`Renamed ${quoteName(old)} to ${quoteName(renamed)}`);
   }
   return 0;
 }
 
 /** The human listing: one row per file, the name last (it may hold spaces). */
-export function formatListing(files: FileEntry[], where: string): string {
-  if (files.length === 0) return `No files on ${where}`;
+export function formatListing(files: FileEntry[], where: string, prefix: string | null): string {
+  const place = prefix === null ? where : `${quoteName(prefix)} on ${where}`;
+  if (files.length === 0) return `No files in ${place}`;
   const rows = files.map((file) =>
     [
       formatBytes(file.size).padStart(10),
       new Date(file.mtimeMs).toISOString().slice(0, 19).replace("T", " "),
       (file.sha256 ?? "-").padEnd(64),
-      printable(file.name),
+      showName(file.name),
     ].join("  ")
   );
   const header = ["SIZE".padStart(10), "MODIFIED (UTC)".padEnd(19), "SHA-256".padEnd(64), "NAME"]
@@ -169,22 +375,133 @@ function toJson(file: FileEntry) {
   };
 }
 
-function printSummary(result: TransferSummary, json: boolean): void {
+/** One file's line: what moved in this run, and the whole when it resumed. */
+function describe(result: TransferSummary): string {
+  const upload = result.action === "upload";
+  const local = result.path === "-"
+    ? (upload ? "standard input" : "standard output")
+    : printable(result.path);
+  const name = quoteName(result.name);
+  if (result.skipped) {
+    return upload
+      ? `Skipped ${local}: ${name} is already on the server, SHA-256 ${result.sha256}`
+      : `Skipped ${name}: ${local} is already the same file, SHA-256 ${result.sha256}`;
+  }
+  const verb = upload ? "Uploaded" : "Downloaded";
+  const where = upload ? `${local} as ${name}` : `${name} to ${local}`;
+  const rate = `${formatBytes(result.bytesPerSecond)}/s`;
+  const seconds = `${result.seconds.toFixed(2)} s`;
+  if (result.resumedFrom > 0) {
+    const moved = upload ? "sent" : "received";
+    return `${verb} ${where}: ${formatBytes(result.transferred)} ${moved} in ${seconds}, ${rate} ` +
+      `(resumed at byte ${result.resumedFrom}; ${formatBytes(result.size)} in all), ` +
+      `SHA-256 ${result.sha256}`;
+  }
+  return `${verb} ${where}: ${formatBytes(result.size)} in ${seconds}, ${rate}, ` +
+    `SHA-256 ${result.sha256}`;
+}
+
+function printResult(result: TransferSummary, json: boolean, print: (line: string) => void) {
+  print(json ? JSON.stringify(result) : describe(result));
+}
+
+/** One file: its line (or object); a batch: the total (or one object with every file). */
+function printBatch(summary: BatchSummary, batch: boolean, json: boolean): void {
+  if (!batch) return printResult(summary.files[0]!, json, console.log);
   if (json) {
-    console.log(JSON.stringify(result));
+    console.log(JSON.stringify(summary));
     return;
   }
-  const verb = result.action === "upload" ? "Uploaded" : "Downloaded";
-  const where = result.action === "upload"
-    ? `${printable(result.path)} as "${printable(result.name)}"`
-    : `"${printable(result.name)}" to ${printable(result.path)}`;
-  const resumed = result.resumedFrom > 0
-    ? ` (resumed from byte ${result.resumedFrom}; ${formatBytes(result.transferred)} sent)`
-    : "";
+  const upload = summary.action === "upload";
+  const verb = upload ? "Uploaded" : "Downloaded";
+  const count = `${summary.count} file${summary.count === 1 ? "" : "s"}`;
+  const skipped = summary.skipped > 0 ? `; ${summary.skipped} already there (skipped)` : "";
   console.log(
-    `${verb} ${where}: ${formatBytes(result.size)} in ${result.seconds.toFixed(2)} s, ` +
-      `${formatBytes(result.bytesPerSecond)}/s${resumed}, SHA-256 ${result.sha256}`,
+    `${verb} ${count}, ${formatBytes(summary.size)}: ${formatBytes(summary.transferred)} ${
+      upload ? "sent" : "received"
+    } in ${summary.seconds.toFixed(2)} s, ${formatBytes(summary.bytesPerSecond)}/s${skipped}`,
   );
+}
+
+/** A name typed by the user, in NFC, checked as the server will. Throws RuntimeError. */
+function checkedName(given: string): string {
+  const name = canonicalName(given);
+  const why = nameRefusal(name);
+  if (why !== null) throw new RuntimeError(`Name ${quoteName(name)} refused: ${why}`);
+  return name;
+}
+
+function transferOptions(parsed: ParsedFlags): Omit<TransferOptions, "onStart" | "onBytes"> {
+  return {
+    force: parsed.boolean("force"),
+    limitRate: readRate(parsed, "limit-rate"),
+    note,
+  };
+}
+
+/**
+ * A progress display for one stream (total null: unknown), handed to `run`
+ * as the transfer's onStart/onBytes.
+ */
+async function withBar<T>(
+  label: string,
+  total: number | null | undefined,
+  run: (bar: Pick<TransferOptions, "onStart" | "onBytes">) => Promise<T>,
+): Promise<T> {
+  let progress: Progress | null = null;
+  let done = 0;
+  try {
+    return await run({
+      onStart: (_resumed, size) => {
+        progress = new Progress({ label: quoteName(label), total: total ?? size });
+      },
+      onBytes: (bytes) => {
+        done += bytes;
+        progress?.update(done);
+      },
+    });
+  } finally {
+    (progress as Progress | null)?.finish();
+  }
+}
+
+/**
+ * Runs a transfer that Ctrl-C stops cleanly: the connection is closed, the
+ * progress line cleared, and the error says `hint` (what a re-run does),
+ * with exit code 130. `run` gets `stopped()`, which resolves to whether
+ * Ctrl-C came (after giving a signal that is on its way a moment to land:
+ * a pipe whose writer was killed by the same Ctrl-C ends first).
+ */
+async function interruptible<T>(
+  session: FileSession,
+  hint: string,
+  run: (stopped: () => Promise<boolean>) => Promise<T>,
+): Promise<T> {
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    session.close();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  const stopped = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return interrupted;
+  };
+  try {
+    return await run(stopped);
+  } catch (error) {
+    if (interrupted) {
+      throw new RuntimeError(`Interrupted; ${hint}`, { exitCode: EXIT_INTERRUPTED });
+    }
+    throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+}
+
+function openSession(parsed: ParsedFlags, context: ModeContext): FileSession {
+  const { host, port, security } = server(parsed, context);
+  return new FileSession(host, port, security);
 }
 
 function server(

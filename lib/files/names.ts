@@ -1,40 +1,117 @@
 /**
  * What a safe file name is. The server checks every name it is given, the
  * client checks before connecting, so a refusal reads the same from both.
+ *
+ * A name is a relative path: one or more segments joined by `/`, each a
+ * plain file name. Names are compared in Unicode NFC: both ends normalise a
+ * name before using it, so "é" typed as one code point or as "e" plus a
+ * combining accent is one name, and a name on disk that is not in NFC is
+ * never listed or served (it could not be asked for).
  */
 import { printable } from "../base/text.ts";
 
-/** Longest name in UTF-8 bytes (the usual file system limit, NAME_MAX). */
-export const MAX_NAME_BYTES = 255;
+/** Longest segment in UTF-8 bytes (the usual file system limit, NAME_MAX). */
+export const MAX_SEGMENT_BYTES = 255;
+
+/** Longest whole name in UTF-8 bytes: a request line with two numbers still fits in 1024. */
+export const MAX_NAME_BYTES = 900;
+
+/** Deepest nesting: segments in one name. */
+export const MAX_DEPTH = 32;
 
 // C0 and C1 controls and DEL: they break the line protocol and terminals.
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+// Characters that show nothing or look like a space: format characters
+// (zero-width space and joiners, BOM, soft hyphen, word joiner, bidi marks,
+// tag characters), every default-ignorable code point (variation selectors,
+// Hangul fillers), private-use and lone surrogates, line and paragraph
+// separators, and every kind of white space except the plain space (NBSP,
+// the en and em spaces, the ideographic space). Any of them lets two names
+// that look the same on a screen be different names.
+const INVISIBLE =
+  /[\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]|[^\S ]|[\u115f\u1160\u3164\uffa0]/u;
+const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "gu");
+
+/** The form names are compared in (NFC). */
+export function canonicalName(name: string): string {
+  return name.normalize("NFC");
+}
+
 /**
- * Why `name` is not a plain file name, or null when it is acceptable. Refused:
- * empty, `/`, `\`, `..` anywhere, a leading `.` (hidden files and the
- * service's own state), NUL and control characters, over 255 UTF-8 bytes,
- * and U+FFFD (what undecodable bytes arrive as).
+ * Why `name` is not an acceptable name, or null when it is. Refused: the
+ * empty name, a leading or trailing `/` or an empty segment (`a//b`), `\`,
+ * `..` anywhere, a segment starting with `.` (hidden files and the service's
+ * own state), a segment starting or ending with a space, control characters,
+ * invisible and format characters and white space other than the space,
+ * U+FFFD (what undecodable bytes arrive as), a name not in NFC, a segment
+ * over 255 UTF-8 bytes, a name over 900 bytes or 32 segments.
  */
 export function nameRefusal(name: string): string | null {
   if (name === "") return "the name is empty";
-  if (name.includes("/") || name.includes("\\")) {
-    return "it contains a path separator (only a plain file name is allowed)";
-  }
+  if (name.startsWith("/")) return "it starts with / (names are relative to the files directory)";
+  if (name.endsWith("/")) return "it ends with / (a name ends with a file name)";
+  if (name.includes("//")) return "it contains an empty segment (//)";
+  if (name.includes("\\")) return "it contains a backslash (folders are separated by /)";
   if (name.includes("..")) return 'it contains ".."';
-  if (name.startsWith(".")) return 'it starts with "." (hidden names are reserved)';
   if (name.includes("\0")) return "it contains a NUL byte";
   if (CONTROL.test(name)) return "it contains a control character";
   if (name.includes("\ufffd")) return "it is not valid UTF-8";
-  const bytes = new TextEncoder().encode(name).length;
-  if (bytes > MAX_NAME_BYTES) return `it is ${bytes} bytes long (the limit is ${MAX_NAME_BYTES})`;
+  const invisible = name.match(INVISIBLE)?.[0];
+  if (invisible !== undefined) {
+    return `it contains the invisible or space-like character ${codePoint(invisible)}`;
+  }
+  if (name !== canonicalName(name)) return "it is not in Unicode NFC form";
+  const segments = name.split("/");
+  if (segments.length > MAX_DEPTH) {
+    return `it has ${segments.length} segments (the limit is ${MAX_DEPTH})`;
+  }
+  for (const segment of segments) {
+    const where = segments.length > 1 ? ` (in "${printable(segment)}")` : "";
+    if (segment.startsWith(".")) return `it starts with "." (hidden names are reserved)${where}`;
+    if (segment.startsWith(" ") || segment.endsWith(" ")) {
+      return `it starts or ends with a space${where}`;
+    }
+    const bytes = utf8Length(segment);
+    if (bytes > MAX_SEGMENT_BYTES) {
+      return `it is ${bytes} bytes long (the limit is ${MAX_SEGMENT_BYTES})${where}`;
+    }
+  }
+  const bytes = utf8Length(name);
+  if (bytes > MAX_NAME_BYTES) {
+    return `it is ${bytes} bytes long (the limit for a whole name is ${MAX_NAME_BYTES})`;
+  }
   return null;
 }
 
-/** The printable form of a name for messages: control characters escaped, quoted, cut at 80. */
+/**
+ * A name as it may be shown on a terminal: control characters escaped as by
+ * printable(), and invisible or space-like characters as `\u{200b}`, so two
+ * names that differ only there never look alike (the client shows what any
+ * server sends this way).
+ */
+export function showName(name: string): string {
+  return printable(name).replaceAll("\t", "\\x09").replace(INVISIBLE_ALL, (ch) => codePoint(ch));
+}
+
+/** The printable form of a name for messages: see showName, quoted, cut at 80. */
 export function quoteName(name: string): string {
-  const shown = printable(name).replaceAll("\t", "\\x09");
+  const shown = showName(name);
   const cut = shown.length > 80 ? shown.slice(0, 77) + "..." : shown;
   return `"${cut}"`;
+}
+
+/** The folder part of a name ("a/b" of "a/b/c"), or "" for a top-level name. */
+export function parentOf(name: string): string {
+  const slash = name.lastIndexOf("/");
+  return slash === -1 ? "" : name.slice(0, slash);
+}
+
+function codePoint(ch: string): string {
+  return `\\u{${ch.codePointAt(0)!.toString(16)}}`;
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
 }

@@ -3,24 +3,32 @@
  * request line, one reply line, and raw bytes where there are bytes; see
  * docs/files.md for the full description.
  *
- *   LIST                      -> OK <count>, then <count> entry lines
+ *   LIST [<folder>]           -> OK <count>, then <count> entry lines (recursive)
  *   STAT <name>               -> OK <size> <mtime-ms> <sha256|->
  *   GET <offset> <name>       -> OK <size> <mtime-ms> <sha256|->, bytes offset..size,
  *                                then SHA256 <hex of the whole file>
  *   PUT <size> new|force <name> -> READY <offset>; client sends bytes offset..size,
  *                                then SHA256 <hex of the whole file>; -> OK <hex>
+ *   PUT - new|force <name>    -> READY 0; client sends chunks "<n>\n" + n bytes,
+ *                                then "0\n", then SHA256 <hex>; -> OK <hex>
+ *   DEL <name>                -> OK          (serve --allow-delete)
+ *   MOVE <old>\t<new>         -> OK          (serve --allow-delete)
  *   any failure               -> ERR <code> <message>
  */
 
 import { printable } from "../base/text.ts";
+import { canonicalName } from "./names.ts";
 
 export const FILE_LABEL = "[File Server]";
 
 /** Read and write size for file and socket I/O: large chunks, few syscalls. */
 export const CHUNK_SIZE = 1024 * 1024;
 
-/** Longest request or reply line: a command, two numbers and a 255-byte name fit easily. */
+/** Longest request or reply line: a command, two numbers and a 900-byte name fit. */
 export const MAX_LINE = 1024;
+
+/** Largest chunk of a streamed upload (`PUT -`). */
+export const MAX_CHUNK = 16 * 1024 * 1024;
 
 /** Machine-readable error codes, the second word of an ERR line. */
 export const ERROR_CODES = [
@@ -34,16 +42,22 @@ export const ERROR_CODES = [
   "bad-offset",
   "verify-failed",
   "no-space",
+  "forbidden",
+  "timeout",
+  "too-slow",
   "io",
 ] as const;
 export type ErrorCode = typeof ERROR_CODES[number];
 
 /** A parsed request line. */
 export type Request =
-  | { kind: "list" }
+  | { kind: "list"; prefix: string | null }
   | { kind: "stat"; name: string }
   | { kind: "get"; offset: number; name: string }
-  | { kind: "put"; size: number; force: boolean; name: string };
+  /** size null: streamed in chunks (`PUT -`), length unknown until the end. */
+  | { kind: "put"; size: number | null; force: boolean; name: string }
+  | { kind: "del"; name: string }
+  | { kind: "move"; from: string; to: string };
 
 /** A file as LIST, STAT and GET describe it. */
 export interface FileEntry {
@@ -57,16 +71,21 @@ export interface FileEntry {
 
 const NUMBER = "(\\d{1,16})";
 
-/** Parses a request line; an error message (for ERR bad-request) when it is not one. */
+/**
+ * Parses a request line; an error message (for ERR bad-request) when it is
+ * not one. Names come back in NFC (see names.ts), so two spellings of one
+ * name are one name.
+ */
 export function parseRequest(line: string): Request | { error: string } {
   const space = line.indexOf(" ");
   const command = (space === -1 ? line : line.slice(0, space)).toUpperCase();
-  const rest = space === -1 ? "" : line.slice(space + 1);
+  const rest = space === -1 ? "" : canonicalName(line.slice(space + 1));
   let match: RegExpMatchArray | null;
   switch (command) {
-    case "LIST":
-      if (rest.trim() === "") return { kind: "list" };
-      return { error: "LIST takes no arguments" };
+    case "LIST": {
+      const prefix = rest.replace(/\/+$/, ""); // "LIST photos/" is "LIST photos"
+      return { kind: "list", prefix: prefix === "" ? null : prefix };
+    }
     case "STAT":
       if (space === -1) return { error: "Expected STAT <name>" };
       return { kind: "stat", name: rest };
@@ -75,20 +94,28 @@ export function parseRequest(line: string): Request | { error: string } {
       if (!match) return { error: "Expected GET <offset> <name>" };
       return { kind: "get", offset: safeNumber(match[1]!), name: match[2]! };
     case "PUT":
-      match = rest.match(new RegExp(`^${NUMBER} (new|force) (.*)$`, "si"));
-      if (!match) return { error: "Expected PUT <size> new|force <name>" };
+      match = rest.match(new RegExp(`^(${NUMBER}|-) (new|force) (.*)$`, "si"));
+      if (!match) return { error: "Expected PUT <size>|- new|force <name>" };
       return {
         kind: "put",
-        size: safeNumber(match[1]!),
-        force: match[2]!.toLowerCase() === "force",
-        name: match[3]!,
+        size: match[1] === "-" ? null : safeNumber(match[1]!),
+        force: match[3]!.toLowerCase() === "force",
+        name: match[4]!,
       };
+    case "DEL":
+      if (space === -1) return { error: "Expected DEL <name>" };
+      return { kind: "del", name: rest };
+    case "MOVE": {
+      const tab = rest.indexOf("\t");
+      if (tab === -1) return { error: "Expected MOVE <old name><TAB><new name>" };
+      return { kind: "move", from: rest.slice(0, tab), to: rest.slice(tab + 1) };
+    }
     default:
       return {
         // Echoed back to a terminal: escaped like everything else from the network.
         error: `Unknown command "${
           printable(Array.from(command).slice(0, 20).join(""))
-        }": expected LIST, STAT, GET or PUT`,
+        }": expected LIST, STAT, GET, PUT, DEL or MOVE`,
       };
   }
 }
@@ -100,12 +127,27 @@ function safeNumber(digits: string): number {
 
 /** Request lines as the client sends them. */
 export const request = {
-  list: () => "LIST",
+  list: (prefix: string | null = null) => (prefix === null ? "LIST" : `LIST ${prefix}`),
   stat: (name: string) => `STAT ${name}`,
   get: (offset: number, name: string) => `GET ${offset} ${name}`,
-  put: (size: number, force: boolean, name: string) =>
-    `PUT ${size} ${force ? "force" : "new"} ${name}`,
+  /** size null: a streamed upload (`PUT -`). */
+  put: (size: number | null, force: boolean, name: string) =>
+    `PUT ${size ?? "-"} ${force ? "force" : "new"} ${name}`,
+  del: (name: string) => `DEL ${name}`,
+  move: (from: string, to: string) => `MOVE ${from}\t${to}`,
 };
+
+/** The header line of one chunk of a streamed upload; 0 ends the stream. */
+export function chunkLine(length: number): string {
+  return String(length);
+}
+
+/** The length in a chunk header line, or null when the line is not one. */
+export function parseChunkLine(line: string): number | null {
+  if (!/^\d{1,9}$/.test(line)) return null;
+  const length = Number(line);
+  return length <= MAX_CHUNK ? length : null;
+}
 
 /** `ERR <code> <message>`. */
 export function errorLine(code: ErrorCode, message: string): string {

@@ -1,9 +1,11 @@
 /**
- * TCP file service (--file-port): list, stat, download and upload files in
- * --files-dir, with resume and SHA-256 verification of every transfer. Each
- * connection is a FileConnection; this class owns what they share: the
- * store, the transfer slots, the counters and the hourly clean-up.
+ * TCP file service (--file-port): list, stat, download, upload, delete and
+ * rename files in --files-dir, with resume and SHA-256 verification of every
+ * transfer. Each connection is a FileConnection; this class owns what they
+ * share: the store, the transfer slots (in all and per address), the
+ * counters and the hourly clean-up.
  */
+import { ipKey } from "../net/ip.ts";
 import { TcpService } from "../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../service.ts";
 import type { FilesConfig } from "./config.ts";
@@ -21,25 +23,41 @@ export class FileService implements Service {
   #tcp: TcpService;
   #sweeper: ReturnType<typeof setInterval>;
   #transfers = 0;
+  /** Transfers running per address (ipKey), for --max-transfers-per-ip. */
+  #perAddress = new Map<string, number>();
 
   private constructor(config: FilesConfig, deps: ServiceDeps, store: FileStore) {
     const { log, tcp: limits } = deps;
     this.#state = {
       store,
       log,
+      config,
+      tokenRequired: deps.gate.tokenRequired,
       counters: { bytesUploaded: 0, bytesDownloaded: 0 },
-      inTransferSlot: async (run) => {
+      inTransferSlot: async (peerHost, run) => {
         if (this.#transfers >= config.maxTransfers) {
           throw new StoreError(
             "busy",
             `The server is running ${config.maxTransfers} transfers (--max-transfers); try again later`,
           );
         }
+        const address = ipKey(peerHost);
+        const fromAddress = this.#perAddress.get(address) ?? 0;
+        if (fromAddress >= config.maxTransfersPerIp) {
+          throw new StoreError(
+            "busy",
+            `Your address is running ${fromAddress} transfers, the most one address may (--max-transfers-per-ip); try again when one is done`,
+          );
+        }
         this.#transfers++;
+        this.#perAddress.set(address, fromAddress + 1);
         try {
           return await run();
         } finally {
           this.#transfers--;
+          const left = (this.#perAddress.get(address) ?? 1) - 1;
+          if (left > 0) this.#perAddress.set(address, left);
+          else this.#perAddress.delete(address);
         }
       },
     };
@@ -79,6 +97,8 @@ export class FileService implements Service {
     const store = await FileStore.open(config.dir, {
       maxFileSize: config.maxFileSize,
       keepPartial: config.keepPartial,
+      maxDirSize: config.maxDirSize,
+      maxPartial: config.maxPartial,
     });
     return new FileService(config, deps, store);
   }

@@ -1,65 +1,104 @@
 /**
- * Client transfers of local files: upload and download with resume, SHA-256
- * verification over the whole file, and a download that appears under its
- * output name only once complete and verified.
+ * Client transfers of one file over a FileSession: upload and download with
+ * resume, SHA-256 verification over the whole file, a download that appears
+ * under its output name only once complete and verified, a file already
+ * there and identical skipped; and the pipe forms (an upload from a reader
+ * of unknown length, a download to a writer). Many files are batch.ts.
  */
 import { basename, dirname, join } from "node:path";
 import { RuntimeError } from "../base/errors.ts";
-import { formatBytes, Progress } from "../base/progress.ts";
-import { closeQuietly, isDisconnect } from "../base/io.ts";
-import type { ClientSecurity } from "../security/client_settings.ts";
-import { FileClient, ServerError } from "./file_client.ts";
+import { formatBytes } from "../base/progress.ts";
+import { closeQuietly, isDisconnect, type Reader, type Writer } from "../base/io.ts";
+import { type FileSession, ServerError } from "./file_client.ts";
 import { hashPrefix, sha256, sha256Hex } from "./hashing.ts";
 import { nameRefusal, quoteName } from "./names.ts";
-import { CHUNK_SIZE, digestLine, type FileEntry, parseDigestLine, parseReply } from "./protocol.ts";
+import { paced, throttleFor } from "./pace.ts";
+import {
+  CHUNK_SIZE,
+  chunkLine,
+  digestLine,
+  type FileEntry,
+  parseDigestLine,
+  parseReply,
+} from "./protocol.ts";
 import { pump, PumpError } from "./pump.ts";
-import { readJson, removeIfExists, statOrNull, writeJsonAtomic } from "../base/fs.ts";
+import { readRecord, removeNow, statNow, writeRecord } from "./records.ts";
+import { encode } from "../base/text.ts";
+import { concatBytes, writeAll } from "../base/io.ts";
 
-/** What one finished transfer reports (the --json object). */
+/** What one finished transfer reports (the --json object of one file). */
 export interface TransferSummary {
   action: "upload" | "download";
   name: string;
-  /** The local file. */
+  /** The local file; "-" for standard input or output. */
   path: string;
   size: number;
-  /** Bytes sent over the network in this run. */
+  /** Bytes that crossed the network in this run. */
   transferred: number;
   /** Bytes that were already there from an interrupted run (0: not resumed). */
   resumedFrom: number;
+  /** Already there and identical (same size and SHA-256): nothing moved. */
+  skipped: boolean;
   seconds: number;
   /** transferred / seconds. */
   bytesPerSecond: number;
   sha256: string;
 }
 
-/** Where to reach the server, and how to report. */
+/** How to transfer, and how to report. */
 export interface TransferOptions {
-  host: string;
-  port: number;
-  /** TLS and token settings. */
-  security: ClientSecurity;
   /** upload: replace an existing name; download: replace an existing output file. */
   force: boolean;
+  /** Bytes per second at most (--limit-rate); 0: no limit. */
+  limitRate: number;
   /** Notes such as "Resuming ..." (stderr). Default: none. */
   note?: (line: string) => void;
-  /** Draw a progress bar on stderr (default: when stderr is a terminal). */
-  progress?: boolean;
+  /**
+   * Called once the bytes start to flow, with the bytes already there
+   * (resumed) and the whole size (null: a stream of unknown length).
+   */
+  onStart?: (resumedFrom: number, size: number | null) => void;
+  /** Called as bytes move, with how many moved since the last call. */
+  onBytes?: (bytes: number) => void;
+  /**
+   * A streamed upload asks this at the end of its input, before telling the
+   * server the file is complete: false abandons it (the input ended because
+   * the user pressed Ctrl-C, which also killed the command writing into it).
+   */
+  beforeCommit?: () => Promise<boolean>;
 }
 
-/** Uploads `path` as `name`. Throws RuntimeError (ServerError for refusals). */
+/**
+ * Uploads the local file `path` as `name`, resuming an interrupted upload
+ * and skipping a file the server already holds with the same SHA-256.
+ * `remote`: what the server has under `name` if the caller already knows
+ * (null: nothing; undefined: ask). Throws RuntimeError (ServerError for
+ * refusals).
+ */
 export async function uploadFile(
+  session: FileSession,
   path: string,
   name: string,
   options: TransferOptions,
+  remote?: FileEntry | null,
 ): Promise<TransferSummary> {
   checkName(name);
   const file = await openLocal(path);
   try {
     const size = (await file.stat()).size;
+    const there = remote === undefined ? await statRemote(session, name) : remote;
+    if (there !== null && there.size === size && there.sha256 !== null) {
+      const began = performance.now();
+      if ((await hashFile(file)) === there.sha256) {
+        return summary("upload", name, path, size, size, began, there.sha256, true);
+      }
+      await file.seek(0, Deno.SeekMode.Start);
+    }
     for (let attempt = 1;; attempt++) {
       try {
-        return await uploadOnce(file, path, name, size, options);
+        return await uploadOnce(session, file, path, name, size, options);
       } catch (error) {
+        session.reset();
         // A resumed upload whose server-side prefix differed from ours: the
         // server dropped it, so one fresh attempt is all it takes.
         if (!(error instanceof ResumeMismatch) || attempt > 1) throw unwrap(error);
@@ -75,13 +114,14 @@ export async function uploadFile(
 }
 
 async function uploadOnce(
+  session: FileSession,
   file: Deno.FsFile,
   path: string,
   name: string,
   size: number,
   options: TransferOptions,
 ): Promise<TransferSummary> {
-  using client = await FileClient.connect(options.host, options.port, options.security);
+  const client = await session.client();
   let offset: number;
   try {
     offset = await client.put(name, size, options.force);
@@ -99,28 +139,19 @@ async function uploadOnce(
   const hash = sha256();
   const buffer = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(size, 1)));
   if (!await hashPrefix(file, offset, hash, buffer)) throw changedLocally(path);
-  // The server may refuse mid-stream (disk full): read its reply while sending.
-  let replied = false;
-  const reply = client.readLine().then(
-    (line) => {
-      replied = true;
-      return line;
-    },
-    (error: unknown) => {
-      replied = true;
-      return error instanceof Error ? error : new Error(String(error));
-    },
-  );
-  const progress = new Progress({ label: name, total: size, start: offset, ...bar(options) });
+  options.onStart?.(offset, size);
+  const reply = replyWatch(client.readLine());
+  const throttle = throttleFor(options.limitRate);
   let sent = 0;
   let hex = "";
   try {
-    sent = await pump(file, client.conn, size - offset, {
+    sent = await pump(file, paced(client.conn, throttle), size - offset, {
       hash,
-      stop: () => replied,
-      onProgress: (copied) => progress.update(offset + copied),
+      stop: () => reply.arrived,
+      ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
+      onProgress: progressOf(options),
     });
-    if (!replied) {
+    if (!reply.arrived) {
       if (sent < size - offset) throw changedLocally(path);
       hex = hash.digest("hex");
       await client.writeLine(digestLine(hex));
@@ -129,14 +160,12 @@ async function uploadOnce(
     const cause = error instanceof PumpError ? error.cause : error;
     if (!(error instanceof PumpError && error.side === "write") && !isDisconnect(cause)) {
       client.close(); // settles the pending reply read
-      await reply;
+      await reply.line;
       throw cause;
     }
     // The connection broke while sending: the server's reply may say why.
-  } finally {
-    progress.finish();
   }
-  const line = await reply;
+  const line = await reply.line;
   if (line instanceof Error) {
     throw new RuntimeError(
       `Upload of ${quoteName(name)} interrupted after ${offset + sent} of ${size} bytes (${
@@ -159,23 +188,147 @@ async function uploadOnce(
   return summary("upload", name, path, size, offset, began, hex);
 }
 
-/** Downloads `name` to `output` (a file path, or a directory to put it in). */
-export async function downloadFile(
+/**
+ * Uploads everything `reader` yields until its end as `name`, in chunks (the
+ * length is not known in advance). Never resumes: an interrupted stream
+ * leaves nothing on the server. Throws RuntimeError (ServerError for
+ * refusals, such as too-large once the stream passes --max-file-size).
+ */
+export async function uploadStream(
+  session: FileSession,
+  reader: Reader,
   name: string,
-  output: string,
   options: TransferOptions,
 ): Promise<TransferSummary> {
   checkName(name);
-  const target = await outputPath(output, name, options.force);
+  try {
+    return await uploadStreamOnce(session, reader, name, options);
+  } catch (error) {
+    session.reset();
+    throw error;
+  }
+}
+
+async function uploadStreamOnce(
+  session: FileSession,
+  reader: Reader,
+  name: string,
+  options: TransferOptions,
+): Promise<TransferSummary> {
+  const client = await session.client();
+  try {
+    await client.put(name, null, options.force);
+  } catch (error) {
+    throw refusalOf(error);
+  }
+  const began = performance.now();
+  options.onStart?.(0, null);
+  const reply = replyWatch(client.readLine());
+  const throttle = throttleFor(options.limitRate);
+  const out = paced(client.conn, throttle);
+  const chunk = new Uint8Array(throttle?.chunkSize ?? CHUNK_SIZE);
+  const hash = sha256();
+  const onBytes = options.onBytes ?? (() => {});
+  let size = 0;
+  let hex = "";
+  try {
+    while (!reply.arrived) {
+      const n = await readFull(reader, chunk);
+      if (n === 0) break;
+      const bytes = chunk.subarray(0, n);
+      hash.update(bytes);
+      await writeAll(out, concatBytes([encode(chunkLine(n) + "\n"), bytes]));
+      size += n;
+      onBytes(n);
+    }
+  } catch (error) {
+    if (!isDisconnect(error)) {
+      client.close(); // an input error: settles the pending reply read
+      await reply.line;
+      throw error;
+    }
+    // The connection broke while sending: the server's reply may say why.
+  }
+  if (!reply.arrived && !client.closed) {
+    if (options.beforeCommit && !(await options.beforeCommit())) {
+      client.close(); // the server keeps nothing of a stream without its end
+      await reply.line;
+      throw new RuntimeError(`The upload of ${quoteName(name)} was abandoned`);
+    }
+    hex = hash.digest("hex");
+    try {
+      await client.writeLine(`${chunkLine(0)}\n${digestLine(hex)}`);
+    } catch {
+      // Lost: the reply read says so.
+    }
+  }
+  const line = await reply.line;
+  if (line instanceof Error) {
+    throw new RuntimeError(
+      `Upload of ${quoteName(name)} from standard input interrupted after ${size} bytes (${
+        client.lost(line) instanceof RuntimeError ? "connection lost" : line.message
+      }); a stream cannot resume, so nothing was kept on the server`,
+    );
+  }
+  const parsed = parseReply(line);
+  if (!parsed.ok) throw refusal(parsed.code, parsed.message);
+  if (parsed.word !== "OK" || parsed.rest !== hex) {
+    throw new RuntimeError(
+      `Verification failed for ${
+        quoteName(name)
+      }: the server stored SHA-256 ${parsed.rest}, expected ${hex}`,
+    );
+  }
+  return summary("upload", name, "-", size, 0, began, hex);
+}
+
+/**
+ * Downloads `name` to the file `target`, resuming from its hidden part file
+ * and skipping a target that is already identical. `remote`: the server's
+ * entry if the caller already knows it. Throws RuntimeError.
+ */
+export async function downloadFile(
+  session: FileSession,
+  name: string,
+  target: string,
+  options: TransferOptions,
+  remote?: FileEntry,
+): Promise<TransferSummary> {
+  checkName(name);
+  const existing = statNow(target);
+  if (existing?.isDirectory) {
+    throw new RuntimeError(`Cannot write ${quoteName(target)}: it is a directory`);
+  }
+  if (existing) {
+    const there = remote ?? await statRemote(session, name);
+    if (there === null) throw notFound(name);
+    if (existing.isFile && existing.size === there.size && there.sha256 !== null) {
+      const began = performance.now();
+      using local = await Deno.open(target, { read: true });
+      if ((await hashFile(local)) === there.sha256) {
+        return summary("download", name, target, there.size, there.size, began, there.sha256, true);
+      }
+    }
+    if (!options.force) {
+      throw new RuntimeError(`${quoteName(target)} already exists (use --force to replace it)`);
+    }
+  }
+  const parent = statNow(dirname(target) || ".");
+  if (!parent?.isDirectory) {
+    throw new RuntimeError(
+      `Cannot write ${quoteName(target)}: no directory ${quoteName(dirname(target))}`,
+    );
+  }
   const partial = partialPath(target);
   for (let attempt = 1;; attempt++) {
     try {
-      return await downloadOnce(name, target, partial, options);
+      return await downloadOnce(session, name, target, partial, options);
     } catch (error) {
+      session.reset();
       if (!(error instanceof ResumeMismatch) || attempt > 2) throw unwrap(error);
       options.note?.(error.message);
-      await removeIfExists(partial.data);
-      await removeIfExists(partial.meta);
+      removeNow(partial.data);
+      removeNow(partial.meta);
     }
   }
 }
@@ -189,14 +342,15 @@ interface PartialRecord {
 }
 
 async function downloadOnce(
+  session: FileSession,
   name: string,
   target: string,
   partial: { data: string; meta: string },
   options: TransferOptions,
 ): Promise<TransferSummary> {
-  const record = await readJson<PartialRecord>(partial.meta);
-  const have = record?.name === name ? await sizeOf(partial.data) : 0;
-  using client = await FileClient.connect(options.host, options.port, options.security);
+  const record = readRecord<PartialRecord>(partial.meta);
+  const have = record?.name === name ? sizeOf(partial.data) : 0;
+  const client = await session.client();
   let entry: FileEntry;
   try {
     entry = await client.get(name, have);
@@ -223,7 +377,7 @@ async function downloadOnce(
       })`,
     );
   } else {
-    await writeJsonAtomic(
+    writeRecord(
       partial.meta,
       {
         name,
@@ -240,13 +394,15 @@ async function downloadOnce(
     if (!await hashPrefix(file, have, hash, buffer)) {
       throw new ResumeMismatch(`The partial download of ${quoteName(name)} shrank; starting over`);
     }
+    options.onStart?.(have, entry.size);
     const length = entry.size - have;
-    const progress = new Progress({ label: name, total: entry.size, start: have, ...bar(options) });
+    const throttle = throttleFor(options.limitRate);
     let received: number;
     try {
-      received = await pump(client.wire, file, length, {
+      received = await pump(client.wire, paced(file, throttle), length, {
         hash,
-        onProgress: (copied) => progress.update(have + copied),
+        ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
+        onProgress: progressOf(options),
       });
     } catch (error) {
       if (!(error instanceof PumpError)) throw error;
@@ -256,8 +412,6 @@ async function downloadOnce(
       }
       if (!isDisconnect(error.cause)) throw error.cause;
       received = -1;
-    } finally {
-      progress.finish();
     }
     if (received < length) {
       const kept = (await file.stat()).size;
@@ -269,13 +423,13 @@ async function downloadOnce(
     }
     const trailer = parseReply(await client.readLine());
     if (!trailer.ok) {
-      await discard(file, partial);
+      discard(file, partial);
       throw refusal(trailer.code, trailer.message);
     }
     const theirs = parseDigestLine(`${trailer.word} ${trailer.rest}`);
     const ours = hash.digest("hex");
     if (theirs !== ours) {
-      await discard(file, partial);
+      discard(file, partial);
       if (have > 0) {
         throw new ResumeMismatch(
           `The resumed download of ${quoteName(name)} did not verify; starting over`,
@@ -289,33 +443,85 @@ async function downloadOnce(
     }
     await file.syncData();
     closeQuietly(file);
-    await Deno.rename(partial.data, target);
-    await removeIfExists(partial.meta);
+    Deno.renameSync(partial.data, target);
+    removeNow(partial.meta);
     return summary("download", name, target, entry.size, have, began, ours);
   } finally {
     closeQuietly(file);
   }
 }
 
-/** The output file for a download; refuses to replace an existing one without force. */
-async function outputPath(output: string, name: string, force: boolean): Promise<string> {
-  let target = output;
-  const info = await statOrNull(output);
-  if (info?.isDirectory) target = join(output, name);
-  const existing = target === output ? info : await statOrNull(target);
-  if (existing?.isDirectory) {
-    throw new RuntimeError(`Cannot write ${quoteName(target)}: it is a directory`);
+/**
+ * Downloads `name` into `writer` (standard output). The digest is checked at
+ * the end, when the bytes are already written: a mismatch is an error the
+ * caller must heed (the exit code). Never resumes. Throws RuntimeError.
+ */
+export async function downloadStream(
+  session: FileSession,
+  name: string,
+  writer: Writer,
+  options: TransferOptions,
+): Promise<TransferSummary> {
+  checkName(name);
+  try {
+    return await downloadStreamOnce(session, name, writer, options);
+  } catch (error) {
+    session.reset();
+    throw error;
   }
-  if (existing && !force) {
-    throw new RuntimeError(`${quoteName(target)} already exists (use --force to replace it)`);
+}
+
+async function downloadStreamOnce(
+  session: FileSession,
+  name: string,
+  writer: Writer,
+  options: TransferOptions,
+): Promise<TransferSummary> {
+  const client = await session.client();
+  let entry: FileEntry;
+  try {
+    entry = await client.get(name, 0);
+  } catch (error) {
+    throw refusalOf(error);
   }
-  const parent = await statOrNull(dirname(target) || ".");
-  if (!parent?.isDirectory) {
+  const began = performance.now();
+  options.onStart?.(0, entry.size);
+  const hash = sha256();
+  const throttle = throttleFor(options.limitRate);
+  let received: number;
+  try {
+    received = await pump(client.wire, paced(writer, throttle), entry.size, {
+      hash,
+      ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
+      onProgress: progressOf(options),
+    });
+  } catch (error) {
+    if (!(error instanceof PumpError)) throw error;
+    if (error.side === "write") {
+      throw new RuntimeError(`Cannot write to standard output: ${error.message}`);
+    }
+    if (!isDisconnect(error.cause)) throw error.cause;
+    received = -1;
+  }
+  if (received < entry.size) {
     throw new RuntimeError(
-      `Cannot write ${quoteName(target)}: no directory ${quoteName(dirname(target))}`,
+      `Download of ${
+        quoteName(name)
+      } to standard output interrupted (connection lost); what was written is incomplete`,
     );
   }
-  return target;
+  const trailer = parseReply(await client.readLine());
+  if (!trailer.ok) throw refusal(trailer.code, trailer.message);
+  const theirs = parseDigestLine(`${trailer.word} ${trailer.rest}`);
+  const ours = hash.digest("hex");
+  if (theirs !== ours) {
+    throw new RuntimeError(
+      `Verification failed for ${quoteName(name)}: received SHA-256 ${ours}, the server sent ${
+        theirs ?? "no digest"
+      }; the bytes written to standard output are damaged`,
+    );
+  }
+  return summary("download", name, "-", entry.size, 0, began, ours);
 }
 
 /**
@@ -329,6 +535,69 @@ export function partialPath(target: string): { data: string; meta: string } {
     : `.socketkit-${sha256Hex(base).slice(0, 16)}.part`;
   const data = join(dirname(target), hidden);
   return { data, meta: data + ".json" };
+}
+
+/** What the server holds under `name`, or null. Throws RuntimeError. */
+async function statRemote(session: FileSession, name: string): Promise<FileEntry | null> {
+  const client = await session.client();
+  try {
+    return await client.stat(name);
+  } catch (error) {
+    if (error instanceof ServerError && error.code === "not-found") return null;
+    throw refusalOf(error);
+  }
+}
+
+/** A reply the server may send while we are still sending (a refusal mid-stream). */
+function replyWatch(read: Promise<string>): { arrived: boolean; line: Promise<string | Error> } {
+  const watch = {
+    arrived: false,
+    line: read.then(
+      (line): string | Error => {
+        watch.arrived = true;
+        return line;
+      },
+      (error: unknown) => {
+        watch.arrived = true;
+        return error instanceof Error ? error : new Error(String(error));
+      },
+    ),
+  };
+  return watch;
+}
+
+/** Reads until `buffer` is full or the input ends; 0 at the end. */
+async function readFull(reader: Reader, buffer: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = await reader.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+    // A pipe hands over what it has: send that rather than wait for more.
+    if (filled >= 64 * 1024) break;
+  }
+  return filled;
+}
+
+function progressOf(options: TransferOptions): (copied: number) => void {
+  let reported = 0;
+  return (copied) => {
+    options.onBytes?.(copied - reported);
+    reported = copied;
+  };
+}
+
+/** The hex SHA-256 of a whole local file, read from the start. */
+async function hashFile(file: Deno.FsFile): Promise<string> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const hash = sha256();
+  const buffer = new Uint8Array(CHUNK_SIZE);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  return hash.digest("hex");
 }
 
 function sameFile(record: PartialRecord, entry: FileEntry): boolean {
@@ -353,6 +622,10 @@ function checkName(name: string): void {
   if (why !== null) throw new RuntimeError(`Name ${quoteName(name)} refused: ${why}`);
 }
 
+function notFound(name: string): ServerError {
+  return new ServerError("not-found", `File ${quoteName(name)} not found`);
+}
+
 function refusalOf(error: unknown): unknown {
   return error instanceof ServerError ? refusal(error.code, error.message) : error;
 }
@@ -364,6 +637,10 @@ function refusal(code: string, message: string): RuntimeError {
   return new ServerError(code, message);
 }
 
+/**
+ * Opens a local file to upload. Devices and /proc are read only as standard
+ * input (Deno grants them only with --allow-all), which the caller maps.
+ */
 async function openLocal(path: string): Promise<Deno.FsFile> {
   let file: Deno.FsFile;
   try {
@@ -371,6 +648,13 @@ async function openLocal(path: string): Promise<Deno.FsFile> {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new RuntimeError(`Cannot read ${quoteName(path)}: no such file`);
+    }
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new RuntimeError(
+        `Cannot read ${
+          quoteName(path)
+        }: devices and /proc files are read only as standard input: upload - --name NAME < ${path}`,
+      );
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       throw new RuntimeError(`Cannot read ${quoteName(path)}: permission denied`);
@@ -381,7 +665,11 @@ async function openLocal(path: string): Promise<Deno.FsFile> {
   const info = await file.stat();
   if (!info.isFile) {
     closeQuietly(file);
-    throw new RuntimeError(`Cannot upload ${quoteName(path)}: not a regular file`);
+    throw new RuntimeError(
+      `Cannot upload ${
+        quoteName(path)
+      }: not a regular file (to send a pipe, use: upload - --name NAME)`,
+    );
   }
   return file;
 }
@@ -390,10 +678,10 @@ function changedLocally(path: string): RuntimeError {
   return new RuntimeError(`${quoteName(path)} shrank while being uploaded; nothing was stored`);
 }
 
-async function discard(file: Deno.FsFile, partial: { data: string; meta: string }) {
+function discard(file: Deno.FsFile, partial: { data: string; meta: string }): void {
   closeQuietly(file);
-  await removeIfExists(partial.data);
-  await removeIfExists(partial.meta);
+  removeNow(partial.data);
+  removeNow(partial.meta);
 }
 
 function summary(
@@ -404,6 +692,7 @@ function summary(
   resumedFrom: number,
   began: number,
   hex: string,
+  skipped = false,
 ): TransferSummary {
   const seconds = (performance.now() - began) / 1000;
   const transferred = size - resumedFrom;
@@ -413,22 +702,19 @@ function summary(
     path,
     size,
     transferred,
-    resumedFrom,
+    resumedFrom: skipped ? 0 : resumedFrom,
+    skipped,
     seconds: Math.round(seconds * 1000) / 1000,
     bytesPerSecond: seconds > 0 ? Math.round(transferred / seconds) : 0,
     sha256: hex,
   };
 }
 
-function bar(options: TransferOptions): { enabled?: boolean } {
-  return options.progress === undefined ? {} : { enabled: options.progress };
-}
-
 function percent(part: number, whole: number): string {
   return `${whole > 0 ? Math.floor((part / whole) * 100) : 100}%`;
 }
 
-async function sizeOf(path: string): Promise<number> {
-  const info = await statOrNull(path);
+function sizeOf(path: string): number {
+  const info = statNow(path);
   return info?.isFile ? info.size : 0;
 }

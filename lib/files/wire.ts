@@ -3,6 +3,7 @@
  * pull in bytes that follow it, so those are kept and handed out first by the
  * next raw read.
  */
+import { Deadline, TIMED_OUT } from "../base/deadline.ts";
 import { type Reader, writeAll, type Writer } from "../base/io.ts";
 import { decodeLenient, encode } from "../base/text.ts";
 
@@ -14,6 +15,32 @@ export class LineTooLong extends Error {
   }
 }
 
+/**
+ * What readLine throws when a line was begun but not finished within the
+ * line deadline (a trickle); the connection is then unusable.
+ */
+export class LineTimeout extends Error {
+  readonly ms: number;
+  constructor(ms: number) {
+    super(`Line not completed within ${ms} ms`);
+    this.name = "LineTimeout";
+    this.ms = ms;
+  }
+}
+
+/** Options of {@link WireReader}. */
+export interface WireReaderOptions {
+  /** Bytes held for line framing (default 4 KiB); also the line limit. */
+  lineBuffer?: number;
+  /** Called after every read that returned bytes (idle tracking). */
+  onRead?: () => void;
+  /**
+   * Milliseconds a line may take from its first byte to its newline; 0 (the
+   * default): no limit. Waiting for a line's first byte is not limited here.
+   */
+  lineTimeout?: number;
+}
+
 /** Line and byte reads over one reader, without losing bytes in between. */
 export class WireReader {
   #reader: Reader;
@@ -21,46 +48,56 @@ export class WireReader {
   #start = 0;
   #end = 0;
   #onRead: () => void;
+  #lineTimeout: number;
 
-  /**
-   * @param reader the connection
-   * @param options.lineBuffer bytes held for line framing (default 4 KiB); also the line limit
-   * @param options.onRead called after every read that returned bytes (idle tracking)
-   */
-  constructor(reader: Reader, options: { lineBuffer?: number; onRead?: () => void } = {}) {
+  /** @param reader the connection */
+  constructor(reader: Reader, options: WireReaderOptions = {}) {
     this.#reader = reader;
     this.#buffer = new Uint8Array(options.lineBuffer ?? 4096);
     this.#onRead = options.onRead ?? (() => {});
+    this.#lineTimeout = options.lineTimeout ?? 0;
   }
 
   /**
    * The next line without LF or CRLF, decoded as UTF-8 (invalid bytes become
    * U+FFFD), or null at end of input. A partial last line counts as end of
-   * input: a request cut short is no request. Throws LineTooLong.
+   * input: a request cut short is no request. Throws LineTooLong, and
+   * LineTimeout when the line deadline passes.
    */
   async readLine(): Promise<string | null> {
     let scanned = this.#start;
-    while (true) {
-      const newline = this.#buffer.subarray(scanned, this.#end).indexOf(0x0a);
-      if (newline !== -1) {
-        const lineEnd = scanned + newline;
-        let line = this.#buffer.subarray(this.#start, lineEnd);
-        if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, -1);
-        this.#start = lineEnd + 1;
-        return decodeLenient(line);
+    let deadline: Deadline | null = null;
+    try {
+      while (true) {
+        const newline = this.#buffer.subarray(scanned, this.#end).indexOf(0x0a);
+        if (newline !== -1) {
+          const lineEnd = scanned + newline;
+          let line = this.#buffer.subarray(this.#start, lineEnd);
+          if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, -1);
+          this.#start = lineEnd + 1;
+          return decodeLenient(line);
+        }
+        scanned = this.#end;
+        if (this.#start > 0) {
+          this.#buffer.copyWithin(0, this.#start, this.#end);
+          scanned -= this.#start;
+          this.#end -= this.#start;
+          this.#start = 0;
+        }
+        if (this.#end === this.#buffer.length) throw new LineTooLong(this.#buffer.length);
+        // The clock starts with the line's first byte (perhaps already buffered).
+        if (deadline === null && this.#end > 0 && this.#lineTimeout > 0) {
+          deadline = new Deadline(this.#lineTimeout);
+        }
+        const read = this.#reader.read(this.#buffer.subarray(this.#end));
+        const n = deadline === null ? await read : await deadline.race(read);
+        if (n === TIMED_OUT) throw new LineTimeout(this.#lineTimeout);
+        if (n === null) return null;
+        this.#onRead();
+        this.#end += n;
       }
-      scanned = this.#end;
-      if (this.#start > 0) {
-        this.#buffer.copyWithin(0, this.#start, this.#end);
-        scanned -= this.#start;
-        this.#end -= this.#start;
-        this.#start = 0;
-      }
-      if (this.#end === this.#buffer.length) throw new LineTooLong(this.#buffer.length);
-      const n = await this.#reader.read(this.#buffer.subarray(this.#end));
-      if (n === null) return null;
-      this.#onRead();
-      this.#end += n;
+    } finally {
+      deadline?.clear();
     }
   }
 

@@ -28,6 +28,8 @@ export interface TcpGate {
   readonly tls: TlsKeyPair | null;
   /** Connections one address may hold open per service; 0: no limit. */
   readonly maxConnsPerIp: number;
+  /** True when clients must present the server's token (TrackedConn.authenticated). */
+  readonly tokenRequired: boolean;
   /** Whether a new connection from `remote` may proceed, before any byte; false closes it. */
   admit(remote: Deno.NetAddr, label: string): boolean;
   /** What must happen before the handler (TLS, the AUTH line); false closes the connection. */
