@@ -130,7 +130,7 @@ Deno.test("files: names that look like other names are refused; two spellings of
   ) {
     match(
       (await raw.request(`PUT 3 new ${name}`))!,
-      /^ERR bad-name Name ".*" refused: it (contains the invisible or space-like character \\u\{[0-9a-f]+\}|starts or ends with a space)/,
+      /^ERR bad-name Name ".*" refused: it (contains the invisible or space-like character \\u([0-9a-f]{4}|\{[0-9a-f]+\})|starts or ends with a space)/,
       JSON.stringify(name),
     );
   }
@@ -149,7 +149,7 @@ Deno.test("files: names that look like other names are refused; two spellings of
   equal(client.code, 1);
   equal(
     client.stderr,
-    'error: Name "a\\u{200b}b" refused: it contains the invisible or space-like character \\u{200b}\n',
+    'error: Name "a\\u200bb" refused: it contains the invisible or space-like character \\u200b\n',
   );
 });
 

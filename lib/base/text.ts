@@ -45,12 +45,14 @@ export function printable(text: string): string {
   return text
     .replace(CONTROL, (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"))
     .replace(INVISIBLE, (ch, at: number, all: string) => {
-      if (shownAsPartOfNeighbours(ch, all, at)) return ch;
-      const code = ch.codePointAt(0)!;
-      return code > 0xffff
-        ? `\\u{${code.toString(16)}}`
-        : "\\u" + code.toString(16).padStart(4, "0");
+      return shownAsPartOfNeighbours(ch, all, at) ? ch : escapeCodePoint(ch);
     });
+}
+
+/** One character as an escape: `\u200b`, or `\u{e0041}` beyond U+FFFF. */
+export function escapeCodePoint(ch: string): string {
+  const code = ch.codePointAt(0)!;
+  return code > 0xffff ? `\\u{${code.toString(16)}}` : "\\u" + code.toString(16).padStart(4, "0");
 }
 
 function shownAsPartOfNeighbours(ch: string, text: string, at: number): boolean {

@@ -8,7 +8,7 @@
  * combining accent is one name, and a name on disk that is not in NFC is
  * never listed or served (it could not be asked for).
  */
-import { printable } from "../base/text.ts";
+import { escapeCodePoint, printable } from "../base/text.ts";
 
 /** Longest segment in UTF-8 bytes (the usual file system limit, NAME_MAX). */
 export const MAX_SEGMENT_BYTES = 255;
@@ -60,7 +60,7 @@ export function nameRefusal(name: string): string | null {
   if (name.includes("\ufffd")) return "it is not valid UTF-8";
   const invisible = name.match(INVISIBLE)?.[0];
   if (invisible !== undefined) {
-    return `it contains the invisible or space-like character ${codePoint(invisible)}`;
+    return `it contains the invisible or space-like character ${escapeCodePoint(invisible)}`;
   }
   if (name !== canonicalName(name)) return "it is not in Unicode NFC form";
   const segments = name.split("/");
@@ -87,12 +87,12 @@ export function nameRefusal(name: string): string | null {
 
 /**
  * A name as it may be shown on a terminal: control characters escaped as by
- * printable(), and invisible or space-like characters as `\u{200b}`, so two
+ * printable(), and invisible or space-like characters as `\u200b`, so two
  * names that differ only there never look alike (the client shows what any
  * server sends this way).
  */
 export function showName(name: string): string {
-  return printable(name).replaceAll("\t", "\\x09").replace(INVISIBLE_ALL, (ch) => codePoint(ch));
+  return printable(name).replaceAll("\t", "\\x09").replace(INVISIBLE_ALL, escapeCodePoint);
 }
 
 /** The printable form of a name for messages: see showName, quoted, cut at 80. */
@@ -106,10 +106,6 @@ export function quoteName(name: string): string {
 export function parentOf(name: string): string {
   const slash = name.lastIndexOf("/");
   return slash === -1 ? "" : name.slice(0, slash);
-}
-
-function codePoint(ch: string): string {
-  return `\\u{${ch.codePointAt(0)!.toString(16)}}`;
 }
 
 function utf8Length(text: string): number {

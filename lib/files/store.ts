@@ -260,11 +260,14 @@ export class FileStore {
       // Another server sharing this directory may be uploading the same name: an
       // exclusive lock on the part file (flock) is the name's lock across processes,
       // taken before anything is truncated and held until the upload has ended.
+      const existed = lstatNow(path) !== null;
       const file = await Deno.open(path, { read: true, write: true, create: true });
+      let locked = false;
       let before: number;
       let offset: number;
       try {
-        if (!(await file.tryLock(true))) {
+        locked = await file.tryLock(true);
+        if (!locked) {
           throw new StoreError(
             "busy",
             `${quoteName(name)} is being uploaded by another client; try again when it is done`,
@@ -282,6 +285,7 @@ export class FileStore {
         }
         await file.truncate(offset);
       } catch (error) {
+        if (locked && !existed) removeNow(path); // a refused new upload leaves nothing behind
         closeQuietly(file);
         throw error;
       }
