@@ -14,6 +14,7 @@ import { canonicalName, nameRefusal, quoteName } from "./names.ts";
 import type { FileEntry } from "./protocol.ts";
 import {
   downloadFile,
+  localReadError,
   type TransferOptions,
   type TransferSummary,
   uploadFile,
@@ -153,20 +154,7 @@ async function statLocal(path: string): Promise<Deno.FileInfo> {
   try {
     return await Deno.stat(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new RuntimeError(`Cannot read ${quoteName(path)}: no such file`);
-    }
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new RuntimeError(
-        `Cannot read ${
-          quoteName(path)
-        }: devices and /proc files are read only as standard input: upload - --name NAME < ${path}`,
-      );
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new RuntimeError(`Cannot read ${quoteName(path)}: permission denied`);
-    }
-    throw error;
+    throw localReadError(path, error);
   }
 }
 

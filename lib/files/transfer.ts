@@ -638,29 +638,35 @@ function refusal(code: string, message: string): RuntimeError {
 }
 
 /**
- * Opens a local file to upload. Devices and /proc are read only as standard
- * input (Deno grants them only with --allow-all), which the caller maps.
+ * Why a local file to upload cannot be read, as the user should read it.
+ * Devices and /proc are read only as standard input (Deno grants them only
+ * with --allow-all), so that is what the message says to do.
  */
+export function localReadError(path: string, error: unknown): RuntimeError {
+  if (error instanceof Deno.errors.NotFound) {
+    return new RuntimeError(`Cannot read ${quoteName(path)}: no such file`);
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return new RuntimeError(
+      `Cannot read ${
+        quoteName(path)
+      }: devices and /proc files are read only as standard input: upload - --name NAME < ${path}`,
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new RuntimeError(`Cannot read ${quoteName(path)}: permission denied`);
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  return new RuntimeError(`Cannot read ${quoteName(path)}: ${detail}`);
+}
+
+/** Opens a local file to upload; see localReadError. */
 async function openLocal(path: string): Promise<Deno.FsFile> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new RuntimeError(`Cannot read ${quoteName(path)}: no such file`);
-    }
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new RuntimeError(
-        `Cannot read ${
-          quoteName(path)
-        }: devices and /proc files are read only as standard input: upload - --name NAME < ${path}`,
-      );
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new RuntimeError(`Cannot read ${quoteName(path)}: permission denied`);
-    }
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new RuntimeError(`Cannot read ${quoteName(path)}: ${detail}`);
+    throw localReadError(path, error);
   }
   const info = await file.stat();
   if (!info.isFile) {
