@@ -170,8 +170,10 @@ Deno.test("attack: a message line trickled a byte at a time is cut off at --line
   const port = server.port(LABELS.tcp);
   const started = performance.now();
   const trickle = async () => {
-    // One byte every 200 ms: each answered after --flush-delay, but the line never ends.
+    // A first line makes it a line connection; then one byte every 200 ms,
+    // under --flush-delay, and the line never ends.
     using client = await LineClient.connect(port);
+    await client.send("first line\n");
     const replies: string[] = [];
     let closed = false;
     const reading = (async () => {
@@ -194,13 +196,16 @@ Deno.test("attack: a message line trickled a byte at a time is cut off at --line
     return { replies, ms: performance.now() - started };
   };
   const original = async () => {
-    // The original client: a message without newline, then silence past the timeout.
-    using client = await LineClient.connect(port);
-    await client.send("Hello");
-    const first = await client.readLine();
+    // The original client: a message without newline on a connection of its
+    // own, answered at once (raw framing), then another much later.
+    const ask = async (message: string) => {
+      using client = await LineClient.connect(port);
+      await client.send(message);
+      return await client.readLine(); // the reply, then the server's close
+    };
+    const first = await ask("Hello");
     await sleep(2500);
-    await client.send("World");
-    return [first, await client.readLine()];
+    return [first, await ask("World")];
   };
   const lines = async () => {
     // Whole lines at the same pace: never cut.
