@@ -89,8 +89,8 @@ Deno.test("tcp message (--framing line): a message without newline waits for --f
   equal(await client.request("still open"), ACK);
 });
 
-Deno.test("serve: --framing takes only its values (exit 2, naming the flag)", async () => {
-  for (const flag of ["--framing"]) {
+Deno.test("serve: --framing and --udp-engine take only their values (exit 2, naming the flag)", async () => {
+  for (const flag of ["--framing", "--udp-engine"]) {
     const result = await runCli(["serve", flag, "sometimes"]);
     equal(result.code, 2);
     match(result.stderr, new RegExp(`Invalid value "sometimes" for ${flag}: expected one of`));

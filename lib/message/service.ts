@@ -38,7 +38,13 @@ export class MessageService implements Service {
         port: tcp.port,
         connections: () => tcp.connectionCount,
       },
-      { label: UDP_LABEL, transport: "udp", hostname: udp.hostname, port: udp.port },
+      {
+        label: UDP_LABEL,
+        transport: "udp",
+        hostname: udp.hostname,
+        port: udp.port,
+        engine: udp.engine,
+      },
     ];
   }
 
@@ -65,11 +71,12 @@ export class MessageService implements Service {
     });
     let udp: UdpService;
     try {
-      udp = UdpService.listen({
+      udp = await UdpService.listen({
         label: UDP_LABEL,
         service: "UDP message service",
         hostname: deps.host,
         port: config.udpPort,
+        engine: deps.udpEngine,
         log,
         gate,
         ...udpMessageHandler(config, deps, counters, exits),

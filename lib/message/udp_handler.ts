@@ -40,7 +40,7 @@ export function udpMessageHandler(
   exits: ExitCountdown,
 ): {
   handle(datagram: AdmittedDatagram, from: Deno.NetAddr): Uint8Array | null;
-  afterReply(): void;
+  afterReplies(): void;
 } {
   const { log } = deps;
   // Replies are datagrams, so no trailing newline.
@@ -87,7 +87,7 @@ export function udpMessageHandler(
       return reply(refusedExit(refusal));
     },
     // The countdown to the shutdown starts only once the reply to `exit` is on its way.
-    afterReply() {
+    afterReplies() {
       if (exitFrom === null) return;
       exits.accepted("udp", `exit from ${formatAddr(exitFrom)} over UDP`);
       exitFrom = null;
