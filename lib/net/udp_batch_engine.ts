@@ -157,7 +157,8 @@ export class BatchUdpEngine implements UdpEngine {
   /** Resolves the receive() waiting for the worker's word (also on close or failure). */
   #wake: (() => void) | null = null;
   #turnStarted = performance.now();
-  #breather: Breather | null = null;
+  /** Made at the first pause; null: none could be made. */
+  #breather: Breather | null | undefined;
   #waits = 0;
   #pauses = 0;
 
@@ -283,8 +284,10 @@ export class BatchUdpEngine implements UdpEngine {
   /** Lets the event loop poll every other socket once (see {@link Breather}). */
   async #pause(): Promise<void> {
     this.#pauses++;
-    this.#breather ??= new Breather();
-    await this.#breather.breathe();
+    if (this.#breather === undefined) this.#breather = Breather.open();
+    if (this.#breather !== null) await this.#breather.breathe();
+    // No loopback socket to be had: a timer pauses too, for a millisecond or more.
+    else await new Promise((resolve) => setTimeout(resolve, 0));
     this.#turnStarted = performance.now();
   }
 
@@ -360,9 +363,21 @@ class Breather {
   #pending: Promise<unknown>;
   #byte = new Uint8Array(1);
 
-  constructor() {
-    this.#socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  private constructor(socket: Deno.DatagramConn) {
+    this.#socket = socket;
     this.#pending = this.#receive();
+  }
+
+  /** A breather on a loopback address, or null when neither 127.0.0.1 nor ::1 can be bound. */
+  static open(): Breather | null {
+    for (const hostname of ["127.0.0.1", "::1"]) {
+      try {
+        return new Breather(Deno.listenDatagram({ transport: "udp", hostname, port: 0 }));
+      } catch {
+        // try the other loopback
+      }
+    }
+    return null;
   }
 
   async breathe(): Promise<void> {
