@@ -10,13 +10,17 @@ import { fileURLToPath } from "node:url";
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
-/** `deno run` arguments for main.ts, as the serve task uses them. */
+/**
+ * `deno run` arguments for main.ts, as the serve task uses them (with FFI:
+ * the open-file limit, and the UDP batch engine that --udp-engine auto takes).
+ */
 export const SOCKETKIT = [
   "run",
   "--unstable-net",
   "--allow-net",
   "--allow-read",
   "--allow-write",
+  "--allow-ffi",
   MAIN,
 ];
 
@@ -52,9 +56,13 @@ export interface StartOptions {
   settleMs?: number;
   /** Give up (and kill the process) after this long, ms. Default 15,000. */
   timeoutMs?: number;
+  /** The program to run with `args`. Default: Deno (Deno.execPath()). */
+  program?: string;
 }
 
-const LISTENING = /^(.*) Listening on (.+):(\d+)$/;
+// socketkit's "[TCP Server] Listening on 127.0.0.1:65432", or the original
+// server's "[TCP Server] Listening on port 65432...".
+const LISTENING = /^(.*) Listening on (?:.+:(\d+)|port (\d+)\.\.\.)$/;
 
 /** A server process under test. */
 export class ServerUnderTest {
@@ -81,12 +89,12 @@ export class ServerUnderTest {
   }
 
   /**
-   * Spawns `deno <args>` and resolves once it is listening. Throws with its
-   * stderr if it exits or times out first.
+   * Spawns `deno <args>` (or `options.program`) and resolves once it is
+   * listening. Throws with its stderr if it exits or times out first.
    */
   static async start(args: string[], options: StartOptions = {}): Promise<ServerUnderTest> {
     const started = performance.now();
-    const child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(options.program ?? Deno.execPath(), {
       args,
       cwd: ROOT,
       stdin: "null",
@@ -159,7 +167,7 @@ export class ServerUnderTest {
         text = text.slice(newline + 1);
         const match = line.match(LISTENING);
         if (!match) continue;
-        this.ports.set(match[1]!, Number(match[3]));
+        this.ports.set(match[1]!, Number(match[2] ?? match[3]));
         this.listeningMs = now - started;
         if (typeof expect === "number" && this.ports.size >= expect) return;
       }

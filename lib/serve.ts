@@ -12,7 +12,7 @@ import {
   raiseFdLimit,
 } from "./base/fd_limit.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
-import { UsageError } from "./base/errors.ts";
+import { RuntimeError, UsageError } from "./base/errors.ts";
 import { Logger } from "./base/logger.ts";
 import type { StatusSection } from "./base/status.ts";
 import { CHAT_FLAGS, type ChatConfig, parseChatConfig } from "./chat/config.ts";
@@ -24,6 +24,8 @@ import { infoStatus } from "./info/status.ts";
 import { MESSAGE_FLAGS, type MessageConfig, parseMessageConfig } from "./message/config.ts";
 import { messageStatus } from "./message/status.ts";
 import { formatHostPort, isLoopback } from "./net/address.ts";
+import { batchEngineProblem } from "./net/udp_batch_engine.ts";
+import { UDP_ENGINES, type UdpEngineChoice } from "./net/udp_engine.ts";
 import { parseSecurityConfig, SECURITY_FLAGS, type SecurityConfig } from "./security/config.ts";
 import { createGate, type Gate } from "./security/gate.ts";
 import { envReadable, TOKEN_ENV } from "./security/token.ts";
@@ -85,6 +87,13 @@ export const SERVE_SPEC: CommandSpec = {
       help:
         "Time a message line has from its first byte to its end, however slowly it comes (0: no limit)",
     },
+    "udp-engine": {
+      type: "string",
+      value: "ENGINE",
+      default: "auto",
+      help:
+        "UDP services: batch (recvmmsg/sendmmsg, Linux, --allow-ffi), deno, or auto (batch where it runs)",
+    },
     ...SECURITY_FLAGS,
     quiet: {
       type: "boolean",
@@ -105,8 +114,9 @@ sessions are kept.
 
 Permissions: with --allow-ffi (deno task serve and the compiled binary have it)
 serve reads and raises its open-file limit through libc and sizes --max-conns
-to it, then gives FFI up before reading its flags (docs/security.md). Without
-it the limit is assumed to be 1024.
+to it, and the UDP services move datagrams in batches (--udp-engine); FFI is
+given up once the services are open (docs/security.md). Without it the limit
+is assumed to be 1024 and UDP goes through Deno's own sockets.
 
 Exposing the server (docs/security.md): give clients a token through
 $SOCKETKIT_TOKEN or --token-file (never on the command line), TLS with
@@ -132,6 +142,8 @@ export interface ServeConfig {
   maxConns: number | null;
   /** What every TCP service starts from; maxConnections is --max-conns or DEFAULT_MAX_CONNS. */
   tcp: TcpLimits;
+  /** --udp-engine. */
+  udpEngine: UdpEngineChoice;
   /** --allow, --deny, the token, TLS, --auth-timeout, --max-conns-per-ip. */
   security: SecurityConfig;
   message: MessageConfig;
@@ -161,6 +173,7 @@ export function parseServeConfig(flags: ParsedFlags): ServeConfig {
       idleTimeout: flags.duration("idle-timeout"),
       lineTimeout: flags.duration("line-timeout"),
     },
+    udpEngine: flags.choice("udp-engine", UDP_ENGINES),
     security: parseSecurityConfig(flags),
     message: parseMessageConfig(flags),
     chat: parseChatConfig(flags),
@@ -244,6 +257,10 @@ export async function startServer(
   log: Logger,
   fdLimit: FdLimit = raiseFdLimit(),
 ): Promise<Server> {
+  if (config.udpEngine === "batch" && usesUdp(config)) {
+    const problem = batchEngineProblem();
+    if (problem !== null) throw new RuntimeError(`--udp-engine batch cannot run here: ${problem}`);
+  }
   // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
   const { gate, notes, warnings } = createGate(config.security, log);
   const sized = sizeConnections(config, fdLimit);
@@ -264,6 +281,7 @@ export async function startServer(
     log,
     gate,
     tcp: { ...config.tcp, maxConnections: sized.maxConnections },
+    udpEngine: config.udpEngine,
     requestShutdown: (reason) => requestStop(reason),
   };
 
@@ -296,6 +314,11 @@ export async function startServer(
     });
   };
   return { services, shutdown: requestStop, reload, finished };
+}
+
+/** Whether a UDP service (message or info) runs. */
+function usesUdp(config: ServeConfig): boolean {
+  return config.services.includes("message") || config.services.includes("info");
 }
 
 /** What {@link sizeConnections} decided, and what to tell the operator. */
@@ -391,19 +414,26 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */
 export async function serve(args: string[]): Promise<number> {
-  // The server's only FFI: the open-file limit, read and raised once, first
-  // thing. Then the permission is given up, so the server runs in Deno's
-  // sandbox from here on (FFI lifts it for the whole process).
+  // The server's only FFI: the open-file limit, read and raised first thing,
+  // and the UDP batch engines (--udp-engine), which need it only to open.
+  // Then the permission is given up, so the server runs in Deno's sandbox
+  // from there on (FFI lifts it for the whole process): at once when no
+  // engine will need it, else as soon as the services are open.
   const fdLimit = raiseFdLimit();
-  Deno.permissions.revokeSync({ name: "ffi" });
   const flags = parseFlags(SERVE_SPEC, args);
   if (flags.help) {
     console.log(formatHelp(SERVE_SPEC));
     return 0;
   }
   const config = parseServeConfig(flags);
+  if (config.udpEngine === "deno" || !usesUdp(config)) giveUpFfi();
   const log = new Logger({ quiet: config.quiet, summaryInterval: config.summaryInterval });
-  const server = await startServer(config, log, fdLimit);
+  let server: Server;
+  try {
+    server = await startServer(config, log, fdLimit);
+  } finally {
+    giveUpFfi();
+  }
   const listeners: [Deno.Signal, () => void][] = [
     ["SIGINT", () => server.shutdown("SIGINT")],
     ["SIGTERM", () => server.shutdown("SIGTERM")],
@@ -416,4 +446,9 @@ export async function serve(args: string[]): Promise<number> {
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }
   return 0;
+}
+
+/** Revokes --allow-ffi for the rest of the process (a no-op when it was not granted). */
+function giveUpFfi(): void {
+  Deno.permissions.revokeSync({ name: "ffi" });
 }

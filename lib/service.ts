@@ -7,6 +7,7 @@
 import type { Logger } from "./base/logger.ts";
 import type { StatusSection } from "./base/status.ts";
 import type { TcpGate } from "./net/tcp_service.ts";
+import type { UdpEngineChoice } from "./net/udp_engine.ts";
 import type { UdpGate } from "./net/udp_service.ts";
 import type { ClientSecurity } from "./security/client_settings.ts";
 
@@ -24,6 +25,8 @@ export interface Endpoint {
   port: number;
   /** Connections open now (TCP endpoints). */
   connections?: () => number;
+  /** The engine moving its datagrams (UDP endpoints): "deno" or "batch". */
+  engine?: "deno" | "batch";
 }
 
 /** A started service: its sockets, its counters and its lifetime. */
@@ -57,6 +60,8 @@ export interface ServiceDeps {
   /** Access control, the token and TLS, for TcpService and UdpService. */
   gate: TcpGate & UdpGate;
   tcp: TcpLimits;
+  /** Which engine the UDP services use (--udp-engine). */
+  udpEngine: UdpEngineChoice;
   /** Starts the one shutdown path; safe to call more than once. */
   requestShutdown(reason: string): void;
 }

@@ -67,7 +67,8 @@ Deno.test({
       }).output();
       equal(build.code, 0, new TextDecoder().decode(build.stderr));
       const server = new Deno.Command(binary, {
-        args: ["serve", "--services=message", "--tcp-port=0", "--udp-port=0"],
+        // --udp-engine batch: fails at start if the engine's worker module was left out.
+        args: ["serve", "--services=message", "--tcp-port=0", "--udp-port=0", "--udp-engine=batch"],
         stdout: "piped",
         stderr: "null",
       }).spawn();

@@ -24,6 +24,7 @@ import {
 } from "./_fault.ts";
 import { hasCommand, LineClient, ServerProcess, UdpFrom } from "./_helpers.ts";
 import { RawClient, TOKEN, writeSecretFile } from "./_security.ts";
+import { ENGINE_RUNS } from "./_udp_engines.ts";
 
 const tools = {
   python3: await hasCommand("python3"),
@@ -170,8 +171,10 @@ Deno.test("attack: a message line trickled a byte at a time is cut off at --line
   const port = server.port(LABELS.tcp);
   const started = performance.now();
   const trickle = async () => {
-    // One byte every 200 ms: each answered after --flush-delay, but the line never ends.
+    // A first line makes it a line connection; then one byte every 200 ms,
+    // under --flush-delay, and the line never ends.
     using client = await LineClient.connect(port);
+    await client.send("first line\n");
     const replies: string[] = [];
     let closed = false;
     const reading = (async () => {
@@ -194,13 +197,16 @@ Deno.test("attack: a message line trickled a byte at a time is cut off at --line
     return { replies, ms: performance.now() - started };
   };
   const original = async () => {
-    // The original client: a message without newline, then silence past the timeout.
-    using client = await LineClient.connect(port);
-    await client.send("Hello");
-    const first = await client.readLine();
+    // The original client: a message without newline on a connection of its
+    // own, answered at once (raw framing), then another much later.
+    const ask = async (message: string) => {
+      using client = await LineClient.connect(port);
+      await client.send(message);
+      return await client.readLine(); // the reply, then the server's close
+    };
+    const first = await ask("Hello");
     await sleep(2500);
-    await client.send("World");
-    return [first, await client.readLine()];
+    return [first, await ask("World")];
   };
   const lines = async () => {
     // Whole lines at the same pace: never cut.
@@ -404,57 +410,70 @@ Deno.test({
   },
 });
 
-Deno.test("attack: the UDP message service is rate limited per source, and USERS is not an amplifier", async () => {
-  const burst = 40; // --udp-rate 20: bursts of twice that
-  await using server = await startTarget();
-  using flooder = new UdpFrom();
-  const started = performance.now();
-  const sent = scale(200, 2000);
-  for (let i = 0; i < sent; i++) await flooder.send(server.port(LABELS.udp), new Uint8Array(0));
-  let replies = 0;
-  let replyBytes = 0;
-  for (let reply = await flooder.receive(500); reply !== null; reply = await flooder.receive(500)) {
-    replies++;
-    replyBytes = encode(reply).length;
-  }
-  const seconds = (performance.now() - started) / 1000;
-  // Someone else is still answered.
-  using witness = new UdpFrom("127.0.0.2");
-  equal(
-    await witness.request(server.port(LABELS.udp), "hi"),
-    "[UDP Server] Your message was received!",
-  );
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `attack (${engine} engine): the UDP message service is rate limited per source, and USERS is not an amplifier`,
+    ignore: skip !== null,
+    async fn() {
+      const burst = 40; // --udp-rate 20: bursts of twice that
+      await using server = await startTarget(args, undefined, { process: options });
+      using flooder = new UdpFrom();
+      const started = performance.now();
+      const sent = scale(200, 2000);
+      for (let i = 0; i < sent; i++) await flooder.send(server.port(LABELS.udp), new Uint8Array(0));
+      let replies = 0;
+      let replyBytes = 0;
+      for (
+        let reply = await flooder.receive(500);
+        reply !== null;
+        reply = await flooder.receive(500)
+      ) {
+        replies++;
+        replyBytes = encode(reply).length;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      // Someone else is still answered.
+      using witness = new UdpFrom("127.0.0.2");
+      equal(
+        await witness.request(server.port(LABELS.udp), "hi"),
+        "[UDP Server] Your message was received!",
+      );
 
-  // USERS with 60 members of long names: bounded below STATUS's size.
-  const members = await Promise.all(
-    Array.from(
-      { length: 60 },
-      (_, i) => joinChat(server.port(LABELS.chat), `m${i}-${"n".repeat(28)}`),
-    ),
-  );
-  try {
-    const users = (await witness.request(server.port(LABELS.info), "USERS"))!;
-    const status = JSON.parse((await witness.request(server.port(LABELS.info), "STATUS JSON"))!);
-    const usersBytes = encode(users).length;
-    const wire = (payload: number) => payload + 28; // IPv4 + UDP headers
-    report({
-      name: "UDP amplification",
-      datagrams: sent,
-      note: `${replies} of ${sent} empty datagrams answered (${replyBytes} bytes each, ` +
-        `${(wire(replyBytes) / wire(0)).toFixed(1)}x on the wire); USERS with 60 members ` +
-        `${usersBytes} bytes, ${(wire(usersBytes) / wire(5)).toFixed(1)}x`,
-    });
-    ok(replies <= burst + Math.ceil(seconds * 20) + 2, `${replies} replies in ${seconds} s`);
-    // (The kernel may drop some of a burst before the server reads them.)
-    ok(status.messages.udpDropped > 0, JSON.stringify(status.messages));
-    ok(status.messages.udp <= replies + 1, JSON.stringify(status.messages)); // the witness's
-    ok(usersBytes <= 512, `${usersBytes} bytes`);
-    match(users, /^users: 60\n/);
-    match(users, /\n\.\.\. and \d+ more$/);
-  } finally {
-    for (const member of members) member.close();
-  }
-});
+      // USERS with 60 members of long names: bounded below STATUS's size.
+      const members = await Promise.all(
+        Array.from(
+          { length: 60 },
+          (_, i) => joinChat(server.port(LABELS.chat), `m${i}-${"n".repeat(28)}`),
+        ),
+      );
+      try {
+        const users = (await witness.request(server.port(LABELS.info), "USERS"))!;
+        const status = JSON.parse(
+          (await witness.request(server.port(LABELS.info), "STATUS JSON"))!,
+        );
+        const usersBytes = encode(users).length;
+        const wire = (payload: number) => payload + 28; // IPv4 + UDP headers
+        report({
+          name: "UDP amplification",
+          datagrams: sent,
+          note: `${replies} of ${sent} empty datagrams answered (${replyBytes} bytes each, ` +
+            `${(wire(replyBytes) / wire(0)).toFixed(1)}x on the wire); USERS with 60 members ` +
+            `${usersBytes} bytes, ${(wire(usersBytes) / wire(5)).toFixed(1)}x`,
+        });
+        ok(replies <= burst + Math.ceil(seconds * 20) + 2, `${replies} replies in ${seconds} s`);
+        // (The kernel may drop some of a burst before the server reads them.)
+        ok(status.messages.udpDropped > 0, JSON.stringify(status.messages));
+        ok(status.messages.udp <= replies + 1, JSON.stringify(status.messages)); // the witness's
+        ok(usersBytes <= 512, `${usersBytes} bytes`);
+        match(users, /^users: 60\n/);
+        match(users, /\n\.\.\. and \d+ more$/);
+      } finally {
+        for (const member of members) member.close();
+      }
+    },
+  });
+}
 
 Deno.test("attack: invisible and format characters reach other chat members escaped", async () => {
   await using server = await startTarget(["--services", "chat"], [LABELS.chat]);

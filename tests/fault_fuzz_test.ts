@@ -34,7 +34,8 @@ import {
   udpWitness,
 } from "./_fault.ts";
 import { makeTestCerts, RawClient, TOKEN, writeSecretFile } from "./_security.ts";
-import { UdpFrom } from "./_helpers.ts";
+import { type ProcessOptions, UdpFrom } from "./_helpers.ts";
+import { ENGINE_RUNS } from "./_udp_engines.ts";
 
 console.log(`fuzz seed ${SEED} (replay with SOCKETKIT_FUZZ_SEED=${SEED})`);
 
@@ -147,12 +148,27 @@ async function fuzzUdp(
   return { unsafe, sent: i };
 }
 
-Deno.test("fault: fuzz every TCP service and both UDP services; witnesses lose nothing", async () => {
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `fault (${engine} engine): fuzz every TCP service and both UDP services; witnesses lose nothing`,
+    ignore: skip !== null,
+    fn: () => fuzzEveryService(engine, args, options),
+  });
+}
+
+async function fuzzEveryService(
+  engine: string,
+  engineArgs: string[],
+  options: ProcessOptions,
+): Promise<void> {
   const started = performance.now();
   // Not --quiet: every message is logged, so the log's escaping is fuzzed too.
-  await using server = await startTarget(["--info-rate", "0", "--udp-rate", "0"], undefined, {
-    quiet: false,
-  });
+  await using server = await startTarget(
+    ["--info-rate", "0", "--udp-rate", "0", ...engineArgs],
+    undefined,
+    { quiet: false, process: options },
+  );
   const witness = new MessageWitness(server.port(LABELS.tcp), 20);
   const chat = await ChatWitness.start(server.port(LABELS.chat), 250, "f");
   const counts = {
@@ -192,7 +208,7 @@ Deno.test("fault: fuzz every TCP service and both UDP services; witnesses lose n
   ok(witness.acked >= 20 && chat.received >= 5, "the witnesses ran during the attack");
   ok(status.messages.udp > 0);
   report({
-    name: "fuzz (message, chat, files over TCP; message and info over UDP)",
+    name: `fuzz (message, chat, files over TCP; message and info over UDP, ${engine} engine)`,
     cases: tcpTallies.reduce((n, t) => n + t.cases, 0) + udp.sent + info.sent,
     connections: tcpTallies.reduce((n, t) => n + t.connections, 0),
     datagrams: udp.sent + info.sent,
@@ -203,7 +219,7 @@ Deno.test("fault: fuzz every TCP service and both UDP services; witnesses lose n
     ms: performance.now() - started,
     note: `${tcpTallies.reduce((n, t) => n + t.refused, 0)} connects refused`,
   });
-});
+}
 
 Deno.test("fault: fuzz the AUTH line, token-carrying datagrams and the TLS handshake", async () => {
   const rng = caseRng(SEED, 6, 0);

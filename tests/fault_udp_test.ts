@@ -19,7 +19,8 @@ import {
   udpWitness,
 } from "./_fault.ts";
 import { signed, TOKEN, writeSecretFile } from "./_security.ts";
-import { UdpFrom } from "./_helpers.ts";
+import { type ProcessOptions, UdpFrom } from "./_helpers.ts";
+import { ENGINE_RUNS } from "./_udp_engines.ts";
 
 const UDP_LABELS = [LABELS.udp, LABELS.info] as const;
 
@@ -70,10 +71,30 @@ async function flood(
   return { sent, replies, ms: performance.now() - started };
 }
 
-Deno.test("fault: a UDP flood from many source ports; both services keep answering others", async () => {
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `fault (${engine} engine): a UDP flood from many source ports; both services keep answering others`,
+    ignore: skip !== null,
+    fn: () => floodFromManyPorts(engine, args, options),
+  });
+  Deno.test({
+    name:
+      `fault (${engine} engine): an unauthenticated UDP flood gets only a trickle of short refusals`,
+    ignore: skip !== null,
+    fn: () => floodWithoutToken(engine, args, options),
+  });
+}
+
+async function floodFromManyPorts(
+  engine: string,
+  engineArgs: string[],
+  options: ProcessOptions,
+): Promise<void> {
   await using server = await startTarget(
-    ["--max-message", "1KiB", "--services", "message,info"],
+    ["--max-message", "1KiB", "--services", "message,info", ...engineArgs],
     [LABELS.tcp, ...UDP_LABELS],
+    { process: options },
   );
   const ports = UDP_LABELS.map((label) => server.port(label));
   const witnessRun = (async () => {
@@ -99,7 +120,7 @@ Deno.test("fault: a UDP flood from many source ports; both services keep answeri
   );
   const peakMb = await checkMemory(server, 300);
   report({
-    name: "UDP flood (message and info, many source ports)",
+    name: `UDP flood (message and info, many source ports, ${engine} engine)`,
     datagrams: attack.sent,
     cases: attack.sent,
     witnessed: witness.answered,
@@ -110,15 +131,20 @@ Deno.test("fault: a UDP flood from many source ports; both services keep answeri
       `over --udp-rate, info dropped ${status.info.dropped} over --info-rate (the rest dropped ` +
       `by the kernel under the flood)`,
   });
-});
+}
 
-Deno.test("fault: an unauthenticated UDP flood gets only a trickle of short refusals", async () => {
+async function floodWithoutToken(
+  engine: string,
+  engineArgs: string[],
+  options: ProcessOptions,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "socketkit-udp-flood-" });
   try {
     const tokenFile = await writeSecretFile(dir, "token", TOKEN);
     await using server = await startTarget(
-      ["--token-file", tokenFile, "--services", "message,info"],
+      ["--token-file", tokenFile, "--services", "message,info", ...engineArgs],
       [LABELS.tcp, ...UDP_LABELS],
+      { process: options },
     );
     const ports = UDP_LABELS.map((label) => server.port(label));
     const attack = await flood(ports, scale(50, 500), scale(100, 400), { read: true });
@@ -132,7 +158,7 @@ Deno.test("fault: an unauthenticated UDP flood gets only a trickle of short refu
     ok(status.security.authFailures > 0);
     const peakMb = await checkMemory(server, 300);
     report({
-      name: "UDP flood without the token",
+      name: `UDP flood without the token (${engine} engine)`,
       datagrams: attack.sent,
       cases: attack.sent,
       peakMb,
@@ -143,4 +169,4 @@ Deno.test("fault: an unauthenticated UDP flood gets only a trickle of short refu
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
+}

@@ -22,6 +22,7 @@ import { VERSION } from "../lib/base/version.ts";
 import {
   hasCommand,
   LineClient,
+  type ProcessOptions,
   runCli,
   runInPty,
   runInPtySteps,
@@ -29,6 +30,7 @@ import {
   UdpFrom,
   udpRequest,
 } from "./_helpers.ts";
+import { ENGINE_RUNS } from "./_udp_engines.ts";
 
 const INFO = "[Info Server]";
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$/;
@@ -38,8 +40,13 @@ const UNKNOWN_FOO = 'ERROR unknown command "FOO": try STATUS, TIME, USERS, HELP'
 async function startInfo(
   extra: string[] = [],
   labels: string[] = [INFO],
+  options: ProcessOptions = {},
 ): Promise<ServerProcess> {
-  return await ServerProcess.start(extra.length > 0 ? extra : ["--services", "info"], labels);
+  return await ServerProcess.start(
+    extra.length > 0 ? extra : ["--services", "info"],
+    labels,
+    options,
+  );
 }
 
 /** Sends a query and parses the JSON reply; fails the test on no reply. */
@@ -60,7 +67,8 @@ Deno.test("info: every command answers in text", async (t) => {
     const lines = reply.split("\n");
     equal(lines[0], `version: ${VERSION}`);
     match(lines[1]!, /^uptime: (\d+[dhm] )*\d+s \(\d+ s\)$/);
-    ok(lines.includes(`service: ${INFO} udp 127.0.0.1:${port}`), reply);
+    // No --allow-ffi in the tests' server: --udp-engine auto takes Deno's sockets.
+    ok(lines.includes(`service: ${INFO} udp 127.0.0.1:${port} (deno engine)`), reply);
     ok(lines.includes("messages: 0 over TCP, 0 over UDP (0 dropped over --udp-rate)"), reply);
     ok(lines.includes("chat: 0 members, 0 messages"), reply);
     ok(lines.includes("files: 0 stored, 0 bytes uploaded, 0 bytes downloaded"), reply);
@@ -129,7 +137,7 @@ Deno.test("info: every command answers in JSON", async () => {
   equal(status.version, VERSION);
   equal(typeof status.uptimeSeconds, "number");
   deepStrictEqual(status.services, [
-    { label: INFO, transport: "udp", host: "127.0.0.1", port },
+    { label: INFO, transport: "udp", host: "127.0.0.1", port, engine: "deno" },
   ]);
   deepStrictEqual(status.messages, { tcp: 0, udp: 0, udpDropped: 0 });
   deepStrictEqual(status.chat, { members: 0, messages: 0 });
@@ -180,38 +188,54 @@ Deno.test("info: STATUS counters move after TCP and UDP messages", async () => {
   match(text, /^service: \[TCP Server\] tcp 127\.0\.0\.1:\d+, 1 connections open$/m);
 });
 
-Deno.test("info: junk datagrams (random, empty, 60 KB) leave the service answering", async () => {
-  await using server = await startInfo();
-  const port = server.port(INFO);
-  using peer = new UdpFrom();
-  const random = crypto.getRandomValues(new Uint8Array(512));
-  for (const junk of [random, new Uint8Array(0), new Uint8Array(60 * 1024).fill(0xff)]) {
-    const reply = await peer.request(port, junk);
-    ok(reply !== null, "junk got no reply");
-    match(reply, /^ERROR unknown command ".*": try STATUS, TIME, USERS, HELP$/s);
-    ok(encode(reply).length <= MAX_REPLY);
-  }
-  match((await peer.request(port, "STATUS"))!, /^version: /);
-});
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `info (${engine} engine): junk datagrams (random, empty, 60 KB) leave the service answering`,
+    ignore: skip !== null,
+    async fn() {
+      await using server = await startInfo(["--services", "info", ...args], [INFO], options);
+      const port = server.port(INFO);
+      using peer = new UdpFrom();
+      const random = crypto.getRandomValues(new Uint8Array(512));
+      for (const junk of [random, new Uint8Array(0), new Uint8Array(60 * 1024).fill(0xff)]) {
+        const reply = await peer.request(port, junk);
+        ok(reply !== null, "junk got no reply");
+        match(reply, /^ERROR unknown command ".*": try STATUS, TIME, USERS, HELP$/s);
+        ok(encode(reply).length <= MAX_REPLY);
+      }
+      match((await peer.request(port, "STATUS"))!, /^version: /);
+    },
+  });
+}
 
-Deno.test("info: the rate limit drops a burst from one source and still answers another", async () => {
-  // --info-rate 1 allows a burst of 2, then one reply a second.
-  await using server = await startInfo(["--services", "info", "--info-rate", "1"]);
-  const port = server.port(INFO);
-  using flooder = new UdpFrom("127.0.0.1");
-  using other = new UdpFrom("127.0.0.2");
-  const sent = 10;
-  for (let i = 0; i < sent; i++) await flooder.send(port, "TIME");
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `info (${engine} engine): the rate limit drops a burst from one source and still answers another`,
+    ignore: skip !== null,
+    async fn() {
+      // --info-rate 1 allows a burst of 2, then one reply a second.
+      await using server = await startInfo(["--services", "info", "--info-rate", "1", ...args], [
+        INFO,
+      ], options);
+      const port = server.port(INFO);
+      using flooder = new UdpFrom("127.0.0.1");
+      using other = new UdpFrom("127.0.0.2");
+      const sent = 10;
+      for (let i = 0; i < sent; i++) await flooder.send(port, "TIME");
 
-  // The service reads datagrams in order, so by the time this is answered the
-  // whole burst has been handled.
-  const status = JSON.parse((await other.request(port, "STATUS JSON"))!);
-  const dropped = status.info.dropped as number;
-  ok(dropped >= sent - 3, `only ${dropped} of ${sent} dropped`);
-  for (let i = 0; i < sent - dropped; i++) match((await flooder.receive())!, /^time: /);
-  const text = (await other.request(port, "STATUS"))!;
-  ok(text.includes(`dropped: ${dropped} info requests over the rate limit`), text);
-});
+      // The service reads datagrams in order, so by the time this is answered the
+      // whole burst has been handled.
+      const status = JSON.parse((await other.request(port, "STATUS JSON"))!);
+      const dropped = status.info.dropped as number;
+      ok(dropped >= sent - 3, `only ${dropped} of ${sent} dropped`);
+      for (let i = 0; i < sent - dropped; i++) match((await flooder.receive())!, /^time: /);
+      const text = (await other.request(port, "STATUS"))!;
+      ok(text.includes(`dropped: ${dropped} info requests over the rate limit`), text);
+    },
+  });
+}
 
 Deno.test("info: --info-rate 0 turns the limit off", async () => {
   await using server = await startInfo(["--services", "info", "--info-rate", "0"]);

@@ -1,6 +1,14 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
-import { LineClient, runCli, ServerProcess, tcpPortClosed, udpRequest } from "./_helpers.ts";
+import {
+  LineClient,
+  type ProcessOptions,
+  runCli,
+  ServerProcess,
+  tcpPortClosed,
+  udpRequest,
+} from "./_helpers.ts";
+import { ENGINE_RUNS } from "./_udp_engines.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";
 const ACK_UDP = "[UDP Server] Your message was received!";
@@ -24,11 +32,17 @@ Deno.test("tcp message: many lines on one connection, LF and CRLF, each acknowle
   await server.waitFor(/Received from .*: three$/);
 });
 
-Deno.test("udp message: each datagram gets the reply datagram", async () => {
-  await using server = await ServerProcess.start();
-  equal(await udpRequest(server.port("[UDP Server]"), "Hello"), ACK_UDP);
-  await server.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: Hello$/);
-});
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name: `udp message (${engine} engine): each datagram gets the reply datagram`,
+    ignore: skip !== null,
+    async fn() {
+      await using server = await ServerProcess.start(args, undefined, options);
+      equal(await udpRequest(server.port("[UDP Server]"), "Hello"), ACK_UDP);
+      await server.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: Hello$/);
+    },
+  });
+}
 
 Deno.test("tcp message: exit stops every service, frees the ports and exits 0", async () => {
   await using server = await ServerProcess.start();
@@ -60,19 +74,25 @@ Deno.test("tcp message: a half-close ends the pending message and still gets its
   equal(await client.readLine(), null);
 });
 
-Deno.test("udp message: exit over UDP stops every service and exits 0", async () => {
-  await using server = await ServerProcess.start();
-  const tcp = server.port("[TCP Server]");
-  using idle = await LineClient.connect(tcp);
-  equal(
-    await udpRequest(server.port("[UDP Server]"), "exit"),
-    "[UDP Server] Server shutting down...",
-  );
-  equal((await server.exited()).code, 0);
-  equal(await idle.readLine(), null, "open connections are closed");
-  ok(await tcpPortClosed(tcp));
-  equal(server.lines.at(-1), "[Server] All services stopped.");
-});
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name: `udp message (${engine} engine): exit over UDP stops every service and exits 0`,
+    ignore: skip !== null,
+    async fn() {
+      await using server = await ServerProcess.start(args, undefined, options);
+      const tcp = server.port("[TCP Server]");
+      using idle = await LineClient.connect(tcp);
+      equal(
+        await udpRequest(server.port("[UDP Server]"), "exit"),
+        "[UDP Server] Server shutting down...",
+      );
+      equal((await server.exited()).code, 0);
+      equal(await idle.readLine(), null, "open connections are closed");
+      ok(await tcpPortClosed(tcp));
+      equal(server.lines.at(-1), "[Server] All services stopped.");
+    },
+  });
+}
 
 Deno.test("exit: refused under --exit-from none, over both transports, and the server runs on", async () => {
   await using server = await ServerProcess.start(["--exit-from", "none"]);
@@ -125,15 +145,23 @@ Deno.test("tcp message: invalid UTF-8 and escape sequences are acknowledged and 
   ok(logged.includes("\\x1b[2J") && !logged.includes("\x1b"), logged);
 });
 
-Deno.test("udp message: empty, 60 KB and non-UTF-8 datagrams are answered and the service goes on", async () => {
-  await using server = await ServerProcess.start();
-  const udp = server.port("[UDP Server]");
-  equal(await udpRequest(udp, new Uint8Array(0)), ACK_UDP);
-  equal(await udpRequest(udp, new Uint8Array(60_000).fill(0x41)), ACK_UDP);
-  equal(await udpRequest(udp, new Uint8Array([0xc3, 0x28, 0xff])), ACK_UDP);
-  equal(await udpRequest(udp, "still fine"), ACK_UDP);
-  await server.waitFor(/\[UDP Server\] Received from .*: A{200}\.\.\. \(60000 bytes\)$/);
-});
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `udp message (${engine} engine): empty, 65,507-byte and non-UTF-8 datagrams are answered and the service goes on`,
+    ignore: skip !== null,
+    async fn() {
+      await using server = await ServerProcess.start(args, undefined, options);
+      const udp = server.port("[UDP Server]");
+      equal(await udpRequest(udp, new Uint8Array(0)), ACK_UDP);
+      // The largest UDP payload over IPv4: read whole, not cut.
+      equal(await udpRequest(udp, new Uint8Array(65_507).fill(0x41)), ACK_UDP);
+      equal(await udpRequest(udp, new Uint8Array([0xc3, 0x28, 0xff])), ACK_UDP);
+      equal(await udpRequest(udp, "still fine"), ACK_UDP);
+      await server.waitFor(/\[UDP Server\] Received from .*: A{200}\.\.\. \(65507 bytes\)$/);
+    },
+  });
+}
 
 Deno.test("tcp message: many clients at once each get their own replies", async () => {
   await using server = await ServerProcess.start();
@@ -177,20 +205,38 @@ Deno.test("tcp message: an idle connection is closed after --idle-timeout; an ac
   await server.waitFor(/Closing idle connection from/);
 });
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.test(`serve: ${signal} takes the clean shutdown path and exits 0`, async () => {
-    await using server = await ServerProcess.start();
-    using client = await LineClient.connect(server.port("[TCP Server]"));
-    equal(await client.request("hi"), ACK_TCP);
-    const { code } = await server.stop(signal);
-    equal(code, 0);
-    equal(await client.readLine(), null);
-    ok(server.lines.includes(`[Server] Shutting down (${signal})`));
-    equal(server.lines.at(-1), "[Server] All services stopped.");
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.test({
+      name: `serve (${engine} engine): ${signal} takes the clean shutdown path and exits 0`,
+      ignore: skip !== null,
+      async fn() {
+        await using server = await ServerProcess.start(args, undefined, options);
+        using client = await LineClient.connect(server.port("[TCP Server]"));
+        equal(await client.request("hi"), ACK_TCP);
+        equal(await udpRequest(server.port("[UDP Server]"), "hi"), ACK_UDP);
+        const started = performance.now();
+        const { code } = await server.stop(signal);
+        equal(code, 0);
+        ok(performance.now() - started < 5000, "stopped at once, not after a timeout");
+        equal(await client.readLine(), null);
+        ok(server.lines.includes(`[Server] Shutting down (${signal})`));
+        equal(server.lines.at(-1), "[Server] All services stopped.");
+      },
+    });
+  }
+}
+
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `serve (${engine} engine): a port in use is one clear line, exit 1, and nothing is left listening`,
+    ignore: skip !== null,
+    fn: () => portInUse(args, options),
   });
 }
 
-Deno.test("serve: a port in use is one clear line, exit 1, and nothing is left listening", async () => {
+async function portInUse(engineArgs: string[], options: ProcessOptions): Promise<void> {
   const blocker = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const busy = (blocker.addr as Deno.NetAddr).port;
   try {
@@ -198,12 +244,17 @@ Deno.test("serve: a port in use is one clear line, exit 1, and nothing is left l
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const tcp = (probe.addr as Deno.NetAddr).port;
     probe.close();
-    const result = await runCli([
-      "serve",
-      "--services=message",
-      `--tcp-port=${tcp}`,
-      `--udp-port=${busy}`,
-    ]);
+    const result = await runCli(
+      [
+        "serve",
+        "--services=message",
+        `--tcp-port=${tcp}`,
+        `--udp-port=${busy}`,
+        ...engineArgs,
+      ],
+      undefined,
+      options,
+    );
     equal(result.code, 1);
     equal(
       result.stderr.trim(),
@@ -214,4 +265,4 @@ Deno.test("serve: a port in use is one clear line, exit 1, and nothing is left l
   } finally {
     blocker.close();
   }
-});
+}

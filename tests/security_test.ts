@@ -23,6 +23,7 @@ import {
   TOKEN,
   writeSecretFile,
 } from "./_security.ts";
+import { ENGINE_RUNS } from "./_udp_engines.ts";
 
 const TCP = "[TCP Server]";
 const UDP = "[UDP Server]";
@@ -250,26 +251,34 @@ Deno.test("token over TCP: --auth-timeout, an over-long AUTH line, a close mid-l
   await server.waitFor(/Refused 127\.0\.0\.1:\d+: too many failed authentications/);
 });
 
-Deno.test("token over UDP: message and info need the AUTH line; refusals are short; a tokenless server strips the line", async () => {
-  await using server = await ServerProcess.start(
-    ["--token-file", tokenFile, "--services", "message,info"],
-    [TCP, UDP, INFO],
-  );
-  using peer = new UdpFrom();
-  for (const port of [server.port(UDP), server.port(INFO)]) {
-    equal(await peer.request(port, "hello"), "AUTH REQUIRED");
-    equal(await peer.request(port, signed("hello", "wrong-wrong-wrong")), "AUTH FAILED");
-  }
-  equal(await peer.request(server.port(UDP), signed("hello")), ACK_UDP);
-  match((await peer.request(server.port(INFO), signed("time")))!, /^time: /);
-  await server.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: hello$/);
-  doesNotMatch(server.lines.join("\n"), new RegExp(TOKEN));
+for (const { engine, args, options, skip } of ENGINE_RUNS) {
+  Deno.test({
+    name:
+      `token over UDP (${engine} engine): message and info need the AUTH line; refusals are short; a tokenless server strips the line`,
+    ignore: skip !== null,
+    async fn() {
+      await using server = await ServerProcess.start(
+        ["--token-file", tokenFile, "--services", "message,info", ...args],
+        [TCP, UDP, INFO],
+        options,
+      );
+      using peer = new UdpFrom();
+      for (const port of [server.port(UDP), server.port(INFO)]) {
+        equal(await peer.request(port, "hello"), "AUTH REQUIRED");
+        equal(await peer.request(port, signed("hello", "wrong-wrong-wrong")), "AUTH FAILED");
+      }
+      equal(await peer.request(server.port(UDP), signed("hello")), ACK_UDP);
+      match((await peer.request(server.port(INFO), signed("time")))!, /^time: /);
+      await server.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: hello$/);
+      doesNotMatch(server.lines.join("\n"), new RegExp(TOKEN));
 
-  await using open = await ServerProcess.start(["--services", "message"]);
-  equal(await peer.request(open.port(UDP), signed("hello")), ACK_UDP);
-  await open.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: hello$/);
-  doesNotMatch(open.lines.join("\n"), new RegExp(TOKEN), "the token never reaches a log");
-});
+      await using open = await ServerProcess.start(["--services", "message"]);
+      equal(await peer.request(open.port(UDP), signed("hello")), ACK_UDP);
+      await open.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: hello$/);
+      doesNotMatch(open.lines.join("\n"), new RegExp(TOKEN), "the token never reaches a log");
+    },
+  });
+}
 
 Deno.test("token: chat and files wait for AUTH; exit needs it; SOCKETKIT_TOKEN works like the file", async () => {
   await using server = await ServerProcess.start(

@@ -38,12 +38,28 @@ export interface CompileOptions {
   output?: string;
 }
 
+/**
+ * Modules `deno compile` cannot find by following imports, so they are named:
+ * a Worker's module is loaded by URL at run time (the UDP batch engine's).
+ */
+export const INCLUDES = ["lib/net/_udp_batch_worker.ts"];
+
 /** The `deno` arguments that build the binary. */
 export function compileArgs(options: CompileOptions = {}): string[] {
   const target = options.target ?? Deno.build.target;
   const output = options.output ??
     (target === Deno.build.target ? "socketkit" : `socketkit-${target}`);
-  return ["compile", "--frozen", ...PERMISSIONS, "--target", target, "--output", output, "main.ts"];
+  return [
+    "compile",
+    "--frozen",
+    ...PERMISSIONS,
+    ...INCLUDES.flatMap((path) => ["--include", path]),
+    "--target",
+    target,
+    "--output",
+    output,
+    "main.ts",
+  ];
 }
 
 /** Where `deno compile` keeps the runtime for `target`: pre-seed this file to build offline. */

@@ -2,6 +2,9 @@
  * Load generator in the original client's pattern: connect, send one line,
  * read the reply line, close; `workers` of these loops run at once. Latency is
  * measured from the connect call to the reply, so it includes the handshake.
+ * With `newline: false` it sends the message as the original client did,
+ * without a newline, and a reply is `expect` bytes (or what came before the
+ * server's close).
  */
 import { Histogram } from "../_histogram.ts";
 import {
@@ -22,6 +25,10 @@ export interface TcpConnectConfig extends WindowConfig {
   workers: number;
   /** The request, without its newline. */
   message: string;
+  /** Send a newline after the message (default true). */
+  newline?: boolean;
+  /** Reply bytes that complete an exchange; default: a line (up to its LF). */
+  expect?: number;
 }
 
 const LF = 0x0a;
@@ -30,7 +37,8 @@ async function main(): Promise<void> {
   const config = readConfig<TcpConnectConfig>();
   const histogram = new Histogram();
   const result = emptyResult(config);
-  const request = new TextEncoder().encode(config.message + "\n");
+  const request = new TextEncoder().encode(config.message + (config.newline === false ? "" : "\n"));
+  const expect = config.expect;
   const open = new Set<Deno.TcpConn>();
   const hardStop = deadline(config.endAt + config.drainMs);
   hardStop.reached.then(() => {
@@ -49,10 +57,15 @@ async function main(): Promise<void> {
       for (let written = 0; written < request.length;) {
         written += await conn.write(request.subarray(written));
       }
+      let got = 0;
       while (true) {
         const n = await conn.read(buffer);
-        if (n === null) throw new Error("The server closed the connection before replying");
-        if (buffer.subarray(0, n).includes(LF)) return;
+        if (n === null) {
+          if (expect !== undefined && got > 0) return; // the server's close ends the reply
+          throw new Error("The server closed the connection before replying");
+        }
+        got += n;
+        if (expect === undefined ? buffer.subarray(0, n).includes(LF) : got >= expect) return;
       }
     } finally {
       open.delete(conn);

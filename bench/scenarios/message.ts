@@ -3,7 +3,13 @@
  * in the original client's connect-per-message pattern, and UDP. Each run
  * measures socketkit (`serve --services message --quiet`) and the bare Deno
  * baseline with the same generator, so the ratio compares like with like.
+ * tcp-connect and udp-message also measure socketkit against the program it
+ * replaces, a reconstruction of the original Python server
+ * (bench/peers/original_server.py), on the original client's own traffic
+ * (a message without newline), driven by the C generator (bench/gen/loadgen.c).
  */
+import { fileURLToPath } from "node:url";
+import { buildCLoadgen, runCLoad } from "../_cgen.ts";
 import { type LoadResult, planWindow, runLoad, split } from "../_load.ts";
 import { ALL_PORTS_ZERO, benchScript, ServerUnderTest, SOCKETKIT } from "../_server.ts";
 import type { Measurement, Scenario, ScenarioOptions } from "../scenario.ts";
@@ -156,6 +162,218 @@ function latencyFigures(
   }));
 }
 
+const ORIGINAL = fileURLToPath(new URL("../peers/original_server.py", import.meta.url));
+/** What the original client sends: no newline. */
+const HELLO = "Hello";
+/** "[TCP Server] Your message was received!": the reply without its newline. */
+const REPLY_BYTES = 39;
+/** Clients (TCP) or senders (UDP) at once against the original and socketkit. */
+const CLIENTS = 32;
+
+/** What one server did under the original client's traffic. */
+interface PeerLoad {
+  rate: number;
+  /** Milliseconds, 32 at once. */
+  p50: number;
+  p99: number;
+  /** One at a time: the reply latency a single client sees, ms. */
+  aloneP50: number;
+  serverCpuPercent: number;
+  generatorCpuPercent: number;
+  errors: number;
+  /** UDP: datagrams never answered (C: within 200 ms, then sent again). */
+  lost: number;
+}
+
+/** Which generator produced a comparison, for its figures' notes. */
+interface PeerRun {
+  subject: PeerLoad;
+  original: PeerLoad;
+  /** e.g. "C generator (bench/gen/loadgen.c)". */
+  generator: string;
+}
+
+let python: Promise<string | null> | null = null;
+
+/** Why the original server cannot run here (no python3), or null. */
+function originalProblem(): Promise<string | null> {
+  python ??= new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
+    .output()
+    .then((result) => (result.success ? null : "python3 does not run"))
+    .catch(() => "python3 is not installed");
+  return python;
+}
+
+/**
+ * Measures `subject` and the original server, in an order that alternates
+ * with the run, on the original client's traffic over `mode`: 32 clients at
+ * once, then one alone. Uses the C generator, or the Deno one without gcc.
+ */
+async function versusOriginal(
+  mode: "tcp" | "udp",
+  subjectArgs: string[],
+  options: ScenarioOptions,
+  peer: { quiet?: boolean; alone?: boolean } = {},
+): Promise<PeerRun> {
+  const loadgen = await buildCLoadgen();
+  const generator = "path" in loadgen
+    ? "C generator (bench/gen/loadgen.c)"
+    : `Deno generator (bench/gen/${
+      mode === "tcp" ? "tcp_connect" : "udp"
+    }.ts; the C one: ${loadgen.problem})`;
+  const label = mode === "tcp" ? "[TCP Server]" : "[UDP Server]";
+  const measureOne = async (args: string[], program?: string): Promise<PeerLoad> => {
+    await using server = await ServerUnderTest.start(args, {
+      expect: 2,
+      ...(program ? { program } : {}),
+    });
+    const port = server.port(label);
+    const { warmupMs, durationMs } = timing(options);
+    const aloneMs = options.quick ? 500 : 2000;
+    const measureAlone = peer.alone ?? true;
+    if ("path" in loadgen) {
+      const base = { mode, port, payload: HELLO, expect: REPLY_BYTES, warmupMs };
+      const many = await runCLoad(loadgen.path, server.pid, {
+        ...base,
+        clients: CLIENTS,
+        durationMs,
+      });
+      const alone = measureAlone
+        ? await runCLoad(loadgen.path, server.pid, {
+          ...base,
+          clients: 1,
+          warmupMs: 200,
+          durationMs: aloneMs,
+        })
+        : { p50: NaN };
+      return {
+        rate: many.messagesPerSecond,
+        p50: many.p50,
+        p99: many.p99,
+        aloneP50: alone.p50,
+        serverCpuPercent: many.serverCpuPercent,
+        generatorCpuPercent: many.generatorCpuPercent,
+        errors: many.errors + many.timeouts,
+        lost: many.lost,
+      };
+    }
+    const deno = async (clients: number, warmup: number, duration: number) => {
+      const window = planWindow(warmup, duration);
+      const base: WindowConfig = { hostname: "127.0.0.1", port, ...window };
+      return mode === "tcp"
+        ? await runLoad("./gen/tcp_connect.ts", [
+          {
+            ...base,
+            workers: clients,
+            message: HELLO,
+            newline: false,
+            expect: REPLY_BYTES,
+          } satisfies TcpConnectConfig,
+        ], server.pid)
+        : await runLoad("./gen/udp.ts", [
+          {
+            ...base,
+            senders: clients,
+            window: 1,
+            timeoutMs: 200,
+            message: HELLO,
+          } satisfies UdpConfig,
+        ], server.pid);
+    };
+    const many = await deno(CLIENTS, warmupMs, durationMs);
+    const alone = measureAlone ? ms((await deno(1, 200, aloneMs)).latency.percentile(50)) : NaN;
+    return {
+      rate: many.messagesPerSecond,
+      p50: ms(many.latency.percentile(50)),
+      p99: ms(many.latency.percentile(99)),
+      aloneP50: alone,
+      serverCpuPercent: many.serverCpuPercent,
+      generatorCpuPercent: many.generatorCpuMaxPercent,
+      errors: many.errors,
+      lost: many.sent - many.received,
+    };
+  };
+  const original = [
+    ORIGINAL,
+    "--tcp-port",
+    "0",
+    "--udp-port",
+    "0",
+    ...(peer.quiet ? ["--quiet"] : []),
+  ];
+  const { baseline, subject } = await both(
+    options,
+    () => measureOne(original, "python3"),
+    () => measureOne(subjectArgs),
+  );
+  return { subject, original: baseline, generator };
+}
+
+/** "C generator (...), CPU 40% / 35%; server CPU 99% / 98%". */
+function peerNote(run: PeerRun, stretch: string): string {
+  const { subject, original } = run;
+  const pct = (n: number) => `${Math.round(n)}%`;
+  let note = `${run.generator}, ${CLIENTS} at once; generator CPU ${
+    pct(subject.generatorCpuPercent)
+  } (original's run ${pct(original.generatorCpuPercent)}); server CPU ${
+    pct(subject.serverCpuPercent)
+  } (original ${pct(original.serverCpuPercent)}); ${stretch}`;
+  if (Math.max(subject.generatorCpuPercent, original.generatorCpuPercent) >= 90) {
+    note += "; a generator near saturation (>= 90%): msgs/s may show its limit, not the server's";
+  }
+  for (const [who, load] of [["socketkit", subject], ["original", original]] as const) {
+    if (load.errors > 0) note += `; ${who}: ${load.errors} errors or timeouts`;
+  }
+  return note;
+}
+
+/** The figures comparing socketkit with the original server. */
+function originalFigures(
+  run: PeerRun,
+  goal: { ratio: number; moonshot: number },
+  what: string,
+): Measurement[] {
+  const { subject, original } = run;
+  const ratio = subject.rate / original.rate;
+  const moonshot = `moonshot ${goal.moonshot}x ${
+    ratio >= goal.moonshot ? "met" : "missed"
+  } this run; socketkit runs --quiet, the original prints every message as it did`;
+  const perMessage = (load: PeerLoad) => (load.serverCpuPercent * 10_000) / Math.max(1, load.rate);
+  return [
+    {
+      figure: `msgs/s, ${what}, vs the original server`,
+      unit: "msg/s",
+      value: subject.rate,
+      baseline: original.rate,
+      better: "higher",
+      goal: { ratio: goal.ratio },
+      note: peerNote(run, moonshot),
+    },
+    {
+      figure: `p99 latency, ${what}, vs the original server`,
+      unit: "ms",
+      value: subject.p99,
+      baseline: original.p99,
+      better: "lower",
+    },
+    {
+      figure: `reply p50 one at a time, ${what}, vs the original server`,
+      unit: "ms",
+      value: subject.aloneP50,
+      baseline: original.aloneP50,
+      better: "lower",
+      goal: { value: 1 },
+    },
+    {
+      figure: `server CPU per message, ${what}, vs the original server`,
+      unit: "µs",
+      value: perMessage(subject),
+      baseline: perMessage(original),
+      better: "lower",
+    },
+  ];
+}
+
 /** 64 persistent connections, 16 requests in flight on each. */
 export const tcpPipelined: Scenario = {
   name: "tcp-pipelined",
@@ -205,10 +423,16 @@ export const tcpPipelined: Scenario = {
   },
 };
 
-/** The original client's pattern: connect, send a line, read the reply, close; 32 at once. */
+/**
+ * The original client's pattern: connect, send a message, read the reply,
+ * close; 32 at once. Against the bare line echo with a line (the Deno
+ * generator), and against the original server with the original client's
+ * message, "Hello" without a newline (the C generator).
+ */
 export const tcpConnect: Scenario = {
   name: "tcp-connect",
-  description: "TCP message, connect-send-read-close, 32 at once, vs bare line echo",
+  description:
+    "TCP message, connect-send-read-close, 32 at once, vs bare line echo; and vs the original server with its client's message (no newline)",
   async run(options) {
     const configs = (_port: number, window: WindowConfig): TcpConnectConfig[] =>
       split(32, generators(options)).map((workers) => ({ ...window, workers, message: MESSAGE }));
@@ -230,14 +454,83 @@ export const tcpConnect: Scenario = {
       },
       ...latencyFigures("", subject, baseline, [50, 99]),
       cpuPerMessage(subject, baseline),
+      ...await againstOriginal("tcp", options),
     ];
   },
 };
 
+/**
+ * The comparison with the original server, or figures saying why it was
+ * skipped (python3 missing).
+ */
+async function againstOriginal(
+  mode: "tcp" | "udp",
+  options: ScenarioOptions,
+): Promise<Measurement[]> {
+  const what = mode === "tcp" ? "no newline" : "UDP";
+  const goal = mode === "tcp" ? { ratio: 1, moonshot: 1.2 } : { ratio: 1.5, moonshot: 2 };
+  const problem = await originalProblem();
+  if (problem !== null) {
+    return [{
+      figure: `msgs/s, ${what}, vs the original server`,
+      unit: "msg/s",
+      value: NaN,
+      better: "higher",
+      note: `skipped: ${problem}`,
+    }];
+  }
+  const subjectArgs = socketkit(mode === "tcp" ? "[TCP Server]" : "[UDP Server]").args;
+  const run = await versusOriginal(mode, subjectArgs, options);
+  const figures = originalFigures(run, goal, what);
+  if (mode === "udp") {
+    figures.push({
+      figure: "datagrams lost, UDP, vs the original server",
+      unit: "datagrams",
+      value: run.subject.lost,
+      baseline: run.original.lost,
+      better: "lower",
+      goal: { value: 0 },
+      note: `${run.generator}: a datagram unanswered for 200 ms is lost and sent again`,
+    });
+  }
+  // Two more comparisons without goals, left out of --quick (it must stay under a minute).
+  if (options.quick) return figures;
+  // The original prints every message (as socketkit logs it without --quiet);
+  // the same comparison against the original with its prints turned off.
+  const quiet = await versusOriginal(mode, subjectArgs, options, { quiet: true, alone: false });
+  figures.push({
+    figure: `msgs/s, ${what}, vs the original server with --quiet (no prints)`,
+    unit: "msg/s",
+    value: quiet.subject.rate,
+    baseline: quiet.original.rate,
+    better: "higher",
+    note: peerNote(quiet, "no goal: the goals are against the original as it was, printing"),
+  });
+  if (mode === "udp") {
+    // Deno's own sockets (--udp-engine deno), the engine used without --allow-ffi.
+    const deno = await versusOriginal(
+      "udp",
+      [...socketkit("[UDP Server]").args, "--udp-engine", "deno"],
+      options,
+      { alone: false },
+    );
+    figures.push({
+      figure: "msgs/s, UDP, --udp-engine deno, vs the original server",
+      unit: "msg/s",
+      value: deno.subject.rate,
+      baseline: deno.original.rate,
+      better: "higher",
+      note: peerNote(deno, "no goal: the engine without FFI"),
+    });
+  }
+  return figures;
+}
+
 /** 32 UDP senders, one datagram in flight each. */
 export const udpMessage: Scenario = {
   name: "udp-message",
-  description: "UDP message, 32 senders, one datagram in flight each, vs bare UDP echo",
+  description:
+    "UDP message, 32 senders, one datagram in flight each, vs bare UDP echo and vs the original server",
   async run(options) {
     const configs = (_port: number, window: WindowConfig): UdpConfig[] =>
       split(32, generators(options)).map((senders) => ({
@@ -278,6 +571,7 @@ export const udpMessage: Scenario = {
           subject.load.sent - subject.load.received
         } of ${subject.load.sent} datagrams never answered (a sender waits 200 ms before sending afresh)`,
       },
+      ...await againstOriginal("udp", options),
     ];
   },
 };

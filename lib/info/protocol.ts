@@ -106,6 +106,8 @@ export interface EndpointView {
   port: number;
   /** Open connections (TCP services only). */
   connections?: number;
+  /** The UDP engine (UDP services only). */
+  engine?: string;
 }
 
 /** What a STATUS reply reports. */
@@ -132,6 +134,7 @@ export function statusReply(view: StatusView, json: boolean): string {
         host: service.hostname,
         port: service.port,
         ...(service.connections === undefined ? {} : { connections: service.connections }),
+        ...(service.engine === undefined ? {} : { engine: service.engine }),
       })),
       ...Object.fromEntries(view.sections.map((section) => [section.key, section.json])),
       ...(view.cluster ? { cluster: clusterJson(view.cluster) } : {}),
@@ -145,7 +148,8 @@ export function statusReply(view: StatusView, json: boolean): string {
       const open = service.connections === undefined
         ? ""
         : `, ${service.connections} connections open`;
-      return `service: ${service.label} ${where}${open}`;
+      const engine = service.engine === undefined ? "" : ` (${service.engine} engine)`;
+      return `service: ${service.label} ${where}${open}${engine}`;
     }),
     ...view.sections.map((section) => section.text),
     ...(view.cluster ? clusterLines(view.cluster) : []),

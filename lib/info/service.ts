@@ -52,10 +52,28 @@ export interface InfoSources {
 export class InfoService implements Service {
   readonly endpoints: readonly Endpoint[];
   #udp: UdpService;
-  #dropped = 0;
+  #counts: { dropped: number };
 
-  private constructor(config: InfoConfig, deps: ServiceDeps, sources: InfoSources) {
+  private constructor(udp: UdpService, counts: { dropped: number }) {
+    this.#udp = udp;
+    this.#counts = counts;
+    this.endpoints = [{
+      label: INFO_LABEL,
+      transport: "udp",
+      hostname: udp.hostname,
+      port: udp.port,
+      engine: udp.engine,
+    }];
+  }
+
+  /** Binds --info-port; throws RuntimeError when it cannot. */
+  static async start(
+    config: InfoConfig,
+    deps: ServiceDeps,
+    sources: InfoSources,
+  ): Promise<InfoService> {
     const { log } = deps;
+    const counts = { dropped: 0 };
     const startedAt = performance.now();
     const limiter = new RateLimiter({
       rate: config.rate,
@@ -77,6 +95,7 @@ export class InfoService implements Service {
               hostname: endpoint.hostname,
               port: endpoint.port,
               ...(endpoint.connections ? { connections: endpoint.connections() } : {}),
+              ...(endpoint.engine ? { engine: endpoint.engine } : {}),
             })),
             sections: sources.sections(),
             cluster: sources.cluster?.() ?? null,
@@ -90,17 +109,18 @@ export class InfoService implements Service {
       }
     };
 
-    this.#udp = UdpService.listen({
+    const udp = await UdpService.listen({
       label: INFO_LABEL,
       service: "UDP info service",
       hostname: deps.host,
       port: config.port,
+      engine: deps.udpEngine,
       log,
       gate: deps.gate,
       handle: ({ payload }, from) => {
         // Checked before any parsing, so a flood costs as little as possible.
         if (!limiter.allow(from.hostname)) {
-          this.#dropped++;
+          counts.dropped++;
           return null;
         }
         const request = parseRequest(payload);
@@ -115,21 +135,11 @@ export class InfoService implements Service {
         return replyBytes(answer(request), request.json);
       },
     });
-    this.endpoints = [{
-      label: INFO_LABEL,
-      transport: "udp",
-      hostname: this.#udp.hostname,
-      port: this.#udp.port,
-    }];
-  }
-
-  /** Binds --info-port; throws RuntimeError when it cannot. */
-  static start(config: InfoConfig, deps: ServiceDeps, sources: InfoSources): Promise<InfoService> {
-    return Promise.resolve(new InfoService(config, deps, sources));
+    return new InfoService(udp, counts);
   }
 
   status() {
-    return infoStatus(this.#dropped);
+    return infoStatus(this.#counts.dropped);
   }
 
   async stop(): Promise<void> {

@@ -10,6 +10,14 @@ export const TCP_PORT = 65432;
 /** Where the UDP message service listens unless told otherwise. */
 export const UDP_PORT = 65433;
 
+/**
+ * How a TCP message connection is cut into messages (--framing): `line`,
+ * newline-terminated lines; `raw`, each read is a message, as the original
+ * server had it; `auto`, decided per connection by its first read.
+ */
+export const FRAMINGS = ["auto", "line", "raw"] as const;
+export type Framing = typeof FRAMINGS[number];
+
 /** The message services' settings after flag parsing. */
 export interface MessageConfig {
   tcpPort: number;
@@ -17,7 +25,9 @@ export interface MessageConfig {
   exitFrom: ExitPolicy;
   /** Longest message (TCP line or UDP datagram) in bytes. */
   maxMessage: number;
-  /** Milliseconds of pause after which bytes without a newline count as a message. */
+  /** How TCP connections are cut into messages. */
+  framing: Framing;
+  /** Milliseconds of pause after which bytes without a newline count as a message (line framing). */
   flushDelay: number;
   /** UDP replies per second to one source address (bursts of twice that); 0: no limit. */
   udpRate: number;
@@ -49,11 +59,17 @@ export const MESSAGE_FLAGS: Record<string, FlagSpec> = {
     default: "64KiB",
     help: "Longest message (TCP line or UDP datagram)",
   },
+  framing: {
+    type: "string",
+    value: "MODE",
+    default: "auto",
+    help: "TCP messages: line (LF-ended lines), raw (each read), auto (by the first read)",
+  },
   "flush-delay": {
     type: "string",
     value: "TIME",
-    default: "100ms",
-    help: "Pause after which bytes without a newline count as a message",
+    default: "500ms",
+    help: "Line framing: pause after which bytes without a newline count as a message",
   },
   "udp-rate": {
     type: "string",
@@ -70,6 +86,7 @@ export function parseMessageConfig(flags: ParsedFlags): MessageConfig {
     udpPort: flags.port("udp-port"),
     exitFrom: flags.choice("exit-from", EXIT_POLICIES),
     maxMessage: flags.size("max-message"),
+    framing: flags.choice("framing", FRAMINGS),
     flushDelay: Math.max(1, flags.duration("flush-delay")),
     udpRate: flags.number("udp-rate"),
   };

@@ -69,3 +69,64 @@ function isAsciiSpace(b: number): boolean {
 function slowIsExit(bytes: Uint8Array): boolean {
   return decodeLenient(bytes).trim().toLowerCase() === "exit";
 }
+
+/**
+ * How long, after an accepted `exit`, the server goes on answering before it
+ * stops, unless `exit` came over the other transport too. The original client
+ * sends `exit` over TCP and over UDP and waits for both replies without a
+ * timeout: whichever comes second must still be answered, or it waits forever.
+ */
+export const EXIT_GRACE_MS = 1000;
+
+/** Which transport an `exit` came over. */
+export type ExitTransport = "tcp" | "udp";
+
+/**
+ * Counts down from the first accepted `exit` to the shutdown: at once when
+ * both transports have had theirs, otherwise after the grace period.
+ */
+export class ExitCountdown {
+  #graceMs: number;
+  #shutdown: (reason: string) => void;
+  #reason: string | null = null;
+  #seen = new Set<ExitTransport>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #fired = false;
+
+  /**
+   * @param graceMs how long to go on after the first `exit`
+   * @param shutdown starts the server's shutdown (called once)
+   */
+  constructor(graceMs: number, shutdown: (reason: string) => void) {
+    this.#graceMs = graceMs;
+    this.#shutdown = shutdown;
+  }
+
+  /** True once an `exit` was accepted: the server is about to stop. */
+  get started(): boolean {
+    return this.#reason !== null;
+  }
+
+  /**
+   * An `exit` was accepted over `transport` and its reply is on its way;
+   * `reason` is what the shutdown line will say (the first one's is kept).
+   */
+  accepted(transport: ExitTransport, reason: string): void {
+    this.#seen.add(transport);
+    this.#reason ??= reason;
+    if (this.#seen.size === 2) this.#fire();
+    else this.#timer ??= setTimeout(() => this.#fire(), this.#graceMs);
+  }
+
+  /** Stops the countdown (the server is stopping anyway). */
+  cancel(): void {
+    clearTimeout(this.#timer);
+  }
+
+  #fire(): void {
+    clearTimeout(this.#timer);
+    if (this.#fired) return;
+    this.#fired = true;
+    this.#shutdown(this.#reason!);
+  }
+}

@@ -6,6 +6,7 @@ import { TcpService } from "../net/tcp_service.ts";
 import { UdpService } from "../net/udp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../service.ts";
 import type { MessageConfig } from "./config.ts";
+import { EXIT_GRACE_MS, ExitCountdown } from "./exit.ts";
 import { TCP_LABEL, UDP_LABEL } from "./protocol.ts";
 import { type MessageCounters, messageStatus } from "./status.ts";
 import { tcpMessageHandler } from "./tcp_handler.ts";
@@ -17,11 +18,18 @@ export class MessageService implements Service {
   #tcp: TcpService;
   #udp: UdpService;
   #counters: MessageCounters;
+  #exits: ExitCountdown;
 
-  private constructor(tcp: TcpService, udp: UdpService, counters: MessageCounters) {
+  private constructor(
+    tcp: TcpService,
+    udp: UdpService,
+    counters: MessageCounters,
+    exits: ExitCountdown,
+  ) {
     this.#tcp = tcp;
     this.#udp = udp;
     this.#counters = counters;
+    this.#exits = exits;
     this.endpoints = [
       {
         label: TCP_LABEL,
@@ -30,7 +38,13 @@ export class MessageService implements Service {
         port: tcp.port,
         connections: () => tcp.connectionCount,
       },
-      { label: UDP_LABEL, transport: "udp", hostname: udp.hostname, port: udp.port },
+      {
+        label: UDP_LABEL,
+        transport: "udp",
+        hostname: udp.hostname,
+        port: udp.port,
+        engine: udp.engine,
+      },
     ];
   }
 
@@ -38,6 +52,9 @@ export class MessageService implements Service {
   static async start(config: MessageConfig, deps: ServiceDeps): Promise<MessageService> {
     const counters: MessageCounters = { tcp: 0, udp: 0, udpDropped: 0 };
     const { log, gate, tcp: limits } = deps;
+    // An `exit` over one transport stops the server once the other had its
+    // own, or after a grace period, so a client sending both gets both replies.
+    const exits = new ExitCountdown(EXIT_GRACE_MS, (reason) => deps.requestShutdown(reason));
     const tcp = TcpService.listen({
       label: TCP_LABEL,
       service: "TCP message service",
@@ -50,24 +67,25 @@ export class MessageService implements Service {
       busyReply:
         `${TCP_LABEL} Error: too many connections (${limits.maxConnections}); try again later`,
       gate,
-      handle: tcpMessageHandler(config, deps, counters),
+      handle: tcpMessageHandler(config, deps, counters, exits),
     });
     let udp: UdpService;
     try {
-      udp = UdpService.listen({
+      udp = await UdpService.listen({
         label: UDP_LABEL,
         service: "UDP message service",
         hostname: deps.host,
         port: config.udpPort,
+        engine: deps.udpEngine,
         log,
         gate,
-        ...udpMessageHandler(config, deps, counters),
+        ...udpMessageHandler(config, deps, counters, exits),
       });
     } catch (error) {
       await tcp.stop();
       throw error;
     }
-    return new MessageService(tcp, udp, counters);
+    return new MessageService(tcp, udp, counters, exits);
   }
 
   status() {
@@ -75,6 +93,7 @@ export class MessageService implements Service {
   }
 
   async stop(): Promise<void> {
+    this.#exits.cancel();
     await Promise.all([this.#tcp.stop(), this.#udp.stop()]);
   }
 

@@ -10,7 +10,7 @@ import { looksLikeAuth } from "../security/protocol.ts";
 import type { AdmittedDatagram } from "../net/udp_service.ts";
 import type { ServiceDeps } from "../service.ts";
 import type { MessageConfig } from "./config.ts";
-import { exitRefusal, isExitCommand } from "./exit.ts";
+import { type ExitCountdown, exitRefusal, isExitCommand } from "./exit.ts";
 import {
   logAuthLine,
   logMessage,
@@ -37,9 +37,10 @@ export function udpMessageHandler(
   config: MessageConfig,
   deps: ServiceDeps,
   counters: MessageCounters,
+  exits: ExitCountdown,
 ): {
   handle(datagram: AdmittedDatagram, from: Deno.NetAddr): Uint8Array | null;
-  afterReply(): void;
+  afterReplies(): void;
 } {
   const { log } = deps;
   // Replies are datagrams, so no trailing newline.
@@ -85,10 +86,10 @@ export function udpMessageHandler(
       );
       return reply(refusedExit(refusal));
     },
-    // The shutdown starts only once the reply to `exit` is on its way.
-    afterReply() {
+    // The countdown to the shutdown starts only once the reply to `exit` is on its way.
+    afterReplies() {
       if (exitFrom === null) return;
-      deps.requestShutdown(`exit from ${formatAddr(exitFrom)} over UDP`);
+      exits.accepted("udp", `exit from ${formatAddr(exitFrom)} over UDP`);
       exitFrom = null;
     },
   };

@@ -52,6 +52,24 @@ export class LineSplitter {
   }
 
   /**
+   * Feeds a chunk whose end also ends a line: {@link push}, then
+   * {@link flush}, without copying the tail when nothing was pending.
+   */
+  pushFinal(chunk: Uint8Array, handler: LineHandler): void {
+    if (this.hasPending) {
+      this.push(chunk, handler);
+      this.flush(handler);
+      return;
+    }
+    let start = 0;
+    for (let newline = chunk.indexOf(LF); newline !== -1; newline = chunk.indexOf(LF, start)) {
+      this.#finish(chunk.subarray(start, newline), handler);
+      start = newline + 1;
+    }
+    if (start < chunk.length) this.#finish(chunk.subarray(start), handler);
+  }
+
+  /**
    * Ends the unfinished line as if a newline had arrived (the peer paused or
    * half-closed). Returns whether a line or a discarded remainder was pending.
    */

@@ -1,6 +1,9 @@
-/** Binding sockets, with errors a user can act on. */
+/** Binding sockets and UDP engines, with errors a user can act on. */
 import { RuntimeError } from "../base/errors.ts";
 import { formatHostPort } from "./address.ts";
+import { BatchEngineError, batchEngineProblem, BatchUdpEngine } from "./udp_batch_engine.ts";
+import { DenoUdpEngine } from "./udp_deno_engine.ts";
+import type { UdpEngine, UdpEngineChoice, UdpEngineOptions } from "./udp_engine.ts";
 
 /** A certificate chain and its private key, both PEM text. */
 export interface TlsKeyPair {
@@ -55,10 +58,38 @@ export function listenTcp(
   }
 }
 
-/** Opens a UDP socket; throws RuntimeError naming the service and address on failure. */
-export function listenUdp(service: string, hostname: string, port: number): Deno.DatagramConn {
+/** Options of {@link listenUdpEngine}. */
+export interface ListenUdpOptions extends UdpEngineOptions {
+  /**
+   * With "auto": told why the batch engine, which should have run, did not
+   * start (its worker failed), when Deno's engine is used instead.
+   */
+  onFallback?(why: string): void;
+}
+
+/**
+ * Opens a UDP engine: "deno", "batch", or "auto" (batch where it can run,
+ * else deno, silently). Throws RuntimeError naming the service and address
+ * when the address cannot be bound, or when "batch" cannot run here.
+ */
+export async function listenUdpEngine(
+  service: string,
+  hostname: string,
+  port: number,
+  choice: UdpEngineChoice,
+  options: ListenUdpOptions = {},
+): Promise<UdpEngine> {
   try {
-    return Deno.listenDatagram({ transport: "udp", hostname, port });
+    if (choice === "deno" || (choice === "auto" && batchEngineProblem() !== null)) {
+      return DenoUdpEngine.open(hostname, port, options);
+    }
+    try {
+      return await BatchUdpEngine.open(hostname, port, options);
+    } catch (error) {
+      if (choice !== "auto" || !(error instanceof BatchEngineError)) throw error;
+      options.onFallback?.(`UDP batch engine unavailable (${error.message}): using Deno's UDP`);
+      return DenoUdpEngine.open(hostname, port, options);
+    }
   } catch (error) {
     throw listenError(service, hostname, port, error);
   }

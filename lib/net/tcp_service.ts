@@ -75,12 +75,11 @@ export interface RequestRule {
 export class TrackedConn {
   /** Plain TCP or TLS; services read and write it the same way. */
   readonly conn: Deno.Conn<Deno.NetAddr>;
-  /** "127.0.0.1:50412". */
-  readonly peer: string;
   /** The peer's IP address alone. */
   readonly peerHost: string;
   readonly openedAt = Date.now();
   #tcp: Deno.TcpConn | null;
+  #peer: string | undefined;
   #lastActive = Date.now();
   #requestSince: number | null = null;
   #closed = false;
@@ -100,9 +99,12 @@ export class TrackedConn {
     this.idle = idle;
     this.request = request;
     this.#tcp = "setNoDelay" in conn ? conn : null;
-    const remote = conn.remoteAddr;
-    this.peer = formatAddr(remote);
-    this.peerHost = remote.hostname;
+    this.peerHost = conn.remoteAddr.hostname;
+  }
+
+  /** "127.0.0.1:50412" (formatted on first use: a short connection may never need it). */
+  get peer(): string {
+    return this.#peer ??= formatAddr(this.conn.remoteAddr);
   }
 
   /** True when the peer presented the server's token (never, if the server has none). */
@@ -360,13 +362,16 @@ export class TcpService {
         this.#refuse(conn, "busy", `${this.#options.maxConnections} connections open`);
         continue;
       }
-      const address = ipKey(conn.remoteAddr.hostname);
-      const fromAddress = this.#perAddress.get(address) ?? 0;
-      if (gate.maxConnsPerIp > 0 && fromAddress >= gate.maxConnsPerIp) {
-        this.#refuse(conn, "per address", `${fromAddress} connections open from that address`);
-        continue;
+      // Counted per address only under a cap (parsing the address costs).
+      const address = gate.maxConnsPerIp > 0 ? ipKey(conn.remoteAddr.hostname) : null;
+      if (address !== null) {
+        const fromAddress = this.#perAddress.get(address) ?? 0;
+        if (fromAddress >= gate.maxConnsPerIp) {
+          this.#refuse(conn, "per address", `${fromAddress} connections open from that address`);
+          continue;
+        }
+        this.#perAddress.set(address, fromAddress + 1);
       }
-      this.#perAddress.set(address, fromAddress + 1);
       const tracked = new TrackedConn(conn, this.#options.idle, this.#options.request);
       this.#conns.add(tracked);
       const handler = this.#run(tracked, address);
@@ -375,7 +380,7 @@ export class TcpService {
     }
   }
 
-  async #run(tracked: TrackedConn, address: string): Promise<void> {
+  async #run(tracked: TrackedConn, address: string | null): Promise<void> {
     try {
       if (await this.#options.gate.handshake(tracked, this.#options.label)) {
         await this.#options.handle(tracked);
@@ -388,9 +393,11 @@ export class TcpService {
     } finally {
       tracked.close();
       this.#conns.delete(tracked);
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.#perAddress.set(address, left);
-      else this.#perAddress.delete(address);
+      if (address !== null) {
+        const left = (this.#perAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(address, left);
+        else this.#perAddress.delete(address);
+      }
     }
   }
 

@@ -1,13 +1,18 @@
 /**
- * The part every UDP service shares: one socket, a receive loop that nothing
- * a sender does can end (empty, oversized, binary datagrams, ICMP errors,
- * failed replies), access control and the token through the gate, and a stop
- * that closes the socket and waits for the loop.
+ * The part every UDP service shares: one socket behind a UDP engine, a
+ * receive loop that nothing a sender does can end (empty, oversized, binary
+ * datagrams, ICMP errors, failed replies), access control and the token
+ * through the gate, and a stop that closes the socket and waits for the loop.
+ *
+ * The loop works a batch at a time: each datagram of a batch is screened and
+ * answered synchronously, the replies are collected, and the whole batch of
+ * replies goes out in one send. So the batch engine moves many datagrams per
+ * system call, and the Deno engine (batches of one) behaves exactly the same.
  */
-import { closeQuietly } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { formatAddr } from "./address.ts";
-import { listenUdp } from "./listen.ts";
+import { listenUdpEngine } from "./listen.ts";
+import type { Reply, UdpEngine, UdpEngineChoice } from "./udp_engine.ts";
 
 /** A datagram the gate let through: the request without its AUTH line. */
 export interface AdmittedDatagram {
@@ -31,10 +36,6 @@ export interface UdpGate {
   screen(data: Uint8Array, from: Deno.NetAddr, label: string): AdmittedDatagram | RefusedDatagram;
 }
 
-// The largest UDP payload over IPv4 is 65,507 bytes; this holds any datagram,
-// so an oversized one is read whole and answered, not split or left queued.
-const DATAGRAM_BUFFER = 65_536;
-
 /** Options of {@link UdpService.listen}. */
 export interface UdpServiceOptions {
   /** Console label, e.g. "[UDP Server]". */
@@ -43,93 +44,116 @@ export interface UdpServiceOptions {
   service: string;
   hostname: string;
   port: number;
+  /** Which engine moves the datagrams (serve --udp-engine). Default "deno". */
+  engine?: UdpEngineChoice;
   log: Logger;
   gate: UdpGate;
   /**
    * Answers one admitted datagram (its AUTH line already stripped): the reply
-   * to send back, or null for none. Called for one datagram at a time.
+   * to send back, or null for none. Called for one datagram at a time; the
+   * payload is valid only during the call.
    */
   handle(datagram: AdmittedDatagram, from: Deno.NetAddr): Uint8Array | null;
-  /** Called after a datagram's reply was sent (or failed), e.g. to stop the server on `exit`. */
-  afterReply?(from: Deno.NetAddr): void;
+  /** Called once a batch's replies were sent (or failed), e.g. to stop the server on `exit`. */
+  afterReplies?(): void;
 }
 
 /** A listening UDP service. */
 export class UdpService {
   readonly port: number;
   readonly hostname: string;
-  #socket: Deno.DatagramConn;
+  /** The engine in use: "deno" or "batch". */
+  readonly engine: "deno" | "batch";
+  #engine: UdpEngine;
   #options: UdpServiceOptions;
   #stopping = false;
   #loop: Promise<void>;
 
-  private constructor(socket: Deno.DatagramConn, options: UdpServiceOptions) {
-    this.#socket = socket;
+  private constructor(engine: UdpEngine, options: UdpServiceOptions) {
+    this.#engine = engine;
     this.#options = options;
-    const addr = socket.addr as Deno.NetAddr;
-    this.port = addr.port;
-    this.hostname = addr.hostname;
+    this.port = engine.addr.port;
+    this.hostname = engine.addr.hostname;
+    this.engine = engine.kind;
     this.#loop = this.#receive();
   }
 
-  /** Binds and starts receiving. Throws RuntimeError if the address cannot be bound. */
-  static listen(options: UdpServiceOptions): UdpService {
-    return new UdpService(listenUdp(options.service, options.hostname, options.port), options);
+  /**
+   * Binds with the chosen engine and starts receiving. Throws RuntimeError if
+   * the address cannot be bound or the engine cannot run here.
+   */
+  static async listen(options: UdpServiceOptions): Promise<UdpService> {
+    const { label, log } = options;
+    const engine = await listenUdpEngine(
+      options.service,
+      options.hostname,
+      options.port,
+      options.engine ?? "deno",
+      {
+        onSendError: (to, error) => {
+          log.repeated(
+            `${label} reply failed`,
+            "info",
+            () => `${label} Reply to ${formatAddr(to)} failed: ${error.message}`,
+            (n, s) => `${label} ${n} more replies failed in ${s}s: ${error.message}`,
+          );
+        },
+        // e.g. an ICMP error surfaced on the socket: it concerns one peer, not
+        // the service. Forged sources can cause these at will: summarised.
+        onReceiveError: (error) => {
+          log.repeated(
+            `${label} receive failed`,
+            "info",
+            `${label} Receive failed: ${error.message}`,
+            (n, s) => `${label} Receive failed ${n} more times in ${s}s: ${error.message}`,
+          );
+        },
+        onFallback: (why) => log.info(`${label} ${why}`),
+      },
+    );
+    return new UdpService(engine, options);
   }
 
   /** Closes the socket; resolves when the receive loop has ended. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    closeQuietly(this.#socket);
+    await this.#engine.close();
     await this.#loop;
   }
 
   async #receive(): Promise<void> {
-    const { label, log, gate, handle, afterReply } = this.#options;
-    const socket = this.#socket;
-    const buffer = new Uint8Array(DATAGRAM_BUFFER);
+    const { label, log, gate, handle, afterReplies } = this.#options;
+    const engine = this.#engine;
     while (!this.#stopping) {
-      let received: Uint8Array;
-      let from: Deno.NetAddr;
+      let batch;
       try {
-        const [bytes, addr] = await socket.receive(buffer);
-        received = bytes;
-        from = addr as Deno.NetAddr;
+        batch = await engine.receive();
       } catch (error) {
-        if (this.#stopping || error instanceof Deno.errors.BadResource) return;
-        // e.g. an ICMP error surfaced on the socket: it concerns one peer, not
-        // the service. Forged sources can cause these at will: summarised.
-        const detail = describe(error);
-        log.repeated(
-          `${label} receive failed`,
-          "info",
-          `${label} Receive failed: ${detail}`,
-          (n, s) => `${label} Receive failed ${n} more times in ${s}s: ${detail}`,
-        );
-        continue;
+        // The engine itself failed (its worker died): nothing more will come.
+        log.error(`${label} The UDP engine stopped: ${describe(error)}`);
+        return;
       }
-      const screened = gate.screen(received, from, label);
-      if (!screened.admitted) {
-        // A refusal is a courtesy; a send error concerns that peer only.
-        if (screened.reply !== null) await socket.send(screened.reply, from).catch(() => 0);
-        continue;
+      if (batch === null) return;
+      const replies: Reply[] = [];
+      for (const { data, from } of batch) {
+        const screened = gate.screen(data, from, label);
+        if (!screened.admitted) {
+          // A refusal is a courtesy; a send error concerns that peer only.
+          if (screened.reply !== null) replies.push({ data: screened.reply, to: from });
+          continue;
+        }
+        const reply = handle(screened, from);
+        if (reply !== null) replies.push({ data: reply, to: from });
       }
-      const reply = handle(screened, from);
-      if (reply !== null) {
+      if (replies.length > 0) {
         try {
-          await socket.send(reply, from);
+          await engine.send(replies);
         } catch (error) {
           if (this.#stopping || error instanceof Deno.errors.BadResource) return;
-          const detail = describe(error);
-          log.repeated(
-            `${label} reply failed`,
-            "info",
-            () => `${label} Reply to ${formatAddr(from)} failed: ${detail}`,
-            (n, s) => `${label} ${n} more replies failed in ${s}s: ${detail}`,
-          );
+          log.error(`${label} Sending replies failed: ${describe(error)}`);
         }
       }
-      afterReply?.(from);
+      afterReplies?.();
     }
   }
 
