@@ -131,6 +131,14 @@ Deno.test({
       // Rooms span instances: membership, notices, lines, and the spelling of the room.
       await bob.send("/join #Games");
       await alice.until(/^\* bob left \(moved to #Games\)$/);
+      // The leave and the join are two events; instance A may read them in two batches,
+      // so wait until it knows the room before joining it (bounded: 50 questions).
+      for (let asked = 1;; asked++) {
+        await alice.send("/rooms");
+        const rooms = (await alice.until(/^! \d+ rooms?:/)).line;
+        if (rooms.includes("#Games (1)")) break;
+        ok(asked < 50, `instance A never learned of #Games: ${rooms}`);
+      }
       await alice.send("/join #games");
       equal((await alice.until(/^! Joined #/)).line, "! Joined #Games. 2 here: alice, bob");
       await bob.until(/^\* alice joined$/);
