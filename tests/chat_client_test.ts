@@ -12,46 +12,15 @@ import { encode } from "../lib/base/text.ts";
 import { RawClient, TOKEN, writeSecretFile } from "./_security.ts";
 import {
   hasCommand,
-  LineClient,
   type ProcessOptions,
   runArgs,
   runCli,
   runInPtySteps,
   ServerProcess,
 } from "./_helpers.ts";
+import { join, LABEL, startChat, TIME, until } from "./_chat.ts";
 
-const LABEL = "[Chat Server]";
-const TIME = String.raw`\[\d\d:\d\d:\d\d\]`;
 const HAS_PYTHON = await hasCommand("python3");
-
-function startChat(args: string[] = []): Promise<ServerProcess> {
-  return ServerProcess.start(["--services", "chat", ...args], [LABEL]);
-}
-
-async function join(port: number, name: string, token?: string): Promise<LineClient> {
-  const client = await LineClient.connect(port);
-  if (token !== undefined) {
-    match((await client.readLine())!, /^AUTH REQUIRED/);
-    await client.send(`AUTH ${token}\n`);
-    match((await client.readLine())!, /^AUTH OK/);
-  }
-  match((await client.readLine())!, /Enter your name:$/);
-  await client.send(name + "\n");
-  match((await client.readLine())!, new RegExp(`^! Joined as ${name}\\. `));
-  match((await client.readLine())!, /^! Limits: /);
-  return client;
-}
-
-async function until(client: LineClient, pattern: RegExp, ms = 10_000): Promise<string[]> {
-  const before: string[] = [];
-  for (let i = 0; i < 1000; i++) {
-    const line = await client.readLine(ms);
-    if (line === null) throw new Error(`EOF while waiting for ${pattern}; got ${before}`);
-    if (pattern.test(line)) return before;
-    before.push(line);
-  }
-  throw new Error(`no line matching ${pattern}`);
-}
 
 /** `connect chat` with piped stdin we write to, and stdout/stderr collected. */
 class ChatChild implements AsyncDisposable {

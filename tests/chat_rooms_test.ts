@@ -1,42 +1,9 @@
 /** Rooms, private messages, operators and JSON mode, over real sockets as netcat would use them. */
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join as joinPath } from "node:path";
-import { hasCommand, LineClient, ROOT, ServerProcess } from "./_helpers.ts";
+import { hasCommand, ROOT } from "./_helpers.ts";
+import { join, LABEL, startChat, TIME, until } from "./_chat.ts";
 import { TOKEN, writeSecretFile } from "./_security.ts";
-
-const LABEL = "[Chat Server]";
-const TIME = String.raw`\[\d\d:\d\d:\d\d\]`;
-
-function startChat(args: string[] = []): Promise<ServerProcess> {
-  return ServerProcess.start(["--services", "chat", ...args], [LABEL]);
-}
-
-/** Connects, (authenticates), gives `name`, reads up to the limits line. */
-async function join(port: number, name: string, token?: string): Promise<LineClient> {
-  const client = await LineClient.connect(port);
-  if (token !== undefined) {
-    match((await client.readLine())!, /^AUTH REQUIRED/);
-    await client.send(`AUTH ${token}\n`);
-    match((await client.readLine())!, /^AUTH OK/);
-  }
-  match((await client.readLine())!, /Enter your name:$/);
-  await client.send(name + "\n");
-  match((await client.readLine())!, new RegExp(`^! Joined as ${name}\\. `));
-  match((await client.readLine())!, /^! Limits: /);
-  return client;
-}
-
-/** Reads until a line matches; returns the lines before it. */
-async function until(client: LineClient, pattern: RegExp, limit = 1000): Promise<string[]> {
-  const before: string[] = [];
-  for (let i = 0; i < limit; i++) {
-    const line = await client.readLine();
-    if (line === null) throw new Error(`EOF while waiting for ${pattern}; got ${before}`);
-    if (pattern.test(line)) return before;
-    before.push(line);
-  }
-  throw new Error(`no line matching ${pattern}`);
-}
 
 Deno.test("chat rooms: /join, /rooms, /users; broadcasts, notices and history stay in their room", async () => {
   await using server = await startChat(["--chat-max-rooms", "2"]);

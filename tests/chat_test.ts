@@ -2,15 +2,10 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { LineEditor } from "../lib/chat/line_editor.ts";
 import { within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
-import { hasCommand, LineClient, RUN_ARGS, runCli, ServerProcess } from "./_helpers.ts";
+import { hasCommand, LineClient, RUN_ARGS, runCli } from "./_helpers.ts";
+import { LABEL, startChat, TIME } from "./_chat.ts";
 
-const LABEL = "[Chat Server]";
-const TIME = String.raw`\[\d\d:\d\d:\d\d\]`;
 const WELCOME = /^! Welcome to socketkit chat \(\d+ members? online\)\. .* Enter your name:$/;
-
-function startChat(args: string[] = []): Promise<ServerProcess> {
-  return ServerProcess.start(["--services", "chat", ...args], [LABEL]);
-}
 
 /** A raw TCP member, as netcat would be. */
 class Member implements Disposable {
