@@ -292,3 +292,21 @@ export async function partNames(filesDir: string): Promise<string[]> {
     !name.includes(".")
   );
 }
+
+/**
+ * Mounts a tmpfs of `size` (e.g. "2m") on `dir`, for a full disk: unmounted
+ * on dispose. Null where it cannot be mounted (mount needs root).
+ */
+export async function smallTmpfs(dir: string, size: string): Promise<AsyncDisposable | null> {
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => ({ success: false }));
+  if (!mount.success) return null;
+  return {
+    async [Symbol.asyncDispose]() {
+      await new Deno.Command("umount", { args: [dir] }).output();
+    },
+  };
+}

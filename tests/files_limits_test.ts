@@ -20,6 +20,7 @@ import {
   RawClient,
   sh,
   sha256,
+  smallTmpfs,
   startServer,
   tempDirs,
   waitForSize,
@@ -187,58 +188,50 @@ Deno.test("files: --max-dir-size holds, interrupted uploads past --max-partial g
 Deno.test("files: a full disk: ERR no-space, an undigested file still served, an abandoned upload never in the way (tmpfs; needs root)", async (t) => {
   await using dirs = await tempDirs();
   await Deno.mkdir(dirs.files);
-  const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dirs.files],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => ({ success: false }));
-  if (!mount.success) {
+  await using disk = await smallTmpfs(dirs.files, "2m");
+  if (disk === null) {
     await t.step({ name: "skipped: cannot mount a small tmpfs here", ignore: true, fn: () => {} });
     return;
   }
-  try {
-    await using server = await startServer(dirs.files);
-    const port = server.port(LABEL);
-    // An upload abandoned at 1.4 MB: kept for resuming...
-    {
-      using raw = await RawClient.connect(port);
-      equal(await raw.request("PUT 1500000 new abandoned.bin"), "READY 0");
-      await raw.send(new Uint8Array(1_400_000));
-      await waitForSize(partPath(dirs.files, "abandoned.bin"), 1_400_000);
-    }
-    await server.waitFor(/Upload of "abandoned\.bin" .* interrupted at byte 1400000; kept/);
-    // ...but not in the way of the next upload, which needs its room.
-    const next = join(dirs.local, "next.bin");
-    await randomFile(next, 1_200_000);
-    const stored = await cli(server, "upload", next);
-    equal(stored.code, 0, stored.stderr);
-    deepStrictEqual(await partNames(dirs.files), []);
-
-    // Fill the disk to the last byte by hand: a file the server has no digest for.
-    const filler = await Deno.open(join(dirs.files, "filler.bin"), { write: true, create: true });
-    try {
-      const block = new Uint8Array(4096).fill(7);
-      for (let i = 0; i < 1024; i++) await filler.write(block); // bounded: 4 MiB > the disk
-    } catch (error) {
-      ok(/os error 28|no space/i.test(String(error)), String(error));
-    } finally {
-      filler.close();
-    }
+  await using server = await startServer(dirs.files);
+  const port = server.port(LABEL);
+  // An upload abandoned at 1.4 MB: kept for resuming...
+  {
     using raw = await RawClient.connect(port);
-    match(
-      (await raw.request("PUT 10 new late.txt"))!,
-      /^ERR no-space The server's disk is full; "late\.txt" was not stored$/,
-    );
-    const size = (await Deno.stat(join(dirs.files, "filler.bin"))).size;
-    match((await raw.request("GET 0 filler.bin"))!, new RegExp(`^OK ${size} \\d+ -$`));
-    const bytes = await raw.bytes(size);
-    equal(await raw.line(), `SHA256 ${sha256(bytes)}`);
-    equal(await raw.request("LIST"), "OK 2", "the connection carries on");
-    ok(
-      !server.lines.some((line) => /Error with|unexpected/i.test(line)),
-      server.lines.join("\n"),
-    );
-  } finally {
-    await new Deno.Command("umount", { args: [dirs.files] }).output();
+    equal(await raw.request("PUT 1500000 new abandoned.bin"), "READY 0");
+    await raw.send(new Uint8Array(1_400_000));
+    await waitForSize(partPath(dirs.files, "abandoned.bin"), 1_400_000);
   }
+  await server.waitFor(/Upload of "abandoned\.bin" .* interrupted at byte 1400000; kept/);
+  // ...but not in the way of the next upload, which needs its room.
+  const next = join(dirs.local, "next.bin");
+  await randomFile(next, 1_200_000);
+  const stored = await cli(server, "upload", next);
+  equal(stored.code, 0, stored.stderr);
+  deepStrictEqual(await partNames(dirs.files), []);
+
+  // Fill the disk to the last byte by hand: a file the server has no digest for.
+  const filler = await Deno.open(join(dirs.files, "filler.bin"), { write: true, create: true });
+  try {
+    const block = new Uint8Array(4096).fill(7);
+    for (let i = 0; i < 1024; i++) await filler.write(block); // bounded: 4 MiB > the disk
+  } catch (error) {
+    ok(/os error 28|no space/i.test(String(error)), String(error));
+  } finally {
+    filler.close();
+  }
+  using raw = await RawClient.connect(port);
+  match(
+    (await raw.request("PUT 10 new late.txt"))!,
+    /^ERR no-space The server's disk is full; "late\.txt" was not stored$/,
+  );
+  const size = (await Deno.stat(join(dirs.files, "filler.bin"))).size;
+  match((await raw.request("GET 0 filler.bin"))!, new RegExp(`^OK ${size} \\d+ -$`));
+  const bytes = await raw.bytes(size);
+  equal(await raw.line(), `SHA256 ${sha256(bytes)}`);
+  equal(await raw.request("LIST"), "OK 2", "the connection carries on");
+  ok(
+    !server.lines.some((line) => /Error with|unexpected/i.test(line)),
+    server.lines.join("\n"),
+  );
 });

@@ -14,6 +14,7 @@ import {
   rawUpload,
   sha256,
   sha256File,
+  smallTmpfs,
   stallingProxy,
   startServer,
   tempDirs,
@@ -558,31 +559,23 @@ Deno.test("files: size and transfer limits refuse cleanly and leave nothing behi
 Deno.test("files: a full disk is a clear error and leaves nothing behind (tmpfs; needs root)", async (t) => {
   await using dirs = await tempDirs();
   await Deno.mkdir(dirs.files);
-  const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dirs.files],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => ({ success: false }));
-  if (!mount.success) {
+  await using disk = await smallTmpfs(dirs.files, "2m");
+  if (disk === null) {
     await t.step({ name: "skipped: cannot mount a small tmpfs here", ignore: true, fn: () => {} });
     return;
   }
-  try {
-    await using server = await startServer(dirs.files);
-    const source = join(dirs.local, "too-big.bin");
-    await randomFile(source, 3 * MiB);
-    const result = await cli(server, "upload", source);
-    equal(result.code, 1);
-    equal(result.stderr, `error: The server's disk is full; "too-big.bin" was not stored\n`);
-    deepStrictEqual(await dirNames(dirs.files), [".socketkit"]);
-    deepStrictEqual(await dirNames(join(dirs.files, ".socketkit", "parts")), []);
-    equal((await listing(server)).files.length, 0);
-    const small = join(dirs.local, "small.bin");
-    await randomFile(small, 100_000);
-    equal((await cli(server, "upload", small)).code, 0, "healthy afterwards");
-  } finally {
-    await new Deno.Command("umount", { args: [dirs.files] }).output();
-  }
+  await using server = await startServer(dirs.files);
+  const source = join(dirs.local, "too-big.bin");
+  await randomFile(source, 3 * MiB);
+  const result = await cli(server, "upload", source);
+  equal(result.code, 1);
+  equal(result.stderr, `error: The server's disk is full; "too-big.bin" was not stored\n`);
+  deepStrictEqual(await dirNames(dirs.files), [".socketkit"]);
+  deepStrictEqual(await dirNames(join(dirs.files, ".socketkit", "parts")), []);
+  equal((await listing(server)).files.length, 0);
+  const small = join(dirs.local, "small.bin");
+  await randomFile(small, 100_000);
+  equal((await cli(server, "upload", small)).code, 0, "healthy afterwards");
 });
 
 Deno.test("files: each client mode has its own --help", async () => {
