@@ -135,3 +135,12 @@ export class RateLimiter {
     }
   }
 }
+
+/**
+ * The limiter a UDP service puts in front of its replies (--udp-rate,
+ * --info-rate): `rate` replies a second per source address, bursts of twice
+ * that (at least 1), 4,096 sources tracked (about 160 bytes each).
+ */
+export function perSourceReplies(rate: number): RateLimiter {
+  return new RateLimiter({ rate, burst: Math.max(1, Math.ceil(rate * 2)), maxSources: 4096 });
+}

@@ -13,6 +13,7 @@
  * Every line from the server is escaped (printable) before it is shown, and
  * JSON output is re-serialised with the same characters escaped.
  */
+import { backoff } from "../base/backoff.ts";
 import { RuntimeError } from "../base/errors.ts";
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
@@ -358,8 +359,11 @@ class ChatClient {
       shutdown ? "The server is shutting down; reconnecting" : "Lost the connection; reconnecting",
     );
     for (let attempt = 1;; attempt++) {
-      const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** (attempt - 1));
-      const delay = Math.round(ceiling * (0.5 + Math.random() / 2));
+      const delay = backoff(attempt - 1, {
+        firstMs: BACKOFF_FIRST_MS,
+        capMs: BACKOFF_CAP_MS,
+        jitter: [0.5, 1],
+      });
       if (Date.now() + delay - lostAt > this.#options.reconnectFor) {
         throw new RuntimeError(
           `Lost the connection to ${this.#where} and could not reconnect within ${

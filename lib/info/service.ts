@@ -6,7 +6,7 @@
  * UdpService's. What it reports comes from the other services, through the
  * read-only {@link InfoSources} that serve hands it.
  */
-import { RateLimiter } from "../base/rate_limit.ts";
+import { perSourceReplies } from "../base/rate_limit.ts";
 import type { StatusSection } from "../base/status.ts";
 import { VERSION } from "../base/version.ts";
 import { formatAddr } from "../net/address.ts";
@@ -27,14 +27,6 @@ import {
   usersReply,
 } from "./protocol.ts";
 import { infoStatus } from "./status.ts";
-
-/** Sources whose buckets are tracked at once; about 160 bytes each, 650 KB in all. */
-export const MAX_INFO_SOURCES = 4096;
-
-/** The burst a quiet source may send at once for a given --info-rate: twice the rate, at least 1. */
-export function infoBurst(rate: number): number {
-  return Math.max(1, Math.ceil(rate * 2));
-}
 
 /** What the info service reports on, read when a request comes. */
 export interface InfoSources {
@@ -75,11 +67,7 @@ export class InfoService implements Service {
     const { log } = deps;
     const counts = { dropped: 0 };
     const startedAt = performance.now();
-    const limiter = new RateLimiter({
-      rate: config.rate,
-      burst: infoBurst(config.rate),
-      maxSources: MAX_INFO_SOURCES,
-    });
+    const limiter = perSourceReplies(config.rate);
 
     const answer = (request: InfoRequest): string => {
       if (request.kind === "unknown") return errorReply(request.shown, request.json);

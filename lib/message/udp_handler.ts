@@ -4,7 +4,7 @@
  * source can be forged and a small datagram buys a larger reply. The receive
  * loop, which nothing a sender does can end, is UdpService's.
  */
-import { RateLimiter } from "../base/rate_limit.ts";
+import { perSourceReplies } from "../base/rate_limit.ts";
 import { formatAddr } from "../net/address.ts";
 import { looksLikeAuth } from "../security/protocol.ts";
 import type { AdmittedDatagram } from "../net/udp_service.ts";
@@ -24,14 +24,6 @@ import {
 } from "./protocol.ts";
 import type { MessageCounters } from "./status.ts";
 
-/** Sources whose buckets are tracked at once (as the info service's). */
-export const MAX_UDP_SOURCES = 4096;
-
-/** The burst a quiet source may send at once for a given --udp-rate: twice the rate, at least 1. */
-export function udpBurst(rate: number): number {
-  return Math.max(1, Math.ceil(rate * 2));
-}
-
 /** The datagram handler of the UDP message service, for UdpService. */
 export function udpMessageHandler(
   config: MessageConfig,
@@ -48,11 +40,7 @@ export function udpMessageHandler(
   const ack = reply(RECEIVED);
   const overLong = reply(tooLong(config.maxMessage));
   const shuttingDown = reply(SHUTTING_DOWN);
-  const limiter = new RateLimiter({
-    rate: config.udpRate,
-    burst: udpBurst(config.udpRate),
-    maxSources: MAX_UDP_SOURCES,
-  });
+  const limiter = perSourceReplies(config.udpRate);
   let exitFrom: Deno.NetAddr | null = null;
 
   return {

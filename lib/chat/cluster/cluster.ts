@@ -36,6 +36,7 @@
  * Permissions: only --allow-net to the Redis host; see
  * {@link CLIENT_OPTIONS_NOTE} for why no --allow-env is needed.
  */
+import { backoff } from "../../base/backoff.ts";
 import { createClient } from "@redis/client";
 import { printable } from "../../base/text.ts";
 import type { HistoryEvent, PrivateEvent, RoomEvent } from "../events.ts";
@@ -216,9 +217,8 @@ const MIRROR_ROOMS = 1024;
 /** Instances we remember having announced as gone (for join notices on return). */
 const GONE_REMEMBERED = 64;
 
-function backoff(attempt: number): number {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(attempt, 10));
-  return Math.round(base * (1 + Math.random() * 0.25));
+function retryDelay(attempt: number): number {
+  return backoff(attempt, { firstMs: BACKOFF_MIN_MS, capMs: BACKOFF_MAX_MS, jitter: [1, 1.25] });
 }
 
 function errorText(error: unknown): string {
@@ -448,7 +448,7 @@ export class ChatCluster {
     // afterwards the clients reconnect for ever with backoff.
     const reconnectStrategy = (retries: number, cause: Error) =>
       started
-        ? backoff(retries)
+        ? retryDelay(retries)
         : new Error(`cluster: cannot connect to Redis at ${shown}: ${cause.message}`);
     let cmd: RedisConn;
     try {
@@ -925,7 +925,10 @@ export class ChatCluster {
         this.#queue.unshift(...again);
         // Retry after a pause; a reconnect (recovery) flushes at once anyway.
         clearTimeout(this.#flushRetry);
-        this.#flushRetry = setTimeout(() => this.#scheduleFlush(), backoff(this.#flushFailures++));
+        this.#flushRetry = setTimeout(
+          () => this.#scheduleFlush(),
+          retryDelay(this.#flushFailures++),
+        );
         return;
       }
       this.#flushFailures = 0;
@@ -988,7 +991,7 @@ export class ChatCluster {
         this.#readerOk = false;
         this.#resyncDue = true;
         this.#updateHealth(this.#unavailable(error));
-        await this.#sleeper.sleep(backoff(failures++));
+        await this.#sleeper.sleep(retryDelay(failures++));
       }
     }
   }

@@ -5,6 +5,7 @@
  * is renamed. With --redis-optional a Redis that is down at start is retried
  * in the background while the chat runs local-only. Loaded only with --redis.
  */
+import { backoff } from "../../base/backoff.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import type { Logger } from "../../base/logger.ts";
 import type { HistoryEvent, PrivateEvent, RoomEvent } from "../events.ts";
@@ -138,11 +139,15 @@ export class ClusterLink implements HubRelay {
   /** Keeps trying to join, with backoff, until it works or close(). */
   retry(attempt = 0): void {
     if (this.#closed) return;
-    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt, 10));
+    const delay = backoff(attempt, {
+      firstMs: RETRY_MIN_MS,
+      capMs: RETRY_MAX_MS,
+      jitter: [0.75, 1],
+    });
     this.#retryTimer = setTimeout(() => {
       this.#connecting = this.connect().catch(() => this.retry(attempt + 1))
         .finally(() => this.#connecting = null);
-    }, delay * (0.75 + Math.random() * 0.25));
+    }, delay);
   }
 
   claim(name: string, room: string): Promise<"ok" | "taken"> {
