@@ -202,6 +202,19 @@ export class FileSession implements Disposable {
     this.#client = null;
   }
 
+  /**
+   * Runs one transfer; if it fails, the connection (in an unknown state
+   * mid-transfer) is dropped first, so the next transfer starts on a fresh one.
+   */
+  async transfer<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      this.reset();
+      throw error;
+    }
+  }
+
   /** Closes for good; a transfer in progress fails at once. */
   close(): void {
     this.#closed = true;

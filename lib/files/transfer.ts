@@ -96,9 +96,8 @@ export async function uploadFile(
     }
     for (let attempt = 1;; attempt++) {
       try {
-        return await uploadOnce(session, file, path, name, size, options);
+        return await session.transfer(() => uploadOnce(session, file, path, name, size, options));
       } catch (error) {
-        session.reset();
         // A resumed upload whose server-side prefix differed from ours: the
         // server dropped it, so one fresh attempt is all it takes.
         if (!(error instanceof ResumeMismatch) || attempt > 1) throw unwrap(error);
@@ -201,12 +200,7 @@ export async function uploadStream(
   options: TransferOptions,
 ): Promise<TransferSummary> {
   checkName(name);
-  try {
-    return await uploadStreamOnce(session, reader, name, options);
-  } catch (error) {
-    session.reset();
-    throw error;
-  }
+  return await session.transfer(() => uploadStreamOnce(session, reader, name, options));
 }
 
 async function uploadStreamOnce(
@@ -322,9 +316,8 @@ export async function downloadFile(
   const partial = partialPath(target);
   for (let attempt = 1;; attempt++) {
     try {
-      return await downloadOnce(session, name, target, partial, options);
+      return await session.transfer(() => downloadOnce(session, name, target, partial, options));
     } catch (error) {
-      session.reset();
       if (!(error instanceof ResumeMismatch) || attempt > 2) throw unwrap(error);
       options.note?.(error.message);
       removeNow(partial.data);
@@ -463,12 +456,7 @@ export async function downloadStream(
   options: TransferOptions,
 ): Promise<TransferSummary> {
   checkName(name);
-  try {
-    return await downloadStreamOnce(session, name, writer, options);
-  } catch (error) {
-    session.reset();
-    throw error;
-  }
+  return await session.transfer(() => downloadStreamOnce(session, name, writer, options));
 }
 
 async function downloadStreamOnce(
