@@ -904,6 +904,11 @@ export class ChatCluster {
 
   async #flush(): Promise<void> {
     while (this.#queue.length > 0 && !this.#degraded && !this.#closed) {
+      // Presence first: a member's move or departure is written before the
+      // notices published with it, so an instance that shows "* bob left"
+      // already lists bob where he went (or not at all).
+      await this.#presenceChain;
+      if (this.#degraded || this.#closed) break;
       const now = Date.now();
       while (this.#queue.length > 0 && now - this.#queue[0]!.queuedAt > this.#o.maxQueueAgeMs) {
         this.#queue.shift();
