@@ -91,6 +91,19 @@ export type RoomEvent = MessageEvent | JoinEvent | LeaveEvent | RenameEvent;
 /** Events a room keeps in its history. */
 export type HistoryEvent = MessageEvent | RenameEvent;
 
+/** True for what a room keeps for newcomers: messages and renames. */
+export function isHistoryEvent(event: ChatEvent): event is HistoryEvent {
+  return event.type === "message" || event.type === "rename";
+}
+
+/**
+ * Identifies one event that reached this instance twice (as history read
+ * from the cluster and live): the same instant, author and text.
+ */
+export function historyKey(event: HistoryEvent): string {
+  return JSON.stringify(event);
+}
+
 /** The text line of an event (no newline). */
 export function eventText(event: ChatEvent): string {
   switch (event.type) {

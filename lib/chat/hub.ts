@@ -17,6 +17,8 @@ import { encode, printable } from "../base/text.ts";
 import {
   type ChatEvent,
   type HistoryEvent,
+  historyKey,
+  isHistoryEvent,
   type PrivateEvent,
   Rendered,
   type RoomEvent,
@@ -110,6 +112,8 @@ export class Hub {
   #closed = false;
   #messages = 0;
   #relay: HubRelay | null = null;
+  /** Rooms new here whose past is being read from the cluster, and what was said meanwhile. */
+  #expected = new Map<string, { said: HistoryEvent[]; readers: number }>();
   #push = (member: Member, bytes: Uint8Array) => this.#enqueue(member, bytes);
 
   constructor(options: HubOptions) {
@@ -246,13 +250,40 @@ export class Hub {
     // A room that exists on another instance keeps the spelling it has there.
     const key = nameKey(name);
     if (!this.#rooms.has(key)) name = this.remoteRoom(key) ?? name;
-    const to = this.#room(name, history);
+    const to = this.#room(name, this.#withSaidMeanwhile(key, history));
     if (!to) return "rooms";
     if (from) this.#exit(member, from, `moved to ${to.name}`);
     this.#options.log.event(`${CHAT_LABEL} ${member.name} moved to ${to.name}`);
     this.#relay?.moved(member.name, to.name);
     this.#enter(member, to, (names) => joinedRoomLine(to.name, names), false);
     return null;
+  }
+
+  /**
+   * Call before reading the past of a room new here from the cluster, and
+   * the returned function once move() is done. Meanwhile what other
+   * instances say in that room is kept, and move() adds it to the past it
+   * is given: the read and the live events travel apart, and a line said
+   * between them would otherwise be in neither.
+   */
+  expectRoom(name: string): () => void {
+    const key = nameKey(name);
+    const entry = this.#expected.get(key) ?? { said: [], readers: 0 };
+    entry.readers++;
+    this.#expected.set(key, entry);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--entry.readers === 0) this.#expected.delete(key);
+    };
+  }
+
+  #withSaidMeanwhile(key: string, history: HistoryEvent[]): HistoryEvent[] {
+    const said = this.#expected.get(key)?.said ?? [];
+    if (said.length === 0) return history;
+    const known = new Set(history.map(historyKey));
+    return [...history, ...said.filter((event) => !known.has(historyKey(event)))];
   }
 
   /** Removes a member (idempotent); its room gets a leave event with `reason`. */
@@ -345,7 +376,15 @@ export class Hub {
       const shown = { ...event, to: target?.name ?? event.to }; // the name as its owner spells it
       if (target) this.#enqueue(target, new Rendered(shown).bytes(target.json));
     } else {
-      this.#rooms.get(nameKey(event.room))?.publish(event);
+      const key = nameKey(event.room);
+      const room = this.#rooms.get(key);
+      if (room) {
+        // Already shown to its members as the past the room was created with.
+        if (!room.takeSeeded(event)) room.publish(event);
+      } else if (isHistoryEvent(event)) {
+        const said = this.#expected.get(key)?.said;
+        if (said && said.push(event) > this.#options.history) said.shift();
+      }
     }
     this.#dropStuck();
   }

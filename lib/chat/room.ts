@@ -4,7 +4,13 @@
  * one member can never hold up the others. Everything a room sends goes
  * through publish(event), the one place a cluster layer would relay from.
  */
-import { type HistoryEvent, Rendered, type RoomEvent } from "./events.ts";
+import {
+  type HistoryEvent,
+  historyKey,
+  isHistoryEvent,
+  Rendered,
+  type RoomEvent,
+} from "./events.ts";
 import type { Outbox } from "./outbox.ts";
 
 /** A connection that has joined the chat (it is in exactly one room). */
@@ -45,6 +51,8 @@ export class Room {
   readonly members = new Set<Member>();
   #options: RoomOptions;
   #history: Rendered[] = [];
+  /** The seeded past not yet seen live: a cluster reader that lags may deliver it again. */
+  #seeded = new Set<string>();
 
   constructor(name: string, options: RoomOptions) {
     this.name = name;
@@ -61,7 +69,7 @@ export class Room {
    */
   publish(event: RoomEvent, except?: Member): Rendered {
     const rendered = new Rendered(event);
-    if ((event.type === "message" || event.type === "rename") && this.#options.history > 0) {
+    if (isHistoryEvent(event) && this.#options.history > 0) {
       this.#history.push(rendered);
       if (this.#history.length > this.#options.history) this.#history.shift();
     }
@@ -75,10 +83,18 @@ export class Room {
   /** Adds events to the history (oldest first) without sending them: a new room's past. */
   seed(events: readonly HistoryEvent[]): void {
     if (this.#options.history <= 0) return;
-    for (const event of events) this.#history.push(new Rendered(event));
+    for (const event of events.slice(-this.#options.history)) {
+      this.#history.push(new Rendered(event));
+      this.#seeded.add(historyKey(event));
+    }
     if (this.#history.length > this.#options.history) {
       this.#history.splice(0, this.#history.length - this.#options.history);
     }
+  }
+
+  /** True (once) if `event` came with the seeded past, so its members have it already. */
+  takeSeeded(event: RoomEvent): boolean {
+    return this.#seeded.size > 0 && isHistoryEvent(event) && this.#seeded.delete(historyKey(event));
   }
 
   /** The newest history entries that fit in `budget` bytes for `member`, oldest first. */

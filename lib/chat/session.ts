@@ -311,9 +311,10 @@ export class ChatSession implements Member {
     const same = this.room !== null && nameKey(this.room.name) === nameKey(name);
     if (cluster === null || same || this.#hub.hasRoom(name)) return this.#move(name, []);
     // A room new here may have a past on other instances: read it first.
+    const release = this.#hub.expectRoom(name);
     return cluster.history(name).then((history) => {
       if (!this.#done && this.#hub.has(this)) this.#move(name, history);
-    });
+    }).finally(release);
   }
 
   #move(name: string, history: HistoryEvent[]): void {

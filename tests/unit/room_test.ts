@@ -2,6 +2,7 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Logger } from "../../lib/base/logger.ts";
 import { Outbox } from "../../lib/chat/outbox.ts";
+import type { MessageEvent } from "../../lib/chat/events.ts";
 import { Hub, STUCK_REASON } from "../../lib/chat/hub.ts";
 import type { Member, Room } from "../../lib/chat/room.ts";
 
@@ -273,4 +274,48 @@ Deno.test("hub with a cluster relay: local events go out, delivered ones never d
   chat.leave(alice);
   deepStrictEqual(relay.releases, ["alice"]);
   equal(JSON.parse(relay.published.at(-1)!).type, "leave");
+});
+
+Deno.test("hub with a cluster: a room new here gets its past and what was said while it was read, each line once", async () => {
+  const chat = hub({ history: 5, maxRooms: 3 });
+  const bob = new FakeMember();
+  chat.join(bob, "bob");
+  const said = (room: string, text: string, ms: number): MessageEvent => ({
+    type: "message",
+    room,
+    from: "zed",
+    text,
+    ts: new Date(ms).toISOString(),
+  });
+  const before = said("#games", "before", 1000);
+  const during = said("#games", "during", 2000);
+  const release = chat.expectRoom("#Games");
+  chat.deliver(before); // in the past read from Redis as well
+  chat.deliver(during); // said after the read: only here
+  chat.deliver(said("#other", "elsewhere", 2500)); // nobody here is about to create #other
+  equal(chat.move(bob, "#games", [before]), null);
+  release();
+  chat.deliver(before); // a reader that lags delivers the past again
+  chat.deliver(said("#games", "after", 3000));
+  const zeds = (await bob.lines()).filter((line) => line.includes("zed:"));
+  deepStrictEqual(zeds.map((line) => line.replace(/^\S+ /, "")), [
+    "zed: before",
+    "zed: during",
+    "zed: after",
+  ]);
+  deepStrictEqual(
+    chat.room("#games")!.history().map((event) => event.type === "message" && event.text),
+    [
+      "before",
+      "during",
+      "after",
+    ],
+  );
+
+  // Released: nothing is kept for a room nobody here is creating.
+  chat.deliver(said("#other", "unseen", 4000));
+  const carol = new FakeMember();
+  chat.join(carol, "carol");
+  equal(chat.move(carol, "#other", []), null);
+  ok(!(await carol.lines()).some((line) => line.includes("zed:")));
 });

@@ -39,7 +39,7 @@
 import { backoff } from "../../base/backoff.ts";
 import { createClient } from "@redis/client";
 import { printable } from "../../base/text.ts";
-import type { HistoryEvent, PrivateEvent, RoomEvent } from "../events.ts";
+import { type HistoryEvent, isHistoryEvent, type PrivateEvent, type RoomEvent } from "../events.ts";
 import { isValidName, nameKey, roomName } from "../protocol.ts";
 import { redactUrl } from "./config.ts";
 import * as Scripts from "./scripts.ts";
@@ -311,11 +311,6 @@ function parseEvent(json: string): ClusterEvent | null {
     default:
       return null;
   }
-}
-
-/** Messages and renames: what a room keeps for newcomers. */
-function isHistory(event: ClusterEvent): event is HistoryEvent {
-  return event.type === "message" || event.type === "rename";
 }
 
 /** A sleep that close() can cut short. */
@@ -636,7 +631,7 @@ export class ChatCluster {
       queuedAt: Date.now(),
       attempts: 0,
     };
-    if (isHistory(event)) this.#remember(event);
+    if (isHistoryEvent(event)) this.#remember(event);
     this.#queue.push(entry);
     if (this.#queue.length > this.#o.maxQueue) {
       this.#queue.shift();
@@ -656,7 +651,7 @@ export class ChatCluster {
     if (count <= 0) return [];
     const pending = this.#queue.map((q) => q.event)
       .filter((event): event is HistoryEvent =>
-        isHistory(event) && nameKey(event.room) === nameKey(room)
+        isHistoryEvent(event) && nameKey(event.room) === nameKey(room)
       );
     if (!this.#degraded) {
       try {
@@ -673,7 +668,7 @@ export class ChatCluster {
           if (seen.has(id)) continue;
           seen.add(id);
           const event = parseEvent(f.d ?? "");
-          if (event !== null && isHistory(event)) out.push(event);
+          if (event !== null && isHistoryEvent(event)) out.push(event);
         }
         out.reverse();
         return [...out, ...pending].slice(-count);
@@ -952,7 +947,7 @@ export class ChatCluster {
     const body = ["o", me, "k", "e", "s", String(seq), "d", data];
     const events = ["XADD", this.#keys.events, "MAXLEN", "~", limit, "*", ...body];
     const writes = [this.#cmd.sendCommand(events)];
-    if (isHistory(event) && this.#o.historyLimit > 0) {
+    if (isHistoryEvent(event) && this.#o.historyLimit > 0) {
       const room = this.#prefix + "history:" + nameKey(event.room);
       const cap = String(this.#o.historyLimit);
       writes.push(this.#cmd.sendCommand(["XADD", room, "MAXLEN", "~", cap, "*", ...body]));
@@ -1042,7 +1037,7 @@ export class ChatCluster {
           return;
         }
         if (event.type === "private" && !this.#mine.has(nameKey(event.to))) return;
-        if (isHistory(event)) this.#remember(event);
+        if (isHistoryEvent(event)) this.#remember(event);
         this.stats.received++;
         this.#emit(event, origin);
         return;
