@@ -6,6 +6,8 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { LineClient, type ProcessOptions, runCli, ServerProcess, udpRequest } from "./_helpers.ts";
 import { freePort, REDIS_MISSING, RedisServer } from "./_redis.ts";
+import { join as joinChat, until } from "./_chat.ts";
+import { TOKEN, writeSecretFile } from "./_security.ts";
 
 const CHAT = "[Chat Server]";
 const INFO = "[Info Server]";
@@ -183,6 +185,39 @@ Deno.test({
       equal((await alice.until(/^\* bob/)).line, "* bob left");
     } finally {
       for (const [member] of claims) member[Symbol.dispose]();
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster: an operator's /kick removes a member of another instance",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const tokenFile = await writeSecretFile(dir, "token", TOKEN);
+      await using redis = await RedisServer.start();
+      await using a = await instance(redis.url, ["--token-file", tokenFile]);
+      await using b = await instance(redis.url, ["--token-file", tokenFile]);
+      using op = await joinChat(a.port(CHAT), "op", TOKEN);
+      using bob = await joinChat(b.port(CHAT), "bob", TOKEN);
+      await until(op, /^\* bob joined$/);
+      await op.send("/kick BOB flooding\n");
+      await until(bob, /^! You were kicked by op: flooding$/);
+      equal(await bob.readLine(), null, "B closes the kicked member's connection");
+      await b.waitFor(
+        /^\[Chat Server\] bob \(127\.0\.0\.1:\d+\) kicked by op \(on another server\): flooding$/,
+      );
+      await a.waitFor(/^\[Chat Server\] op \(127\.0\.0\.1:\d+\) kicks bob on another server$/);
+      const seen = await until(op, /^\* bob left \(kicked by op: flooding\)$/);
+      ok(seen.includes("! Kicked bob (on another server of the cluster)"), seen.join("\n"));
+      // The name is free again, cluster-wide.
+      await op.send("/users\n");
+      await until(op, /^! 1 here: op$/);
+      using _again = await joinChat(b.port(CHAT), "bob", TOKEN);
+      await until(op, /^\* bob joined$/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -55,6 +55,20 @@ export interface PrivateEvent {
   ts: string;
 }
 
+/**
+ * An operator's /kick of a member of another cluster instance: travels to
+ * that instance only, which removes the member. Never shown as such.
+ */
+export interface KickEvent {
+  type: "kick";
+  /** The operator. */
+  from: string;
+  to: string;
+  /** Up to 200 characters; may be empty. */
+  reason: string;
+  ts: string;
+}
+
 /** A line for one connection (the `! ...` lines of the text protocol). */
 export interface SystemEvent {
   type: "system";
@@ -92,7 +106,7 @@ export type RoomEvent = MessageEvent | JoinEvent | LeaveEvent | RenameEvent;
 export type HistoryEvent = MessageEvent | RenameEvent;
 
 /** True for what a room keeps for newcomers: messages and renames. */
-export function isHistoryEvent(event: ChatEvent): event is HistoryEvent {
+export function isHistoryEvent(event: { type: string }): event is HistoryEvent {
   return event.type === "message" || event.type === "rename";
 }
 

@@ -19,6 +19,7 @@ import {
   type HistoryEvent,
   historyKey,
   isHistoryEvent,
+  type KickEvent,
   type PrivateEvent,
   Rendered,
   type RoomEvent,
@@ -71,7 +72,7 @@ export interface HubRelay {
   /** This instance's id in the cluster. */
   readonly instance: string;
   /** Ships an event of a local member to the other instances. */
-  publish(event: RoomEvent | PrivateEvent): void;
+  publish(event: RoomEvent | PrivateEvent | KickEvent): void;
   /** A local member is now in `room`. */
   moved(name: string, room: string): void;
   /** A local member left (or a claim was not used): its name is free again, cluster-wide. */
@@ -367,11 +368,15 @@ export class Hub {
   /**
    * An event from another instance: a room event goes to this instance's
    * members of that room (and into its history), a private message to its
-   * recipient here. Never relayed again.
+   * recipient here, a kick (an operator's there) removes its member here.
+   * Never relayed again.
    */
-  deliver(event: RoomEvent | PrivateEvent): void {
+  deliver(event: RoomEvent | PrivateEvent | KickEvent): void {
     if (this.#closed) return;
-    if (event.type === "private") {
+    if (event.type === "kick") {
+      const target = this.find(event.to);
+      if (target) this.#kick(`${event.from} (on another server)`, event.from, target, event.reason);
+    } else if (event.type === "private") {
       const target = this.find(event.to);
       const shown = { ...event, to: target?.name ?? event.to }; // the name as its owner spells it
       if (target) this.#enqueue(target, new Rendered(shown).bytes(target.json));
@@ -391,8 +396,26 @@ export class Hub {
 
   /** `/kick`: removes `target` with a last line; its room is told who kicked it. */
   kick(by: Member, target: Member, reason: string): void {
-    const why = `kicked by ${by.name}${reason ? ": " + reason : ""}`;
-    this.#options.log.info(`${CHAT_LABEL} ${target.name} (${target.peer}) ${why}`);
+    this.#kick(by.name, by.name, target, reason);
+  }
+
+  /**
+   * `/kick` of `name`, a member of another instance: that instance removes
+   * it. The operator was checked here; the instances of a cluster trust
+   * each other (they share Redis).
+   */
+  kickRemote(by: Member, name: string, reason: string): void {
+    this.#options.log.info(`${CHAT_LABEL} ${by.name} (${by.peer}) kicks ${name} on another server`);
+    this.#relay?.publish({ type: "kick", from: by.name, to: name, reason, ts: now() });
+  }
+
+  #kick(logged: string, by: string, target: Member, reason: string): void {
+    const why = `kicked by ${by}${reason ? ": " + reason : ""}`;
+    this.#options.log.info(
+      `${CHAT_LABEL} ${target.name} (${target.peer}) kicked by ${logged}${
+        reason ? ": " + reason : ""
+      }`,
+    );
     this.leave(target, why);
     target.finish(`! You were ${why}`);
   }

@@ -184,9 +184,9 @@ export function noSuchMemberLine(shown: string): string {
 export const NOT_OPERATOR_LINE =
   "! Only an operator (a member authenticated with the server's token) may /kick";
 
-/** /kick of a member of another instance of the cluster. */
-export function kickElsewhereLine(name: string): string {
-  return `! ${name} is on another server of the cluster; /kick works for members of this one`;
+/** To the operator after a /kick of a member of another instance of the cluster. */
+export function kickedElsewhereLine(name: string): string {
+  return `! Kicked ${name} (on another server of the cluster)`;
 }
 
 /** To the operator after a /kick. */

@@ -27,7 +27,7 @@ import {
   JSON_OFF_LINE,
   JSON_ON_LINE,
   kickedDoneLine,
-  kickElsewhereLine,
+  kickedElsewhereLine,
   LOBBY,
   NAME_TIMEOUT_LINE,
   nameKey,
@@ -338,7 +338,11 @@ export class ChatSession implements Member {
     const reason = space < 0 ? "" : shorten(arg.slice(space + 1).trim(), 200);
     if (name === "") return this.send(usageLine("/kick NAME [REASON]"));
     const target = this.#hub.find(name);
-    if (!target && this.#hub.remote(name)) return this.send(kickElsewhereLine(shorten(name)));
+    const remote = target ? undefined : this.#hub.remote(name);
+    if (remote) {
+      this.#hub.kickRemote(this, remote.name, reason);
+      return this.send(kickedElsewhereLine(remote.name));
+    }
     if (!target) return this.send(noSuchMemberLine(shorten(name)));
     const kicked = target.name;
     this.#hub.kick(this, target, reason);

@@ -39,7 +39,13 @@
 import { backoff } from "../../base/backoff.ts";
 import { createClient } from "@redis/client";
 import { printable } from "../../base/text.ts";
-import { type HistoryEvent, isHistoryEvent, type PrivateEvent, type RoomEvent } from "../events.ts";
+import {
+  type HistoryEvent,
+  isHistoryEvent,
+  type KickEvent,
+  type PrivateEvent,
+  type RoomEvent,
+} from "../events.ts";
 import { isValidName, nameKey, roomName } from "../protocol.ts";
 import { redactUrl } from "./config.ts";
 import * as Scripts from "./scripts.ts";
@@ -87,8 +93,13 @@ export interface ClusterOptions {
   onConflict?: (name: string, room: string) => void;
 }
 
-/** What crosses instances: the chat's own room and private events, as they are. */
-export type ClusterEvent = RoomEvent | PrivateEvent;
+/** What crosses instances: the chat's own room and private events, as they are, and kicks. */
+export type ClusterEvent = RoomEvent | PrivateEvent | KickEvent;
+
+/** Events for one member: they go to the inbox of the instance that holds the name. */
+function isDirect(event: ClusterEvent): event is PrivateEvent | KickEvent {
+  return event.type === "private" || event.type === "kick";
+}
 
 /** One member as USERS shows it. */
 export interface ClusterMember {
@@ -307,6 +318,16 @@ function parseEvent(json: string): ClusterEvent | null {
     case "private":
       return name("from") && name("to") && text !== null
         ? { type: "private", from: e.from as string, to: e.to as string, text, ts }
+        : null;
+    case "kick":
+      return name("from") && name("to") && typeof e.reason === "string"
+        ? {
+          type: "kick",
+          from: e.from as string,
+          to: e.to as string,
+          reason: printable(e.reason.slice(0, 200)),
+          ts,
+        }
         : null;
     default:
       return null;
@@ -625,7 +646,7 @@ export class ChatCluster {
   publish(event: ClusterEvent): void {
     if (this.#closing) return;
     const entry: Outgoing = {
-      seq: event.type === "private" ? ++this.#seq.inbox : ++this.#seq.events,
+      seq: isDirect(event) ? ++this.#seq.inbox : ++this.#seq.events,
       event,
       data: JSON.stringify(event),
       queuedAt: Date.now(),
@@ -940,7 +961,7 @@ export class ChatCluster {
     const { event, seq, data } = entry;
     const me = this.instanceId;
     const limit = String(this.#o.streamLimit);
-    if (event.type === "private") {
+    if (isDirect(event)) {
       return this.#script("PRIVATE", [nameKey(event.to), String(seq), data, String(INBOX_LIMIT)]);
     }
     // Stream entry fields: o origin, k kind ("e" = chat event), s sequence, d JSON.
@@ -1036,7 +1057,7 @@ export class ChatCluster {
           this.stats.malformed++;
           return;
         }
-        if (event.type === "private" && !this.#mine.has(nameKey(event.to))) return;
+        if (isDirect(event) && !this.#mine.has(nameKey(event.to))) return;
         if (isHistoryEvent(event)) this.#remember(event);
         this.stats.received++;
         this.#emit(event, origin);

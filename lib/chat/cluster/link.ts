@@ -8,7 +8,7 @@
 import { backoff } from "../../base/backoff.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import type { Logger } from "../../base/logger.ts";
-import type { HistoryEvent, PrivateEvent, RoomEvent } from "../events.ts";
+import type { HistoryEvent, KickEvent, PrivateEvent, RoomEvent } from "../events.ts";
 import type { Hub, HubRelay, RemoteMember } from "../hub.ts";
 import { CHAT_LABEL, isValidName, nameKey } from "../protocol.ts";
 import { ChatCluster, newInstanceId } from "./cluster.ts";
@@ -162,7 +162,7 @@ export class ClusterLink implements HubRelay {
     return this.#cluster?.history(room, this.#options.history) ?? Promise.resolve([]);
   }
 
-  publish(event: RoomEvent | PrivateEvent): void {
+  publish(event: RoomEvent | PrivateEvent | KickEvent): void {
     this.#cluster?.publish(event);
   }
 
