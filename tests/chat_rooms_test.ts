@@ -93,6 +93,10 @@ Deno.test("chat /kick: an operator (authenticated with the token) may; others ar
     using op = await join(port, "op", TOKEN);
     using bob = await join(port, "bob", TOKEN);
     equal(await op.readLine(), "* bob joined");
+    equal(
+      await op.request(`AUTH ${TOKEN}`),
+      "! That AUTH line was not sent to anyone or kept (you are already authenticated)",
+    );
     equal(await op.request("/kick BOB flooding"), "* bob left (kicked by op: flooding)");
     equal(await op.readLine(), "! Kicked bob");
     equal(await until(bob, /^! You were kicked by op: flooding$/).then(() => bob.readLine()), null);

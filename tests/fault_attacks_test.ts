@@ -503,9 +503,23 @@ Deno.test("attack: an AUTH line sent to a server without a token never reaches t
   ok((await peer.request(server.port(LABELS.udp), `auth\t${secret}`)) !== null);
   const info = (await peer.request(server.port(LABELS.info), `AUTH ${secret}`))!;
   ok(!info.includes(secret), info);
+  // Chat: at the name prompt, and from a member, where it is neither sent to the room nor echoed.
   using chat = await RawClient.tcp(server.port(LABELS.chat));
   await chat.readLine(); // the welcome
   await chat.send(`AUTH ${secret}\n`);
+  equal(
+    await chat.readLine(),
+    "! That AUTH line was not sent to anyone or kept (this server has no token). Enter your name:",
+  );
+  using alice = await joinChat(server.port(LABELS.chat), "alice");
+  using bob = await joinChat(server.port(LABELS.chat), "bob");
+  await alice.send(`  auth ${secret}\nafter it\n`);
+  equal(await alice.readLine(), "* bob joined");
+  equal(
+    await alice.readLine(),
+    "! That AUTH line was not sent to anyone or kept (this server has no token)",
+  );
+  match((await bob.readLine())!, /\] alice: after it$/);
   using files = await LineClient.connect(server.port(LABELS.files));
   match((await files.request(`AUTH ${secret}`))!, /^ERR /);
   await server.waitFor(/Received from .*: hello$/);

@@ -189,6 +189,19 @@ export function kickedElsewhereLine(name: string): string {
   return `! Kicked ${name} (on another server of the cluster)`;
 }
 
+/**
+ * The answer to a line that starts like `AUTH <token>`: never shown to the
+ * room, logged or echoed, since the rest may be a token (a netcat recipe
+ * followed against the wrong server). On a server with a token every member
+ * authenticated before joining.
+ */
+export function authNotSentLine(authenticated: boolean, naming: boolean): string {
+  const why = authenticated ? "you are already authenticated" : "this server has no token";
+  return `! That AUTH line was not sent to anyone or kept (${why})${
+    naming ? ". Enter your name:" : ""
+  }`;
+}
+
 /** To the operator after a /kick. */
 export function kickedDoneLine(name: string): string {
   return `! Kicked ${name}`;

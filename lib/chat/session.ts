@@ -8,6 +8,7 @@
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { isDisconnect } from "../base/io.ts";
 import { LineSplitter } from "../net/line_splitter.ts";
+import { looksLikeAuth } from "../security/protocol.ts";
 import type { Logger } from "../base/logger.ts";
 import type { TrackedConn } from "../net/tcp_service.ts";
 import { decodeLenient, printable } from "../base/text.ts";
@@ -15,6 +16,7 @@ import type { ChatConfig } from "./config.ts";
 import { Outbox } from "./outbox.ts";
 import {
   alreadyInRoomLine,
+  authNotSentLine,
   CHAT_LABEL,
   ECHO_OFF_LINE,
   ECHO_ON_LINE,
@@ -203,7 +205,10 @@ export class ChatSession implements Member {
 
   #onLine(bytes: Uint8Array): Promise<void> | void {
     if (this.#done) return;
-    if (!this.#joined) return this.#onName(bytes);
+    if (!this.#joined) {
+      if (looksLikeAuth(bytes)) return this.send(authNotSentLine(this.operator, true));
+      return this.#onName(bytes);
+    }
     if (bytes.length === 0) return;
     if (!this.#bucket.take()) {
       if (!this.#limited) this.send(slowDownLine(this.#config.rate, this.#config.burst));
@@ -211,6 +216,7 @@ export class ChatSession implements Member {
       return;
     }
     this.#limited = false;
+    if (looksLikeAuth(bytes)) return this.send(authNotSentLine(this.operator, false));
     const text = printable(decodeLenient(bytes));
     if (text.trim() === "") return;
     if (text.startsWith("//")) return this.#hub.say(this, text.slice(1));
