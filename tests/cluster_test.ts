@@ -255,6 +255,38 @@ Deno.test({
 
 Deno.test({
   name:
+    "cluster: a Redis that stops answering without closing (SIGSTOP) is noticed within 10 s; SIGCONT rejoins",
+  ignore,
+  async fn() {
+    await using redis = await RedisServer.start();
+    await using a = await instance(redis.url);
+    using alice = await Member.join(a, "alice");
+    using anne = await Member.join(a, "anne");
+    await alice.until(/^\* anne joined$/);
+
+    Deno.kill(redis.pid, "SIGSTOP");
+    try {
+      const stopped = performance.now();
+      await a.waitFor(
+        /^\[Chat Server\] cluster: degraded \(Redis at redis:\/\/127\.0\.0\.1:\d+ unavailable: no answer for 6 s\)/,
+        15_000,
+      );
+      const took = performance.now() - stopped;
+      ok(took < 10_000, `noticed after ${took.toFixed(0)} ms`);
+      await alice.send("said while Redis hangs");
+      match((await anne.next())!, new RegExp(`^${TIME} alice: said while Redis hangs$`));
+    } finally {
+      Deno.kill(redis.pid, "SIGCONT");
+    }
+    await a.waitFor(/^\[Chat Server\] cluster: Redis is back; rejoined with 2 member\(s\)/, 20_000);
+    await alice.send("/users");
+    equal((await alice.until(/^! \d+ here/)).line, "! 2 here: alice, anne");
+    equal(a.lines.filter((line) => line.includes("cluster: degraded")).length, 1);
+  },
+});
+
+Deno.test({
+  name:
     "cluster: Redis killed and restarted: degraded once, local talk goes on, nobody dropped, rejoined without a restart",
   ignore,
   async fn() {

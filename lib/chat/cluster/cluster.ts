@@ -83,6 +83,8 @@ export interface ClusterOptions {
   maxQueueAgeMs?: number;
   /** Bound on connect(): Redis must answer within this. Default 3000 ms. */
   connectTimeoutMs?: number;
+  /** A connection silent this long is dropped and made again (a hung Redis). Default 6000 ms. */
+  silenceMs?: number;
   /** Info lines: degraded (once per outage), recovered (once), conflicts. */
   log: (line: string) => void;
   /** Members this instance already has (joining late, after running local-only). */
@@ -209,6 +211,7 @@ const DEFAULTS = {
   maxQueue: 10000,
   maxQueueAgeMs: 60000,
   connectTimeoutMs: 3000,
+  silenceMs: 6000,
 };
 /** XREAD BLOCK: also bounds how late a due resync or close() is noticed. */
 const BLOCK_MS = 1000;
@@ -458,6 +461,9 @@ export class ChatCluster {
     if (o.expiryMs < 2 * o.heartbeatMs) {
       throw new Error("cluster: expiryMs must be at least twice heartbeatMs");
     }
+    if (o.silenceMs < 2 * Math.max(o.heartbeatMs, BLOCK_MS)) {
+      throw new Error("cluster: silenceMs must be at least twice heartbeatMs");
+    }
     const shown = redactUrl(o.url);
     let started = false;
     // Before connect() succeeds, a failed attempt ends it (an Error);
@@ -473,7 +479,16 @@ export class ChatCluster {
         RESP: 2,
         maintNotifications: "disabled", // see CLIENT_OPTIONS_NOTE: no env var reads
         disableOfflineQueue: true, // fail fast while away; our own queue decides
-        socket: { connectTimeout: o.connectTimeoutMs, reconnectStrategy },
+        socket: {
+          connectTimeout: o.connectTimeoutMs,
+          // A Redis that stops answering without closing (stopped, or a partition
+          // that sends no reset) would otherwise be noticed by TCP keepalive only,
+          // minutes later. Both connections are never quiet that long while Redis
+          // answers: the reader's XREAD returns every BLOCK_MS, the heartbeat
+          // writes every heartbeatMs and writes no more while one goes unanswered.
+          socketTimeout: o.silenceMs,
+          reconnectStrategy,
+        },
       };
       cmd = createClient(
         clientOptions as Parameters<typeof createClient>[0],
@@ -776,7 +791,11 @@ export class ChatCluster {
 
   /** The degraded reason for a connection error, with any password masked. */
   #unavailable(error: unknown): string {
-    const text = maskPassword(errorText(error), this.#o.url);
+    // @redis/client's SocketTimeoutError (socketTimeout above) has no name of its own.
+    const silent = error instanceof Error && error.constructor.name === "SocketTimeoutError";
+    const text = silent
+      ? `no answer for ${this.#o.silenceMs / 1000} s`
+      : maskPassword(errorText(error), this.#o.url);
     return `Redis at ${redactUrl(this.#o.url)} unavailable: ${text}`;
   }
 
