@@ -70,7 +70,7 @@ Deno.test("info: every command answers in text", async (t) => {
     // No --allow-ffi in the tests' server: --udp-engine auto takes Deno's sockets.
     ok(lines.includes(`service: ${INFO} udp 127.0.0.1:${port} (deno engine)`), reply);
     ok(lines.includes("messages: 0 over TCP, 0 over UDP (0 dropped over --udp-rate)"), reply);
-    ok(lines.includes("chat: 0 members, 0 messages"), reply);
+    ok(lines.includes("chat: 0 members, 0 messages, 0 rooms"), reply);
     ok(lines.includes("files: 0 stored, 0 bytes uploaded, 0 bytes downloaded"), reply);
     ok(lines.includes("dropped: 0 info requests over the rate limit"), reply);
   });
@@ -140,7 +140,7 @@ Deno.test("info: every command answers in JSON", async () => {
     { label: INFO, transport: "udp", host: "127.0.0.1", port, engine: "deno" },
   ]);
   deepStrictEqual(status.messages, { tcp: 0, udp: 0, udpDropped: 0 });
-  deepStrictEqual(status.chat, { members: 0, messages: 0 });
+  deepStrictEqual(status.chat, { members: 0, messages: 0, rooms: 0 });
   deepStrictEqual(status.files, { stored: 0, bytesUploaded: 0, bytesDownloaded: 0 });
   deepStrictEqual(status.info, { dropped: 0 });
 

@@ -184,6 +184,11 @@ export class Hub {
     return sortNames(names);
   }
 
+  /** Rooms on this instance, #lobby included. */
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
   /** Every room (on every instance) with its member count, by name. */
   rooms(): { room: string; members: number }[] {
     const counts = new Map<string, { room: string; members: number }>();

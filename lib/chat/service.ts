@@ -98,7 +98,7 @@ export class ChatService implements Service {
   }
 
   status() {
-    return chatStatus(this.#hub.size, this.#hub.messages);
+    return chatStatus(this.#hub.size, this.#hub.messages, this.#hub.roomCount);
   }
 
   async stop(): Promise<void> {

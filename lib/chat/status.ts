@@ -1,11 +1,16 @@
 /** What the chat service counts, as STATUS shows it. */
 import type { StatusSection } from "../base/status.ts";
 
-/** The `chat` part of STATUS (zeros when the service is not running). */
-export function chatStatus(members = 0, messages = 0): StatusSection {
+/**
+ * The `chat` part of STATUS (zeros when the service is not running): this
+ * instance's members and rooms (#lobby always counts).
+ */
+export function chatStatus(members = 0, messages = 0, rooms = 0): StatusSection {
   return {
     key: "chat",
-    text: `chat: ${members} members, ${messages} messages`,
-    json: { members, messages },
+    text: `chat: ${members} members, ${messages} messages, ${rooms} ${
+      rooms === 1 ? "room" : "rooms"
+    }`,
+    json: { members, messages, rooms },
   };
 }
