@@ -6,18 +6,21 @@
  * TLS certificate without closing anything, and a stop that closes everything
  * and waits for the connection handlers to finish.
  */
-import { within } from "../base/deadline.ts";
+import { TIMED_OUT, within } from "../base/deadline.ts";
 import { closeQuietly, isDisconnect } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { encode } from "../base/text.ts";
 import { formatAddr } from "./address.ts";
 import { ipKey } from "./ip.ts";
 import { listenTcp, type StreamListener, type TlsKeyPair } from "./listen.ts";
+import { ProxyHeaderError, type ProxySource, readProxyHeader } from "./proxy_header.ts";
 
 // How long a refusal line (busy) may take to go out before the socket closes.
 const REFUSAL_WRITE_MS = 1000;
 // How long a reload waits for an old TLS listener to be really closed.
 const REBIND_WAIT_MS = 5000;
+/** How long a trusted balancer has to send the PROXY header (it sends it at once). */
+const PROXY_HEADER_MS = 5000;
 
 /**
  * What a TcpService asks of the server's access control before its handler
@@ -32,6 +35,12 @@ export interface TcpGate {
   readonly tokenRequired: boolean;
   /** Whether a new connection from `remote` may proceed, before any byte; false closes it. */
   admit(remote: Deno.NetAddr, label: string): boolean;
+  /**
+   * True when `remote` is a load balancer trusted to send a PROXY protocol
+   * header first: admit() and the per-address cap then apply to the client
+   * the header names, once it is read.
+   */
+  proxied?(remote: Deno.NetAddr): boolean;
   /** What must happen before the handler (TLS, the AUTH line); false closes the connection. */
   handshake(conn: TrackedConn, label: string): Promise<boolean>;
   /**
@@ -75,9 +84,8 @@ export interface RequestRule {
 export class TrackedConn {
   /** Plain TCP or TLS; services read and write it the same way. */
   readonly conn: Deno.Conn<Deno.NetAddr>;
-  /** The peer's IP address alone. */
-  readonly peerHost: string;
   readonly openedAt = Date.now();
+  #peerHost: string;
   #tcp: Deno.TcpConn | null;
   #peer: string | undefined;
   #lastActive = Date.now();
@@ -99,12 +107,23 @@ export class TrackedConn {
     this.idle = idle;
     this.request = request;
     this.#tcp = "setNoDelay" in conn ? conn : null;
-    this.peerHost = conn.remoteAddr.hostname;
+    this.#peerHost = conn.remoteAddr.hostname;
+  }
+
+  /** The peer's IP address alone (the client's, behind a trusted balancer). */
+  get peerHost(): string {
+    return this.#peerHost;
   }
 
   /** "127.0.0.1:50412" (formatted on first use: a short connection may never need it). */
   get peer(): string {
     return this.#peer ??= formatAddr(this.conn.remoteAddr);
+  }
+
+  /** The client a trusted balancer's PROXY header named: the peer from now on. */
+  forwardedFor(client: Deno.NetAddr): void {
+    this.#peerHost = client.hostname;
+    this.#peer = formatAddr(client);
   }
 
   /** True when the peer presented the server's token (never, if the server has none). */
@@ -353,8 +372,10 @@ export class TcpService {
         await new Promise((resolve) => setTimeout(resolve, pause));
         continue;
       }
-      // Before any byte is sent.
-      if (!gate.admit(conn.remoteAddr, label)) {
+      // A trusted balancer's connections are judged by the client its header
+      // names, once read (#run); everyone else's before any byte is sent.
+      const proxied = gate.proxied?.(conn.remoteAddr) ?? false;
+      if (!proxied && !gate.admit(conn.remoteAddr, label)) {
         this.#drop(conn);
         continue;
       }
@@ -362,26 +383,92 @@ export class TcpService {
         this.#refuse(conn, "busy", `${this.#options.maxConnections} connections open`);
         continue;
       }
-      // Counted per address only under a cap (parsing the address costs).
-      const address = gate.maxConnsPerIp > 0 ? ipKey(conn.remoteAddr.hostname) : null;
-      if (address !== null) {
-        const fromAddress = this.#perAddress.get(address) ?? 0;
-        if (fromAddress >= gate.maxConnsPerIp) {
-          this.#refuse(conn, "per address", `${fromAddress} connections open from that address`);
+      let address: string | null = null;
+      if (!proxied) {
+        const slot = this.#claimAddressSlot(conn.remoteAddr);
+        if (typeof slot === "number") {
+          this.#refuse(conn, "per address", `${slot} connections open from that address`);
           continue;
         }
-        this.#perAddress.set(address, fromAddress + 1);
+        address = slot;
       }
       const tracked = new TrackedConn(conn, this.#options.idle, this.#options.request);
       this.#conns.add(tracked);
-      const handler = this.#run(tracked, address);
+      const handler = this.#run(tracked, address, proxied);
       this.#handlers.add(handler);
       handler.finally(() => this.#handlers.delete(handler));
     }
   }
 
-  async #run(tracked: TrackedConn, address: string | null): Promise<void> {
+  /**
+   * Counts a connection against --max-conns-per-ip for `from` (only under a
+   * cap: parsing the address costs). Returns the key to give back when it
+   * ends, null without a cap, or, over the cap, how many are open already.
+   */
+  #claimAddressSlot(from: Deno.NetAddr): string | null | number {
+    const cap = this.#options.gate.maxConnsPerIp;
+    if (cap <= 0) return null;
+    const address = ipKey(from.hostname);
+    const fromAddress = this.#perAddress.get(address) ?? 0;
+    if (fromAddress >= cap) return fromAddress;
+    this.#perAddress.set(address, fromAddress + 1);
+    return address;
+  }
+
+  /**
+   * Reads the PROXY header of a connection from a trusted balancer and
+   * applies admit() and the per-address cap to the client it names. False:
+   * refused or malformed (said, summarised, in the log); the caller closes.
+   */
+  async #admitForwarded(tracked: TrackedConn): Promise<string | null | false> {
+    const { gate, label, log } = this.#options;
+    let client: ProxySource;
     try {
+      const read = readProxyHeader(tracked.conn);
+      read.catch(() => {}); // settles when the close below ends the read
+      const result = await within(read, PROXY_HEADER_MS);
+      if (result === TIMED_OUT) {
+        throw new ProxyHeaderError(`no PROXY header within ${PROXY_HEADER_MS} ms`);
+      }
+      client = result;
+    } catch (error) {
+      if (!(error instanceof ProxyHeaderError) && !isDisconnect(error)) throw error;
+      const why = error instanceof Error ? error.message : String(error);
+      log.repeated(
+        `${label} bad proxy header`,
+        "info",
+        () => `${label} Closing ${tracked.peer} (a --proxy-protocol balancer): ${why}`,
+        (n, s) => `${label} Closed ${n} more balancer connections in ${s}s: bad PROXY header`,
+      );
+      return false;
+    }
+    // LOCAL or UNKNOWN: the balancer speaks for itself (a health check).
+    const from = client ?? tracked.conn.remoteAddr;
+    if (client !== null) {
+      tracked.forwardedFor(client);
+      if (!gate.admit(client, label)) return false;
+    }
+    const slot = this.#claimAddressSlot(from);
+    if (typeof slot !== "number") return slot;
+    log.repeated(
+      `${label} refused per address`,
+      "info",
+      () => `${label} Refused ${formatAddr(from)}: ${slot} connections open from that address`,
+      (n, s) => `${label} Refused ${n} more connections in ${s}s: --max-conns-per-ip reached`,
+    );
+    const write = tracked.conn.write(encode(this.#options.busyReply + "\n"));
+    write.catch(() => {});
+    await within(write, REFUSAL_WRITE_MS);
+    return false;
+  }
+
+  async #run(tracked: TrackedConn, address: string | null, proxied: boolean): Promise<void> {
+    try {
+      if (proxied) {
+        const slot = await this.#admitForwarded(tracked);
+        if (slot === false) return;
+        address = slot;
+      }
       if (await this.#options.gate.handshake(tracked, this.#options.label)) {
         await this.#options.handle(tracked);
       }

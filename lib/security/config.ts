@@ -30,6 +30,11 @@ export interface SecurityConfig {
    * connections are refused (it regains one every 6 s); 0: no limit.
    */
   maxAuthFailures: number;
+  /**
+   * --proxy-protocol: load balancers whose connections start with a PROXY
+   * protocol header naming the client; empty: none (no header is read).
+   */
+  proxyFrom: AccessRule[];
 }
 
 /** The security rows of SERVE_SPEC's flag table. */
@@ -67,6 +72,12 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
     value: "N",
     default: "0",
     help: "Open connections per TCP service from one address (0: no limit)",
+  },
+  "proxy-protocol": {
+    type: "string",
+    value: "LIST",
+    help:
+      "Load balancers (addresses/CIDR ranges) that send a PROXY protocol header naming the client",
   },
   "max-auth-failures": {
     type: "string",
@@ -108,6 +119,16 @@ export function parseSecurityConfig(flags: ParsedFlags): SecurityConfig {
   };
   const allow = list("allow");
   const deny = list("deny");
+  const proxyFrom = flags.check(() =>
+    parseAccessList("proxy-protocol", flags.optional("proxy-protocol") ?? "")
+  );
+  if (proxyFrom.length > 0 && certFile !== undefined) {
+    // Deno's TLS listener starts the handshake itself: no header can come first.
+    throw new UsageError(
+      "--proxy-protocol cannot be used with --tls-cert: terminate TLS at the load balancer",
+      flags.command,
+    );
+  }
   return {
     allow: allow.rules,
     allowFile: allow.file,
@@ -118,5 +139,6 @@ export function parseSecurityConfig(flags: ParsedFlags): SecurityConfig {
     authTimeout,
     maxConnsPerIp: flags.integer("max-conns-per-ip"),
     maxAuthFailures: flags.integer("max-auth-failures"),
+    proxyFrom,
   };
 }

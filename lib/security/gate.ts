@@ -18,12 +18,18 @@ import { RateLimiter } from "../base/rate_limit.ts";
 import type { StatusSection } from "../base/status.ts";
 import { encode } from "../base/text.ts";
 import { formatAddr } from "../net/address.ts";
-import { ipKey } from "../net/ip.ts";
+import { ipKey, parseIp } from "../net/ip.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
 import type { TcpGate, TrackedConn } from "../net/tcp_service.ts";
 import type { AdmittedDatagram, RefusedDatagram, UdpGate } from "../net/udp_service.ts";
 import { readFlagFile } from "../base/flag_file.ts";
-import { AccessPolicy, type AccessRule, formatRule, parseAccessFile } from "./access.ts";
+import {
+  AccessPolicy,
+  type AccessRule,
+  formatRule,
+  parseAccessFile,
+  ruleMatches,
+} from "./access.ts";
 import type { SecurityConfig } from "./config.ts";
 import {
   AUTH_OK,
@@ -57,6 +63,8 @@ export interface GateParts {
   maxConnsPerIp: number;
   /** Failed authentications in a burst before an address cools down; 0: no limit. */
   maxAuthFailures: number;
+  /** Load balancers that send a PROXY protocol header (--proxy-protocol). */
+  proxyFrom?: AccessRule[];
 }
 
 const LF = 0x0a;
@@ -93,6 +101,7 @@ export class Gate implements TcpGate, UdpGate {
   #tls: TlsKeyPair | null;
   #rebinds: ((tls: TlsKeyPair) => Promise<void>)[] = [];
   #access: AccessPolicy;
+  #proxyFrom: AccessRule[];
   #token: Token | null;
   #counters: GateCounters = {
     refusedConnections: 0,
@@ -115,6 +124,7 @@ export class Gate implements TcpGate, UdpGate {
     this.authTimeout = parts.authTimeout;
     this.maxConnsPerIp = parts.maxConnsPerIp;
     this.#access = parts.access;
+    this.#proxyFrom = parts.proxyFrom ?? [];
     this.#token = parts.token;
     this.#log = log;
     // A rate of 0 turns the limiter off: no lockout.
@@ -228,6 +238,12 @@ export class Gate implements TcpGate, UdpGate {
    * Whether a new TCP connection from `remote` may proceed. A refusal is
    * counted (refusedConnections) and logged; the caller closes the socket.
    */
+  proxied(remote: Deno.NetAddr): boolean {
+    if (this.#proxyFrom.length === 0) return false;
+    const address = parseIp(remote.hostname);
+    return address !== null && this.#proxyFrom.some((rule) => ruleMatches(rule, address));
+  }
+
   admit(remote: Deno.NetAddr, label: string): boolean {
     const refusal = this.#access.check(remote.hostname);
     if (refusal !== null) {
@@ -448,6 +464,13 @@ export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
   if (access.deny.length > 0) {
     notes.push(`[Server] Refusing peers in --deny: ${describeRules(access.deny)}`);
   }
+  if (config.proxyFrom.length > 0) {
+    notes.push(
+      `[Server] TCP connections from ${
+        describeRules(config.proxyFrom)
+      } must start with a PROXY protocol header; the client it names is the peer`,
+    );
+  }
   let token: Token | null = null;
   if (found !== null) {
     try {
@@ -464,6 +487,7 @@ export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
       authTimeout: config.authTimeout,
       maxConnsPerIp: config.maxConnsPerIp,
       maxAuthFailures: config.maxAuthFailures,
+      proxyFrom: config.proxyFrom,
     },
     log,
   );
