@@ -132,3 +132,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cluster module: a room's history stream expires 30 days after its last line",
+  ignore,
+  async fn() {
+    await using redis = await RedisServer.start();
+    const a = await probe(redis.url, "A");
+    const b = await probe(redis.url, "B");
+    try {
+      const ts = new Date().toISOString();
+      a.cluster.publish({ type: "message", room: "#Quiet", from: "a", text: "anyone?", ts });
+      await until(() => texts(b).includes("anyone?"), 10_000, "the line on B");
+      // The history write and its expiry follow the event in the same pipelined batch.
+      let ttl = -2;
+      for (let asked = 0; asked < 100 && ttl < 0; asked++) {
+        ttl = Number((await redis.command("PTTL", "socketkit:history:#quiet")).replace(/^:/, ""));
+      }
+      const days30 = 30 * 24 * 3600 * 1000;
+      ok(ttl > days30 - 60_000 && ttl <= days30, `PTTL ${ttl}`);
+      deepStrictEqual((await b.cluster.history("#quiet", 5)).map((e) => e.type), ["message"]);
+    } finally {
+      await a.cluster.close();
+      await b.cluster.close();
+    }
+  },
+});

@@ -215,6 +215,8 @@ const DEFAULTS = {
 };
 /** XREAD BLOCK: also bounds how late a due resync or close() is noticed. */
 const BLOCK_MS = 1000;
+/** A room's history stream goes this long after its last message or rename: 30 days. */
+const HISTORY_TTL_MS = String(30 * 24 * 3600 * 1000);
 /** Entries per XREAD. */
 const READ_COUNT = 1000;
 /** Events per pipelined flush. */
@@ -991,6 +993,8 @@ export class ChatCluster {
       const room = this.#prefix + "history:" + nameKey(event.room);
       const cap = String(this.#o.historyLimit);
       writes.push(this.#cmd.sendCommand(["XADD", room, "MAXLEN", "~", cap, "*", ...body]));
+      // A room nobody speaks in any more leaves nothing behind in Redis for ever.
+      writes.push(this.#cmd.sendCommand(["PEXPIRE", room, HISTORY_TTL_MS]));
     }
     return Promise.all(writes);
   }
