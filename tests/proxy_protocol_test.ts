@@ -79,6 +79,28 @@ Deno.test("proxy header: v1 and v2 are read to their last byte and no further; b
   throws(() => parseV1("PROXY UDP4 1.2.3.4 1.2.3.4 1 2"), ProxyHeaderError);
 });
 
+Deno.test("proxy header: 3,000 mangled headers give an address or ProxyHeaderError, never another error", async () => {
+  // A seeded generator: a failure names an input that can be replayed.
+  let seed = 0x9e3779b9;
+  const random = (n: number) => {
+    seed = (seed * 1664525 + 1013904223) >>> 0;
+    return seed % n;
+  };
+  const ipv6 = new Uint8Array(16).fill(7);
+  const samples = [encode(v1("203.0.113.7", 5555)), encode(v1("2001:db8::7", 1)), v2(ipv6, 80)];
+  for (let i = 0; i < 3000; i++) {
+    const bytes = new Uint8Array(samples[i % samples.length]!);
+    for (let flips = 1 + random(4); flips > 0; flips--) bytes[random(bytes.length)] = random(256);
+    const cut = random(4) === 0 ? bytes.subarray(0, random(bytes.length)) : bytes;
+    try {
+      const [source] = await parse(new Uint8Array([...cut, ...encode("after\n")]));
+      if (source !== null) ok(source.port >= 0 && source.port <= 65535, `port ${source.port}`);
+    } catch (error) {
+      ok(error instanceof ProxyHeaderError, `input ${i}: ${error}`);
+    }
+  }
+});
+
 Deno.test("serve --proxy-protocol: the header's client is the peer for the log, --allow, --max-conns-per-ip and --exit-from", async () => {
   await using server = await ServerProcess.start(
     [
