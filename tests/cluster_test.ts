@@ -115,6 +115,8 @@ Deno.test({
         replies.filter((reply) => reply === '! The name "Zed" is taken. Enter your name:').length,
         2,
       );
+      // The winner's join notice reaches #lobby on every instance (A's from Redis, maybe late).
+      await alice.until(/^\* Zed joined$/);
       // Any case, on any instance.
       const [late, reply] = await Member.connect(b, "zED");
       late[Symbol.dispose]();
@@ -138,6 +140,9 @@ Deno.test({
       equal((await alice.until(/^! \d+ rooms?:/)).line, "! 2 rooms: #Games (1), #lobby (3)");
       await alice.send("/join #games");
       equal((await alice.until(/^! Joined #/)).line, "! Joined #Games. 2 here: alice, bob");
+      // Join notices of #lobby may still reach bob before his move (B reads Redis on its own
+      // time): his own "! Joined #Games" line comes after them.
+      await bob.until(/^! Joined #Games\. /);
       await bob.until(/^\* alice joined$/);
       await alice.send("in games");
       match((await bob.next())!, new RegExp(`^${TIME} alice: in games$`));
