@@ -12,7 +12,7 @@ import type { TrackedConn } from "../net/tcp_service.ts";
 import type { FilesConfig } from "./config.ts";
 import { hashPrefix, sha256 } from "./hashing.ts";
 import { quoteName } from "./names.ts";
-import { paced, RateFloor, throttleFor } from "./pace.ts";
+import { RateFloor, throttleFor } from "./pace.ts";
 import {
   CHUNK_SIZE,
   describeFile,
@@ -280,18 +280,15 @@ export class FileConnection {
         await file.seek(offset, Deno.SeekMode.Start);
       }
       const length = entry.size - offset;
-      const throttle = throttleFor(config.maxRatePerConn);
       using floor = this.#floor(`Download of ${quoteName(name)}`);
-      let counted = 0;
       let sent: number;
       try {
-        sent = await pump(file, paced(out, throttle), length, {
+        sent = await pump(file, out, length, {
           ...(hash ? { hash } : {}),
-          ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
-          onProgress: (copied) => {
-            counters.bytesDownloaded += copied - counted;
-            floor.add(copied - counted);
-            counted = copied;
+          throttle: throttleFor(config.maxRatePerConn),
+          onProgress: (_, moved) => {
+            counters.bytesDownloaded += moved;
+            floor.add(moved);
           },
         });
       } catch (error) {
@@ -431,17 +428,14 @@ export class FileConnection {
    */
   async #copyIn(upload: Upload, length: number, floor: RateFloor): Promise<boolean> {
     const { counters, config } = this.#state;
-    const throttle = throttleFor(config.maxRatePerConn);
-    let counted = 0;
     let received: number;
     try {
-      received = await pump(this.#wire, paced(upload.writer, throttle), length, {
+      received = await pump(this.#wire, upload.writer, length, {
         hash: upload.hash,
-        ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
-        onProgress: (copied) => {
-          counters.bytesUploaded += copied - counted;
-          floor.add(copied - counted);
-          counted = copied;
+        throttle: throttleFor(config.maxRatePerConn),
+        onProgress: (_, moved) => {
+          counters.bytesUploaded += moved;
+          floor.add(moved);
         },
       });
     } catch (error) {

@@ -6,18 +6,21 @@
  */
 import type { Hash } from "node:crypto";
 import { type Reader, writeAll, type Writer } from "../base/io.ts";
+import { paced, type Throttle } from "./pace.ts";
 import { CHUNK_SIZE } from "./protocol.ts";
 
 /** Options of {@link pump}. */
 export interface PumpOptions {
   /** Fed every byte in order; absent when the digest is already known. */
   hash?: Hash;
-  /** Called after each chunk is written, with the bytes written so far. */
-  onProgress?: (copied: number) => void;
+  /** Called after each chunk is written, with the bytes written so far and in this chunk. */
+  onProgress?: (copied: number, moved: number) => void;
   /** Checked between chunks; true stops the copy early. */
   stop?: () => boolean;
-  /** Bytes per read (default CHUNK_SIZE). */
+  /** Bytes per read (default CHUNK_SIZE, or the throttle's). */
   chunkSize?: number;
+  /** Paces the writes (--limit-rate, --max-rate-per-conn); null or absent: full speed. */
+  throttle?: Throttle | null;
 }
 
 /**
@@ -31,7 +34,10 @@ export async function pump(
   length: number,
   options: PumpOptions,
 ): Promise<number> {
-  const size = Math.min(options.chunkSize ?? CHUNK_SIZE, Math.max(length, 1));
+  const throttle = options.throttle ?? null;
+  const out = paced(writer, throttle);
+  const chunkSize = throttle?.chunkSize ?? options.chunkSize ?? CHUNK_SIZE;
+  const size = Math.min(chunkSize, Math.max(length, 1));
   let current = new Uint8Array(size);
   let spare = new Uint8Array(size);
   let copied = 0;
@@ -44,7 +50,7 @@ export async function pump(
     // Overlap: the write of this chunk and the read of the next run on I/O
     // threads while this thread hashes the chunk (reading a buffer that
     // nothing writes to until both are done).
-    const written = writeSide(writer, chunk);
+    const written = writeSide(out, chunk);
     const next = stopping ? Promise.resolve(null) : readSide(reader, spare, left);
     // Handled at once: the read can fail (a reset) while the write is still
     // pending, and a rejection with no handler at that moment ends the
@@ -58,7 +64,7 @@ export async function pump(
       // Never leave either dangling: a rejection would go unhandled.
       await Promise.allSettled([written, next]);
     }
-    options.onProgress?.(copied);
+    options.onProgress?.(copied, n);
     n = await next;
     [current, spare] = [spare, current];
   }

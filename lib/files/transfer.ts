@@ -144,10 +144,10 @@ async function uploadOnce(
   let sent = 0;
   let hex = "";
   try {
-    sent = await pump(file, paced(client.conn, throttle), size - offset, {
+    sent = await pump(file, client.conn, size - offset, {
       hash,
       stop: () => reply.arrived,
-      ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
+      throttle,
       onProgress: progressOf(options),
     });
     if (!reply.arrived) {
@@ -392,9 +392,9 @@ async function downloadOnce(
     const throttle = throttleFor(options.limitRate);
     let received: number;
     try {
-      received = await pump(client.wire, paced(file, throttle), length, {
+      received = await pump(client.wire, file, length, {
         hash,
-        ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
+        throttle,
         onProgress: progressOf(options),
       });
     } catch (error) {
@@ -478,9 +478,9 @@ async function downloadStreamOnce(
   const throttle = throttleFor(options.limitRate);
   let received: number;
   try {
-    received = await pump(client.wire, paced(writer, throttle), entry.size, {
+    received = await pump(client.wire, writer, entry.size, {
       hash,
-      ...(throttle ? { chunkSize: throttle.chunkSize } : {}),
+      throttle,
       onProgress: progressOf(options),
     });
   } catch (error) {
@@ -567,12 +567,9 @@ async function readFull(reader: Reader, buffer: Uint8Array): Promise<number> {
   return filled;
 }
 
-function progressOf(options: TransferOptions): (copied: number) => void {
-  let reported = 0;
-  return (copied) => {
-    options.onBytes?.(copied - reported);
-    reported = copied;
-  };
+/** A pump's progress as the bytes each chunk moved, for the progress display. */
+function progressOf(options: TransferOptions): (copied: number, moved: number) => void {
+  return (_, moved) => options.onBytes?.(moved);
 }
 
 /** The hex SHA-256 of a whole local file, read from the start. */

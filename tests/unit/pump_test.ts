@@ -35,16 +35,22 @@ Deno.test("pump: copies exactly the length asked, hashing on the way, over short
   const out = collector();
   const hash = createHash("sha256");
   const progress: number[] = [];
+  const moves: number[] = [];
   const copied = await pump(readerOf(data), out, 600, {
     hash,
     chunkSize: 64,
-    onProgress: (n) => progress.push(n),
+    onProgress: (n, moved) => {
+      progress.push(n);
+      moves.push(moved);
+    },
   });
   equal(copied, 600);
   deepStrictEqual(out.bytes(), data.subarray(0, 600));
   equal(hash.digest("hex"), createHash("sha256").update(data.subarray(0, 600)).digest("hex"));
   equal(progress.at(-1), 600);
   ok(progress.every((n, i) => i === 0 || n > progress[i - 1]!));
+  deepStrictEqual(moves, progress.map((n, i) => n - (progress[i - 1] ?? 0)));
+  ok(moves.every((n) => n > 0 && n <= 64), `${moves}`);
 });
 
 Deno.test("pump: a reader that ends early returns what was copied; stop() ends it between chunks", async () => {
