@@ -9,20 +9,17 @@
 
 /** lstat (symlinks not followed), or null when nothing is at `path`. */
 export function lstatNow(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return null;
-    }
-    throw error;
-  }
+  return nullWhenMissing(() => Deno.lstatSync(path));
 }
 
 /** stat (symlinks followed), or null when nothing is at `path`. */
 export function statNow(path: string): Deno.FileInfo | null {
+  return nullWhenMissing(() => Deno.statSync(path));
+}
+
+function nullWhenMissing(stat: () => Deno.FileInfo): Deno.FileInfo | null {
   try {
-    return Deno.statSync(path);
+    return stat();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return null;
