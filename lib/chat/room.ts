@@ -92,9 +92,17 @@ export class Room {
     }
   }
 
-  /** True (once) if `event` came with the seeded past, so its members have it already. */
+  /**
+   * True (once) if `event` came with the seeded past, so its members have it
+   * already. The reader delivers in stream order, so the first line that is
+   * not from the past ends the check: nothing later can be, and every later
+   * line is spared the lookup.
+   */
   takeSeeded(event: RoomEvent): boolean {
-    return this.#seeded.size > 0 && isHistoryEvent(event) && this.#seeded.delete(historyKey(event));
+    if (this.#seeded.size === 0 || !isHistoryEvent(event)) return false;
+    if (this.#seeded.delete(historyKey(event))) return true;
+    this.#seeded.clear();
+    return false;
   }
 
   /** The newest history entries that fit in `budget` bytes for `member`, oldest first. */
