@@ -1,7 +1,9 @@
 /**
  * Every line the chat server sends, and the few a client recognises. Server
  * and client share this file, so the documented protocol
- * (docs/chat.md) has one source.
+ * (docs/chat.md) has one source. The lines of events (messages, actions,
+ * private messages, joins, leaves, renames, /users, /rooms) are built and
+ * parsed in events.ts, beside their JSON form.
  *
  * Line kinds, told apart by their first characters:
  * - `[HH:MM:SS] name: text`   a member's message (also in history)
@@ -49,32 +51,7 @@ export function clock(date: Date): string {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
-// ---- room lines (broadcast) ----
-
-/** `[12:00:01] alice: hello`. */
-export function messageLine(time: string, name: string, text: string): string {
-  return `[${time}] ${name}: ${text}`;
-}
-
-/** `[12:00:01] * alice waves`. */
-export function actionLine(time: string, name: string, text: string): string {
-  return `[${time}] * ${name} ${text}`;
-}
-
-/** `* alice joined`. */
-export function joinedNotice(name: string): string {
-  return `* ${name} joined`;
-}
-
-/** `* alice left`, or `* alice left (reason)`. */
-export function leftNotice(name: string, reason?: string): string {
-  return reason ? `* ${name} left (${reason})` : `* ${name} left`;
-}
-
-/** `* alice is now known as bob`. */
-export function renamedNotice(from: string, to: string): string {
-  return `* ${from} is now known as ${to}`;
-}
+// ---- room lines (broadcast): built from events by eventText() in events.ts ----
 
 /** Sent to every connection, named or not, before the server closes it. */
 export const SHUTDOWN_NOTICE = "* Server shutting down; goodbye";
@@ -123,11 +100,6 @@ export function limitsLine(maxLine: number, rate: number, burst: number): string
 /** Precedes the history a newcomer receives (only when there is some). */
 export function historyLine(count: number): string {
   return `! The last ${count} message${count === 1 ? "" : "s"}:`;
-}
-
-/** `/users`. */
-export function usersLine(names: string[]): string {
-  return `! ${names.length} here: ${names.join(", ")}`;
 }
 
 /** To the member who renamed. */
