@@ -23,20 +23,32 @@ import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { formatHostPort } from "../net/address.ts";
 import type { ClientSecurity } from "../security/client_settings.ts";
 import { dialTcp } from "../security/dial.ts";
-import { type ChatEvent, eventText } from "./events.ts";
+import {
+  type ChatEvent,
+  eventText,
+  parseEventJson,
+  parseSpokenLine,
+  systemEvent,
+} from "./events.ts";
 import {
   asksForName,
   ECHO_ON_LINE,
   GOODBYE_LINE,
+  IDLE_LINE,
+  isRoomRefusal,
   isShutdownNotice,
   JSON_ON_LINE,
   LOBBY,
   nameKey,
+  parseHistoryHeader,
   parseJoined,
   parseJoinedRoom,
   parseKicked,
   parseLimits,
   parseRenamed,
+  parseTakenName,
+  SHUTDOWN_NOTICE,
+  systemText,
 } from "./protocol.ts";
 import { TerminalUi } from "./terminal.ts";
 
@@ -54,8 +66,8 @@ const SEEN_LINES = 1000;
 // At most one bell per this many milliseconds, whatever the room does.
 const BELL_GAP_MS = 1000;
 const NAME_PROMPT = "Your name: ";
-// The answers to a /join that did not move us.
-const ROOM_REFUSAL = /^! (Cannot create|Invalid room)/;
+// The shutdown notice as a JSON reader's system event renders it.
+const SHUTDOWN_AS_EVENT = eventText(systemEvent(SHUTDOWN_NOTICE));
 
 /** Options of {@link runChatClient}. */
 export interface ChatClientOptions {
@@ -312,13 +324,13 @@ class ChatClient {
       if (!asks) continue;
       if (!first && attempts > 0) {
         // Taken: most likely our old connection, not yet noticed as gone.
-        if (attempts > MAX_SUFFIX || !/is taken/.test(line)) {
-          throw new RuntimeError(`Cannot rejoin as "${base}": ${line.replace(/^! /, "")}`);
+        if (attempts > MAX_SUFFIX || parseTakenName(line) === null) {
+          throw new RuntimeError(`Cannot rejoin as "${base}": ${systemText(line) ?? line}`);
         }
         const suffix = `_${attempts + 1}`;
         offered = base.slice(0, 32 - suffix.length) + suffix;
       } else if (attempts > 0 && !options.interactive) {
-        throw new RuntimeError(`Cannot join as "${offered}": ${line.replace(/^! /, "")}`);
+        throw new RuntimeError(`Cannot join as "${offered}": ${systemText(line) ?? line}`);
       } else if (attempts > 0 || offered === undefined) {
         const typed = await Promise.race([this.#io.readLine(NAME_PROMPT), abort]);
         if (typed === null) throw new RuntimeError("No name given; left the chat");
@@ -328,7 +340,8 @@ class ChatClient {
       await link.send(offered!);
     }
     // e.g. "! The room is full (256 members); try again later"
-    if (last.startsWith("! ")) throw new RuntimeError(`Cannot join: ${last.slice(2)}`);
+    const refusal = systemText(last);
+    if (refusal !== null) throw new RuntimeError(`Cannot join: ${refusal}`);
     throw closedError();
   }
 
@@ -346,7 +359,7 @@ class ChatClient {
     this.#hideUntil = options.json
       ? (line) => line === JSON_ON_LINE
       : nameKey(room) !== nameKey(LOBBY)
-      ? (line) => parseJoinedRoom(line) !== null || ROOM_REFUSAL.test(line)
+      ? (line) => parseJoinedRoom(line) !== null || isRoomRefusal(line)
       : null;
     if (first && !options.json) this.#io.print(limits);
     this.#historyLeft = 0;
@@ -476,14 +489,7 @@ class ChatClient {
   /** Prints one server line (already escaped) and notes what it tells us. */
   #show(raw: string): void {
     const json = this.#options.json;
-    let event: Record<string, unknown> | null = null;
-    if (json && raw.startsWith("{")) {
-      try {
-        event = JSON.parse(raw);
-      } catch {
-        event = null;
-      }
-    }
+    const event = json ? parseEventJson(raw) : null;
     const line = event ? textOf(event) : raw;
     this.#notice(line, event);
     if (this.#hideEcho && line === ECHO_ON_LINE) {
@@ -495,22 +501,22 @@ class ChatClient {
         this.#hideUntil = null;
         if (json) return;
       } else {
-        if (json && ROOM_REFUSAL.test(line)) this.#io.notice(line.slice(2));
+        if (json && isRoomRefusal(line)) this.#io.notice(systemText(line)!);
         return;
       }
     }
     const history = event ? event.history === true : this.#historyLeft > 0;
     if (!event && this.#historyLeft > 0) this.#historyLeft--;
-    const header = line.match(/^! The last (\d+) messages?:$/);
-    if (header && !json) this.#historyLeft = Number(header[1]);
-    if (line.startsWith("[")) {
+    const header = parseHistoryHeader(line);
+    if (header !== null && !json) this.#historyLeft = header;
+    if (parseSpokenLine(line) !== null) {
       const key = event ? `${event.ts}|${event.from}|${event.text}` : line;
       if (history && this.#seen.has(key)) return;
       this.#remember(key);
     }
     if (json) {
       console.log(
-        event ? safeJson(event) : safeJson({ type: "system", text: line.replace(/^! /, "") }),
+        safeJson(event ?? systemEvent(line)),
       );
       return;
     }
@@ -533,13 +539,10 @@ class ChatClient {
     if (room) this.#room = room;
     const kicked = parseKicked(line);
     if (kicked) this.#refused = `You were ${kicked}`;
-    if (
-      isShutdownNotice(line) ||
-      (event?.type === "system" && event.text === "Server shutting down; goodbye")
-    ) {
+    if (isShutdownNotice(line) || (event !== null && line === SHUTDOWN_AS_EVENT)) {
       this.#shutdown = true;
     }
-    if (line === "! Idle for too long; goodbye") {
+    if (line === IDLE_LINE) {
       this.#refused = "The chat server closed the connection: idle for too long";
     }
     if (line === GOODBYE_LINE) this.#quitting = true;
@@ -571,20 +574,13 @@ export function safeJson(value: unknown): string {
   );
 }
 
-const PREFIX =
-  /^\[\d\d:\d\d:\d\d\] (?:\* ([A-Za-z0-9_.-]+) |\(private\) ([A-Za-z0-9_.-]+) -> [A-Za-z0-9_.-]+: |([A-Za-z0-9_.-]+): )/;
-
 /** True when a message, action or private line from someone else names `name` as a word. */
 export function mentions(line: string, name: string): boolean {
   if (name === "") return false;
-  const prefix = line.match(PREFIX);
-  if (!prefix) return false;
-  const from = prefix[1] ?? prefix[2] ?? prefix[3] ?? "";
-  if (nameKey(from) === nameKey(name)) return false;
+  const spoken = parseSpokenLine(line);
+  if (!spoken || nameKey(spoken.from) === nameKey(name)) return false;
   const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`(^|[^A-Za-z0-9_.-])${escaped}($|[^A-Za-z0-9_-])`, "i").test(
-    line.slice(prefix[0].length),
-  );
+  return new RegExp(`(^|[^A-Za-z0-9_.-])${escaped}($|[^A-Za-z0-9_-])`, "i").test(spoken.text);
 }
 
 function closedError(): RuntimeError {

@@ -179,6 +179,11 @@ export function kickedDoneLine(name: string): string {
   return `! Kicked ${name}`;
 }
 
+/** To a kicked member before its connection closes; `why` is its leave reason ("kicked by ..."). */
+export function youWereKickedLine(why: string): string {
+  return `! You were ${why}`;
+}
+
 export const JSON_ON_LINE =
   "! JSON mode on: one JSON object per line from now on; /json off for text";
 export const JSON_OFF_LINE = "! JSON mode off";
@@ -208,9 +213,30 @@ export const HELP_LINES = [
 
 // ---- what a client recognises ----
 
+/** The text of a `! ...` line without its marker, or null for any other line. */
+export function systemText(line: string): string | null {
+  return line.startsWith("! ") ? line.slice(2) : null;
+}
+
 /** True for a line asking for a name (welcome, invalid, taken). */
 export function asksForName(line: string): boolean {
   return line.startsWith("! ") && line.endsWith(ASK_NAME);
+}
+
+/** The name in a {@link takenNameLine}, or null. */
+export function parseTakenName(line: string): string | null {
+  return line.match(/^! The name "([A-Za-z0-9_.-]{1,32})" is taken\./)?.[1] ?? null;
+}
+
+/** The count in a {@link historyLine}, or null. */
+export function parseHistoryHeader(line: string): number | null {
+  const count = line.match(/^! The last (\d+) messages?:$/)?.[1];
+  return count === undefined ? null : Number(count);
+}
+
+/** True for the answers to a /join that did not move us ({@link tooManyRoomsLine}, {@link invalidRoomLine}). */
+export function isRoomRefusal(line: string): boolean {
+  return line.startsWith("! Cannot create ") || line.startsWith("! Invalid room ");
 }
 
 /** The name in a `! Joined as NAME.` line, or null. */
@@ -223,7 +249,7 @@ export function parseJoinedRoom(line: string): string | null {
   return line.match(/^! Joined (#[A-Za-z0-9_.-]{1,32})\. /)?.[1] ?? null;
 }
 
-/** The rest of a `! You were kicked by ...` line, or null. */
+/** The rest of a {@link youWereKickedLine} (`kicked by ...`), or null. */
 export function parseKicked(line: string): string | null {
   return line.match(/^! You were (kicked by .*)$/)?.[1] ?? null;
 }
