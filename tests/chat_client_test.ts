@@ -4,9 +4,9 @@
  * the bell on a pseudo-terminal, and --json for programs.
  */
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { mentions, safeJson } from "../lib/chat/client.ts";
-import { LineEditor } from "../lib/chat/line_editor.ts";
-import { displayWidth } from "../lib/chat/width.ts";
+import { mentions, safeJson } from "../lib/chat/client/display.ts";
+import { LineEditor } from "../lib/chat/client/line_editor.ts";
+import { displayWidth } from "../lib/chat/client/width.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { RawClient, TOKEN, writeSecretFile } from "./_security.ts";

@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { LineEditor } from "../lib/chat/line_editor.ts";
+import { LineEditor } from "../lib/chat/client/line_editor.ts";
 import { within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { hasCommand, LineClient, RUN_ARGS, runCli } from "./_helpers.ts";
