@@ -400,12 +400,12 @@ Deno.test({
         changed();
       }
     })();
-    // Waits for the screen output to match, woken by each chunk the pty sends.
+    // Waits (bounded) for the screen output to match, woken by each chunk the pty sends.
     const waitScreen = async (pattern: RegExp) => {
-      const until = Date.now() + 5000;
-      while (!pattern.test(screen) && Date.now() < until) {
-        await within(new Promise<void>((resolve) => (changed = resolve)), until - Date.now());
-      }
+      const matched = (async () => {
+        while (!pattern.test(screen)) await new Promise<void>((resolve) => (changed = resolve));
+      })();
+      await within(matched, 5000);
       match(screen, pattern);
     };
     try {
