@@ -4,59 +4,7 @@ import { within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { hasCommand, LineClient, RUN_ARGS, runCli } from "./_helpers.ts";
 import { LABEL, startChat, TIME } from "./_chat.ts";
-
-const WELCOME = /^! Welcome to socketkit chat \(\d+ members? online\)\. .* Enter your name:$/;
-
-/** A raw TCP member, as netcat would be. */
-class Member implements Disposable {
-  readonly client: LineClient;
-  name = "";
-
-  private constructor(client: LineClient) {
-    this.client = client;
-  }
-
-  /** Connects and reads the welcome line. */
-  static async connect(port: number): Promise<Member> {
-    const member = new Member(await LineClient.connect(port));
-    match((await member.next())!, WELCOME);
-    return member;
-  }
-
-  /** Connects, gives `name`, and reads the join and limits lines. */
-  static async join(port: number, name: string): Promise<Member> {
-    const member = await Member.connect(port);
-    await member.send(name);
-    match((await member.next())!, new RegExp(`^! Joined as ${name}\\. \\d+ here: `));
-    match((await member.next())!, /^! Limits: /);
-    member.name = name;
-    return member;
-  }
-
-  send(line: string | Uint8Array): Promise<void> {
-    return this.client.send(typeof line === "string" ? line + "\n" : line);
-  }
-
-  next(ms = 5000): Promise<string | null> {
-    return this.client.readLine(ms);
-  }
-
-  /** Reads until a line matches (at most `limit` lines); returns the lines before it too. */
-  async until(pattern: RegExp, limit = 100_000): Promise<{ line: string; before: string[] }> {
-    const before: string[] = [];
-    for (let i = 0; i < limit; i++) {
-      const line = await this.next();
-      if (line === null) throw new Error(`EOF while waiting for ${pattern}; got ${before}`);
-      if (pattern.test(line)) return { line, before };
-      before.push(line);
-    }
-    throw new Error(`no line matching ${pattern} in ${limit} lines`);
-  }
-
-  [Symbol.dispose](): void {
-    this.client.close();
-  }
-}
+import { Member } from "./_chat_member.ts";
 
 Deno.test("chat: join and leave notices, and each line reaches the others naming its sender", async () => {
   await using server = await startChat();
@@ -283,35 +231,6 @@ Deno.test("chat: shutdown sends every connection a notice before closing it", as
     equal(await member.until(/^\* Server/).then((r) => r.line), "* Server shutting down; goodbye");
     equal(await member.next(), null);
   }
-});
-
-Deno.test("chat: the room cap, the name timeout and the idle timeout", async () => {
-  await using server = await startChat([
-    "--chat-max-members",
-    "2",
-    "--chat-name-timeout",
-    "300ms",
-    "--chat-idle-timeout",
-    "2s",
-  ]);
-  const port = server.port(LABEL);
-  using alice = await Member.join(port, "alice");
-  using bob = await Member.join(port, "bob");
-  await alice.next();
-  using third = await LineClient.connect(port);
-  equal(await third.readLine(), "! The room is full (2 members); try again later");
-  equal(await third.readLine(), null);
-
-  await bob.send("/quit");
-  await alice.until(/^\* bob left$/);
-  using silent = await Member.connect(port);
-  equal(await silent.next(), "! No name given in time; goodbye");
-  equal(await silent.next(), null);
-
-  // alice has said nothing for a while: the idle timeout closes her.
-  equal(await alice.next(), "! Idle for too long; goodbye");
-  equal(await alice.next(), null);
-  await server.waitFor(/^\[Chat Server\] alice left \(idle\)$/);
 });
 
 Deno.test("chat: replies to lines sent before a half-close still arrive", async () => {
