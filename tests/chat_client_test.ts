@@ -4,9 +4,6 @@
  * the bell on a pseudo-terminal, and --json for programs.
  */
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { mentions, safeJson } from "../lib/chat/client/display.ts";
-import { LineEditor } from "../lib/chat/client/line_editor.ts";
-import { displayWidth } from "../lib/chat/client/width.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { RawClient, TOKEN, writeSecretFile } from "./_security.ts";
@@ -313,25 +310,4 @@ Deno.test("connect chat --json: every line on stdout is one JSON object", async 
   equal(objects[2].text, "hi from a bot");
   equal(objects[3].text, "Goodbye");
   await until(alice, /jbot: posted$/);
-});
-
-Deno.test("chat client parts: mentions, safe JSON, display width", () => {
-  const line = (text: string) => `[12:00:00] ${text}`;
-  ok(mentions(line("bob: hi alice!"), "Alice"));
-  ok(mentions(line("* bob pokes @alice"), "alice"));
-  ok(mentions(line("(private) bob -> alice: alice?"), "alice"));
-  ok(!mentions(line("alice: I am alice"), "alice"), "not our own lines");
-  ok(!mentions(line("bob: malice aforethought"), "alice"));
-  ok(!mentions("* alice joined", "alice"), "not notices");
-  ok(mentions(line("bob: a.b, hi"), "a.b") && !mentions(line("bob: axb"), "a.b"));
-  equal(safeJson({ text: "\x1b[2J\u009b\u202e" }), '{"text":"\\u001b[2J\\u009b\\u202e"}');
-  equal(displayWidth("日本"), 4);
-  equal(displayWidth("e\u0301"), 1);
-  equal(displayWidth("👍🏽👨‍👩‍👧"), 4);
-  const editor = new LineEditor();
-  editor.feed(encode("ab日本語"));
-  // 10 columns less the prompt and the cursor leave 7: "b" and three wide characters.
-  equal(editor.render("> ", 10), "\r\x1b[2K> b日本語");
-  editor.feed(encode("e\u0301\x7f")); // Backspace takes the whole "é"
-  equal(editor.text, "ab日本語");
 });

@@ -1,5 +1,4 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { LineEditor } from "../lib/chat/client/line_editor.ts";
 import { within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { hasCommand, LineClient, RUN_ARGS, runCli } from "./_helpers.ts";
@@ -356,21 +355,4 @@ Deno.test({
       await reading;
     }
   },
-});
-
-Deno.test("chat line editor: typing, editing keys, escape sequences, submit and quit", () => {
-  const editor = new LineEditor();
-  deepStrictEqual(editor.feed(encode("hel")), []);
-  deepStrictEqual(editor.feed(encode("lo\x1b[A\x1bOPx\x7f wor")), []);
-  equal(editor.text, "hello wor");
-  equal(editor.render("me> ", 10), "\r\x1b[2Kme> o wor");
-  deepStrictEqual(editor.feed(encode("ld\r")), [{ kind: "submit", text: "hello world" }]);
-  equal(editor.text, "");
-  deepStrictEqual(editor.feed(encode("\r\n")), []); // empty lines are not sent
-  editor.feed(encode("one two\x17"));
-  equal(editor.text, "one ");
-  editor.feed(encode("\x15h\u00e9"));
-  equal(editor.text, "hé");
-  deepStrictEqual(editor.feed(encode("\x04")), []); // Ctrl-D quits only on an empty line
-  deepStrictEqual(editor.feed(encode("\x03")), [{ kind: "quit" }]);
 });

@@ -1,6 +1,12 @@
 /** The chat client's display filter, without sockets: what it shows, hides and escapes. */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { ChatDisplay, type DisplayOptions, type Reading } from "../../lib/chat/client/display.ts";
+import {
+  ChatDisplay,
+  type DisplayOptions,
+  mentions,
+  type Reading,
+  safeJson,
+} from "../../lib/chat/client/display.ts";
 import { type ChatEvent, eventJson, eventText, systemEvent } from "../../lib/chat/events.ts";
 import {
   ECHO_ON_LINE,
@@ -176,4 +182,16 @@ Deno.test("chat display: what a line says about us (rename, kick, shutdown, idle
     ok(about(shown.take(line(IDLE_LINE))).refused?.includes("idle for too long"));
     deepStrictEqual(about(shown.take(line(GOODBYE_LINE))), { goodbye: true });
   }
+});
+
+Deno.test("chat client parts: mentions, safe JSON", () => {
+  const line = (text: string) => `[12:00:00] ${text}`;
+  ok(mentions(line("bob: hi alice!"), "Alice"));
+  ok(mentions(line("* bob pokes @alice"), "alice"));
+  ok(mentions(line("(private) bob -> alice: alice?"), "alice"));
+  ok(!mentions(line("alice: I am alice"), "alice"), "not our own lines");
+  ok(!mentions(line("bob: malice aforethought"), "alice"));
+  ok(!mentions("* alice joined", "alice"), "not notices");
+  ok(mentions(line("bob: a.b, hi"), "a.b") && !mentions(line("bob: axb"), "a.b"));
+  equal(safeJson({ text: "\x1b[2J\u009b\u202e" }), '{"text":"\\u001b[2J\\u009b\\u202e"}');
 });

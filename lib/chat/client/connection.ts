@@ -11,8 +11,8 @@
  *    exponential backoff with jitter, capped; the same token, name (or a
  *    suffixed one), room and mode; a quit ends it at once.
  * Every line from the server is escaped (printable) before it is shown, and
- * JSON output is re-serialised with the same characters escaped: what is
- * shown of the session is display.ts's decision, where is console.ts's.
+ * JSON output is re-serialised with the same characters escaped. What is
+ * shown of the session is decided in display.ts; where it goes, in console.ts.
  */
 import { backoff } from "../../base/backoff.ts";
 import { RuntimeError } from "../../base/errors.ts";
