@@ -1,62 +1,9 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { LineEditor } from "../lib/chat/line_editor.ts";
 import { within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { hasCommand, LineClient, RUN_ARGS, runCli } from "./_helpers.ts";
 import { LABEL, startChat, TIME } from "./_chat.ts";
-
-const WELCOME = /^! Welcome to socketkit chat \(\d+ members? online\)\. .* Enter your name:$/;
-
-/** A raw TCP member, as netcat would be. */
-class Member implements Disposable {
-  readonly client: LineClient;
-  name = "";
-
-  private constructor(client: LineClient) {
-    this.client = client;
-  }
-
-  /** Connects and reads the welcome line. */
-  static async connect(port: number): Promise<Member> {
-    const member = new Member(await LineClient.connect(port));
-    match((await member.next())!, WELCOME);
-    return member;
-  }
-
-  /** Connects, gives `name`, and reads the join and limits lines. */
-  static async join(port: number, name: string): Promise<Member> {
-    const member = await Member.connect(port);
-    await member.send(name);
-    match((await member.next())!, new RegExp(`^! Joined as ${name}\\. \\d+ here: `));
-    match((await member.next())!, /^! Limits: /);
-    member.name = name;
-    return member;
-  }
-
-  send(line: string | Uint8Array): Promise<void> {
-    return this.client.send(typeof line === "string" ? line + "\n" : line);
-  }
-
-  next(ms = 5000): Promise<string | null> {
-    return this.client.readLine(ms);
-  }
-
-  /** Reads until a line matches (at most `limit` lines); returns the lines before it too. */
-  async until(pattern: RegExp, limit = 100_000): Promise<{ line: string; before: string[] }> {
-    const before: string[] = [];
-    for (let i = 0; i < limit; i++) {
-      const line = await this.next();
-      if (line === null) throw new Error(`EOF while waiting for ${pattern}; got ${before}`);
-      if (pattern.test(line)) return { line, before };
-      before.push(line);
-    }
-    throw new Error(`no line matching ${pattern} in ${limit} lines`);
-  }
-
-  [Symbol.dispose](): void {
-    this.client.close();
-  }
-}
+import { Member } from "./_chat_member.ts";
 
 Deno.test("chat: join and leave notices, and each line reaches the others naming its sender", async () => {
   await using server = await startChat();
@@ -285,35 +232,6 @@ Deno.test("chat: shutdown sends every connection a notice before closing it", as
   }
 });
 
-Deno.test("chat: the room cap, the name timeout and the idle timeout", async () => {
-  await using server = await startChat([
-    "--chat-max-members",
-    "2",
-    "--chat-name-timeout",
-    "300ms",
-    "--chat-idle-timeout",
-    "2s",
-  ]);
-  const port = server.port(LABEL);
-  using alice = await Member.join(port, "alice");
-  using bob = await Member.join(port, "bob");
-  await alice.next();
-  using third = await LineClient.connect(port);
-  equal(await third.readLine(), "! The room is full (2 members); try again later");
-  equal(await third.readLine(), null);
-
-  await bob.send("/quit");
-  await alice.until(/^\* bob left$/);
-  using silent = await Member.connect(port);
-  equal(await silent.next(), "! No name given in time; goodbye");
-  equal(await silent.next(), null);
-
-  // alice has said nothing for a while: the idle timeout closes her.
-  equal(await alice.next(), "! Idle for too long; goodbye");
-  equal(await alice.next(), null);
-  await server.waitFor(/^\[Chat Server\] alice left \(idle\)$/);
-});
-
 Deno.test("chat: replies to lines sent before a half-close still arrive", async () => {
   await using server = await startChat();
   using client = await LineClient.connect(server.port(LABEL));
@@ -400,12 +318,12 @@ Deno.test({
         changed();
       }
     })();
-    // Waits for the screen output to match, woken by each chunk the pty sends.
+    // Waits (bounded) for the screen output to match, woken by each chunk the pty sends.
     const waitScreen = async (pattern: RegExp) => {
-      const until = Date.now() + 5000;
-      while (!pattern.test(screen) && Date.now() < until) {
-        await within(new Promise<void>((resolve) => (changed = resolve)), until - Date.now());
-      }
+      const matched = (async () => {
+        while (!pattern.test(screen)) await new Promise<void>((resolve) => (changed = resolve));
+      })();
+      await within(matched, 5000);
       match(screen, pattern);
     };
     try {
@@ -437,21 +355,4 @@ Deno.test({
       await reading;
     }
   },
-});
-
-Deno.test("chat line editor: typing, editing keys, escape sequences, submit and quit", () => {
-  const editor = new LineEditor();
-  deepStrictEqual(editor.feed(encode("hel")), []);
-  deepStrictEqual(editor.feed(encode("lo\x1b[A\x1bOPx\x7f wor")), []);
-  equal(editor.text, "hello wor");
-  equal(editor.render("me> ", 10), "\r\x1b[2Kme> o wor");
-  deepStrictEqual(editor.feed(encode("ld\r")), [{ kind: "submit", text: "hello world" }]);
-  equal(editor.text, "");
-  deepStrictEqual(editor.feed(encode("\r\n")), []); // empty lines are not sent
-  editor.feed(encode("one two\x17"));
-  equal(editor.text, "one ");
-  editor.feed(encode("\x15h\u00e9"));
-  equal(editor.text, "hé");
-  deepStrictEqual(editor.feed(encode("\x04")), []); // Ctrl-D quits only on an empty line
-  deepStrictEqual(editor.feed(encode("\x03")), [{ kind: "quit" }]);
 });

@@ -151,10 +151,63 @@ export function eventJson(event: ChatEvent, history = false): string {
   return JSON.stringify(history ? { ...event, history: true } : event);
 }
 
+/** The system event a `! ...` (or `* ...`) line is in JSON mode: its text without the marker. */
+export function systemEvent(line: string): SystemEvent {
+  return { type: "system", text: line.replace(/^[!*] /, "") };
+}
+
 /** A `! ...` line as the connection wants it: as is, or as a JSON system event. */
 export function systemBytes(line: string, json: boolean): Uint8Array {
   if (!json) return encode(line + "\n");
-  return encode(eventJson({ type: "system", text: line.replace(/^[!*] /, "") }) + "\n");
+  return encode(eventJson(systemEvent(line)) + "\n");
+}
+
+/**
+ * A line of JSON mode ({@link eventJson}) as the object it holds, or null
+ * when it is not a JSON object. Its fields are not checked: it came from the
+ * network, so a reader renders it inside a try.
+ */
+export function parseEventJson(line: string): Record<string, unknown> | null {
+  if (!line.startsWith("{")) return null;
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A message, /me action or /msg line of the text protocol, taken apart. */
+export interface SpokenLine {
+  type: "message" | "action" | "private";
+  /** `12:00:01`. */
+  time: string;
+  from: string;
+  /** The recipient of a private line. */
+  to?: string;
+  text: string;
+}
+
+const NAME = "[A-Za-z0-9_.-]{1,32}";
+const SPOKEN = new RegExp(
+  String
+    .raw`^\[(\d\d:\d\d:\d\d)\] (?:\* (${NAME}) (.*)|\(private\) (${NAME}) -> (${NAME}): (.*)|(${NAME}): (.*))$`,
+  "s",
+);
+
+/**
+ * The parts of a line {@link eventText} writes for a message, an action or a
+ * private message; null for any other line (notices, `!` lines).
+ */
+export function parseSpokenLine(line: string): SpokenLine | null {
+  const m = line.match(SPOKEN);
+  if (!m) return null;
+  const time = m[1]!;
+  if (m[2] !== undefined) return { type: "action", time, from: m[2], text: m[3]! };
+  if (m[4] !== undefined) return { type: "private", time, from: m[4], to: m[5]!, text: m[6]! };
+  return { type: "message", time, from: m[7]!, text: m[8]! };
 }
 
 /** One event, encoded for text and JSON readers on demand, once each. */

@@ -33,6 +33,7 @@ import {
   LOBBY,
   nameKey,
   youAreNowLine,
+  youWereKickedLine,
 } from "./protocol.ts";
 import { type Member, Room } from "./room.ts";
 
@@ -422,7 +423,7 @@ export class Hub {
       }`,
     );
     this.leave(target, why);
-    target.finish(`! You were ${why}`);
+    target.finish(youWereKickedLine(why));
   }
 
   /** A `! ...` line for one member (a JSON system event in JSON mode). */

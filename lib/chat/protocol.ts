@@ -1,7 +1,9 @@
 /**
  * Every line the chat server sends, and the few a client recognises. Server
  * and client share this file, so the documented protocol
- * (docs/chat.md) has one source.
+ * (docs/chat.md) has one source. The lines of events (messages, actions,
+ * private messages, joins, leaves, renames, /users, /rooms) are built and
+ * parsed in events.ts, beside their JSON form.
  *
  * Line kinds, told apart by their first characters:
  * - `[HH:MM:SS] name: text`   a member's message (also in history)
@@ -49,32 +51,7 @@ export function clock(date: Date): string {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
-// ---- room lines (broadcast) ----
-
-/** `[12:00:01] alice: hello`. */
-export function messageLine(time: string, name: string, text: string): string {
-  return `[${time}] ${name}: ${text}`;
-}
-
-/** `[12:00:01] * alice waves`. */
-export function actionLine(time: string, name: string, text: string): string {
-  return `[${time}] * ${name} ${text}`;
-}
-
-/** `* alice joined`. */
-export function joinedNotice(name: string): string {
-  return `* ${name} joined`;
-}
-
-/** `* alice left`, or `* alice left (reason)`. */
-export function leftNotice(name: string, reason?: string): string {
-  return reason ? `* ${name} left (${reason})` : `* ${name} left`;
-}
-
-/** `* alice is now known as bob`. */
-export function renamedNotice(from: string, to: string): string {
-  return `* ${from} is now known as ${to}`;
-}
+// ---- room lines (broadcast): built from events by eventText() in events.ts ----
 
 /** Sent to every connection, named or not, before the server closes it. */
 export const SHUTDOWN_NOTICE = "* Server shutting down; goodbye";
@@ -123,11 +100,6 @@ export function limitsLine(maxLine: number, rate: number, burst: number): string
 /** Precedes the history a newcomer receives (only when there is some). */
 export function historyLine(count: number): string {
   return `! The last ${count} message${count === 1 ? "" : "s"}:`;
-}
-
-/** `/users`. */
-export function usersLine(names: string[]): string {
-  return `! ${names.length} here: ${names.join(", ")}`;
 }
 
 /** To the member who renamed. */
@@ -207,6 +179,11 @@ export function kickedDoneLine(name: string): string {
   return `! Kicked ${name}`;
 }
 
+/** To a kicked member before its connection closes; `why` is its leave reason ("kicked by ..."). */
+export function youWereKickedLine(why: string): string {
+  return `! You were ${why}`;
+}
+
 export const JSON_ON_LINE =
   "! JSON mode on: one JSON object per line from now on; /json off for text";
 export const JSON_OFF_LINE = "! JSON mode off";
@@ -236,9 +213,30 @@ export const HELP_LINES = [
 
 // ---- what a client recognises ----
 
+/** The text of a `! ...` line without its marker, or null for any other line. */
+export function systemText(line: string): string | null {
+  return line.startsWith("! ") ? line.slice(2) : null;
+}
+
 /** True for a line asking for a name (welcome, invalid, taken). */
 export function asksForName(line: string): boolean {
   return line.startsWith("! ") && line.endsWith(ASK_NAME);
+}
+
+/** The name in a {@link takenNameLine}, or null. */
+export function parseTakenName(line: string): string | null {
+  return line.match(/^! The name "([A-Za-z0-9_.-]{1,32})" is taken\./)?.[1] ?? null;
+}
+
+/** The count in a {@link historyLine}, or null. */
+export function parseHistoryHeader(line: string): number | null {
+  const count = line.match(/^! The last (\d+) messages?:$/)?.[1];
+  return count === undefined ? null : Number(count);
+}
+
+/** True for the answers to a /join that did not move us ({@link tooManyRoomsLine}, {@link invalidRoomLine}). */
+export function isRoomRefusal(line: string): boolean {
+  return line.startsWith("! Cannot create ") || line.startsWith("! Invalid room ");
 }
 
 /** The name in a `! Joined as NAME.` line, or null. */
@@ -251,7 +249,7 @@ export function parseJoinedRoom(line: string): string | null {
   return line.match(/^! Joined (#[A-Za-z0-9_.-]{1,32})\. /)?.[1] ?? null;
 }
 
-/** The rest of a `! You were kicked by ...` line, or null. */
+/** The rest of a {@link youWereKickedLine} (`kicked by ...`), or null. */
 export function parseKicked(line: string): string | null {
   return line.match(/^! You were (kicked by .*)$/)?.[1] ?? null;
 }

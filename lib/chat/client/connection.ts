@@ -11,33 +11,23 @@
  *    exponential backoff with jitter, capped; the same token, name (or a
  *    suffixed one), room and mode; a quit ends it at once.
  * Every line from the server is escaped (printable) before it is shown, and
- * JSON output is re-serialised with the same characters escaped.
+ * JSON output is re-serialised with the same characters escaped. What is
+ * shown of the session is decided in display.ts; where it goes, in console.ts.
  */
-import { backoff } from "../base/backoff.ts";
-import { RuntimeError } from "../base/errors.ts";
-import { TIMED_OUT, within } from "../base/deadline.ts";
-import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
-import { TokenBucket } from "../base/rate_limit.ts";
-import { decodeLenient, encode, printable } from "../base/text.ts";
-import { LineReader, OVERLONG } from "../net/line_reader.ts";
-import { formatHostPort } from "../net/address.ts";
-import type { ClientSecurity } from "../security/client_settings.ts";
-import { dialTcp } from "../security/dial.ts";
-import { type ChatEvent, eventText } from "./events.ts";
-import {
-  asksForName,
-  ECHO_ON_LINE,
-  GOODBYE_LINE,
-  isShutdownNotice,
-  JSON_ON_LINE,
-  LOBBY,
-  nameKey,
-  parseJoined,
-  parseJoinedRoom,
-  parseKicked,
-  parseLimits,
-  parseRenamed,
-} from "./protocol.ts";
+import { backoff } from "../../base/backoff.ts";
+import { RuntimeError } from "../../base/errors.ts";
+import { TIMED_OUT, within } from "../../base/deadline.ts";
+import { closeQuietly, isDisconnect, writeAll } from "../../base/io.ts";
+import { TokenBucket } from "../../base/rate_limit.ts";
+import { decodeLenient, encode, printable } from "../../base/text.ts";
+import { LineReader, OVERLONG } from "../../net/line_reader.ts";
+import { formatHostPort } from "../../net/address.ts";
+import type { ClientSecurity } from "../../security/client_settings.ts";
+import { dialTcp } from "../../security/dial.ts";
+import { asksForName, parseJoined, parseLimits, parseTakenName, systemText } from "../protocol.ts";
+import { type Console, plainConsole } from "./console.ts";
+import { ChatDisplay } from "./display.ts";
+import { Signals } from "./signals.ts";
 import { TerminalUi } from "./terminal.ts";
 
 // Server lines are short, but /users with many members is one long line.
@@ -49,13 +39,7 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_CAP_MS = 30_000;
 // Suffixes tried when our name is taken on reconnect (our old self may linger).
 const MAX_SUFFIX = 9;
-// History lines remembered, so a replay after a reconnect shows only what is new.
-const SEEN_LINES = 1000;
-// At most one bell per this many milliseconds, whatever the room does.
-const BELL_GAP_MS = 1000;
 const NAME_PROMPT = "Your name: ";
-// The answers to a /join that did not move us.
-const ROOM_REFUSAL = /^! (Cannot create|Invalid room)/;
 
 /** Options of {@link runChatClient}. */
 export interface ChatClientOptions {
@@ -83,17 +67,6 @@ export interface ChatClientOptions {
   fancy: boolean;
   /** Ends the client as Ctrl-C would (the menu's Ctrl-C), at any stage. */
   signal?: AbortSignal;
-}
-
-/** Where lines come from and go to: a raw terminal, or plain stdin/stdout. */
-interface Console {
-  /** The next line typed; `prompt` is shown first where it is not drawn already. */
-  readLine(prompt?: string): Promise<string | null>;
-  print(line: string, highlight?: boolean, bell?: boolean): void;
-  /** The client's own word (not the server's): on the UI, or stderr. */
-  notice(text: string): void;
-  setPrompt(prompt: string): void;
-  abort(): void;
 }
 
 /** The user or a signal ended the client before it joined. */
@@ -155,12 +128,7 @@ class ChatClient {
   #shutdown = false;
   #refused: string | null = null;
   #quitting = false;
-  // Lines hidden until this one arrives (the reply to our own setup commands).
-  #hideUntil: ((line: string) => boolean) | null = null;
-  #hideEcho = false;
-  #historyLeft = 0;
-  #seen = new Set<string>();
-  #lastBell = 0;
+  #display: ChatDisplay;
 
   constructor(options: ChatClientOptions, signals: Signals) {
     this.#options = options;
@@ -169,6 +137,7 @@ class ChatClient {
     this.#io = plainConsole(options.interactive);
     this.#name = options.name ?? "";
     this.#room = options.room;
+    this.#display = new ChatDisplay(options);
   }
 
   async run(): Promise<number> {
@@ -305,6 +274,7 @@ class ChatClient {
       if (first && !options.json) this.#io.print(line);
       if (joined) {
         this.#name = joined;
+        this.#display.name = joined;
         if (first) this.#wanted = joined;
         if (!first) this.#io.notice(`Reconnected as ${joined}`);
         return;
@@ -312,13 +282,13 @@ class ChatClient {
       if (!asks) continue;
       if (!first && attempts > 0) {
         // Taken: most likely our old connection, not yet noticed as gone.
-        if (attempts > MAX_SUFFIX || !/is taken/.test(line)) {
-          throw new RuntimeError(`Cannot rejoin as "${base}": ${line.replace(/^! /, "")}`);
+        if (attempts > MAX_SUFFIX || parseTakenName(line) === null) {
+          throw new RuntimeError(`Cannot rejoin as "${base}": ${systemText(line) ?? line}`);
         }
         const suffix = `_${attempts + 1}`;
         offered = base.slice(0, 32 - suffix.length) + suffix;
       } else if (attempts > 0 && !options.interactive) {
-        throw new RuntimeError(`Cannot join as "${offered}": ${line.replace(/^! /, "")}`);
+        throw new RuntimeError(`Cannot join as "${offered}": ${systemText(line) ?? line}`);
       } else if (attempts > 0 || offered === undefined) {
         const typed = await Promise.race([this.#io.readLine(NAME_PROMPT), abort]);
         if (typed === null) throw new RuntimeError("No name given; left the chat");
@@ -328,28 +298,17 @@ class ChatClient {
       await link.send(offered!);
     }
     // e.g. "! The room is full (256 members); try again later"
-    if (last.startsWith("! ")) throw new RuntimeError(`Cannot join: ${last.slice(2)}`);
+    const refusal = systemText(last);
+    if (refusal !== null) throw new RuntimeError(`Cannot join: ${refusal}`);
     throw closedError();
   }
 
   /** Sends what puts us back where we were: echo, the room, JSON mode. */
   async #setup(link: Link, first: boolean, limits: string): Promise<void> {
     const options = this.#options;
-    const commands: string[] = [];
-    this.#hideEcho = options.interactive && !options.json;
-    if (this.#hideEcho) commands.push("/echo on");
-    if (nameKey(this.#room) !== nameKey(LOBBY)) commands.push(`/join ${this.#room}`);
-    if (options.json) commands.push("/json");
-    const room = this.#room;
-    // Until the last setup reply, what arrives is for where we are not staying
-    // (the lobby's history before a /join; text before JSON mode).
-    this.#hideUntil = options.json
-      ? (line) => line === JSON_ON_LINE
-      : nameKey(room) !== nameKey(LOBBY)
-      ? (line) => parseJoinedRoom(line) !== null || ROOM_REFUSAL.test(line)
-      : null;
+    // The server echoes our lines (stamped by its clock) only to a terminal user.
+    const commands = this.#display.setup(this.#room, options.interactive && !options.json);
     if (first && !options.json) this.#io.print(limits);
-    this.#historyLeft = 0;
     for (const command of commands) await this.#paced(link, command);
   }
 
@@ -473,118 +432,23 @@ class ChatClient {
 
   // ---- showing what the server says ----
 
-  /** Prints one server line (already escaped) and notes what it tells us. */
+  /** Prints one server line (already escaped) as the display decides, and acts on what it says. */
   #show(raw: string): void {
-    const json = this.#options.json;
-    let event: Record<string, unknown> | null = null;
-    if (json && raw.startsWith("{")) {
-      try {
-        event = JSON.parse(raw);
-      } catch {
-        event = null;
-      }
+    const reading = this.#display.take(raw);
+    if (reading.renamed) {
+      this.#name = reading.renamed;
+      this.#wanted = reading.renamed;
+      this.#io.setPrompt(`${reading.renamed}> `);
     }
-    const line = event ? textOf(event) : raw;
-    this.#notice(line, event);
-    if (this.#hideEcho && line === ECHO_ON_LINE) {
-      this.#hideEcho = false;
-      return;
-    }
-    if (this.#hideUntil) {
-      if (this.#hideUntil(line)) {
-        this.#hideUntil = null;
-        if (json) return;
-      } else {
-        if (json && ROOM_REFUSAL.test(line)) this.#io.notice(line.slice(2));
-        return;
-      }
-    }
-    const history = event ? event.history === true : this.#historyLeft > 0;
-    if (!event && this.#historyLeft > 0) this.#historyLeft--;
-    const header = line.match(/^! The last (\d+) messages?:$/);
-    if (header && !json) this.#historyLeft = Number(header[1]);
-    if (line.startsWith("[")) {
-      const key = event ? `${event.ts}|${event.from}|${event.text}` : line;
-      if (history && this.#seen.has(key)) return;
-      this.#remember(key);
-    }
-    if (json) {
-      console.log(
-        event ? safeJson(event) : safeJson({ type: "system", text: line.replace(/^! /, "") }),
-      );
-      return;
-    }
-    const mention = mentions(line, this.#name);
-    const bell = mention && !history && this.#options.bell &&
-      Date.now() - this.#lastBell > BELL_GAP_MS;
-    if (bell) this.#lastBell = Date.now();
-    this.#io.print(line, mention && this.#options.fancy, bell && this.#options.fancy);
+    if (reading.room) this.#room = reading.room;
+    if (reading.refused) this.#refused = reading.refused;
+    if (reading.shutdown) this.#shutdown = true;
+    if (reading.goodbye) this.#quitting = true;
+    const output = reading.output;
+    if (output?.kind === "line") this.#io.print(output.line, output.highlight, output.bell);
+    else if (output?.kind === "json") console.log(output.json);
+    else if (output?.kind === "notice") this.#io.notice(output.text);
   }
-
-  /** What a line says about us: a rename, a move, a kick, a shutdown. */
-  #notice(line: string, event: Record<string, unknown> | null): void {
-    const renamed = parseRenamed(line);
-    if (renamed) {
-      this.#name = renamed;
-      this.#wanted = renamed;
-      this.#io.setPrompt(`${renamed}> `);
-    }
-    const room = parseJoinedRoom(line);
-    if (room) this.#room = room;
-    const kicked = parseKicked(line);
-    if (kicked) this.#refused = `You were ${kicked}`;
-    if (
-      isShutdownNotice(line) ||
-      (event?.type === "system" && event.text === "Server shutting down; goodbye")
-    ) {
-      this.#shutdown = true;
-    }
-    if (line === "! Idle for too long; goodbye") {
-      this.#refused = "The chat server closed the connection: idle for too long";
-    }
-    if (line === GOODBYE_LINE) this.#quitting = true;
-  }
-
-  #remember(key: string): void {
-    this.#seen.add(key);
-    if (this.#seen.size > SEEN_LINES) this.#seen.delete(this.#seen.values().next().value!);
-  }
-}
-
-/** The text line an event from the server stands for ("" if it is not one we know). */
-function textOf(event: Record<string, unknown>): string {
-  try {
-    return printable(eventText(event as unknown as ChatEvent) ?? "");
-  } catch {
-    return "";
-  }
-}
-
-// Escapes what JSON.stringify leaves raw but a terminal would act on.
-const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/** JSON text that is safe to print: every control and bidi character escaped. */
-export function safeJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    UNSAFE_IN_JSON,
-    (ch) => "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0"),
-  );
-}
-
-const PREFIX =
-  /^\[\d\d:\d\d:\d\d\] (?:\* ([A-Za-z0-9_.-]+) |\(private\) ([A-Za-z0-9_.-]+) -> [A-Za-z0-9_.-]+: |([A-Za-z0-9_.-]+): )/;
-
-/** True when a message, action or private line from someone else names `name` as a word. */
-export function mentions(line: string, name: string): boolean {
-  if (name === "") return false;
-  const prefix = line.match(PREFIX);
-  if (!prefix) return false;
-  const from = prefix[1] ?? prefix[2] ?? prefix[3] ?? "";
-  if (nameKey(from) === nameKey(name)) return false;
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`(^|[^A-Za-z0-9_.-])${escaped}($|[^A-Za-z0-9_-])`, "i").test(
-    line.slice(prefix[0].length),
-  );
 }
 
 function closedError(): RuntimeError {
@@ -593,75 +457,4 @@ function closedError(): RuntimeError {
 
 function sleep(ms: number): Promise<void> {
   return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * SIGINT, SIGTERM and SIGHUP for the client's whole life. Before the join
- * they end it at once (`fired`); after it, `onSignal` makes them a quit.
- */
-class Signals implements Disposable {
-  readonly fired: Promise<Deno.Signal>;
-  onSignal: ((signal: Deno.Signal) => void) | null = null;
-  #listeners: [Deno.Signal, () => void][] = [];
-
-  constructor() {
-    let fire!: (signal: Deno.Signal) => void;
-    this.fired = new Promise((resolve) => (fire = resolve));
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-      const listener = () => (this.onSignal ? this.onSignal(signal) : fire(signal));
-      try {
-        Deno.addSignalListener(signal, listener);
-        this.#listeners.push([signal, listener]);
-      } catch {
-        // Not available on this platform (SIGHUP on Windows).
-      }
-    }
-  }
-
-  [Symbol.dispose](): void {
-    for (const [signal, listener] of this.#listeners) Deno.removeSignalListener(signal, listener);
-  }
-}
-
-/** stdin lines in, stdout lines out; a terminal user sees prompts and notices on stderr. */
-function plainConsole(
-  interactive: boolean,
-): Console & { readLine(prompt?: string): Promise<string | null> } {
-  const input = new LineReader(Deno.stdin, { maxLine: MAX_SERVER_LINE });
-  let wake: (() => void) | null = null;
-  let aborted = false;
-  let read: Promise<Uint8Array | typeof OVERLONG | null> | null = null;
-  let prompt = "";
-  return {
-    async readLine(ask?: string) {
-      // Without raw mode an incoming line can land mid-typing; the prompt
-      // goes to stderr so stdout stays the room's lines.
-      const shown = ask ?? prompt;
-      if (interactive && shown !== "") Deno.stderr.writeSync(encode(shown));
-      while (!aborted) {
-        read ??= input.readLine();
-        const woken = new Promise<"woken">((resolve) => (wake = () => resolve("woken")));
-        const line = await Promise.race([read, woken]);
-        wake = null;
-        if (line === "woken") continue;
-        read = null;
-        if (line === null) return null;
-        if (line === OVERLONG) {
-          console.error("Line too long to send; skipped");
-          continue;
-        }
-        return decodeLenient(line);
-      }
-      return null;
-    },
-    print: (line) => console.log(line),
-    notice: (text) => console.error(`-- ${text}`),
-    setPrompt(text) {
-      prompt = text;
-    },
-    abort() {
-      aborted = true;
-      wake?.();
-    },
-  };
 }

@@ -3,15 +3,15 @@
  * interactive client (raw mode once joined, see terminal.ts); with stdin from
  * a pipe it posts each line and leaves with /quit at end of input, so scripts
  * can post; with --json it prints one JSON object per line for a program.
- * The connection itself (handshake, session, reconnect) is client.ts.
+ * The connection itself (handshake, session, reconnect) is connection.ts.
  */
-import { UsageError } from "../base/errors.ts";
-import { type CommandSpec, formatHelp, parseFlags } from "../base/flags.ts";
-import { CLIENT_SECURITY_FLAGS, securityFor } from "../security/client_settings.ts";
-import type { ModeContext } from "../service.ts";
-import { runChatClient } from "./client.ts";
-import { CHAT_PORT } from "./config.ts";
-import { isValidName, LOBBY, NAME_RULE, ROOM_RULE, roomName } from "./protocol.ts";
+import { UsageError } from "../../base/errors.ts";
+import { type CommandSpec, formatHelp, parseFlags } from "../../base/flags.ts";
+import { CLIENT_SECURITY_FLAGS, securityFor } from "../../security/client_settings.ts";
+import type { ModeContext } from "../../service.ts";
+import { runChatClient } from "./connection.ts";
+import { CHAT_PORT } from "../config.ts";
+import { isValidName, LOBBY, NAME_RULE, ROOM_RULE, roomName } from "../protocol.ts";
 
 export const CHAT_CLIENT_SPEC: CommandSpec = {
   name: "socketkit connect chat",

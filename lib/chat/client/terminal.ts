@@ -5,11 +5,12 @@
  * out (return, throw, process exit); the client turns SIGTERM and SIGHUP into
  * abort(), so they leave through the same path.
  */
-import { encode } from "../base/text.ts";
+import { encode } from "../../base/text.ts";
+import type { Console } from "./console.ts";
 import { type EditorEvent, LineEditor } from "./line_editor.ts";
 
 /** Input and output of an interactive chat on a terminal. */
-export class TerminalUi implements Disposable {
+export class TerminalUi implements Console, Disposable {
   #editor = new LineEditor();
   #prompt = "";
   #buffer = new Uint8Array(1024);
