@@ -102,12 +102,6 @@ export function quoteName(name: string): string {
   return `"${cut}"`;
 }
 
-/** The folder part of a name ("a/b" of "a/b/c"), or "" for a top-level name. */
-export function parentOf(name: string): string {
-  const slash = name.lastIndexOf("/");
-  return slash === -1 ? "" : name.slice(0, slash);
-}
-
 function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
 }

@@ -402,10 +402,6 @@ export class FileStore {
     let partBytes = 0;
     for await (const item of Deno.readDir(this.#parts)) {
       const path = join(this.#parts, item.name);
-      if (item.name.endsWith(".tmp")) {
-        removeIfOlder(path, now - 60_000); // a temporary file left by a crash
-        continue;
-      }
       const key = item.name.replace(/\.json$/, "");
       const info = lstatNow(join(this.#parts, key));
       if (this.#activeParts.has(key)) {
@@ -422,10 +418,6 @@ export class FileStore {
     }
     for await (const item of Deno.readDir(this.#meta)) {
       const path = join(this.#meta, item.name);
-      if (item.name.endsWith(".tmp")) {
-        removeIfOlder(path, now - 60_000);
-        continue;
-      }
       const meta = readRecord<FileMeta>(path);
       const file = meta && nameRefusal(meta.name) === null ? lstatNow(this.#path(meta.name)) : null;
       if (file === null) removeNow(path);
@@ -610,7 +602,7 @@ export class FileStore {
   async #evictParts(keepAtMost: number): Promise<number> {
     const kept: KeptPart[] = [];
     for await (const item of Deno.readDir(this.#parts)) {
-      if (item.name.includes(".")) continue; // records and temporaries
+      if (item.name.includes(".")) continue; // the records
       if (this.#activeParts.has(item.name)) continue;
       const path = join(this.#parts, item.name);
       if (await lockedElsewhere(path)) continue; // another server sharing the directory is writing it
@@ -890,11 +882,6 @@ function notFound(name: string): StoreError {
 
 function mtimeOf(info: Deno.FileInfo): number {
   return info.mtime?.getTime() ?? 0;
-}
-
-function removeIfOlder(path: string, cutoff: number): void {
-  const info = lstatNow(path);
-  if (info && mtimeOf(info) < cutoff) removeNow(path);
 }
 
 /** True when another process holds the lock on the part at `path` (it is uploading it). */
