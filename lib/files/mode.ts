@@ -17,7 +17,7 @@ import type { ModeContext } from "../service.ts";
 import { type BatchSummary, planDownload, planUpload, runDownloads, runUploads } from "./batch.ts";
 import { FILE_PORT, readRate } from "./config.ts";
 import { FileSession } from "./file_client.ts";
-import { canonicalName, nameRefusal, quoteName, showName } from "./names.ts";
+import { canonicalName, checkName, quoteName, showName } from "./names.ts";
 import type { FileEntry } from "./protocol.ts";
 import {
   downloadStream,
@@ -426,8 +426,7 @@ function printBatch(summary: BatchSummary, batch: boolean, json: boolean): void 
 /** A name typed by the user, in NFC, checked as the server will. Throws RuntimeError. */
 function checkedName(given: string): string {
   const name = canonicalName(given);
-  const why = nameRefusal(name);
-  if (why !== null) throw new RuntimeError(`Name ${quoteName(name)} refused: ${why}`);
+  checkName(name);
   return name;
 }
 

@@ -8,6 +8,7 @@
  * combining accent is one name, and a name on disk that is not in NFC is
  * never listed or served (it could not be asked for).
  */
+import { RuntimeError } from "../base/errors.ts";
 import { escapeCodePoint, printable } from "../base/text.ts";
 
 /** Longest segment in UTF-8 bytes (the usual file system limit, NAME_MAX). */
@@ -83,6 +84,21 @@ export function nameRefusal(name: string): string | null {
     return `it is ${bytes} bytes long (the limit for a whole name is ${MAX_NAME_BYTES})`;
   }
   return null;
+}
+
+/**
+ * The one name check of both ends: throws when `name` is refused (see
+ * nameRefusal), with the message `Name "x" refused: why`, so a refusal
+ * reads the same from the client and from the server. `refuse` makes the
+ * error from that message; default RuntimeError (the server's makes its
+ * bad-name ERR).
+ */
+export function checkName(
+  name: string,
+  refuse: (message: string) => Error = (message) => new RuntimeError(message),
+): void {
+  const why = nameRefusal(name);
+  if (why !== null) throw refuse(`Name ${quoteName(name)} refused: ${why}`);
 }
 
 /**

@@ -23,7 +23,7 @@ import { RuntimeError } from "../base/errors.ts";
 import { closeQuietly, type Writer } from "../base/io.ts";
 import { formatBytes } from "../base/progress.ts";
 import { sha256, sha256Hex } from "./hashing.ts";
-import { MAX_DEPTH, nameRefusal, quoteName } from "./names.ts";
+import { checkName as checkNameAs, MAX_DEPTH, nameRefusal, quoteName } from "./names.ts";
 import type { ErrorCode, FileEntry } from "./protocol.ts";
 import { lstatNow, readRecord, removeNow, writeRecord } from "./records.ts";
 
@@ -869,11 +869,9 @@ function yieldToOthers(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** The store's name check: a refused name is a bad-name ERR. */
 function checkName(name: string): void {
-  const refusal = nameRefusal(name);
-  if (refusal !== null) {
-    throw new StoreError("bad-name", `Name ${quoteName(name)} refused: ${refusal}`);
-  }
+  checkNameAs(name, (message) => new StoreError("bad-name", message));
 }
 
 function notFound(name: string): StoreError {

@@ -11,7 +11,7 @@ import { formatBytes } from "../base/progress.ts";
 import { closeQuietly, isDisconnect, type Reader, type Writer } from "../base/io.ts";
 import { type FileSession, ServerError } from "./file_client.ts";
 import { hashPrefix, sha256, sha256Hex } from "./hashing.ts";
-import { nameRefusal, quoteName } from "./names.ts";
+import { checkName, quoteName } from "./names.ts";
 import { paced, throttleFor } from "./pace.ts";
 import {
   CHUNK_SIZE,
@@ -600,11 +600,6 @@ class ResumeMismatch extends Error {
 
 function unwrap(error: unknown): unknown {
   return error instanceof ResumeMismatch ? new RuntimeError(error.message) : error;
-}
-
-function checkName(name: string): void {
-  const why = nameRefusal(name);
-  if (why !== null) throw new RuntimeError(`Name ${quoteName(name)} refused: ${why}`);
 }
 
 function notFound(name: string): ServerError {
