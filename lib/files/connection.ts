@@ -28,7 +28,7 @@ import {
 } from "./protocol.ts";
 import { pump, PumpError } from "./pump.ts";
 import type { FileCounters } from "./status.ts";
-import { diskError, type FileStore, StoreError, type Upload } from "./store.ts";
+import { diskError, FileRefusal, type FileStore, type Upload } from "./store.ts";
 import { LineTimeout, LineTooLong, WireReader, writeLine } from "./wire.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
@@ -60,18 +60,21 @@ export interface FileServiceState {
   counters: Pick<FileCounters, "bytesUploaded" | "bytesDownloaded">;
   /**
    * Runs a transfer in one of --max-transfers slots (at most
-   * --max-transfers-per-ip of them for `peerHost`); throws StoreError busy
+   * --max-transfers-per-ip of them for `peerHost`); throws FileRefusal busy
    * when none is free.
    */
   inTransferSlot(peerHost: string, run: () => Promise<boolean>): Promise<boolean>;
 }
 
-/** Raised inside an upload that must end with an ERR line; nothing of it is kept. */
-class Refusal extends Error {
-  readonly error: StoreError;
+/**
+ * Raised inside an upload that must end with an ERR line (a bad chunk line,
+ * a full disk, a line deadline); nothing of it is kept.
+ */
+class UploadRefused extends Error {
+  readonly error: FileRefusal;
   /** A read is still pending on the connection (a line deadline passed). */
   readonly readPending: boolean;
-  constructor(error: StoreError, readPending = false) {
+  constructor(error: FileRefusal, readPending = false) {
     super(error.message);
     this.error = error;
     this.readPending = readPending;
@@ -151,7 +154,7 @@ export class FileConnection {
       try {
         keepOpen = await this.#serve(request);
       } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
+        if (!(error instanceof FileRefusal)) throw error;
         log.event(
           `${FILE_LABEL} Refused ${describe(request)} from ${this.#peer}: ${error.message}`,
         );
@@ -211,13 +214,13 @@ export class FileConnection {
   #mayManage(): void {
     const { config, tokenRequired } = this.#state;
     if (!config.allowDelete) {
-      throw new StoreError(
+      throw new FileRefusal(
         "forbidden",
         "Deleting and renaming are turned off on this server (serve --allow-delete turns them on)",
       );
     }
     if (tokenRequired && !this.#tracked.authenticated) {
-      throw new StoreError(
+      throw new FileRefusal(
         "forbidden",
         "Only clients that presented the server's token may delete or rename",
       );
@@ -258,7 +261,7 @@ export class FileConnection {
     const { file, entry } = await store.openRead(name);
     try {
       if (offset > entry.size) {
-        throw new StoreError(
+        throw new FileRefusal(
           "bad-offset",
           `Offset ${offset} is past the end of ${quoteName(name)} (${entry.size} bytes)`,
         );
@@ -352,7 +355,7 @@ export class FileConnection {
           ? await this.#chunks(upload, floor)
           : await this.#copyIn(upload, size - upload.offset, floor);
       } catch (error) {
-        if (error instanceof Refusal) return await this.#refuseUpload(upload, error);
+        if (error instanceof UploadRefused) return await this.#refuseUpload(upload, error);
         throw error;
       }
       if (!complete) return await this.#interrupted(upload);
@@ -365,14 +368,17 @@ export class FileConnection {
           `After the bytes of ${quoteName(name)}, the "SHA256 <hex>" line`,
         );
         if (refusal === null) throw error;
-        return await this.#refuseUpload(upload, new Refusal(refusal, error instanceof LineTimeout));
+        return await this.#refuseUpload(
+          upload,
+          new UploadRefused(refusal, error instanceof LineTimeout),
+        );
       }
       floor.stop();
       if (trailer === null) return await this.#interrupted(upload);
       const expected = parseDigestLine(trailer);
       if (expected === null) {
         upload.discard();
-        throw new StoreError(
+        throw new FileRefusal(
           "bad-request",
           `Expected "SHA256 <hex>" after the bytes of ${quoteName(name)}; nothing was kept`,
         );
@@ -392,7 +398,7 @@ export class FileConnection {
 
   /**
    * The chunks of a streamed PUT ("<n>\n" + n bytes, "0\n" at the end);
-   * false when the client went away first. Throws Refusal.
+   * false when the client went away first. Throws UploadRefused.
    */
   async #chunks(upload: Upload, floor: RateFloor): Promise<boolean> {
     while (true) {
@@ -402,13 +408,13 @@ export class FileConnection {
       } catch (error) {
         const refusal = lineRefusal(error, "A chunk length line");
         if (refusal === null) throw error;
-        throw new Refusal(refusal, error instanceof LineTimeout);
+        throw new UploadRefused(refusal, error instanceof LineTimeout);
       }
       if (header === null) return false;
       const length = parseChunkLine(header);
       if (length === null) {
-        throw new Refusal(
-          new StoreError(
+        throw new UploadRefused(
+          new FileRefusal(
             "bad-request",
             `Expected a chunk length (0 to 16777216, 0 ends the file) in the upload of ${
               quoteName(upload.name)
@@ -424,7 +430,7 @@ export class FileConnection {
   /**
    * Copies `length` bytes from the client into the upload, paced by
    * --max-rate-per-conn and watched by --min-rate. False when the client
-   * went away first; throws Refusal for a full store or disk.
+   * went away first; throws UploadRefused for a full store or disk.
    */
   async #copyIn(upload: Upload, length: number, floor: RateFloor): Promise<boolean> {
     const { counters, config } = this.#state;
@@ -444,13 +450,13 @@ export class FileConnection {
         if (!isDisconnect(error.cause)) throw error.cause;
         return false;
       }
-      throw new Refusal(diskError(upload.name, error.cause));
+      throw new UploadRefused(diskError(upload.name, error.cause));
     }
     return received === length;
   }
 
   /** Ends an upload with an ERR line; nothing of it is kept. */
-  async #refuseUpload(upload: Upload, refusal: Refusal): Promise<boolean> {
+  async #refuseUpload(upload: Upload, refusal: UploadRefused): Promise<boolean> {
     upload.discard();
     const { error } = refusal;
     const { log } = this.#state;
@@ -508,12 +514,12 @@ export class FileConnection {
 }
 
 /** A line that broke the rules (too long, too slow) as the ERR to send, or null. */
-function lineRefusal(error: unknown, what: string): StoreError | null {
+function lineRefusal(error: unknown, what: string): FileRefusal | null {
   if (error instanceof LineTooLong) {
-    return new StoreError("bad-request", `${what} is over ${MAX_LINE} bytes without a newline`);
+    return new FileRefusal("bad-request", `${what} is over ${MAX_LINE} bytes without a newline`);
   }
   if (error instanceof LineTimeout) {
-    return new StoreError(
+    return new FileRefusal(
       "timeout",
       `${what} was not completed within ${error.ms / 1000} s of its first byte (--request-timeout)`,
     );

@@ -27,12 +27,16 @@ import { checkName as checkNameAs, MAX_DEPTH, nameRefusal, quoteName } from "./n
 import type { ErrorCode, FileEntry } from "./protocol.ts";
 import { lstatNow, readRecord, removeNow, writeRecord } from "./records.ts";
 
-/** A refusal or failure the server reports to the client as `ERR <code> <message>`. */
-export class StoreError extends Error {
+/**
+ * A refusal or failure the file server reports to the client as
+ * `ERR <code> <message>`: the store's own (not-found, exists, no-space, ...)
+ * and the service's (busy slots, forbidden, timeouts).
+ */
+export class FileRefusal extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "StoreError";
+    this.name = "FileRefusal";
     this.code = code;
   }
 }
@@ -123,7 +127,7 @@ export class FileStore {
   /**
    * Regular files under valid names, sorted by name, with digests where
    * known: every file, or those in folder `prefix` (and below). Throws
-   * StoreError not-found when `prefix` is not a folder.
+   * FileRefusal not-found when `prefix` is not a folder.
    */
   async list(prefix: string | null = null): Promise<FileEntry[]> {
     let start = this.dir;
@@ -131,7 +135,7 @@ export class FileStore {
       checkName(prefix);
       const info = await this.#lstatInside(prefix);
       if (info === null || !info.isDirectory || info.isSymlink) {
-        throw new StoreError("not-found", `No folder ${quoteName(prefix)} on the server`);
+        throw new FileRefusal("not-found", `No folder ${quoteName(prefix)} on the server`);
       }
       start = this.#path(prefix);
     }
@@ -182,7 +186,7 @@ export class FileStore {
     return this.#storedBytes + this.#partBytes;
   }
 
-  /** Describes one stored file. Throws StoreError (bad-name, not-found, not-regular). */
+  /** Describes one stored file. Throws FileRefusal (bad-name, not-found, not-regular). */
   stat(name: string): FileEntry {
     return this.#describe(name, this.#lstatRegular(name));
   }
@@ -198,7 +202,7 @@ export class FileStore {
       const opened = await file.stat();
       // Swapped for a symlink between lstat and open: refuse what open followed.
       if (!opened.isFile || opened.ino !== seen.ino || opened.dev !== seen.dev) {
-        throw new StoreError("not-regular", `${quoteName(name)} changed while being opened`);
+        throw new FileRefusal("not-regular", `${quoteName(name)} changed while being opened`);
       }
       return { file, entry: this.#describe(name, opened) };
     } catch (error) {
@@ -228,7 +232,7 @@ export class FileStore {
   /**
    * Starts (or resumes) an upload of `size` bytes under `name`; size null is
    * a streamed upload of unknown length (never resumed). Only one upload per
-   * name runs at a time: a second gets StoreError busy. Throws StoreError
+   * name runs at a time: a second gets FileRefusal busy. Throws FileRefusal
    * for a refused name, an over-size upload, an existing name without
    * force, or no room (disk or --max-dir-size).
    */
@@ -236,7 +240,7 @@ export class FileStore {
     checkName(name);
     const { maxFileSize } = this.options;
     if (size !== null && size > maxFileSize) {
-      throw new StoreError(
+      throw new FileRefusal(
         "too-large",
         `${
           quoteName(name)
@@ -248,10 +252,10 @@ export class FileStore {
       const existing = this.#lstatInside(name, "upload");
       if (existing && !existing.isFile) {
         const what = existing.isDirectory ? "a folder" : "not a regular file";
-        throw new StoreError("not-regular", `${quoteName(name)} exists and is ${what}`);
+        throw new FileRefusal("not-regular", `${quoteName(name)} exists and is ${what}`);
       }
       if (existing && !force) {
-        throw new StoreError("exists", `${quoteName(name)} already exists on the server`);
+        throw new FileRefusal("exists", `${quoteName(name)} already exists on the server`);
       }
       const key = sha256Hex(name);
       const path = join(this.#parts, key);
@@ -270,7 +274,7 @@ export class FileStore {
       try {
         locked = file.tryLockSync(true);
         if (!locked) {
-          throw new StoreError(
+          throw new FileRefusal(
             "busy",
             `${quoteName(name)} is being uploaded by another client; try again when it is done`,
           );
@@ -314,14 +318,14 @@ export class FileStore {
     } catch (error) {
       this.#busy.delete(name);
       this.#activeParts.delete(sha256Hex(name));
-      throw error instanceof StoreError ? error : diskError(name, error);
+      throw error instanceof FileRefusal ? error : diskError(name, error);
     }
   }
 
   /**
    * Deletes a stored file; readers that have it open finish with its old
    * bytes. Empty folders it leaves are removed. A name being uploaded or
-   * moved is busy. Throws StoreError.
+   * moved is busy. Throws FileRefusal.
    */
   remove(name: string): FileEntry {
     checkName(name);
@@ -348,7 +352,7 @@ export class FileStore {
   /**
    * Renames a stored file to a name that does not exist yet (folders are
    * made as needed, emptied ones removed); its digest moves with it. Readers
-   * that have it open are not disturbed. Throws StoreError.
+   * that have it open are not disturbed. Throws FileRefusal.
    */
   async move(from: string, to: string): Promise<FileEntry> {
     checkName(from);
@@ -364,7 +368,7 @@ export class FileStore {
       const entry = this.#describe(from, this.#lstatRegular(from));
       const existing = this.#lstatInside(to, "upload");
       if (existing !== null) {
-        throw new StoreError("exists", `${quoteName(to)} already exists on the server`);
+        throw new FileRefusal("exists", `${quoteName(to)} already exists on the server`);
       }
       this.#folders(to, true);
       const moved = { ...entry, name: to };
@@ -377,9 +381,9 @@ export class FileStore {
       } catch (error) {
         removeNow(this.#metaPath(to));
         if (error instanceof Deno.errors.AlreadyExists) {
-          throw new StoreError("exists", `${quoteName(to)} already exists on the server`);
+          throw new FileRefusal("exists", `${quoteName(to)} already exists on the server`);
         }
-        throw error instanceof StoreError ? error : diskError(to, error);
+        throw error instanceof FileRefusal ? error : diskError(to, error);
       }
       Deno.removeSync(this.#path(from));
       removeNow(this.#metaPath(from));
@@ -450,7 +454,7 @@ export class FileStore {
 
   #lock(name: string): void {
     if (this.#busy.has(name)) {
-      throw new StoreError(
+      throw new FileRefusal(
         "busy",
         `${
           quoteName(name)
@@ -473,12 +477,12 @@ export class FileStore {
     const info = this.#lstatInside(name);
     if (info === null) throw notFound(name);
     if (info.isSymlink) {
-      throw new StoreError("not-regular", `${quoteName(name)} is a symlink; symlinks are refused`);
+      throw new FileRefusal("not-regular", `${quoteName(name)} is a symlink; symlinks are refused`);
     }
     if (info.isDirectory) {
-      throw new StoreError("not-regular", `${quoteName(name)} is a folder, not a file`);
+      throw new FileRefusal("not-regular", `${quoteName(name)} is a folder, not a file`);
     }
-    if (!info.isFile) throw new StoreError("not-regular", `${quoteName(name)} is not a file`);
+    if (!info.isFile) throw new FileRefusal("not-regular", `${quoteName(name)} is not a file`);
     return info;
   }
 
@@ -496,7 +500,7 @@ export class FileStore {
   /**
    * Checks (and with `create`, makes) the folders of `name`. Returns false
    * when one is missing (and not made). A file or symlink on the way is
-   * refused with StoreError not-regular when `create` or `strict`, else false.
+   * refused with FileRefusal not-regular when `create` or `strict`, else false.
    */
   #folders(name: string, create: boolean, strict = create): boolean {
     const segments = name.split("/");
@@ -517,7 +521,7 @@ export class FileStore {
       if (!info.isDirectory || info.isSymlink) {
         if (!strict) return false;
         const what = info.isSymlink ? "a symlink" : "a file";
-        throw new StoreError(
+        throw new FileRefusal(
           "not-regular",
           `${quoteName(folder)} is ${what}, so ${quoteName(name)} cannot be stored under it`,
         );
@@ -546,7 +550,7 @@ export class FileStore {
 
   /**
    * Before an upload of `need` more bytes: under --max-dir-size, interrupted
-   * uploads are evicted to make room; if there still is none, StoreError
+   * uploads are evicted to make room; if there still is none, FileRefusal
    * no-space. `freed` is what the upload's own part gives back.
    */
   async #makeRoom(name: string, need: number, freed: number): Promise<void> {
@@ -565,9 +569,9 @@ export class FileStore {
     this.#partBytes += bytes;
   }
 
-  #full(name: string, need: number): StoreError {
+  #full(name: string, need: number): FileRefusal {
     const max = this.options.maxDirSize ?? 0;
-    return new StoreError(
+    return new FileRefusal(
       "no-space",
       `No room for ${quoteName(name)}: the store holds ${formatBytes(this.usedBytes)} of its ${
         formatBytes(max)
@@ -577,7 +581,7 @@ export class FileStore {
 
   /**
    * Runs a small write (a record); on a full disk, evicts interrupted
-   * uploads and tries once more. Throws StoreError no-space (or io).
+   * uploads and tries once more. Throws FileRefusal no-space (or io).
    */
   async #withSpace(name: string, write: () => void): Promise<void> {
     try {
@@ -641,7 +645,7 @@ interface UploadState {
 
 /** How an upload reaches the store's accounting. */
 interface Ledger {
-  /** Before writing `bytes` more; throws StoreError no-space past --max-dir-size. */
+  /** Before writing `bytes` more; throws FileRefusal no-space past --max-dir-size. */
   charge(bytes: number): void;
   /** Bytes charged but not written. */
   refund(bytes: number): void;
@@ -649,7 +653,7 @@ interface Ledger {
   freeSpace(): Promise<number>;
   /** After an upload was interrupted and kept: applies --max-partial. */
   trim(): Promise<number>;
-  /** Makes the folders of the name (at commit); throws StoreError. */
+  /** Makes the folders of the name (at commit); throws FileRefusal. */
   mkdirs(): boolean;
 }
 
@@ -669,22 +673,22 @@ export class Upload {
   #store: FileStore;
   #state: UploadState;
   #ledger: Ledger;
-  #release: (outcome: Outcome, stored: number) => void;
+  #onEnd: (outcome: Outcome, stored: number) => void;
   /** Bytes in the part file. */
   #onDisk: number;
   #done = false;
 
-  /** @param release called once when the upload ends, with how and its bytes on disk */
+  /** @param onEnd called once when the upload ends (committed, discarded or kept), with how and its bytes on disk */
   constructor(
     store: FileStore,
     state: UploadState,
     ledger: Ledger,
-    release: (outcome: Outcome, stored: number) => void,
+    onEnd: (outcome: Outcome, stored: number) => void,
   ) {
     this.#store = store;
     this.#state = state;
     this.#ledger = ledger;
-    this.#release = release;
+    this.#onEnd = onEnd;
     this.name = state.name;
     this.size = state.size;
     this.offset = state.offset;
@@ -704,13 +708,13 @@ export class Upload {
   /**
    * Writes to the temporary file, counting every byte against --max-dir-size
    * (and, for a streamed upload, --max-file-size); on a full disk evicts
-   * interrupted uploads and tries once more. Throws StoreError.
+   * interrupted uploads and tries once more. Throws FileRefusal.
    */
   readonly writer: Writer = {
     write: async (bytes) => {
       const { maxFileSize } = this.#store.options;
       if (this.size === null && this.#onDisk + bytes.length > maxFileSize) {
-        throw new StoreError(
+        throw new FileRefusal(
           "too-large",
           `${
             quoteName(this.name)
@@ -735,14 +739,14 @@ export class Upload {
   /**
    * Makes the upload visible under its name if `expected` (the client's
    * digest) matches what was received; otherwise discards it. Returns the
-   * stored entry and whether the name is new. Throws StoreError.
+   * stored entry and whether the name is new. Throws FileRefusal.
    */
   async commit(expected: string): Promise<{ entry: FileEntry; created: boolean }> {
     const { file, path, name, force, partMeta, target } = this.#state;
     const actual = this.hash.digest("hex");
     if (actual !== expected) {
       this.discard();
-      throw new StoreError(
+      throw new FileRefusal(
         "verify-failed",
         `SHA-256 mismatch for ${
           quoteName(name)
@@ -788,9 +792,9 @@ export class Upload {
         if (error instanceof Deno.errors.NotFound && attempt < 3) continue;
         this.discard();
         if (error instanceof Deno.errors.AlreadyExists) {
-          throw new StoreError("exists", `${quoteName(name)} already exists on the server`);
+          throw new FileRefusal("exists", `${quoteName(name)} already exists on the server`);
         }
-        throw error instanceof StoreError ? error : diskError(name, error);
+        throw error instanceof FileRefusal ? error : diskError(name, error);
       }
     }
     // The part stayed open (and locked) until it had its name, so no other
@@ -826,22 +830,22 @@ export class Upload {
   #finish(outcome: Outcome): void {
     if (this.#done) return;
     this.#done = true;
-    this.#release(outcome, this.#onDisk);
+    this.#onEnd(outcome, this.#onDisk);
   }
 }
 
 /** A write error as the client should see it: a full disk named as such. */
-export function diskError(name: string, error: unknown): StoreError {
-  if (error instanceof StoreError) return error;
+export function diskError(name: string, error: unknown): FileRefusal {
+  if (error instanceof FileRefusal) return error;
   const detail = error instanceof Error ? error.message : String(error);
   if (isNoSpace(error)) {
-    return new StoreError(
+    return new FileRefusal(
       "no-space",
       `The server's disk is full; ${quoteName(name)} was not stored`,
       { cause: error },
     );
   }
-  return new StoreError("io", `Cannot write ${quoteName(name)} on the server: ${detail}`, {
+  return new FileRefusal("io", `Cannot write ${quoteName(name)} on the server: ${detail}`, {
     cause: error,
   });
 }
@@ -871,11 +875,11 @@ function yieldToOthers(): Promise<void> {
 
 /** The store's name check: a refused name is a bad-name ERR. */
 function checkName(name: string): void {
-  checkNameAs(name, (message) => new StoreError("bad-name", message));
+  checkNameAs(name, (message) => new FileRefusal("bad-name", message));
 }
 
-function notFound(name: string): StoreError {
-  return new StoreError("not-found", `File ${quoteName(name)} not found`);
+function notFound(name: string): FileRefusal {
+  return new FileRefusal("not-found", `File ${quoteName(name)} not found`);
 }
 
 function mtimeOf(info: Deno.FileInfo): number {

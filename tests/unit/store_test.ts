@@ -2,7 +2,7 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { FileStore, type FileStoreOptions, StoreError } from "../../lib/files/store.ts";
+import { FileRefusal, FileStore, type FileStoreOptions } from "../../lib/files/store.ts";
 
 const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -18,7 +18,7 @@ async function withStore(
   }
 }
 
-const isCode = (code: string) => (e: unknown) => e instanceof StoreError && e.code === code;
+const isCode = (code: string) => (e: unknown) => e instanceof FileRefusal && e.code === code;
 
 async function upload(store: FileStore, name: string, data: Uint8Array, force = false) {
   const up = await store.beginUpload(name, data.length, force);
@@ -55,7 +55,7 @@ Deno.test("store: an existing name needs force; a wrong digest keeps nothing", a
     await upload(store, "f", one);
     await rejects(
       upload(store, "f", one),
-      (e: unknown) => e instanceof StoreError && e.code === "exists",
+      (e: unknown) => e instanceof FileRefusal && e.code === "exists",
     );
     const two = new TextEncoder().encode("two!");
     const replaced = await upload(store, "f", two, true);
@@ -66,7 +66,7 @@ Deno.test("store: an existing name needs force; a wrong digest keeps nothing", a
     up.hash.update(one);
     await rejects(
       up.commit("0".repeat(64)),
-      (e: unknown) => e instanceof StoreError && e.code === "verify-failed",
+      (e: unknown) => e instanceof FileRefusal && e.code === "verify-failed",
     );
     up.release();
     deepStrictEqual((await store.list()).map((file) => file.name), ["f"]);
@@ -79,7 +79,7 @@ Deno.test("store: an interrupted upload resumes at its offset; one upload per na
     const first = await store.beginUpload("big", 100, false);
     await rejects(
       store.beginUpload("big", 100, false),
-      (e: unknown) => e instanceof StoreError && e.code === "busy",
+      (e: unknown) => e instanceof FileRefusal && e.code === "busy",
     );
     await first.file.write(data.subarray(0, 40));
     first.release(); // interrupted: kept for resuming
@@ -96,18 +96,18 @@ Deno.test("store: names are checked, limits hold, symlinks are refused", async (
     ) {
       await rejects(
         store.beginUpload(name, 1, false),
-        (e: unknown) => e instanceof StoreError && e.code === "bad-name",
+        (e: unknown) => e instanceof FileRefusal && e.code === "bad-name",
         name,
       );
     }
     await rejects(
       store.beginUpload("huge", 2048, false),
-      (e: unknown) => e instanceof StoreError && e.code === "too-large",
+      (e: unknown) => e instanceof FileRefusal && e.code === "too-large",
     );
     await Deno.symlink("/etc/hostname", join(dir, "link"));
     throws(
       () => store.stat("link"),
-      (e: unknown) => e instanceof StoreError && e.code === "not-regular",
+      (e: unknown) => e instanceof FileRefusal && e.code === "not-regular",
     );
     deepStrictEqual(await store.list(), []);
   });
