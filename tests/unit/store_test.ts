@@ -2,7 +2,7 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { FileRefusal, FileStore, type FileStoreOptions } from "../../lib/files/store.ts";
+import { FileRefusal, FileStore, type FileStoreOptions } from "../../lib/files/server/store.ts";
 
 const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 

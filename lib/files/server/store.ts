@@ -19,13 +19,13 @@
  */
 import { join } from "node:path";
 import type { Hash } from "node:crypto";
-import { RuntimeError } from "../base/errors.ts";
-import { closeQuietly, type Writer } from "../base/io.ts";
-import { formatBytes } from "../base/progress.ts";
-import { sha256, sha256Hex } from "./hashing.ts";
-import { checkName as checkNameAs, MAX_DEPTH, nameRefusal, quoteName } from "./names.ts";
-import type { ErrorCode, FileEntry } from "./protocol.ts";
-import { lstatNow, readRecord, removeNow, writeRecord } from "./records.ts";
+import { RuntimeError } from "../../base/errors.ts";
+import { closeQuietly, type Writer } from "../../base/io.ts";
+import { formatBytes } from "../../base/progress.ts";
+import { sha256, sha256Hex } from "../hashing.ts";
+import { checkName as checkNameAs, MAX_DEPTH, nameRefusal, quoteName } from "../names.ts";
+import type { ErrorCode, FileEntry } from "../protocol.ts";
+import { lstatNow, readRecord, removeNow, writeRecord } from "../records.ts";
 
 /**
  * A refusal or failure the file server reports to the client as

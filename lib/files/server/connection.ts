@@ -4,15 +4,15 @@
  * The protocol is in protocol.ts and docs/files.md; the directory rules in
  * store.ts; pacing and the speed floor in pace.ts.
  */
-import { within } from "../base/deadline.ts";
-import { isDisconnect, linger, type Writer } from "../base/io.ts";
-import type { Logger } from "../base/logger.ts";
-import { formatBytes } from "../base/progress.ts";
-import type { TrackedConn } from "../net/tcp_service.ts";
-import type { FilesConfig } from "./config.ts";
-import { hashPrefix, sha256 } from "./hashing.ts";
-import { quoteName } from "./names.ts";
-import { RateFloor, throttleFor } from "./pace.ts";
+import { within } from "../../base/deadline.ts";
+import { isDisconnect, linger, type Writer } from "../../base/io.ts";
+import type { Logger } from "../../base/logger.ts";
+import { formatBytes } from "../../base/progress.ts";
+import type { TrackedConn } from "../../net/tcp_service.ts";
+import type { FilesConfig } from "../config.ts";
+import { hashPrefix, sha256 } from "../hashing.ts";
+import { quoteName } from "../names.ts";
+import { RateFloor, throttleFor } from "../pace.ts";
 import {
   CHUNK_SIZE,
   describeFile,
@@ -25,11 +25,11 @@ import {
   parseDigestLine,
   parseRequest,
   type Request,
-} from "./protocol.ts";
-import { pump, PumpError } from "./pump.ts";
-import type { FileCounters } from "./status.ts";
+} from "../protocol.ts";
+import { pump, PumpError } from "../pump.ts";
+import type { FileCounters } from "../status.ts";
 import { diskError, FileRefusal, type FileStore, type Upload } from "./store.ts";
-import { LineTimeout, LineTooLong, WireReader, writeLine } from "./wire.ts";
+import { LineTimeout, LineTooLong, WireReader, writeLine } from "../wire.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
 // sends for this long, so it sees the ERR line instead of a connection reset.

@@ -6,13 +6,13 @@
  * of unknown length, a download to a writer). Many files are batch.ts.
  */
 import { basename, dirname, join } from "node:path";
-import { RuntimeError } from "../base/errors.ts";
-import { formatBytes } from "../base/progress.ts";
-import { closeQuietly, isDisconnect, type Reader, type Writer } from "../base/io.ts";
+import { RuntimeError } from "../../base/errors.ts";
+import { formatBytes } from "../../base/progress.ts";
+import { closeQuietly, isDisconnect, type Reader, type Writer } from "../../base/io.ts";
 import { type FileSession, ServerError } from "./file_client.ts";
-import { hashPrefix, sha256, sha256Hex } from "./hashing.ts";
-import { checkName, quoteName } from "./names.ts";
-import { paced, throttleFor } from "./pace.ts";
+import { hashPrefix, sha256, sha256Hex } from "../hashing.ts";
+import { checkName, quoteName } from "../names.ts";
+import { paced, throttleFor } from "../pace.ts";
 import {
   CHUNK_SIZE,
   chunkLine,
@@ -20,11 +20,11 @@ import {
   type FileEntry,
   parseDigestLine,
   parseReply,
-} from "./protocol.ts";
-import { pump, PumpError } from "./pump.ts";
-import { readRecord, removeNow, statNow, writeRecord } from "./records.ts";
-import { encode } from "../base/text.ts";
-import { concatBytes, writeAll } from "../base/io.ts";
+} from "../protocol.ts";
+import { pump, PumpError } from "../pump.ts";
+import { readRecord, removeNow, statNow, writeRecord } from "../records.ts";
+import { encode } from "../../base/text.ts";
+import { concatBytes, writeAll } from "../../base/io.ts";
 
 /** What one finished transfer reports (the --json object of one file). */
 export interface TransferSummary {

@@ -4,21 +4,21 @@
  * --json); progress and notes go to stderr. A download to standard output
  * (`--output -`) puts nothing but the file's bytes on stdout.
  */
-import { RuntimeError, UsageError } from "../base/errors.ts";
-import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "../base/flags.ts";
-import { formatBytes, Progress } from "../base/progress.ts";
-import { printable } from "../base/text.ts";
+import { RuntimeError, UsageError } from "../../base/errors.ts";
+import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "../../base/flags.ts";
+import { formatBytes, Progress } from "../../base/progress.ts";
+import { printable } from "../../base/text.ts";
 import {
   CLIENT_SECURITY_FLAGS,
   type ClientSecurity,
   securityFor,
-} from "../security/client_settings.ts";
-import type { ModeContext } from "../service.ts";
+} from "../../security/client_settings.ts";
+import type { ModeContext } from "../../service.ts";
 import { type BatchSummary, planDownload, planUpload, runDownloads, runUploads } from "./batch.ts";
-import { FILE_PORT, readRate } from "./config.ts";
+import { FILE_PORT, readRate } from "../config.ts";
 import { FileSession } from "./file_client.ts";
-import { canonicalName, checkName, quoteName, showName } from "./names.ts";
-import type { FileEntry } from "./protocol.ts";
+import { canonicalName, checkName, quoteName, showName } from "../names.ts";
+import type { FileEntry } from "../protocol.ts";
 import {
   downloadStream,
   type TransferOptions,

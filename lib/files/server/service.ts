@@ -5,13 +5,13 @@
  * share: the store, the transfer slots (in all and per address), the
  * counters and the hourly clean-up.
  */
-import { ipKey } from "../net/ip.ts";
-import { TcpService } from "../net/tcp_service.ts";
-import type { Endpoint, Service, ServiceDeps } from "../service.ts";
-import type { FilesConfig } from "./config.ts";
+import { ipKey } from "../../net/ip.ts";
+import { TcpService } from "../../net/tcp_service.ts";
+import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
+import type { FilesConfig } from "../config.ts";
 import { FileConnection, type FileServiceState } from "./connection.ts";
-import { errorLine, FILE_LABEL } from "./protocol.ts";
-import { filesStatus } from "./status.ts";
+import { errorLine, FILE_LABEL } from "../protocol.ts";
+import { filesStatus } from "../status.ts";
 import { FileRefusal, FileStore } from "./store.ts";
 
 const SWEEP_EVERY_MS = 60 * 60 * 1000;

@@ -7,11 +7,11 @@
  * an interrupted command finishes it.
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { RuntimeError } from "../base/errors.ts";
-import { Progress } from "../base/progress.ts";
+import { RuntimeError } from "../../base/errors.ts";
+import { Progress } from "../../base/progress.ts";
 import { type FileSession, ServerError } from "./file_client.ts";
-import { canonicalName, nameRefusal, quoteName } from "./names.ts";
-import type { FileEntry } from "./protocol.ts";
+import { canonicalName, nameRefusal, quoteName } from "../names.ts";
+import type { FileEntry } from "../protocol.ts";
 import {
   downloadFile,
   localReadError,
