@@ -2,7 +2,8 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { FileRefusal, FileStore, type FileStoreOptions } from "../../lib/files/server/store.ts";
+import { FileRefusal } from "../../lib/files/server/refusals.ts";
+import { FileStore, type FileStoreOptions } from "../../lib/files/server/store.ts";
 
 const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 

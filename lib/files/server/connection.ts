@@ -28,7 +28,9 @@ import {
 } from "../protocol.ts";
 import { pump, PumpError } from "../pump.ts";
 import type { FileCounters } from "../status.ts";
-import { diskError, FileRefusal, type FileStore, type Upload } from "./store.ts";
+import { diskError, FileRefusal, lineRefusal } from "./refusals.ts";
+import type { FileStore } from "./store.ts";
+import type { Upload } from "./upload.ts";
 import { LineTimeout, LineTooLong, WireReader, writeLine } from "../wire.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
@@ -511,20 +513,6 @@ export class FileConnection {
     }
     this.#closeTimer = setTimeout(() => this.#tracked.close(), graceMs);
   }
-}
-
-/** A line that broke the rules (too long, too slow) as the ERR to send, or null. */
-function lineRefusal(error: unknown, what: string): FileRefusal | null {
-  if (error instanceof LineTooLong) {
-    return new FileRefusal("bad-request", `${what} is over ${MAX_LINE} bytes without a newline`);
-  }
-  if (error instanceof LineTimeout) {
-    return new FileRefusal(
-      "timeout",
-      `${what} was not completed within ${error.ms / 1000} s of its first byte (--request-timeout)`,
-    );
-  }
-  return null;
 }
 
 function describe(request: Request): string {

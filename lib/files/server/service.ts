@@ -12,7 +12,8 @@ import type { FilesConfig } from "../config.ts";
 import { FileConnection, type FileServiceState } from "./connection.ts";
 import { errorLine, FILE_LABEL } from "../protocol.ts";
 import { filesStatus } from "../status.ts";
-import { FileRefusal, FileStore } from "./store.ts";
+import { FileRefusal } from "./refusals.ts";
+import { FileStore } from "./store.ts";
 
 const SWEEP_EVERY_MS = 60 * 60 * 1000;
 

@@ -12,34 +12,20 @@
  * every folder on the way and the file itself are checked with lstat, and a
  * file opened for reading must be the same inode lstat saw.
  *
- * The store also keeps the bytes it holds (stored files plus part files) for
- * --max-dir-size, charged as each chunk is written, and the bytes kept in
- * interrupted uploads for --max-partial: past it the oldest go, and a full
- * disk or store evicts them before it refuses an upload.
+ * The bytes held and making room (--max-dir-size, --max-partial, eviction)
+ * are space.ts; one upload and how it ends is upload.ts; what is refused
+ * and how it is worded, refusals.ts.
  */
 import { join } from "node:path";
-import type { Hash } from "node:crypto";
 import { RuntimeError } from "../../base/errors.ts";
-import { closeQuietly, type Writer } from "../../base/io.ts";
-import { formatBytes } from "../../base/progress.ts";
-import { sha256, sha256Hex } from "../hashing.ts";
-import { checkName as checkNameAs, MAX_DEPTH, nameRefusal, quoteName } from "../names.ts";
-import type { ErrorCode, FileEntry } from "../protocol.ts";
-import { lstatNow, readRecord, removeNow, writeRecord } from "../records.ts";
-
-/**
- * A refusal or failure the file server reports to the client as
- * `ERR <code> <message>`: the store's own (not-found, exists, no-space, ...)
- * and the service's (busy slots, forbidden, timeouts).
- */
-export class FileRefusal extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "FileRefusal";
-    this.code = code;
-  }
-}
+import { closeQuietly } from "../../base/io.ts";
+import { sha256Hex } from "../hashing.ts";
+import { checkName, MAX_DEPTH, nameRefusal, quoteName } from "../names.ts";
+import type { FileEntry } from "../protocol.ts";
+import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
+import { alreadyExists, badName, diskError, FileRefusal, isNoSpace, notFound } from "./refusals.ts";
+import { StoreSpace } from "./space.ts";
+import { type FileRecord, type Ledger, type PartRecord, Upload } from "./upload.ts";
 
 /** Options of {@link FileStore.open}. */
 export interface FileStoreOptions {
@@ -51,27 +37,6 @@ export interface FileStoreOptions {
   maxDirSize?: number;
   /** Bytes kept in interrupted uploads; past it the oldest are deleted; 0: no limit. Default 0. */
   maxPartial?: number;
-}
-
-interface FileMeta {
-  name: string;
-  size: number;
-  mtimeMs: number;
-  sha256: string;
-}
-
-interface PartMeta {
-  name: string;
-  /** null: a streamed upload, never resumed. */
-  size: number | null;
-}
-
-/** An interrupted upload's part file, for eviction. */
-interface KeptPart {
-  path: string;
-  meta: string;
-  size: number;
-  mtimeMs: number;
 }
 
 const STATE_DIR = ".socketkit";
@@ -88,19 +53,20 @@ export class FileStore {
   #meta: string;
   /** Names being uploaded, moved or replaced: one operation per name at a time. */
   #busy = new Set<string>();
-  /** Keys of the part files of uploads running now: never swept or evicted. */
-  #activeParts = new Set<string>();
+  /** Bytes held and making room; the part files of running uploads. */
+  #space: StoreSpace;
   #count = 0;
-  /** Bytes of the files listed. */
-  #storedBytes = 0;
-  /** Bytes of every part file (active and interrupted). */
-  #partBytes = 0;
 
   private constructor(dir: string, options: FileStoreOptions) {
     this.dir = dir;
     this.options = options;
     this.#parts = join(dir, STATE_DIR, "parts");
     this.#meta = join(dir, STATE_DIR, "meta");
+    this.#space = new StoreSpace(this.#parts, {
+      maxDirSize: options.maxDirSize ?? 0,
+      maxPartial: options.maxPartial ?? 0,
+      keepPartial: options.keepPartial,
+    });
   }
 
   /** Creates the directory if missing and sweeps stale uploads. Throws RuntimeError. */
@@ -132,7 +98,7 @@ export class FileStore {
   async list(prefix: string | null = null): Promise<FileEntry[]> {
     let start = this.dir;
     if (prefix !== null) {
-      checkName(prefix);
+      checkName(prefix, badName);
       const info = await this.#lstatInside(prefix);
       if (info === null || !info.isDirectory || info.isSymlink) {
         throw new FileRefusal("not-found", `No folder ${quoteName(prefix)} on the server`);
@@ -183,7 +149,7 @@ export class FileStore {
 
   /** Bytes held: stored files and part files (what --max-dir-size limits). */
   get usedBytes(): number {
-    return this.#storedBytes + this.#partBytes;
+    return this.#space.usedBytes;
   }
 
   /** Describes one stored file. Throws FileRefusal (bad-name, not-found, not-regular). */
@@ -237,7 +203,7 @@ export class FileStore {
    * force, or no room (disk or --max-dir-size).
    */
   async beginUpload(name: string, size: number | null, force: boolean): Promise<Upload> {
-    checkName(name);
+    checkName(name, badName);
     const { maxFileSize } = this.options;
     if (size !== null && size > maxFileSize) {
       throw new FileRefusal(
@@ -255,12 +221,12 @@ export class FileStore {
         throw new FileRefusal("not-regular", `${quoteName(name)} exists and is ${what}`);
       }
       if (existing && !force) {
-        throw new FileRefusal("exists", `${quoteName(name)} already exists on the server`);
+        throw alreadyExists(name);
       }
       const key = sha256Hex(name);
       const path = join(this.#parts, key);
       const partMeta = path + ".json";
-      this.#activeParts.add(key); // from here on never evicted, not even to make room below
+      this.#space.running.add(key); // from here on never evicted, not even to make room below
       // Another server sharing this directory may be uploading the same name: an
       // exclusive lock on the part file (flock) is the name's lock across processes,
       // taken before anything is truncated and held until the upload has ended.
@@ -284,10 +250,10 @@ export class FileStore {
         offset = size === null || part === null
           ? 0
           : this.#resumableOffset(partMeta, name, size, part);
-        if (size !== null) await this.#makeRoom(name, size - offset, before - offset);
+        if (size !== null) await this.#space.makeRoom(name, size - offset, before - offset);
         if (offset === 0) {
           // The owner record before any byte, so a sweep never finds data without one.
-          await this.#withSpace(name, () => writeRecord(partMeta, { name, size }));
+          await this.#space.withSpace(name, () => writeRecord(partMeta, { name, size }));
         }
         file.truncateSync(offset);
       } catch (error) {
@@ -295,29 +261,27 @@ export class FileStore {
         closeQuietly(file);
         throw error;
       }
-      this.#partBytes += offset - before;
+      this.#space.resized(offset - before);
       const ledger: Ledger = {
-        charge: (bytes) => this.#charge(name, bytes),
-        refund: (bytes) => (this.#partBytes -= bytes),
-        freeSpace: () => this.#evictParts(0),
-        trim: () => this.#trimParts(),
+        charge: (bytes) => this.#space.charge(name, bytes),
+        refund: (bytes) => this.#space.refund(bytes),
+        freeSpace: () => this.#space.evict(0),
+        trim: () => this.#space.trim(),
         mkdirs: () => this.#folders(name, true),
+        writeMeta: (record) => this.writeMeta(record),
       };
-      const state = { name, size, force, offset, path, partMeta, file, target: this.#path(name) };
-      return new Upload(this, state, ledger, (outcome, stored) => {
+      const target = this.#path(name);
+      const { maxFileSize } = this.options;
+      const state = { name, size, force, offset, path, partMeta, file, target, maxFileSize };
+      return new Upload(state, ledger, (outcome, onDisk) => {
         this.#busy.delete(name);
-        this.#activeParts.delete(key);
-        if (outcome.kind === "committed") {
-          this.#partBytes -= stored;
-          this.#storedBytes += stored - outcome.replaced;
-          if (!outcome.existed) this.#count++;
-        } else if (outcome.kind === "discarded") {
-          this.#partBytes -= stored;
-        }
+        this.#space.running.delete(key);
+        this.#space.settle(outcome, onDisk);
+        if (outcome.kind === "committed" && !outcome.existed) this.#count++;
       });
     } catch (error) {
       this.#busy.delete(name);
-      this.#activeParts.delete(sha256Hex(name));
+      this.#space.running.delete(sha256Hex(name));
       throw error instanceof FileRefusal ? error : diskError(name, error);
     }
   }
@@ -328,7 +292,7 @@ export class FileStore {
    * moved is busy. Throws FileRefusal.
    */
   remove(name: string): FileEntry {
-    checkName(name);
+    checkName(name, badName);
     this.#lock(name);
     try {
       const info = this.#lstatRegular(name);
@@ -340,7 +304,7 @@ export class FileStore {
         throw diskError(name, error);
       }
       removeNow(this.#metaPath(name));
-      this.#storedBytes -= info.size;
+      this.#space.removed(info.size);
       this.#count--;
       this.#prune(name);
       return entry;
@@ -355,8 +319,8 @@ export class FileStore {
    * that have it open are not disturbed. Throws FileRefusal.
    */
   async move(from: string, to: string): Promise<FileEntry> {
-    checkName(from);
-    checkName(to);
+    checkName(from, badName);
+    checkName(to, badName);
     this.#lock(from);
     try {
       this.#lock(to);
@@ -368,12 +332,12 @@ export class FileStore {
       const entry = this.#describe(from, this.#lstatRegular(from));
       const existing = this.#lstatInside(to, "upload");
       if (existing !== null) {
-        throw new FileRefusal("exists", `${quoteName(to)} already exists on the server`);
+        throw alreadyExists(to);
       }
       this.#folders(to, true);
       const moved = { ...entry, name: to };
       if (entry.sha256 !== null) {
-        await this.#withSpace(to, () => this.writeMeta({ ...moved, sha256: entry.sha256! }));
+        await this.#space.withSpace(to, () => this.writeMeta({ ...moved, sha256: entry.sha256! }));
       }
       try {
         // link() fails if the name appeared meanwhile: nothing is clobbered.
@@ -381,7 +345,7 @@ export class FileStore {
       } catch (error) {
         removeNow(this.#metaPath(to));
         if (error instanceof Deno.errors.AlreadyExists) {
-          throw new FileRefusal("exists", `${quoteName(to)} already exists on the server`);
+          throw alreadyExists(to);
         }
         throw error instanceof FileRefusal ? error : diskError(to, error);
       }
@@ -401,41 +365,16 @@ export class FileStore {
    * holds (files copied in by hand count from here on).
    */
   async sweep(): Promise<void> {
-    const now = Date.now();
-    const { keepPartial } = this.options;
-    let partBytes = 0;
-    for await (const item of Deno.readDir(this.#parts)) {
-      const path = join(this.#parts, item.name);
-      const key = item.name.replace(/\.json$/, "");
-      const info = lstatNow(join(this.#parts, key));
-      if (this.#activeParts.has(key)) {
-        if (item.name === key) partBytes += info?.size ?? 0;
-        continue;
-      }
-      const owner = readRecord<PartMeta>(join(this.#parts, key + ".json"));
-      // A streamed upload never resumes: its part is stale once it is not running.
-      const stale = owner === null || owner.size === null || info === null || !info.isFile ||
-        (keepPartial > 0 && now - mtimeOf(info) > keepPartial);
-      // A part another server (sharing this directory) is writing is locked.
-      if (stale && !(await lockedElsewhere(join(this.#parts, key)))) removeNow(path);
-      else if (item.name === key) partBytes += info?.size ?? 0;
-    }
+    const partBytes = await this.#space.sweepParts(Date.now());
     for await (const item of Deno.readDir(this.#meta)) {
       const path = join(this.#meta, item.name);
-      const meta = readRecord<FileMeta>(path);
+      const meta = readRecord<FileRecord>(path);
       const file = meta && nameRefusal(meta.name) === null ? lstatNow(this.#path(meta.name)) : null;
       if (file === null) removeNow(path);
     }
     const stored = await this.list();
-    this.#storedBytes = stored.reduce((sum, entry) => sum + entry.size, 0);
-    this.#partBytes = partBytes;
-    await this.#trimParts();
-  }
-
-  /** Applies --max-partial to the interrupted uploads kept. */
-  async #trimParts(): Promise<number> {
-    const max = this.options.maxPartial ?? 0;
-    return max > 0 ? await this.#evictParts(max) : 0;
+    this.#space.recount(stored.reduce((sum, entry) => sum + entry.size, 0), partBytes);
+    await this.#space.trim();
   }
 
   /** Where the digest of `name` is kept. */
@@ -444,7 +383,7 @@ export class FileStore {
   }
 
   /** Persists a stored file's digest (a torn record reads as "digest unknown"). */
-  writeMeta(meta: FileMeta): void {
+  writeMeta(meta: FileRecord): void {
     writeRecord(this.#metaPath(meta.name), meta);
   }
 
@@ -466,14 +405,14 @@ export class FileStore {
 
   #describe(name: string, info: Deno.FileInfo): FileEntry {
     const mtimeMs = mtimeOf(info);
-    const meta = readRecord<FileMeta>(this.#metaPath(name));
+    const meta = readRecord<FileRecord>(this.#metaPath(name));
     const known = meta !== null && meta.name === name && meta.size === info.size &&
       meta.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(meta.sha256);
     return { name, size: info.size, mtimeMs, sha256: known ? meta.sha256 : null };
   }
 
   #lstatRegular(name: string): Deno.FileInfo {
-    checkName(name);
+    checkName(name, badName);
     const info = this.#lstatInside(name);
     if (info === null) throw notFound(name);
     if (info.isSymlink) {
@@ -543,317 +482,10 @@ export class FileStore {
   }
 
   #resumableOffset(partMeta: string, name: string, size: number, part: Deno.FileInfo): number {
-    const owner = readRecord<PartMeta>(partMeta);
+    const owner = readRecord<PartRecord>(partMeta);
     if (!owner || owner.name !== name || owner.size !== size || !part.isFile) return 0;
     return part.size <= size ? part.size : 0;
   }
-
-  /**
-   * Before an upload of `need` more bytes: under --max-dir-size, interrupted
-   * uploads are evicted to make room; if there still is none, FileRefusal
-   * no-space. `freed` is what the upload's own part gives back.
-   */
-  async #makeRoom(name: string, need: number, freed: number): Promise<void> {
-    const max = this.options.maxDirSize ?? 0;
-    if (max <= 0) return;
-    const room = () => max - (this.usedBytes - freed);
-    if (need <= room()) return;
-    await this.#evictParts(0);
-    if (need > room()) throw this.#full(name, need);
-  }
-
-  /** Counts `bytes` about to be written to an upload's part against --max-dir-size. */
-  #charge(name: string, bytes: number): void {
-    const max = this.options.maxDirSize ?? 0;
-    if (max > 0 && this.usedBytes + bytes > max) throw this.#full(name, bytes);
-    this.#partBytes += bytes;
-  }
-
-  #full(name: string, need: number): FileRefusal {
-    const max = this.options.maxDirSize ?? 0;
-    return new FileRefusal(
-      "no-space",
-      `No room for ${quoteName(name)}: the store holds ${formatBytes(this.usedBytes)} of its ${
-        formatBytes(max)
-      } limit and needs ${formatBytes(need)} more (--max-dir-size)`,
-    );
-  }
-
-  /**
-   * Runs a small write (a record); on a full disk, evicts interrupted
-   * uploads and tries once more. Throws FileRefusal no-space (or io).
-   */
-  async #withSpace(name: string, write: () => void): Promise<void> {
-    try {
-      write();
-    } catch (error) {
-      if (!isNoSpace(error) || (await this.#evictParts(0)) === 0) {
-        throw diskError(name, error);
-      }
-      try {
-        write();
-      } catch (again) {
-        throw diskError(name, again);
-      }
-    }
-  }
-
-  /**
-   * Deletes interrupted uploads (never running ones), oldest first, until
-   * they hold at most `keepAtMost` bytes (0: delete them all). Returns the
-   * bytes freed.
-   */
-  async #evictParts(keepAtMost: number): Promise<number> {
-    const kept: KeptPart[] = [];
-    for await (const item of Deno.readDir(this.#parts)) {
-      if (item.name.includes(".")) continue; // the records
-      if (this.#activeParts.has(item.name)) continue;
-      const path = join(this.#parts, item.name);
-      if (await lockedElsewhere(path)) continue; // another server sharing the directory is writing it
-      const meta = path + ".json";
-      const info = lstatNow(path);
-      if (info?.isFile) kept.push({ path, meta, size: info.size, mtimeMs: mtimeOf(info) });
-    }
-    let total = kept.reduce((sum, part) => sum + part.size, 0);
-    let freed = 0;
-    kept.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    for (const part of kept) {
-      if (total <= keepAtMost) break;
-      removeNow(part.path);
-      removeNow(part.meta);
-      total -= part.size;
-      freed += part.size;
-      this.#partBytes -= part.size;
-    }
-    return freed;
-  }
-}
-
-interface UploadState {
-  name: string;
-  /** null: streamed, length unknown until the end. */
-  size: number | null;
-  force: boolean;
-  /** Bytes already on disk from an interrupted upload. */
-  offset: number;
-  path: string;
-  partMeta: string;
-  file: Deno.FsFile;
-  /** Where the file goes once committed. */
-  target: string;
-}
-
-/** How an upload reaches the store's accounting. */
-interface Ledger {
-  /** Before writing `bytes` more; throws FileRefusal no-space past --max-dir-size. */
-  charge(bytes: number): void;
-  /** Bytes charged but not written. */
-  refund(bytes: number): void;
-  /** On a full disk: evicts interrupted uploads; resolves to the bytes freed. */
-  freeSpace(): Promise<number>;
-  /** After an upload was interrupted and kept: applies --max-partial. */
-  trim(): Promise<number>;
-  /** Makes the folders of the name (at commit); throws FileRefusal. */
-  mkdirs(): boolean;
-}
-
-/** How an upload ended, for the store's counters. */
-type Outcome =
-  | { kind: "committed"; replaced: number; existed: boolean }
-  | { kind: "discarded" }
-  | { kind: "kept" };
-
-/** One upload in progress: the temporary file, its lock on the name, and how it ends. */
-export class Upload {
-  readonly name: string;
-  /** null: a streamed upload. */
-  readonly size: number | null;
-  readonly offset: number;
-  readonly hash: Hash = sha256();
-  #store: FileStore;
-  #state: UploadState;
-  #ledger: Ledger;
-  #onEnd: (outcome: Outcome, stored: number) => void;
-  /** Bytes in the part file. */
-  #onDisk: number;
-  #done = false;
-
-  /** @param onEnd called once when the upload ends (committed, discarded or kept), with how and its bytes on disk */
-  constructor(
-    store: FileStore,
-    state: UploadState,
-    ledger: Ledger,
-    onEnd: (outcome: Outcome, stored: number) => void,
-  ) {
-    this.#store = store;
-    this.#state = state;
-    this.#ledger = ledger;
-    this.#onEnd = onEnd;
-    this.name = state.name;
-    this.size = state.size;
-    this.offset = state.offset;
-    this.#onDisk = state.offset;
-  }
-
-  /** The temporary file: read the prefix from it. Write through {@link writer}. */
-  get file(): Deno.FsFile {
-    return this.#state.file;
-  }
-
-  /** Bytes of the upload on disk so far. */
-  get received(): number {
-    return this.#onDisk;
-  }
-
-  /**
-   * Writes to the temporary file, counting every byte against --max-dir-size
-   * (and, for a streamed upload, --max-file-size); on a full disk evicts
-   * interrupted uploads and tries once more. Throws FileRefusal.
-   */
-  readonly writer: Writer = {
-    write: async (bytes) => {
-      const { maxFileSize } = this.#store.options;
-      if (this.size === null && this.#onDisk + bytes.length > maxFileSize) {
-        throw new FileRefusal(
-          "too-large",
-          `${
-            quoteName(this.name)
-          } passed the server's limit of ${maxFileSize} bytes (--max-file-size); nothing was kept`,
-        );
-      }
-      this.#ledger.charge(bytes.length);
-      let written = 0;
-      try {
-        written = await this.#state.file.write(bytes);
-      } catch (error) {
-        if (!isNoSpace(error) || (await this.#ledger.freeSpace()) === 0) throw error;
-        written = await this.#state.file.write(bytes);
-      } finally {
-        this.#ledger.refund(bytes.length - written);
-        this.#onDisk += written;
-      }
-      return written;
-    },
-  };
-
-  /**
-   * Makes the upload visible under its name if `expected` (the client's
-   * digest) matches what was received; otherwise discards it. Returns the
-   * stored entry and whether the name is new. Throws FileRefusal.
-   */
-  async commit(expected: string): Promise<{ entry: FileEntry; created: boolean }> {
-    const { file, path, name, force, partMeta, target } = this.#state;
-    const actual = this.hash.digest("hex");
-    if (actual !== expected) {
-      this.discard();
-      throw new FileRefusal(
-        "verify-failed",
-        `SHA-256 mismatch for ${
-          quoteName(name)
-        }: received ${actual}, client sent ${expected}; nothing was kept`,
-      );
-    }
-    try {
-      await file.syncData();
-    } catch (error) {
-      this.discard();
-      throw diskError(name, error);
-    }
-    const info = file.statSync();
-    const entry: FileEntry = { name, size: info.size, mtimeMs: mtimeOf(info), sha256: actual };
-    try {
-      // The digest first: until the rename it describes no file (size and mtime must match).
-      this.#store.writeMeta({ ...entry, sha256: actual });
-    } catch (error) {
-      if (!isNoSpace(error) || (await this.#ledger.freeSpace()) === 0) {
-        this.discard();
-        throw diskError(name, error);
-      }
-      this.#store.writeMeta({ ...entry, sha256: actual });
-    }
-    let replaced = 0;
-    let existed = false;
-    // A folder emptied by a delete at the wrong moment disappears under us: make it again.
-    for (let attempt = 1;; attempt++) {
-      try {
-        this.#ledger.mkdirs();
-        if (force) {
-          const old = lstatNow(target);
-          existed = old !== null;
-          replaced = old?.isFile ? old.size : 0;
-          Deno.renameSync(path, target);
-        } else {
-          // link() fails if the name exists: no window in which another file is clobbered.
-          Deno.linkSync(path, target);
-          Deno.removeSync(path);
-        }
-        break;
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound && attempt < 3) continue;
-        this.discard();
-        if (error instanceof Deno.errors.AlreadyExists) {
-          throw new FileRefusal("exists", `${quoteName(name)} already exists on the server`);
-        }
-        throw error instanceof FileRefusal ? error : diskError(name, error);
-      }
-    }
-    // The part stayed open (and locked) until it had its name, so no other
-    // server sharing the directory could take it over in between.
-    closeQuietly(file);
-    removeNow(partMeta);
-    this.#finish({ kind: "committed", replaced, existed });
-    return { entry, created: !existed };
-  }
-
-  /** Deletes the temporary file: nothing of this upload is kept. */
-  discard(): void {
-    // Removed while still locked, so no other server's new upload of the name is hit.
-    removeNow(this.#state.path);
-    closeQuietly(this.#state.file);
-    removeNow(this.#state.partMeta);
-    this.#finish({ kind: "discarded" });
-  }
-
-  /**
-   * Ends without committing: the temporary file stays for a later resume
-   * (a streamed upload cannot resume: its part is deleted), unless keeping
-   * it passes --max-partial, which deletes the oldest interrupted uploads.
-   */
-  async release(): Promise<void> {
-    if (this.#done) return;
-    if (this.size === null) return this.discard();
-    closeQuietly(this.#state.file);
-    this.#finish({ kind: "kept" });
-    await this.#ledger.trim();
-  }
-
-  #finish(outcome: Outcome): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#onEnd(outcome, this.#onDisk);
-  }
-}
-
-/** A write error as the client should see it: a full disk named as such. */
-export function diskError(name: string, error: unknown): FileRefusal {
-  if (error instanceof FileRefusal) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  if (isNoSpace(error)) {
-    return new FileRefusal(
-      "no-space",
-      `The server's disk is full; ${quoteName(name)} was not stored`,
-      { cause: error },
-    );
-  }
-  return new FileRefusal("io", `Cannot write ${quoteName(name)} on the server: ${detail}`, {
-    cause: error,
-  });
-}
-
-/** ENOSPC or EDQUOT. */
-function isNoSpace(error: unknown): boolean {
-  const detail = error instanceof Error ? error.message : String(error);
-  return /os error (28|122)\b|no space|quota/i.test(detail);
 }
 
 /** Why --files-dir cannot be used, as a sentence (not "File exists (os error 17): mkdir"). */
@@ -871,32 +503,4 @@ function explainDirError(error: unknown): string {
 
 function yieldToOthers(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-/** The store's name check: a refused name is a bad-name ERR. */
-function checkName(name: string): void {
-  checkNameAs(name, (message) => new FileRefusal("bad-name", message));
-}
-
-function notFound(name: string): FileRefusal {
-  return new FileRefusal("not-found", `File ${quoteName(name)} not found`);
-}
-
-function mtimeOf(info: Deno.FileInfo): number {
-  return info.mtime?.getTime() ?? 0;
-}
-
-/** True when another process holds the lock on the part at `path` (it is uploading it). */
-async function lockedElsewhere(path: string): Promise<boolean> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch {
-    return false; // gone, or not a file we can open: nothing to protect
-  }
-  try {
-    return !(await file.tryLock(true));
-  } finally {
-    closeQuietly(file);
-  }
 }
