@@ -1,6 +1,7 @@
 /**
  * The file protocol from the client side: one connection, request lines and
- * replies. Transfers of local files (resume, atomic output) are in transfer.ts.
+ * replies. Transfers of local files (resume, atomic output) are in
+ * upload.ts and download.ts.
  */
 import { RuntimeError } from "../../base/errors.ts";
 import { formatHostPort } from "../../net/address.ts";

@@ -19,12 +19,9 @@ import { FILE_PORT, readRate } from "../config.ts";
 import { FileSession } from "./file_client.ts";
 import { canonicalName, checkName, quoteName, showName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
-import {
-  downloadStream,
-  type TransferOptions,
-  type TransferSummary,
-  uploadStream,
-} from "./transfer.ts";
+import { downloadStream } from "./download.ts";
+import type { TransferOptions, TransferSummary } from "./transfer.ts";
+import { uploadStream } from "./upload.ts";
 
 const SERVER_FLAGS = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
