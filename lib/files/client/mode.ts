@@ -1,8 +1,9 @@
 /**
  * `socketkit connect upload|download|files|delete|rename`: flags, help and
- * the run of each command of the file client (how results read: report.ts). Results go to stdout (one JSON object with
- * --json); progress and notes go to stderr. A download to standard output
- * (`--output -`) puts nothing but the file's bytes on stdout.
+ * the run of each command of the file client; how results read is
+ * report.ts. Results go to stdout (one JSON object with --json); progress
+ * and notes go to stderr. A download to standard output (`--output -`)
+ * puts nothing but the file's bytes on stdout.
  */
 import { RuntimeError, UsageError } from "../../base/errors.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "../../base/flags.ts";
