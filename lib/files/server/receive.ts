@@ -56,7 +56,9 @@ class UploadRefused extends Error {
 
 /**
  * PUT: READY <offset>, bytes to the temporary file (`size` of them, or
- * chunks when size is null), the client's digest, commit.
+ * chunks when size is null), the client's digest, commit. False when the
+ * connection cannot carry another request. Throws FileRefusal (refused
+ * before or at the commit), which the connection sends as its ERR line.
  */
 export async function receiveUpload(
   channel: UploadChannel,
@@ -64,9 +66,7 @@ export async function receiveUpload(
   size: number | null,
   force: boolean,
 ): Promise<boolean> {
-  const { store, log } = channel;
-  const out = channel.out;
-  const peer = channel.peer;
+  const { store, log, out, peer } = channel;
   const upload = await store.beginUpload(name, size, force);
   try {
     await writeLine(out, `READY ${upload.offset}`);

@@ -4,9 +4,8 @@
  * `ERR <code> <message>` (protocol.ts has the codes). The helpers below
  * word the refusals that several server modules make.
  */
-import type { ErrorCode } from "../protocol.ts";
 import { quoteName } from "../names.ts";
-import { MAX_LINE } from "../protocol.ts";
+import { type ErrorCode, MAX_LINE } from "../protocol.ts";
 import { LineTimeout, LineTooLong } from "../wire.ts";
 
 /**
