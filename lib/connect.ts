@@ -75,11 +75,15 @@ type Mode = (args: string[], context: ModeContext) => Promise<number>;
 const MODES: Record<string, Mode> = {
   info: async (args, context) => (await import("./info/mode.ts")).infoMode(args, context),
   chat: async (args, context) => (await import("./chat/client/mode.ts")).chatMode(args, context),
-  upload: async (args, context) => (await import("./files/mode.ts")).uploadMode(args, context),
-  download: async (args, context) => (await import("./files/mode.ts")).downloadMode(args, context),
-  files: async (args, context) => (await import("./files/mode.ts")).filesMode(args, context),
-  delete: async (args, context) => (await import("./files/mode.ts")).deleteMode(args, context),
-  rename: async (args, context) => (await import("./files/mode.ts")).renameMode(args, context),
+  upload: async (args, context) =>
+    (await import("./files/client/mode.ts")).uploadMode(args, context),
+  download: async (args, context) =>
+    (await import("./files/client/mode.ts")).downloadMode(args, context),
+  files: async (args, context) => (await import("./files/client/mode.ts")).filesMode(args, context),
+  delete: async (args, context) =>
+    (await import("./files/client/mode.ts")).deleteMode(args, context),
+  rename: async (args, context) =>
+    (await import("./files/client/mode.ts")).renameMode(args, context),
 };
 
 /** Every warning the client prints goes through here. */

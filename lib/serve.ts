@@ -30,7 +30,7 @@ import { parseSecurityConfig, SECURITY_FLAGS, type SecurityConfig } from "./secu
 import { createGate, type Gate } from "./security/gate.ts";
 import { envReadable, TOKEN_ENV } from "./security/token.ts";
 import type { ChatService } from "./chat/service.ts";
-import type { FileService } from "./files/service.ts";
+import type { FileService } from "./files/server/service.ts";
 import type { InfoService } from "./info/service.ts";
 import type { MessageService } from "./message/service.ts";
 import {
@@ -218,7 +218,7 @@ async function startService(
           cluster: () => running.chat?.cluster() ?? null,
         });
     case "files":
-      return running.files = await (await import("./files/service.ts")).FileService
+      return running.files = await (await import("./files/server/service.ts")).FileService
         .start(config.files, deps);
   }
 }

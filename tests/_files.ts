@@ -5,9 +5,9 @@
  */
 import { equal } from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { WireReader } from "../lib/files/wire.ts";
-import { writeAll } from "../lib/base/io.ts";
+import { closeQuietly, writeAll } from "../lib/base/io.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { type CliResult, RUN_ARGS, runCli, ServerProcess } from "./_helpers.ts";
@@ -91,18 +91,37 @@ export async function dirNames(path: string): Promise<string[]> {
   return names.sort();
 }
 
-/** Polls a file's size until it reaches `size` (bounded: the thing waited on is a disk write). */
+/**
+ * Resolves once the file at `path` holds `size` bytes, woken by file-system
+ * events (the writer is another process: there is no other event to await);
+ * throws after `ms`. The nearest folder that exists is watched, recursively,
+ * so a file in a folder not made yet is seen too.
+ */
 export async function waitForSize(path: string, size: number, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      if ((await Deno.stat(path)).size >= size) return;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+  let watched = dirname(path);
+  while (!(await exists(watched))) watched = dirname(watched);
+  const watcher = Deno.watchFs(watched, { recursive: true });
+  const timer = setTimeout(() => closeQuietly(watcher), ms);
+  try {
+    // Checked once the watcher is there, so no write is missed in between.
+    if (await sizeReached(path, size)) return;
+    for await (const _event of watcher) {
+      if (await sizeReached(path, size)) return;
     }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(watcher); // a loop left early has closed it already
   }
   throw new Error(`${path} did not reach ${size} bytes within ${ms} ms`);
+}
+
+async function sizeReached(path: string, size: number): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).size >= size;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** The raw protocol: request lines, reply lines and bytes, as any client would speak it. */

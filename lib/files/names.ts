@@ -8,6 +8,7 @@
  * combining accent is one name, and a name on disk that is not in NFC is
  * never listed or served (it could not be asked for).
  */
+import { RuntimeError } from "../base/errors.ts";
 import { escapeCodePoint, printable } from "../base/text.ts";
 
 /** Longest segment in UTF-8 bytes (the usual file system limit, NAME_MAX). */
@@ -86,6 +87,21 @@ export function nameRefusal(name: string): string | null {
 }
 
 /**
+ * The one name check of both ends: throws when `name` is refused (see
+ * nameRefusal), with the message `Name "x" refused: why`, so a refusal
+ * reads the same from the client and from the server. `refuse` makes the
+ * error from that message; default RuntimeError (the server's makes its
+ * bad-name ERR).
+ */
+export function checkName(
+  name: string,
+  refuse: (message: string) => Error = (message) => new RuntimeError(message),
+): void {
+  const why = nameRefusal(name);
+  if (why !== null) throw refuse(`Name ${quoteName(name)} refused: ${why}`);
+}
+
+/**
  * A name as it may be shown on a terminal: control characters escaped as by
  * printable(), and invisible or space-like characters as `\u200b`, so two
  * names that differ only there never look alike (the client shows what any
@@ -100,12 +116,6 @@ export function quoteName(name: string): string {
   const shown = showName(name);
   const cut = shown.length > 80 ? shown.slice(0, 77) + "..." : shown;
   return `"${cut}"`;
-}
-
-/** The folder part of a name ("a/b" of "a/b/c"), or "" for a top-level name. */
-export function parentOf(name: string): string {
-  const slash = name.lastIndexOf("/");
-  return slash === -1 ? "" : name.slice(0, slash);
 }
 
 function utf8Length(text: string): number {

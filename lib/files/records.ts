@@ -28,6 +28,11 @@ function nullWhenMissing(stat: () => Deno.FileInfo): Deno.FileInfo | null {
   }
 }
 
+/** A file's modification time in milliseconds (0 where the system keeps none). */
+export function mtimeOf(info: Deno.FileInfo): number {
+  return info.mtime?.getTime() ?? 0;
+}
+
 /** Removes a file or an empty folder; one already gone is not an error. */
 export function removeNow(path: string): void {
   try {

@@ -2,7 +2,9 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { FileStore, type FileStoreOptions, StoreError } from "../../lib/files/store.ts";
+import { sha256Hex } from "../../lib/files/hashing.ts";
+import { FileRefusal } from "../../lib/files/server/refusals.ts";
+import { FileStore, type FileStoreOptions } from "../../lib/files/server/store.ts";
 
 const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -18,7 +20,7 @@ async function withStore(
   }
 }
 
-const isCode = (code: string) => (e: unknown) => e instanceof StoreError && e.code === code;
+const isCode = (code: string) => (e: unknown) => e instanceof FileRefusal && e.code === code;
 
 async function upload(store: FileStore, name: string, data: Uint8Array, force = false) {
   const up = await store.beginUpload(name, data.length, force);
@@ -55,7 +57,7 @@ Deno.test("store: an existing name needs force; a wrong digest keeps nothing", a
     await upload(store, "f", one);
     await rejects(
       upload(store, "f", one),
-      (e: unknown) => e instanceof StoreError && e.code === "exists",
+      (e: unknown) => e instanceof FileRefusal && e.code === "exists",
     );
     const two = new TextEncoder().encode("two!");
     const replaced = await upload(store, "f", two, true);
@@ -66,7 +68,7 @@ Deno.test("store: an existing name needs force; a wrong digest keeps nothing", a
     up.hash.update(one);
     await rejects(
       up.commit("0".repeat(64)),
-      (e: unknown) => e instanceof StoreError && e.code === "verify-failed",
+      (e: unknown) => e instanceof FileRefusal && e.code === "verify-failed",
     );
     up.release();
     deepStrictEqual((await store.list()).map((file) => file.name), ["f"]);
@@ -79,7 +81,7 @@ Deno.test("store: an interrupted upload resumes at its offset; one upload per na
     const first = await store.beginUpload("big", 100, false);
     await rejects(
       store.beginUpload("big", 100, false),
-      (e: unknown) => e instanceof StoreError && e.code === "busy",
+      (e: unknown) => e instanceof FileRefusal && e.code === "busy",
     );
     await first.file.write(data.subarray(0, 40));
     first.release(); // interrupted: kept for resuming
@@ -96,18 +98,18 @@ Deno.test("store: names are checked, limits hold, symlinks are refused", async (
     ) {
       await rejects(
         store.beginUpload(name, 1, false),
-        (e: unknown) => e instanceof StoreError && e.code === "bad-name",
+        (e: unknown) => e instanceof FileRefusal && e.code === "bad-name",
         name,
       );
     }
     await rejects(
       store.beginUpload("huge", 2048, false),
-      (e: unknown) => e instanceof StoreError && e.code === "too-large",
+      (e: unknown) => e instanceof FileRefusal && e.code === "too-large",
     );
     await Deno.symlink("/etc/hostname", join(dir, "link"));
     throws(
       () => store.stat("link"),
-      (e: unknown) => e instanceof StoreError && e.code === "not-regular",
+      (e: unknown) => e instanceof FileRefusal && e.code === "not-regular",
     );
     deepStrictEqual(await store.list(), []);
   });
@@ -192,7 +194,11 @@ Deno.test("store: --max-partial keeps the newest interrupted uploads; a stream i
       const up = await store.beginUpload(name, 1000, false);
       await up.writer.write(data);
       await up.release();
-      await new Promise((resolve) => setTimeout(resolve, 20)); // distinct mtimes
+      if (name === "old") {
+        // Older by a minute: eviction goes by mtime, set here instead of waited for.
+        const earlier = new Date(Date.now() - 60_000);
+        Deno.utimeSync(join(dir, ".socketkit", "parts", sha256Hex(name)), earlier, earlier);
+      }
     }
     const stream = await store.beginUpload("s", null, false);
     await stream.writer.write(data);

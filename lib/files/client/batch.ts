@@ -7,18 +7,14 @@
  * an interrupted command finishes it.
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { RuntimeError } from "../base/errors.ts";
-import { Progress } from "../base/progress.ts";
+import { RuntimeError } from "../../base/errors.ts";
+import { Progress } from "../../base/progress.ts";
 import { type FileSession, ServerError } from "./file_client.ts";
-import { canonicalName, nameRefusal, quoteName } from "./names.ts";
-import type { FileEntry } from "./protocol.ts";
-import {
-  downloadFile,
-  localReadError,
-  type TransferOptions,
-  type TransferSummary,
-  uploadFile,
-} from "./transfer.ts";
+import { canonicalName, nameRefusal, quoteName } from "../names.ts";
+import type { FileEntry } from "../protocol.ts";
+import { downloadFile } from "./download.ts";
+import type { TransferOptions, TransferSummary } from "./transfer.ts";
+import { localReadError, uploadFile } from "./upload.ts";
 
 /** One local file of an upload. */
 export interface UploadItem {

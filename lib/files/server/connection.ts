@@ -1,18 +1,19 @@
 /**
  * One connection to the file service: request lines one after another
  * (LIST, STAT, GET, PUT, DEL, MOVE) until end of input or a broken transfer.
- * The protocol is in protocol.ts and docs/files.md; the directory rules in
- * store.ts; pacing and the speed floor in pace.ts.
+ * The protocol is in protocol.ts and docs/files.md; receiving an upload in
+ * receive.ts; the directory rules in store.ts; pacing and the speed floor
+ * in pace.ts.
  */
-import { within } from "../base/deadline.ts";
-import { isDisconnect, linger, type Writer } from "../base/io.ts";
-import type { Logger } from "../base/logger.ts";
-import { formatBytes } from "../base/progress.ts";
-import type { TrackedConn } from "../net/tcp_service.ts";
-import type { FilesConfig } from "./config.ts";
-import { hashPrefix, sha256 } from "./hashing.ts";
-import { quoteName } from "./names.ts";
-import { RateFloor, throttleFor } from "./pace.ts";
+import { within } from "../../base/deadline.ts";
+import { linger, type Writer } from "../../base/io.ts";
+import type { Logger } from "../../base/logger.ts";
+import { formatBytes } from "../../base/progress.ts";
+import type { TrackedConn } from "../../net/tcp_service.ts";
+import type { FilesConfig } from "../config.ts";
+import { hashPrefix, sha256 } from "../hashing.ts";
+import { quoteName } from "../names.ts";
+import { RateFloor, throttleFor } from "../pace.ts";
 import {
   CHUNK_SIZE,
   describeFile,
@@ -21,15 +22,15 @@ import {
   errorLine,
   FILE_LABEL,
   MAX_LINE,
-  parseChunkLine,
-  parseDigestLine,
   parseRequest,
   type Request,
-} from "./protocol.ts";
-import { pump, PumpError } from "./pump.ts";
-import type { FileCounters } from "./status.ts";
-import { diskError, type FileStore, StoreError, type Upload } from "./store.ts";
-import { LineTimeout, LineTooLong, WireReader, writeLine } from "./wire.ts";
+} from "../protocol.ts";
+import { pump, PumpError } from "../pump.ts";
+import type { FileCounters } from "../status.ts";
+import { FileRefusal, lineRefusal } from "./refusals.ts";
+import type { FileStore } from "./store.ts";
+import { receiveUpload, type UploadChannel } from "./receive.ts";
+import { LineTooLong, WireReader, writeLine } from "../wire.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
 // sends for this long, so it sees the ERR line instead of a connection reset.
@@ -60,22 +61,10 @@ export interface FileServiceState {
   counters: Pick<FileCounters, "bytesUploaded" | "bytesDownloaded">;
   /**
    * Runs a transfer in one of --max-transfers slots (at most
-   * --max-transfers-per-ip of them for `peerHost`); throws StoreError busy
+   * --max-transfers-per-ip of them for `peerHost`); throws FileRefusal busy
    * when none is free.
    */
   inTransferSlot(peerHost: string, run: () => Promise<boolean>): Promise<boolean>;
-}
-
-/** Raised inside an upload that must end with an ERR line; nothing of it is kept. */
-class Refusal extends Error {
-  readonly error: StoreError;
-  /** A read is still pending on the connection (a line deadline passed). */
-  readonly readPending: boolean;
-  constructor(error: StoreError, readPending = false) {
-    super(error.message);
-    this.error = error;
-    this.readPending = readPending;
-  }
 }
 
 /** Serves one connection; see the module comment. */
@@ -151,7 +140,7 @@ export class FileConnection {
       try {
         keepOpen = await this.#serve(request);
       } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
+        if (!(error instanceof FileRefusal)) throw error;
         log.event(
           `${FILE_LABEL} Refused ${describe(request)} from ${this.#peer}: ${error.message}`,
         );
@@ -183,7 +172,9 @@ export class FileConnection {
       case "get":
         return await slot(() => this.#send(request.name, request.offset));
       case "put":
-        return await slot(() => this.#receive(request.name, request.size, request.force));
+        return await slot(() =>
+          receiveUpload(this.#channel(), request.name, request.size, request.force)
+        );
       case "del": {
         this.#mayManage();
         const entry = store.remove(request.name);
@@ -211,13 +202,13 @@ export class FileConnection {
   #mayManage(): void {
     const { config, tokenRequired } = this.#state;
     if (!config.allowDelete) {
-      throw new StoreError(
+      throw new FileRefusal(
         "forbidden",
         "Deleting and renaming are turned off on this server (serve --allow-delete turns them on)",
       );
     }
     if (tokenRequired && !this.#tracked.authenticated) {
-      throw new StoreError(
+      throw new FileRefusal(
         "forbidden",
         "Only clients that presented the server's token may delete or rename",
       );
@@ -258,7 +249,7 @@ export class FileConnection {
     const { file, entry } = await store.openRead(name);
     try {
       if (offset > entry.size) {
-        throw new StoreError(
+        throw new FileRefusal(
           "bad-offset",
           `Offset ${offset} is past the end of ${quoteName(name)} (${entry.size} bytes)`,
         );
@@ -318,169 +309,21 @@ export class FileConnection {
     return false;
   }
 
-  /**
-   * PUT: READY <offset>, bytes to the temporary file (`size` of them, or
-   * chunks when size is null), the client's digest, commit.
-   */
-  async #receive(name: string, size: number | null, force: boolean): Promise<boolean> {
-    const { store, log } = this.#state;
-    const out = this.#out;
-    const peer = this.#peer;
-    const upload = await store.beginUpload(name, size, force);
-    try {
-      await writeLine(out, `READY ${upload.offset}`);
-      const resumed = upload.offset > 0 ? `, resuming at byte ${upload.offset}` : "";
-      const length = size === null ? "streamed" : `${size} bytes`;
-      log.event(
-        `${FILE_LABEL} Receiving ${quoteName(name)} (${length}) from ${peer}${resumed}`,
-      );
-      const buffer = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(size ?? 1, 1)));
-      if (!await hashPrefix(upload.file, upload.offset, upload.hash, buffer)) {
-        upload.discard(); // the part file shrank under us: start clean next time
-        const failure = `The partial upload of ${quoteName(name)} was damaged; retry`;
-        log.error(`${FILE_LABEL} ${failure}`);
-        await writeLine(out, errorLine("io", failure));
-        await this.#linger(); // the client is already sending bytes
-        return false;
-      }
-      // One floor for the whole transfer: chunk headers and the trailer
-      // included, so a trickle of tiny chunks is caught too.
-      using floor = this.#floor(`Upload of ${quoteName(name)}`, { resumable: size !== null });
-      let complete: boolean;
-      try {
-        complete = size === null
-          ? await this.#chunks(upload, floor)
-          : await this.#copyIn(upload, size - upload.offset, floor);
-      } catch (error) {
-        if (error instanceof Refusal) return await this.#refuseUpload(upload, error);
-        throw error;
-      }
-      if (!complete) return await this.#interrupted(upload);
-      let trailer: string | null;
-      try {
-        trailer = await this.#wire.readLine();
-      } catch (error) {
-        const refusal = lineRefusal(
-          error,
-          `After the bytes of ${quoteName(name)}, the "SHA256 <hex>" line`,
-        );
-        if (refusal === null) throw error;
-        return await this.#refuseUpload(upload, new Refusal(refusal, error instanceof LineTimeout));
-      }
-      floor.stop();
-      if (trailer === null) return await this.#interrupted(upload);
-      const expected = parseDigestLine(trailer);
-      if (expected === null) {
-        upload.discard();
-        throw new StoreError(
-          "bad-request",
-          `Expected "SHA256 <hex>" after the bytes of ${quoteName(name)}; nothing was kept`,
-        );
-      }
-      const { entry } = await upload.commit(expected);
-      log.event(
-        `${FILE_LABEL} Stored ${
-          quoteName(name)
-        } (${entry.size} bytes) from ${peer}, SHA-256 ${entry.sha256}`,
-      );
-      await writeLine(out, `OK ${entry.sha256}`);
-      return true;
-    } finally {
-      await upload.release();
-    }
-  }
-
-  /**
-   * The chunks of a streamed PUT ("<n>\n" + n bytes, "0\n" at the end);
-   * false when the client went away first. Throws Refusal.
-   */
-  async #chunks(upload: Upload, floor: RateFloor): Promise<boolean> {
-    while (true) {
-      let header: string | null;
-      try {
-        header = await this.#wire.readLine();
-      } catch (error) {
-        const refusal = lineRefusal(error, "A chunk length line");
-        if (refusal === null) throw error;
-        throw new Refusal(refusal, error instanceof LineTimeout);
-      }
-      if (header === null) return false;
-      const length = parseChunkLine(header);
-      if (length === null) {
-        throw new Refusal(
-          new StoreError(
-            "bad-request",
-            `Expected a chunk length (0 to 16777216, 0 ends the file) in the upload of ${
-              quoteName(upload.name)
-            }; nothing was kept`,
-          ),
-        );
-      }
-      if (length === 0) return true;
-      if (!(await this.#copyIn(upload, length, floor))) return false;
-    }
-  }
-
-  /**
-   * Copies `length` bytes from the client into the upload, paced by
-   * --max-rate-per-conn and watched by --min-rate. False when the client
-   * went away first; throws Refusal for a full store or disk.
-   */
-  async #copyIn(upload: Upload, length: number, floor: RateFloor): Promise<boolean> {
-    const { counters, config } = this.#state;
-    let received: number;
-    try {
-      received = await pump(this.#wire, upload.writer, length, {
-        hash: upload.hash,
-        throttle: throttleFor(config.maxRatePerConn),
-        onProgress: (_, moved) => {
-          counters.bytesUploaded += moved;
-          floor.add(moved);
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof PumpError)) throw error;
-      if (error.side === "read") {
-        if (!isDisconnect(error.cause)) throw error.cause;
-        return false;
-      }
-      throw new Refusal(diskError(upload.name, error.cause));
-    }
-    return received === length;
-  }
-
-  /** Ends an upload with an ERR line; nothing of it is kept. */
-  async #refuseUpload(upload: Upload, refusal: Refusal): Promise<boolean> {
-    upload.discard();
-    const { error } = refusal;
-    const { log } = this.#state;
-    const line = `${FILE_LABEL} Upload of ${
-      quoteName(upload.name)
-    } from ${this.#peer} refused: ${error.message}`;
-    if (error.code === "no-space" || error.code === "io") log.error(line);
-    else log.event(line);
-    const reply = errorLine(error.code, error.message);
-    if (refusal.readPending) {
-      await this.#lastWord(reply, 0); // a read is still pending: no draining
-    } else {
-      await writeLine(this.#out, reply).catch(() => {});
-      await this.#linger();
-    }
-    return false;
-  }
-
-  /** Keeps (or, for a stream, drops) what arrived, then says so. */
-  async #interrupted(upload: Upload): Promise<boolean> {
-    await upload.release(); // --max-partial applies before the line below is logged
-    const kept = upload.size === null
-      ? "a streamed upload cannot resume, so nothing was kept"
-      : "kept for resuming";
-    this.#state.log.event(
-      `${FILE_LABEL} Upload of ${
-        quoteName(upload.name)
-      } from ${this.#peer} interrupted at byte ${upload.received}; ${kept}`,
-    );
-    return false;
+  /** What receiving an upload (receive.ts) needs of this connection. */
+  #channel(): UploadChannel {
+    const { store, log, counters, config } = this.#state;
+    return {
+      wire: this.#wire,
+      out: this.#out,
+      peer: this.#peer,
+      store,
+      log,
+      counters,
+      maxRatePerConn: config.maxRatePerConn,
+      floor: (what, upload) => this.#floor(what, upload),
+      linger: () => this.#linger(),
+      lastWord: (line, graceMs) => this.#lastWord(line, graceMs),
+    };
   }
 
   /** Drains what a refused client still sends, through the wire reader. */
@@ -505,20 +348,6 @@ export class FileConnection {
     }
     this.#closeTimer = setTimeout(() => this.#tracked.close(), graceMs);
   }
-}
-
-/** A line that broke the rules (too long, too slow) as the ERR to send, or null. */
-function lineRefusal(error: unknown, what: string): StoreError | null {
-  if (error instanceof LineTooLong) {
-    return new StoreError("bad-request", `${what} is over ${MAX_LINE} bytes without a newline`);
-  }
-  if (error instanceof LineTimeout) {
-    return new StoreError(
-      "timeout",
-      `${what} was not completed within ${error.ms / 1000} s of its first byte (--request-timeout)`,
-    );
-  }
-  return null;
 }
 
 function describe(request: Request): string {

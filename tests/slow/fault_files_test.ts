@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { encode } from "../lib/base/text.ts";
+import { encode } from "../../lib/base/text.ts";
 import {
   checkHealthy,
   checkMemory,
@@ -19,8 +19,8 @@ import {
   sleep,
   startTarget,
   tryConnect,
-} from "./_fault.ts";
-import { runCli } from "./_helpers.ts";
+} from "../_fault.ts";
+import { runCli } from "../_helpers.ts";
 
 const MiB = 1024 * 1024;
 

@@ -1,12 +1,13 @@
 /**
  * The file protocol from the client side: one connection, request lines and
- * replies. Transfers of local files (resume, atomic output) are in transfer.ts.
+ * replies. Transfers of local files (resume, atomic output) are in
+ * upload.ts and download.ts.
  */
-import { RuntimeError } from "../base/errors.ts";
-import { formatHostPort } from "../net/address.ts";
-import type { ClientSecurity } from "../security/client_settings.ts";
-import { dialTcp } from "../security/dial.ts";
-import { closeQuietly, isDisconnect } from "../base/io.ts";
+import { RuntimeError } from "../../base/errors.ts";
+import { formatHostPort } from "../../net/address.ts";
+import type { ClientSecurity } from "../../security/client_settings.ts";
+import { dialTcp } from "../../security/dial.ts";
+import { closeQuietly, isDisconnect } from "../../base/io.ts";
 import {
   type FileEntry,
   MAX_LINE,
@@ -14,8 +15,8 @@ import {
   parseReply,
   type Reply,
   request,
-} from "./protocol.ts";
-import { LineTooLong, WireReader, writeLine } from "./wire.ts";
+} from "../protocol.ts";
+import { LineTooLong, WireReader, writeLine } from "../wire.ts";
 
 /** The server answered ERR: `code` says why (see protocol.ts ERROR_CODES). */
 export class ServerError extends RuntimeError {

@@ -5,14 +5,15 @@
  * share: the store, the transfer slots (in all and per address), the
  * counters and the hourly clean-up.
  */
-import { ipKey } from "../net/ip.ts";
-import { TcpService } from "../net/tcp_service.ts";
-import type { Endpoint, Service, ServiceDeps } from "../service.ts";
-import type { FilesConfig } from "./config.ts";
+import { ipKey } from "../../net/ip.ts";
+import { TcpService } from "../../net/tcp_service.ts";
+import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
+import type { FilesConfig } from "../config.ts";
 import { FileConnection, type FileServiceState } from "./connection.ts";
-import { errorLine, FILE_LABEL } from "./protocol.ts";
-import { filesStatus } from "./status.ts";
-import { FileStore, StoreError } from "./store.ts";
+import { errorLine, FILE_LABEL } from "../protocol.ts";
+import { filesStatus } from "../status.ts";
+import { FileRefusal } from "./refusals.ts";
+import { FileStore } from "./store.ts";
 
 const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
@@ -36,7 +37,7 @@ export class FileService implements Service {
       counters: { bytesUploaded: 0, bytesDownloaded: 0 },
       inTransferSlot: async (peerHost, run) => {
         if (this.#transfers >= config.maxTransfers) {
-          throw new StoreError(
+          throw new FileRefusal(
             "busy",
             `The server is running ${config.maxTransfers} transfers (--max-transfers); try again later`,
           );
@@ -44,7 +45,7 @@ export class FileService implements Service {
         const address = ipKey(peerHost);
         const fromAddress = this.#perAddress.get(address) ?? 0;
         if (fromAddress >= config.maxTransfersPerIp) {
-          throw new StoreError(
+          throw new FileRefusal(
             "busy",
             `Your address is running ${fromAddress} transfers, the most one address may (--max-transfers-per-ip); try again when one is done`,
           );

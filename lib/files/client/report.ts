@@ -1,0 +1,89 @@
+/**
+ * How the file client shows what it did: the listing of `connect files`,
+ * one line per transfer and the total of a batch, or the --json objects.
+ */
+import { formatBytes } from "../../base/progress.ts";
+import { printable } from "../../base/text.ts";
+import { quoteName, showName } from "../names.ts";
+import type { FileEntry } from "../protocol.ts";
+import type { BatchSummary } from "./batch.ts";
+import type { TransferSummary } from "./transfer.ts";
+
+/** The human listing: one row per file, the name last (it may hold spaces). */
+export function formatListing(files: FileEntry[], where: string, prefix: string | null): string {
+  const place = prefix === null ? where : `${quoteName(prefix)} on ${where}`;
+  if (files.length === 0) return `No files in ${place}`;
+  const rows = files.map((file) =>
+    [
+      formatBytes(file.size).padStart(10),
+      new Date(file.mtimeMs).toISOString().slice(0, 19).replace("T", " "),
+      (file.sha256 ?? "-").padEnd(64),
+      showName(file.name),
+    ].join("  ")
+  );
+  const header = ["SIZE".padStart(10), "MODIFIED (UTC)".padEnd(19), "SHA-256".padEnd(64), "NAME"]
+    .join("  ");
+  const total = files.reduce((sum, file) => sum + file.size, 0);
+  const count = `${files.length} file${files.length === 1 ? "" : "s"}, ${formatBytes(total)}`;
+  return [header, ...rows, count].join("\n");
+}
+
+/** A listed file as --json shows it. */
+export function toJson(file: FileEntry) {
+  return {
+    name: file.name,
+    size: file.size,
+    modified: new Date(file.mtimeMs).toISOString(),
+    mtimeMs: file.mtimeMs,
+    sha256: file.sha256,
+  };
+}
+
+/** One file's line: what moved in this run, and the whole when it resumed. */
+export function describe(result: TransferSummary): string {
+  const upload = result.action === "upload";
+  const local = result.path === "-"
+    ? (upload ? "standard input" : "standard output")
+    : printable(result.path);
+  const name = quoteName(result.name);
+  if (result.skipped) {
+    return upload
+      ? `Skipped ${local}: ${name} is already on the server, SHA-256 ${result.sha256}`
+      : `Skipped ${name}: ${local} is already the same file, SHA-256 ${result.sha256}`;
+  }
+  const verb = upload ? "Uploaded" : "Downloaded";
+  const where = upload ? `${local} as ${name}` : `${name} to ${local}`;
+  const rate = `${formatBytes(result.bytesPerSecond)}/s`;
+  const seconds = `${result.seconds.toFixed(2)} s`;
+  if (result.resumedFrom > 0) {
+    const moved = upload ? "sent" : "received";
+    return `${verb} ${where}: ${formatBytes(result.transferred)} ${moved} in ${seconds}, ${rate} ` +
+      `(resumed at byte ${result.resumedFrom}; ${formatBytes(result.size)} in all), ` +
+      `SHA-256 ${result.sha256}`;
+  }
+  return `${verb} ${where}: ${formatBytes(result.size)} in ${seconds}, ${rate}, ` +
+    `SHA-256 ${result.sha256}`;
+}
+
+/** One transfer's line (or object with --json), through `print`. */
+export function printResult(result: TransferSummary, json: boolean, print: (line: string) => void) {
+  print(json ? JSON.stringify(result) : describe(result));
+}
+
+/** One file: its line (or object); a batch: the total (or one object with every file). */
+export function printBatch(summary: BatchSummary, batch: boolean, json: boolean): void {
+  if (!batch) return printResult(summary.files[0]!, json, console.log);
+  if (json) {
+    console.log(JSON.stringify(summary));
+    return;
+  }
+  const upload = summary.action === "upload";
+  const verb = upload ? "Uploaded" : "Downloaded";
+  const count = `${summary.count} file${summary.count === 1 ? "" : "s"}`;
+  const skipped = summary.skipped > 0 ? `; ${summary.skipped} already there (skipped)` : "";
+  console.log(
+    `${verb} ${count}, ${formatBytes(summary.size)}: ${formatBytes(summary.transferred)} ${
+      upload ? "sent" : "received"
+    } in ${summary.seconds.toFixed(2)} s, ${formatBytes(summary.bytesPerSecond)}/s${skipped}`,
+  );
+}
