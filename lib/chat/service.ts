@@ -14,7 +14,8 @@ import type { ChatConfig } from "./config.ts";
 import type { ClusterLink, ClusterView } from "./cluster/link.ts";
 import { formatHostPort } from "../net/address.ts";
 import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } from "./protocol.ts";
-import { Hub, type MemberView } from "./hub.ts";
+import { Hub } from "./hub.ts";
+import type { MemberInfo } from "./members.ts";
 import { ChatSession, FINAL_FLUSH_MS } from "./session.ts";
 import { chatStatus } from "./status.ts";
 
@@ -88,7 +89,7 @@ export class ChatService implements Service {
   }
 
   /** The members now (of every instance, with a cluster), as the info service's USERS shows them. */
-  roster(): MemberView[] {
+  roster(): MemberInfo[] {
     return this.#hub.roster();
   }
 

@@ -8,10 +8,12 @@
 import { backoff } from "../../base/backoff.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import type { Logger } from "../../base/logger.ts";
-import type { HistoryEvent, KickEvent, PrivateEvent, RoomEvent } from "../events.ts";
-import type { Hub, HubRelay, RemoteMember } from "../hub.ts";
+import type { HistoryEvent } from "../events.ts";
+import type { RemoteMember } from "../members.ts";
+import type { HubRelay, RelayedHub } from "./relay.ts";
+import type { ClusterEvent } from "./wire.ts";
 import { CHAT_LABEL, isValidName, nameKey } from "../protocol.ts";
-import { ChatCluster, newInstanceId } from "./cluster.ts";
+import { ChatCluster, type ClusterInstance, newInstanceId } from "./cluster.ts";
 import { type ClusterConfig, connectUrl, redactUrl } from "./config.ts";
 
 /** The cluster as STATUS shows it. */
@@ -25,7 +27,7 @@ export interface ClusterView {
   /** Events waiting to be written to Redis. */
   queued: number;
   /** Every instance this one knows of, itself first. */
-  instances: { id: string; members: number; alive: boolean; self: boolean }[];
+  instances: ClusterInstance[];
   /** Events of other instances that never arrived (gaps). */
   missed: number;
 }
@@ -49,7 +51,10 @@ const RETRY_MAX_MS = 10_000;
  * cannot be used, unless --redis-optional: then the chat runs local-only
  * and keeps trying in the background.
  */
-export async function startCluster(hub: Hub, options: ClusterStartOptions): Promise<ClusterLink> {
+export async function startCluster(
+  hub: RelayedHub,
+  options: ClusterStartOptions,
+): Promise<ClusterLink> {
   const link = new ClusterLink(hub, options);
   try {
     await link.connect();
@@ -72,7 +77,7 @@ export async function startCluster(hub: Hub, options: ClusterStartOptions): Prom
 /** One instance's link to the cluster. */
 export class ClusterLink implements HubRelay {
   readonly instance: string;
-  #hub: Hub;
+  #hub: RelayedHub;
   #options: ClusterStartOptions;
   #cluster: ChatCluster | null = null;
   #closed = false;
@@ -81,7 +86,7 @@ export class ClusterLink implements HubRelay {
   /** Names lost while connecting (a late join after --redis-optional), handled once attached. */
   #lostWhileJoining: string[] = [];
 
-  constructor(hub: Hub, options: ClusterStartOptions) {
+  constructor(hub: RelayedHub, options: ClusterStartOptions) {
     this.#hub = hub;
     this.#options = options;
     this.instance = newInstanceId(options.label);
@@ -162,7 +167,7 @@ export class ClusterLink implements HubRelay {
     return this.#cluster?.history(room, this.#options.history) ?? Promise.resolve([]);
   }
 
-  publish(event: RoomEvent | PrivateEvent | KickEvent): void {
+  publish(event: ClusterEvent): void {
     this.#cluster?.publish(event);
   }
 
