@@ -1,10 +1,10 @@
 /** The chat hub, its rooms and the outboxes, in process: no sockets, a writer per member. */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Logger } from "../../lib/base/logger.ts";
-import { Outbox } from "../../lib/chat/outbox.ts";
+import { Outbox } from "../../lib/chat/server/outbox.ts";
 import type { MessageEvent } from "../../lib/chat/events.ts";
-import { Hub, STUCK_REASON } from "../../lib/chat/hub.ts";
-import type { Member, Room } from "../../lib/chat/room.ts";
+import { Hub, STUCK_REASON } from "../../lib/chat/server/hub.ts";
+import type { Member, Room } from "../../lib/chat/server/room.ts";
 
 const decoder = new TextDecoder();
 

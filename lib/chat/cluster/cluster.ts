@@ -46,7 +46,7 @@ import { backoff } from "../../base/backoff.ts";
 import { TIMED_OUT, within } from "../../base/deadline.ts";
 import { type HistoryEvent, isHistoryEvent } from "../events.ts";
 import type { MemberInfo, RemoteMember } from "../members.ts";
-import { redactUrl } from "./config.ts";
+import { redactUrl } from "../cluster_config.ts";
 import { Health } from "./health.ts";
 import { HistoryMirror, historyStream, readHistory } from "./history.ts";
 import { type ClusterInstance, Presence, SHUTDOWN_REASON } from "./presence.ts";

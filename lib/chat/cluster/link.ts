@@ -14,7 +14,7 @@ import type { HubRelay, RelayedHub } from "./relay.ts";
 import type { ClusterEvent } from "./wire.ts";
 import { CHAT_LABEL, isValidName, nameKey } from "../protocol.ts";
 import { ChatCluster, type ClusterInstance, newInstanceId } from "./cluster.ts";
-import { type ClusterConfig, connectUrl, redactUrl } from "./config.ts";
+import { type ClusterConfig, connectUrl, redactUrl } from "../cluster_config.ts";
 
 /** The cluster as STATUS shows it. */
 export interface ClusterView {

@@ -12,8 +12,8 @@
  * Claiming a name cluster-wide is asynchronous and happens before join()
  * and rename() (see session.ts); the hub itself stays synchronous.
  */
-import type { Logger } from "../base/logger.ts";
-import { encode, printable } from "../base/text.ts";
+import type { Logger } from "../../base/logger.ts";
+import { encode, printable } from "../../base/text.ts";
 import {
   type ChatEvent,
   type HistoryEvent,
@@ -24,7 +24,7 @@ import {
   Rendered,
   type RoomEvent,
   systemBytes,
-} from "./events.ts";
+} from "../events.ts";
 import {
   CHAT_LABEL,
   historyLine,
@@ -33,9 +33,9 @@ import {
   LOBBY,
   nameKey,
   youAreNowLine,
-} from "./protocol.ts";
-import type { MemberInfo, RemoteMember } from "./members.ts";
-import type { HubRelay } from "./cluster/relay.ts";
+} from "../protocol.ts";
+import type { MemberInfo, RemoteMember } from "../members.ts";
+import type { HubRelay } from "../cluster/relay.ts";
 import { type Member, Room } from "./room.ts";
 
 export type { Member } from "./room.ts";

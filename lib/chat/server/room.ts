@@ -10,8 +10,8 @@ import {
   isHistoryEvent,
   Rendered,
   type RoomEvent,
-} from "./events.ts";
-import type { MemberInfo } from "./members.ts";
+} from "../events.ts";
+import type { MemberInfo } from "../members.ts";
 import type { Outbox } from "./outbox.ts";
 
 /**
