@@ -36,18 +36,24 @@
  *     meanwhile are reported through onConflict), sends what it queued, and
  *     logs ONE recovery line.
  *
- * Every interval the cluster waits out is an option, and its clock (`now`)
- * too, so tests run the same logic on milliseconds.
+ * Every interval the cluster waits out is an option (options.ts), and its
+ * clock (`now`) too, so tests run the same logic on milliseconds.
  *
  * Permissions: only --allow-net to the Redis host (redis.ts says why no
  * --allow-env is needed).
  */
-import { backoff } from "../../base/backoff.ts";
 import { TIMED_OUT, within } from "../../base/deadline.ts";
 import { type HistoryEvent, isHistoryEvent } from "../events.ts";
-import type { MemberInfo, RemoteMember } from "../members.ts";
+import type { RemoteMember } from "../members.ts";
 import { redactUrl } from "../cluster_config.ts";
 import { Health } from "./health.ts";
+import {
+  checkSettings,
+  type ClusterOptions,
+  DEFAULTS,
+  reconnectDelay,
+  type Settings,
+} from "./options.ts";
 import { HistoryMirror, historyStream, readHistory } from "./history.ts";
 import { type ClusterInstance, Presence, SHUTDOWN_REASON } from "./presence.ts";
 import { Publisher } from "./publisher.ts";
@@ -65,73 +71,7 @@ import type { ClusterEvent } from "./wire.ts";
 export type { ClusterEvent } from "./wire.ts";
 export type { ClusterInstance } from "./presence.ts";
 export { LOST_REASON, SHUTDOWN_REASON } from "./presence.ts";
-
-/** Options of {@link ChatCluster.connect}. */
-export interface ClusterOptions {
-  /**
-   * redis://[[user]:password@]host:port[/db] (or rediss:// for TLS). The
-   * password is never logged or put in an error message.
-   */
-  url: string;
-  /** Namespace of every key, so several clusters can share one Redis. Default "socketkit". */
-  clusterName?: string;
-  /** Unique per process, e.g. `${crypto.randomUUID().slice(0, 8)}@host:port`. No spaces. */
-  instanceId: string;
-  /** Messages kept per room for newcomers, like --chat-history. 0 = no history. */
-  historyLimit: number;
-  /** How often the heartbeat key is refreshed (and dead instances looked for). Default 2000 ms. */
-  heartbeatMs?: number;
-  /**
-   * How long a heartbeat key lives. Default 9000 ms: a SIGKILLed instance is
-   * reaped within expiryMs + heartbeatMs = about 11 s. At least twice heartbeatMs.
-   */
-  expiryMs?: number;
-  /** How often the presence cache is rebuilt from Redis. Default 5000 ms. */
-  resyncMs?: number;
-  /** Bound on connect(): Redis must answer within this. Default 3000 ms. */
-  connectTimeoutMs?: number;
-  /**
-   * A connection silent this long is dropped and made again (a hung Redis).
-   * Default 6000 ms; at least twice heartbeatMs and blockMs.
-   */
-  silenceMs?: number;
-  /** How long one XREAD blocks: also how late a due resync is noticed. Default 1000 ms. */
-  blockMs?: number;
-  /** Reconnect backoff: the first delay, doubling up to reconnectMaxMs (+25 % jitter). Default 100 ms. */
-  reconnectMinMs?: number;
-  /** Reconnect backoff: the longest delay before jitter. Default 3000 ms. */
-  reconnectMaxMs?: number;
-  /** How long close() waits for each step (the last writes, the goodbye). Default 1000 ms. */
-  closeWaitMs?: number;
-  /** The clock: milliseconds since the epoch, for join times, queue ages and timestamps. Default Date.now. */
-  now?: () => number;
-  /** Info lines: degraded (once per outage), recovered (once), conflicts. */
-  log: (line: string) => void;
-  /** Members this instance already has (joining late, after running local-only). */
-  members?: readonly MemberInfo[];
-  /** Called for each event of another instance (as {@link ChatCluster.onEvent}). */
-  onEvent?: (event: ClusterEvent, origin: string) => void;
-  /** Called for a name lost to another instance (as {@link ChatCluster.onConflict}). */
-  onConflict?: (name: string, room: string) => void;
-}
-
-/** The options with every default filled in. */
-type Settings = Required<Omit<ClusterOptions, "onEvent" | "onConflict">>;
-
-const DEFAULTS = {
-  clusterName: "socketkit",
-  heartbeatMs: 2000,
-  expiryMs: 9000,
-  resyncMs: 5000,
-  connectTimeoutMs: 3000,
-  silenceMs: 6000,
-  blockMs: 1000,
-  reconnectMinMs: 100,
-  reconnectMaxMs: 3000,
-  closeWaitMs: 1000,
-  now: Date.now,
-  members: [],
-};
+export type { ClusterOptions, ClusterTiming } from "./options.ts";
 
 /** Approximate MAXLEN of the event stream: the reconnect window (docs/cluster.md). */
 const STREAM_LIMIT = 10_000;
@@ -473,27 +413,5 @@ export class ChatCluster {
     if (!health.started || health.closing) return;
     health.commandsUp = true;
     void this.#presence.rejoin();
-  }
-}
-
-/** The pause before reconnect attempt (or retry) number `attempt`. */
-function reconnectDelay(settings: Settings, attempt: number): number {
-  const { reconnectMinMs, reconnectMaxMs } = settings;
-  return backoff(attempt, { firstMs: reconnectMinMs, capMs: reconnectMaxMs, jitter: [1, 1.25] });
-}
-
-/** Throws for settings the cluster cannot work with. */
-function checkSettings(settings: Settings): void {
-  if (!settings.instanceId || /\s/.test(settings.instanceId)) {
-    throw new Error("cluster: bad instanceId");
-  }
-  if (!settings.clusterName || /\s/.test(settings.clusterName)) {
-    throw new Error("cluster: bad clusterName");
-  }
-  if (settings.expiryMs < 2 * settings.heartbeatMs) {
-    throw new Error("cluster: expiryMs must be at least twice heartbeatMs");
-  }
-  if (settings.silenceMs < 2 * Math.max(settings.heartbeatMs, settings.blockMs)) {
-    throw new Error("cluster: silenceMs must be at least twice heartbeatMs and blockMs");
   }
 }

@@ -13,8 +13,9 @@ import type { RemoteMember } from "../members.ts";
 import type { HubRelay, RelayedHub } from "./relay.ts";
 import type { ClusterEvent } from "./wire.ts";
 import { CHAT_LABEL, isValidName, nameKey } from "../protocol.ts";
-import { ChatCluster, type ClusterInstance, newInstanceId } from "./cluster.ts";
+import { ChatCluster, type ClusterInstance, type ClusterTiming, newInstanceId } from "./cluster.ts";
 import { type ClusterConfig, connectUrl, redactUrl } from "../cluster_config.ts";
+import { errorText } from "./redis.ts";
 
 /** The cluster as STATUS shows it. */
 export interface ClusterView {
@@ -40,11 +41,13 @@ export interface ClusterStartOptions {
   /** --chat-history: messages each room keeps. */
   history: number;
   log: Logger;
+  /** The cluster's intervals and clock. Default: ChatCluster's (tests shorten them). */
+  timing?: ClusterTiming;
+  /** While running local-only, the first delay before another join; it doubles. Default 1000 ms. */
+  joinRetryMinMs?: number;
+  /** While running local-only, the longest delay between joins (a connect is cheap). Default 10000 ms. */
+  joinRetryMaxMs?: number;
 }
-
-/** Retry delays while running local-only: 1 s doubling to 10 s (a connect attempt is cheap). */
-const RETRY_MIN_MS = 1000;
-const RETRY_MAX_MS = 10_000;
 
 /**
  * Joins the cluster and attaches it to `hub`. Throws RuntimeError when Redis
@@ -98,6 +101,7 @@ export class ClusterLink implements HubRelay {
     const url = connectUrl(config);
     const registered = this.#hub.locals();
     const cluster = await ChatCluster.connect({
+      ...this.#options.timing,
       url,
       clusterName: config.name,
       instanceId: this.instance,
@@ -145,8 +149,8 @@ export class ClusterLink implements HubRelay {
   retry(attempt = 0): void {
     if (this.#closed) return;
     const delay = backoff(attempt, {
-      firstMs: RETRY_MIN_MS,
-      capMs: RETRY_MAX_MS,
+      firstMs: this.#options.joinRetryMinMs ?? 1000,
+      capMs: this.#options.joinRetryMaxMs ?? 10_000,
       jitter: [0.75, 1],
     });
     this.#retryTimer = setTimeout(() => {
@@ -241,8 +245,4 @@ export class ClusterLink implements HubRelay {
     this.#hub.leave(member, "name taken elsewhere");
     member.finish(`! Your name "${name}" was taken on another server; reconnect with another`);
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
