@@ -29,7 +29,7 @@ import { UDP_ENGINES, type UdpEngineChoice } from "./net/udp_engine.ts";
 import { parseSecurityConfig, SECURITY_FLAGS, type SecurityConfig } from "./security/config.ts";
 import { createGate, type Gate } from "./security/gate.ts";
 import { envReadable, TOKEN_ENV } from "./security/token.ts";
-import type { ChatService } from "./chat/service.ts";
+import type { ChatService } from "./chat/server/service.ts";
 import type { FileService } from "./files/server/service.ts";
 import type { InfoService } from "./info/service.ts";
 import type { MessageService } from "./message/service.ts";
@@ -207,7 +207,7 @@ async function startService(
       return running.message = await (await import("./message/service.ts")).MessageService
         .start(config.message, deps);
     case "chat":
-      return running.chat = await (await import("./chat/service.ts")).ChatService
+      return running.chat = await (await import("./chat/server/service.ts")).ChatService
         .start(config.chat, deps);
     case "info":
       return running.info = await (await import("./info/service.ts")).InfoService

@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../base/errors.ts";
 import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
-import { CLUSTER_FLAGS, type ClusterConfig, parseClusterConfig } from "./cluster/config.ts";
+import { CLUSTER_FLAGS, type ClusterConfig, parseClusterConfig } from "./cluster_config.ts";
 
 /** Where the chat service listens unless told otherwise. */
 export const CHAT_PORT = 9001;

@@ -1,10 +1,10 @@
 /** The chat hub, its rooms and the outboxes, in process: no sockets, a writer per member. */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Logger } from "../../lib/base/logger.ts";
-import { Outbox } from "../../lib/chat/outbox.ts";
+import { Outbox } from "../../lib/chat/server/outbox.ts";
 import type { MessageEvent } from "../../lib/chat/events.ts";
-import { Hub, STUCK_REASON } from "../../lib/chat/hub.ts";
-import type { Member, Room } from "../../lib/chat/room.ts";
+import { Hub, STUCK_REASON } from "../../lib/chat/server/hub.ts";
+import type { Member, Room } from "../../lib/chat/server/room.ts";
 
 const decoder = new TextDecoder();
 
@@ -98,7 +98,7 @@ Deno.test("hub: full, rename (kept in history) and the same name", async () => {
   equal(chat.rename(alice, "bob"), "taken");
   equal(chat.rename(alice, "dave"), null);
   deepStrictEqual(chat.names(alice.room), ["bob", "dave"]);
-  deepStrictEqual(chat.room("#LOBBY")!.history().map((event) => event.type), ["rename"]);
+  deepStrictEqual(chat.findRoom("#LOBBY")!.history().map((event) => event.type), ["rename"]);
   ok((await alice.lines()).includes("! You are now known as dave"));
 });
 
@@ -156,7 +156,7 @@ Deno.test("hub: a private message reaches its two ends only; JSON members get ob
   ]);
   equal(objects[1].room, "#lobby");
   ok(!Number.isNaN(Date.parse(objects[1].ts)));
-  deepStrictEqual(chat.room("#lobby")!.history().map((e) => e.type), ["message"]);
+  deepStrictEqual(chat.findRoom("#lobby")!.history().map((e) => e.type), ["message"]);
 });
 
 Deno.test("hub: kick removes the member with a last line and tells its room", async () => {
@@ -304,7 +304,7 @@ Deno.test("hub with a cluster: a room new here gets its past and what was said w
     "zed: after",
   ]);
   deepStrictEqual(
-    chat.room("#games")!.history().map((event) => event.type === "message" && event.text),
+    chat.findRoom("#games")!.history().map((event) => event.type === "message" && event.text),
     [
       "before",
       "during",

@@ -8,11 +8,14 @@
 import { backoff } from "../../base/backoff.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import type { Logger } from "../../base/logger.ts";
-import type { HistoryEvent, KickEvent, PrivateEvent, RoomEvent } from "../events.ts";
-import type { Hub, HubRelay, RemoteMember } from "../hub.ts";
+import type { HistoryEvent } from "../events.ts";
+import type { RemoteMember } from "../members.ts";
+import type { HubRelay, RelayedHub } from "./relay.ts";
+import type { ClusterEvent } from "./wire.ts";
 import { CHAT_LABEL, isValidName, nameKey } from "../protocol.ts";
-import { ChatCluster, newInstanceId } from "./cluster.ts";
-import { type ClusterConfig, connectUrl, redactUrl } from "./config.ts";
+import { ChatCluster, type ClusterInstance, type ClusterTiming, newInstanceId } from "./cluster.ts";
+import { type ClusterConfig, connectUrl, redactUrl } from "../cluster_config.ts";
+import { errorText } from "./redis.ts";
 
 /** The cluster as STATUS shows it. */
 export interface ClusterView {
@@ -25,7 +28,7 @@ export interface ClusterView {
   /** Events waiting to be written to Redis. */
   queued: number;
   /** Every instance this one knows of, itself first. */
-  instances: { id: string; members: number; alive: boolean; self: boolean }[];
+  instances: ClusterInstance[];
   /** Events of other instances that never arrived (gaps). */
   missed: number;
 }
@@ -38,18 +41,23 @@ export interface ClusterStartOptions {
   /** --chat-history: messages each room keeps. */
   history: number;
   log: Logger;
+  /** The cluster's intervals and clock. Default: ChatCluster's (tests shorten them). */
+  timing?: ClusterTiming;
+  /** While running local-only, the first delay before another join; it doubles. Default 1000 ms. */
+  joinRetryMinMs?: number;
+  /** While running local-only, the longest delay between joins (a connect is cheap). Default 10000 ms. */
+  joinRetryMaxMs?: number;
 }
-
-/** Retry delays while running local-only: 1 s doubling to 10 s (a connect attempt is cheap). */
-const RETRY_MIN_MS = 1000;
-const RETRY_MAX_MS = 10_000;
 
 /**
  * Joins the cluster and attaches it to `hub`. Throws RuntimeError when Redis
  * cannot be used, unless --redis-optional: then the chat runs local-only
  * and keeps trying in the background.
  */
-export async function startCluster(hub: Hub, options: ClusterStartOptions): Promise<ClusterLink> {
+export async function startCluster(
+  hub: RelayedHub,
+  options: ClusterStartOptions,
+): Promise<ClusterLink> {
   const link = new ClusterLink(hub, options);
   try {
     await link.connect();
@@ -72,7 +80,7 @@ export async function startCluster(hub: Hub, options: ClusterStartOptions): Prom
 /** One instance's link to the cluster. */
 export class ClusterLink implements HubRelay {
   readonly instance: string;
-  #hub: Hub;
+  #hub: RelayedHub;
   #options: ClusterStartOptions;
   #cluster: ChatCluster | null = null;
   #closed = false;
@@ -81,7 +89,7 @@ export class ClusterLink implements HubRelay {
   /** Names lost while connecting (a late join after --redis-optional), handled once attached. */
   #lostWhileJoining: string[] = [];
 
-  constructor(hub: Hub, options: ClusterStartOptions) {
+  constructor(hub: RelayedHub, options: ClusterStartOptions) {
     this.#hub = hub;
     this.#options = options;
     this.instance = newInstanceId(options.label);
@@ -93,6 +101,7 @@ export class ClusterLink implements HubRelay {
     const url = connectUrl(config);
     const registered = this.#hub.locals();
     const cluster = await ChatCluster.connect({
+      ...this.#options.timing,
       url,
       clusterName: config.name,
       instanceId: this.instance,
@@ -140,8 +149,8 @@ export class ClusterLink implements HubRelay {
   retry(attempt = 0): void {
     if (this.#closed) return;
     const delay = backoff(attempt, {
-      firstMs: RETRY_MIN_MS,
-      capMs: RETRY_MAX_MS,
+      firstMs: this.#options.joinRetryMinMs ?? 1000,
+      capMs: this.#options.joinRetryMaxMs ?? 10_000,
       jitter: [0.75, 1],
     });
     this.#retryTimer = setTimeout(() => {
@@ -162,7 +171,7 @@ export class ClusterLink implements HubRelay {
     return this.#cluster?.history(room, this.#options.history) ?? Promise.resolve([]);
   }
 
-  publish(event: RoomEvent | PrivateEvent | KickEvent): void {
+  publish(event: ClusterEvent): void {
     this.#cluster?.publish(event);
   }
 
@@ -236,8 +245,4 @@ export class ClusterLink implements HubRelay {
     this.#hub.leave(member, "name taken elsewhere");
     member.finish(`! Your name "${name}" was taken on another server; reconnect with another`);
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

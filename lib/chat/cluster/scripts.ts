@@ -12,7 +12,7 @@
  * design targets one Redis server (or a Sentinel-managed primary), not Redis
  * Cluster. See docs/cluster.md, "How it works".
  *
- * Stream entries written here and by cluster.ts have the fields
+ * Stream entries written here and by publisher.ts have the fields (wire.ts)
  *   o  origin instance id
  *   k  kind: e = chat event, p = presence op, x = instance gone, j = instance (re)joined
  *   s  sequence number (chat events only; receivers drop repeats)

@@ -6,17 +6,18 @@
  * With --redis the chat is one of a cluster (cluster/link.ts, loaded only
  * then): the Hub relays through it.
  */
-import { TIMED_OUT, within } from "../base/deadline.ts";
-import { systemBytes } from "./events.ts";
-import { TcpService, type TrackedConn } from "../net/tcp_service.ts";
-import type { Endpoint, Service, ServiceDeps } from "../service.ts";
-import type { ChatConfig } from "./config.ts";
-import type { ClusterLink, ClusterView } from "./cluster/link.ts";
-import { formatHostPort } from "../net/address.ts";
-import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } from "./protocol.ts";
-import { Hub, type MemberView } from "./hub.ts";
+import { TIMED_OUT, within } from "../../base/deadline.ts";
+import { systemBytes } from "../events.ts";
+import { TcpService, type TrackedConn } from "../../net/tcp_service.ts";
+import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
+import type { ChatConfig } from "../config.ts";
+import type { ClusterLink, ClusterView } from "../cluster/link.ts";
+import { formatHostPort } from "../../net/address.ts";
+import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } from "../protocol.ts";
+import { Hub } from "./hub.ts";
+import type { MemberInfo } from "../members.ts";
 import { ChatSession, FINAL_FLUSH_MS } from "./session.ts";
-import { chatStatus } from "./status.ts";
+import { chatStatus } from "../status.ts";
 
 /** The chat room of one server. */
 export class ChatService implements Service {
@@ -72,7 +73,7 @@ export class ChatService implements Service {
     const service = new ChatService(config, deps);
     if (config.cluster === null) return service;
     try {
-      const { startCluster } = await import("./cluster/link.ts");
+      const { startCluster } = await import("../cluster/link.ts");
       const endpoint = service.endpoints[0]!;
       service.#cluster = await startCluster(service.#hub, {
         config: config.cluster,
@@ -88,7 +89,7 @@ export class ChatService implements Service {
   }
 
   /** The members now (of every instance, with a cluster), as the info service's USERS shows them. */
-  roster(): MemberView[] {
+  roster(): MemberInfo[] {
     return this.#hub.roster();
   }
 

@@ -4,7 +4,7 @@
  * cannot stall anyone else; the queue is bounded, and a push past the bound
  * reports the member as stuck.
  */
-import { concatBytes, writeAll, type Writer } from "../base/io.ts";
+import { concatBytes, writeAll, type Writer } from "../../base/io.ts";
 
 // Lines queued in one turn go out in one write, up to this many bytes.
 const BATCH_BYTES = 64 * 1024;

@@ -10,18 +10,19 @@ import {
   isHistoryEvent,
   Rendered,
   type RoomEvent,
-} from "./events.ts";
+} from "../events.ts";
+import type { MemberInfo } from "../members.ts";
 import type { Outbox } from "./outbox.ts";
 
-/** A connection that has joined the chat (it is in exactly one room). */
-export interface Member {
-  /** Current name; the hub changes it on join and rename. */
-  name: string;
+/**
+ * A connection that has joined the chat (it is in exactly one room): a
+ * MemberInfo, live. The hub sets its name (on join and rename), its join
+ * time and its room.
+ */
+export interface Member extends Pick<MemberInfo, "name" | "joinedAt"> {
   /** "127.0.0.1:50412", for the log. */
   readonly peer: string;
-  /** Date.now() at join; set by the hub. */
-  joinedAt: number;
-  /** The room it is in; set by the hub. */
+  /** The room it is in. */
   room: Room | null;
   /** Receives events as JSON objects (`/json`) rather than text lines. */
   json: boolean;

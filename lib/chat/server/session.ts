@@ -5,14 +5,14 @@
  * that arrive meanwhile wait their turn, so order is kept. Everything it
  * sends goes through its Outbox.
  */
-import { TIMED_OUT, within } from "../base/deadline.ts";
-import { isDisconnect } from "../base/io.ts";
-import { LineSplitter } from "../net/line_splitter.ts";
-import { looksLikeAuth } from "../security/protocol.ts";
-import type { Logger } from "../base/logger.ts";
-import type { TrackedConn } from "../net/tcp_service.ts";
-import { decodeLenient, printable } from "../base/text.ts";
-import type { ChatConfig } from "./config.ts";
+import { TIMED_OUT, within } from "../../base/deadline.ts";
+import { isDisconnect } from "../../base/io.ts";
+import { LineSplitter } from "../../net/line_splitter.ts";
+import { looksLikeAuth } from "../../security/protocol.ts";
+import type { Logger } from "../../base/logger.ts";
+import type { TrackedConn } from "../../net/tcp_service.ts";
+import { decodeLenient, printable } from "../../base/text.ts";
+import type { ChatConfig } from "../config.ts";
 import { Outbox } from "./outbox.ts";
 import {
   alreadyInRoomLine,
@@ -43,9 +43,9 @@ import {
   tooManyRoomsLine,
   unknownCommandLine,
   usageLine,
-} from "./protocol.ts";
-import { TokenBucket } from "../base/rate_limit.ts";
-import { type HistoryEvent, systemBytes } from "./events.ts";
+} from "../protocol.ts";
+import { TokenBucket } from "../../base/rate_limit.ts";
+import { type HistoryEvent, systemBytes } from "../events.ts";
 import type { Hub } from "./hub.ts";
 import type { Member, Room } from "./room.ts";
 

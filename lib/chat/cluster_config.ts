@@ -3,9 +3,9 @@
  * --cluster-name, --redis-optional) and SOCKETKIT_REDIS. Parsing them is
  * cheap; the Redis client itself is loaded only when a cluster is configured.
  */
-import { RuntimeError, UsageError } from "../../base/errors.ts";
-import { readFlagFile } from "../../base/flag_file.ts";
-import type { FlagSpec, ParsedFlags } from "../../base/flags.ts";
+import { RuntimeError, UsageError } from "../base/errors.ts";
+import { readFlagFile } from "../base/flag_file.ts";
+import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 
 /** The environment variable that may hold the Redis URL, password included. */
 export const REDIS_ENV = "SOCKETKIT_REDIS";

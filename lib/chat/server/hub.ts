@@ -12,8 +12,8 @@
  * Claiming a name cluster-wide is asynchronous and happens before join()
  * and rename() (see session.ts); the hub itself stays synchronous.
  */
-import type { Logger } from "../base/logger.ts";
-import { encode, printable } from "../base/text.ts";
+import type { Logger } from "../../base/logger.ts";
+import { encode, printable } from "../../base/text.ts";
 import {
   type ChatEvent,
   type HistoryEvent,
@@ -24,7 +24,7 @@ import {
   Rendered,
   type RoomEvent,
   systemBytes,
-} from "./events.ts";
+} from "../events.ts";
 import {
   CHAT_LABEL,
   historyLine,
@@ -34,53 +34,12 @@ import {
   nameKey,
   youAreNowLine,
   youWereKickedLine,
-} from "./protocol.ts";
+} from "../protocol.ts";
+import type { MemberInfo, RemoteMember } from "../members.ts";
+import type { HubRelay } from "../cluster/relay.ts";
 import { type Member, Room } from "./room.ts";
 
 export type { Member } from "./room.ts";
-
-/** A member as the info service's USERS shows it. */
-export interface MemberView {
-  name: string;
-  /** The room it is in, e.g. "#lobby". */
-  room: string;
-  /** Date.now() when the member joined. */
-  joinedAt: number;
-  /** The cluster instance it is on (only with a cluster). */
-  instance?: string;
-}
-
-/** A member of another instance of the cluster. */
-export interface RemoteMember {
-  name: string;
-  room: string;
-  joinedAt: number;
-  instance: string;
-}
-
-/**
- * What the hub and its sessions ask of a cluster layer
- * (lib/chat/cluster/link.ts). None of it throws: the layer queues, retries,
- * and decides locally while Redis is away.
- */
-export interface HubRelay {
-  /** Claims a name cluster-wide, atomically (any case); "taken" if anyone has it. */
-  claim(name: string, room: string): Promise<"ok" | "taken">;
-  /** Renames a local member's claim atomically; "taken" if anyone has the new name. */
-  rename(from: string, to: string): Promise<"ok" | "taken">;
-  /** The recent history of `room` on every instance, oldest first (read before creating it here). */
-  history(room: string): Promise<HistoryEvent[]>;
-  /** This instance's id in the cluster. */
-  readonly instance: string;
-  /** Ships an event of a local member to the other instances. */
-  publish(event: RoomEvent | PrivateEvent | KickEvent): void;
-  /** A local member is now in `room`. */
-  moved(name: string, room: string): void;
-  /** A local member left (or a claim was not used): its name is free again, cluster-wide. */
-  released(name: string): void;
-  /** The other instances' members, from a local cache. */
-  others(): RemoteMember[];
-}
 
 /** Options of {@link Hub}. */
 export interface HubOptions {
@@ -97,8 +56,8 @@ export interface HubOptions {
   log: Logger;
 }
 
-/** Why a join, rename or move did not happen. */
-export type Refusal = "taken" | "full" | "same" | "rooms";
+/** Why the hub did not do a join, rename or move. */
+export type HubRefusal = "taken" | "full" | "same" | "rooms";
 
 /** Reason given to the room for a member dropped because its queue overflowed. */
 export const STUCK_REASON = "disconnected: not reading";
@@ -121,7 +80,7 @@ export class Hub {
   constructor(options: HubOptions) {
     this.#options = options;
     this.#greeting = options.greeting.map((line) => encode(line + "\n"));
-    this.#room(LOBBY);
+    this.#openRoom(LOBBY);
   }
 
   /** Messages and actions posted since the server started. */
@@ -150,7 +109,7 @@ export class Hub {
   }
 
   /** The local members, as a cluster layer registers them (name, room, joinedAt). */
-  locals(): { name: string; room: string; joinedAt: number }[] {
+  locals(): MemberInfo[] {
     return [...this.#members.values()].map(({ name, room, joinedAt }) => ({
       name,
       room: room?.name ?? LOBBY,
@@ -206,10 +165,10 @@ export class Hub {
   }
 
   /** The roster as the info service shows it (every instance): by room, then by name. */
-  roster(): MemberView[] {
+  roster(): MemberInfo[] {
     const relay = this.#relay;
     const mine = relay ? { instance: relay.instance } : {};
-    const views: MemberView[] = [...this.#members.values()]
+    const views: MemberInfo[] = [...this.#members.values()]
       .map(({ name, room, joinedAt }) => ({ name, room: room?.name ?? LOBBY, joinedAt, ...mine }));
     for (const other of relay?.others() ?? []) views.push({ ...other });
     return views.sort((a, b) => compareKeys(a.room, b.room) || compareKeys(a.name, b.name));
@@ -225,8 +184,8 @@ export class Hub {
     return this.#rooms.has(nameKey(name));
   }
 
-  /** The room called `name` (any case), if it exists. */
-  room(name: string): Room | undefined {
+  /** The room called `name` (any case), if it exists (never creates one). */
+  findRoom(name: string): Room | undefined {
     return this.#rooms.get(nameKey(name));
   }
 
@@ -234,7 +193,7 @@ export class Hub {
    * Adds a member under `name` (already valid) to #lobby: it gets the join
    * line, the greeting and the history; the room gets a join event.
    */
-  join(member: Member, name: string): Refusal | null {
+  join(member: Member, name: string): HubRefusal | null {
     if (this.#closed || this.full) return "full";
     const key = nameKey(name);
     if (this.#members.has(key)) return "taken";
@@ -242,7 +201,7 @@ export class Hub {
     member.joinedAt = Date.now();
     this.#members.set(key, member);
     this.#options.log.event(`${CHAT_LABEL} ${name} joined from ${member.peer}`);
-    const lobby = this.#room(LOBBY)!;
+    const lobby = this.#openRoom(LOBBY)!;
     this.#enter(member, lobby, (names) => joinedLine(name, names), true);
     return null;
   }
@@ -251,13 +210,13 @@ export class Hub {
    * Moves a member to the room `name` (already valid), creating it if need
    * be; a new room starts with `history` (the cluster's, read beforehand).
    */
-  move(member: Member, name: string, history: HistoryEvent[] = []): Refusal | null {
+  move(member: Member, name: string, history: HistoryEvent[] = []): HubRefusal | null {
     const from = member.room;
     if (from && nameKey(from.name) === nameKey(name)) return "same";
     // A room that exists on another instance keeps the spelling it has there.
     const key = nameKey(name);
     if (!this.#rooms.has(key)) name = this.remoteRoom(key) ?? name;
-    const to = this.#room(name, this.#withSaidMeanwhile(key, history));
+    const to = this.#openRoom(name, this.#withSaidMeanwhile(key, history));
     if (!to) return "rooms";
     if (from) this.#exit(member, from, `moved to ${to.name}`);
     this.#options.log.event(`${CHAT_LABEL} ${member.name} moved to ${to.name}`);
@@ -305,7 +264,7 @@ export class Hub {
   }
 
   /** Changes a member's name (already valid); its room is told and keeps it in history. */
-  rename(member: Member, name: string): Refusal | null {
+  rename(member: Member, name: string): HubRefusal | null {
     if (name === member.name) return "same";
     const key = nameKey(name);
     const holder = this.#members.get(key);
@@ -489,7 +448,7 @@ export class Hub {
    * The room called `name`, created (with `history`) if there is room for
    * one more; null if not.
    */
-  #room(name: string, history: HistoryEvent[] = []): Room | null {
+  #openRoom(name: string, history: HistoryEvent[] = []): Room | null {
     const key = nameKey(name);
     const existing = this.#rooms.get(key);
     if (existing) return existing;
