@@ -104,3 +104,46 @@ Deno.test("layers: no file reaches itself through its imports", async () => {
   for (const path of graph.keys()) if (!state.has(path)) visit(path);
   deepStrictEqual(circles, []);
 });
+
+/**
+ * Inside a service folder: its top-level files are the wire protocol, config
+ * and status both ends share; `client/` and `server/` build on them and never
+ * on each other; the server may use its cluster layer, which uses neither.
+ * Each subfolder names the sibling subfolders it may import.
+ */
+const SUBFOLDERS: Record<string, Record<string, string[]>> = {
+  "lib/chat/": { "client/": [], "server/": ["cluster/"], "cluster/": [] },
+  "lib/files/": { "client/": [], "server/": [] },
+};
+
+/** The subfolder of a service folder a path is in ("" for its top level), or null outside one. */
+function subfolderOf(path: string): { service: string; sub: string } | null {
+  for (const service of Object.keys(SUBFOLDERS)) {
+    if (!path.startsWith(service)) continue;
+    const rest = path.slice(service.length);
+    const slash = rest.indexOf("/");
+    return { service, sub: slash < 0 ? "" : rest.slice(0, slash + 1) };
+  }
+  return null;
+}
+
+Deno.test("layers: inside a service folder, client and server share only the top level", async () => {
+  const problems: string[] = [];
+  for (const path of await sources()) {
+    const from = subfolderOf(path);
+    if (from === null) continue;
+    const allowed = SUBFOLDERS[from.service]!;
+    if (from.sub !== "" && !(from.sub in allowed)) {
+      problems.push(`${path}: subfolder ${from.sub} has no rule (add it to SUBFOLDERS)`);
+      continue;
+    }
+    for (const target of await importsOf(path)) {
+      const to = subfolderOf(target);
+      if (to === null || to.service !== from.service) continue;
+      if (to.sub === from.sub || to.sub === "") continue;
+      if (from.sub !== "" && allowed[from.sub]!.includes(to.sub)) continue;
+      problems.push(`${path} -> ${target}: ${from.sub || "the top level"} may not use ${to.sub}`);
+    }
+  }
+  deepStrictEqual(problems, []);
+});
