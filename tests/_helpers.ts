@@ -90,8 +90,9 @@ export class ServerProcess {
   ): Promise<ServerProcess> {
     // The file service writes into --files-dir: unless the test names one,
     // give it a fresh folder, removed on dispose, never the checkout.
-    const own = args.some((arg) => arg === "--files-dir" || arg.startsWith("--files-dir="));
-    const filesDir = own ? null : await Deno.makeTempDir({ prefix: "socketkit-test-" });
+    const filesDir = namesFilesDir(args)
+      ? null
+      : await Deno.makeTempDir({ prefix: "socketkit-test-" });
     const [program, programArgs] = command([
       ...runArgs(options),
       "serve",
@@ -122,7 +123,7 @@ export class ServerProcess {
     try {
       for (const label of expect) {
         const line = await server.waitFor(
-          new RegExp(`^${escape(label)} Listening on (.+):(\\d+)$`),
+          new RegExp(`^${escapeRegExp(label)} Listening on (.+):(\\d+)$`),
         );
         server.ports.set(label, Number(line.match(/:(\d+)$/)![1]));
       }
@@ -215,8 +216,14 @@ export class ServerProcess {
   }
 }
 
-function escape(text: string): string {
+/** `text` as a regular expression that matches it literally. */
+export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Whether `serve` arguments name their own --files-dir. */
+export function namesFilesDir(args: string[]): boolean {
+  return args.some((arg) => arg === "--files-dir" || arg.startsWith("--files-dir="));
 }
 
 /** Result of a CLI run. */
