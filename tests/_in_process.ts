@@ -17,12 +17,14 @@ import { parseServeConfig, SERVE_SPEC, type Server, startServer } from "../lib/s
 import { ALL_PORTS_ZERO, escapeRegExp, namesFilesDir, type ProcessOptions } from "./_helpers.ts";
 
 /**
- * The ProcessOptions an in-process server honours: only denoArgs of
- * --allow-ffi, which the test process has already (deno task test grants it).
- * Anything else (cwd, env, a wrapper such as prlimit) needs a child process.
+ * The ProcessOptions an in-process server honours: only denoArgs that grant
+ * what the test process has already (deno task test runs with --allow-ffi and
+ * --allow-env). Anything else (cwd, env, a wrapper such as prlimit) needs a
+ * child process.
  */
 function checkInProcess(options: ProcessOptions): void {
-  const other = (options.denoArgs ?? []).filter((arg) => arg !== "--allow-ffi");
+  const granted = (arg: string) => arg === "--allow-ffi" || arg.startsWith("--allow-env");
+  const other = (options.denoArgs ?? []).filter((arg) => !granted(arg));
   if (options.cwd !== undefined || options.env !== undefined || options.wrap || other.length) {
     throw new Error(
       `InProcessServer cannot honour ${JSON.stringify(options)}: use ServerProcess for that test`,
