@@ -9,6 +9,7 @@
  * Keep spawned-CLI tests for argv, exit codes, stdout, signals and the real
  * entry point.
  */
+import { type FdLimit, raiseFdLimit } from "../lib/base/fd_limit.ts";
 import { parseFlags } from "../lib/base/flags.ts";
 import { Logger } from "../lib/base/logger.ts";
 import { decodeLenient } from "../lib/base/text.ts";
@@ -19,8 +20,9 @@ import { ALL_PORTS_ZERO, escapeRegExp, namesFilesDir, type ProcessOptions } from
 /**
  * The ProcessOptions an in-process server honours: only denoArgs that grant
  * what the test process has already (deno task test runs with --allow-ffi and
- * --allow-env). Anything else (cwd, env, a wrapper such as prlimit) needs a
- * child process.
+ * --allow-env; without --allow-ffi in denoArgs the server acts as a child
+ * without it would). Anything else (cwd, env, a wrapper such as prlimit)
+ * needs a child process.
  */
 function checkInProcess(options: ProcessOptions): void {
   const granted = (arg: string) => arg === "--allow-ffi" || arg.startsWith("--allow-env");
@@ -106,7 +108,19 @@ export class InProcessServer {
     const filesDir = namesFilesDir(args)
       ? null
       : await Deno.makeTempDir({ prefix: "socketkit-test-" });
-    const argv = [...ALL_PORTS_ZERO, ...(filesDir ? ["--files-dir", filesDir] : []), ...args];
+    // A spawned server has FFI only when the test grants it; without it, it
+    // knows no open-file limit and --udp-engine auto takes Deno's sockets.
+    // The test process has FFI: mirror the child the test would have had.
+    const ffi = (options.denoArgs ?? []).includes("--allow-ffi");
+    const engine = ffi || args.some((arg) => arg.startsWith("--udp-engine"))
+      ? []
+      : ["--udp-engine", "deno"];
+    const argv = [
+      ...ALL_PORTS_ZERO,
+      ...engine,
+      ...(filesDir ? ["--files-dir", filesDir] : []),
+      ...args,
+    ];
     const log = new LineCollector();
     const warnings: string[] = [];
     let server: Server;
@@ -117,7 +131,10 @@ export class InProcessServer {
         summaryInterval: config.summaryInterval,
         sink: log,
       });
-      server = await startServer(config, logger, undefined, (line) => warnings.push(line));
+      const fdLimit: FdLimit = ffi
+        ? raiseFdLimit()
+        : { known: false, why: "--allow-ffi not granted" };
+      server = await startServer(config, logger, fdLimit, (line) => warnings.push(line));
     } catch (error) {
       if (filesDir) await Deno.remove(filesDir, { recursive: true });
       throw error;

@@ -1,13 +1,6 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
-import {
-  LineClient,
-  type ProcessOptions,
-  runCli,
-  ServerProcess,
-  tcpPortClosed,
-  udpRequest,
-} from "./_helpers.ts";
+import { LineClient, type ProcessOptions, runCli, tcpPortClosed, udpRequest } from "./_helpers.ts";
 import { ENGINE_RUNS } from "./_udp_engines.ts";
 import { InProcessServer } from "./_in_process.ts";
 
@@ -205,28 +198,6 @@ Deno.test("tcp message: an idle connection is closed after --idle-timeout; an ac
   equal(await active.request("still served"), ACK_TCP);
   await server.waitFor(/Closing idle connection from/);
 });
-
-for (const { engine, args, options, skip } of ENGINE_RUNS) {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.test({
-      name: `serve (${engine} engine): ${signal} takes the clean shutdown path and exits 0`,
-      ignore: skip !== null,
-      async fn() {
-        await using server = await ServerProcess.start(args, undefined, options);
-        using client = await LineClient.connect(server.port("[TCP Server]"));
-        equal(await client.request("hi"), ACK_TCP);
-        equal(await udpRequest(server.port("[UDP Server]"), "hi"), ACK_UDP);
-        const started = performance.now();
-        const { code } = await server.stop(signal);
-        equal(code, 0);
-        ok(performance.now() - started < 5000, "stopped at once, not after a timeout");
-        equal(await client.readLine(), null);
-        ok(server.lines.includes(`[Server] Shutting down (${signal})`));
-        equal(server.lines.at(-1), "[Server] All services stopped.");
-      },
-    });
-  }
-}
 
 for (const { engine, args, options, skip } of ENGINE_RUNS) {
   Deno.test({
