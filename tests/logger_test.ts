@@ -26,6 +26,7 @@ class Recorder implements LogSink {
     // Accept at most 7 bytes at a time, so short writes are exercised too.
     const n = Math.min(bytes.length, 7);
     this.#bytes.push(...bytes.subarray(0, n));
+    if (this.#waiters.length === 0) return n;
     const text = this.text;
     this.#waiters = this.#waiters.filter((waiter) => {
       if (!text.includes(waiter.text)) return true;
