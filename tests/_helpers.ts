@@ -55,8 +55,28 @@ export const ALL_PORTS_ZERO = [
   "--file-port=0",
 ];
 
+/**
+ * What a test needs of a running server, spawned ({@link ServerProcess}) or
+ * in process (InProcessServer, tests/_in_process.ts): a helper typed with it
+ * takes either.
+ */
+export interface TestServer extends AsyncDisposable {
+  /** Label ("[TCP Server]") -> bound port. */
+  readonly ports: Map<string, number>;
+  /** Every log line so far, in order. */
+  readonly lines: string[];
+  /** Port bound by the service with this label; throws if it has none. */
+  port(label: string): number;
+  /** The first log line matching `pattern`, already printed or still to come. */
+  waitFor(pattern: RegExp, ms?: number): Promise<string>;
+  /** Waits for the server to stop by itself (a client's `exit`). */
+  exited(ms?: number): Promise<{ code: number; stderr: string }>;
+  /** Stops the server the way SIGTERM does. */
+  stop(): Promise<{ code: number; stderr: string }>;
+}
+
 /** A `socketkit serve` child process and the ports its services bound. */
-export class ServerProcess {
+export class ServerProcess implements TestServer {
   readonly child: Deno.ChildProcess;
   /** Label ("[TCP Server]") -> bound port. */
   readonly ports: Map<string, number>;

@@ -15,7 +15,13 @@ import { Logger } from "../lib/base/logger.ts";
 import { decodeLenient } from "../lib/base/text.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { parseServeConfig, SERVE_SPEC, type Server, startServer } from "../lib/serve.ts";
-import { ALL_PORTS_ZERO, escapeRegExp, namesFilesDir, type ProcessOptions } from "./_helpers.ts";
+import {
+  ALL_PORTS_ZERO,
+  escapeRegExp,
+  namesFilesDir,
+  type ProcessOptions,
+  type TestServer,
+} from "./_helpers.ts";
 
 /**
  * The ProcessOptions an in-process server honours: only denoArgs that grant
@@ -67,7 +73,7 @@ class LineCollector {
 }
 
 /** A `socketkit serve` running inside the test process, on port 0 everywhere. */
-export class InProcessServer {
+export class InProcessServer implements TestServer {
   /** Label ("[TCP Server]") -> bound port. */
   readonly ports = new Map<string, number>();
   /** Every log line so far, in order (what the CLI prints to stdout). */
