@@ -7,7 +7,9 @@
  * and the same start(args, expect, options): switching a test over is
  * `ServerProcess.start` -> `InProcessServer.start`.
  * Keep spawned-CLI tests for argv, exit codes, stdout, signals and the real
- * entry point.
+ * entry point, and for what only a process has: its environment, its
+ * open-file limit, its peak memory, a SIGKILL, and serve()'s giving up of
+ * FFI (startServer keeps the permission; so does the test process).
  */
 import { type FdLimit, raiseFdLimit } from "../lib/base/fd_limit.ts";
 import { parseFlags } from "../lib/base/flags.ts";
