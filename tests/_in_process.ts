@@ -203,9 +203,12 @@ export class InProcessServer implements TestServer {
     return { code: 0, stderr: this.#stderr() };
   }
 
-  /** Takes the shutdown path a signal would (the log says "Shutting down (`reason`)"). */
-  async stop(reason = "SIGTERM"): Promise<{ code: number; stderr: string }> {
-    this.#server.shutdown(reason);
+  /**
+   * Takes the shutdown path SIGTERM or SIGINT takes (the log says "Shutting
+   * down (SIGTERM)"). No SIGKILL: a crash needs a process (ServerProcess).
+   */
+  async stop(signal: "SIGTERM" | "SIGINT" = "SIGTERM"): Promise<{ code: number; stderr: string }> {
+    this.#server.shutdown(signal);
     return await this.exited();
   }
 
