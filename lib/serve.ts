@@ -251,11 +251,13 @@ export interface Server {
 /**
  * Starts every configured service. If one cannot bind, those already started
  * are stopped again and the error is thrown, so nothing is left listening.
+ * Start-up warnings go to `warn` (default: stderr).
  */
 export async function startServer(
   config: ServeConfig,
   log: Logger,
   fdLimit: FdLimit = raiseFdLimit(),
+  warn: (line: string) => void = (line) => console.error(line),
 ): Promise<Server> {
   if (config.udpEngine === "batch" && usesUdp(config)) {
     const problem = batchEngineProblem();
@@ -271,7 +273,7 @@ export async function startServer(
       ...sized.warnings,
     ]
   ) {
-    console.error(`warning: ${warning}`);
+    warn(`warning: ${warning}`);
   }
   notes.unshift(...sized.notes);
   let requestStop!: (reason: string) => void;

@@ -55,8 +55,28 @@ export const ALL_PORTS_ZERO = [
   "--file-port=0",
 ];
 
+/**
+ * What a test needs of a running server, spawned ({@link ServerProcess}) or
+ * in process (InProcessServer, tests/_in_process.ts): a helper typed with it
+ * takes either.
+ */
+export interface TestServer extends AsyncDisposable {
+  /** Label ("[TCP Server]") -> bound port. */
+  readonly ports: Map<string, number>;
+  /** Every log line so far, in order. */
+  readonly lines: string[];
+  /** Port bound by the service with this label; throws if it has none. */
+  port(label: string): number;
+  /** The first log line matching `pattern`, already printed or still to come. */
+  waitFor(pattern: RegExp, ms?: number): Promise<string>;
+  /** Waits for the server to stop by itself (a client's `exit`). */
+  exited(ms?: number): Promise<{ code: number; stderr: string }>;
+  /** Stops the server the way SIGTERM does. */
+  stop(): Promise<{ code: number; stderr: string }>;
+}
+
 /** A `socketkit serve` child process and the ports its services bound. */
-export class ServerProcess {
+export class ServerProcess implements TestServer {
   readonly child: Deno.ChildProcess;
   /** Label ("[TCP Server]") -> bound port. */
   readonly ports: Map<string, number>;
@@ -90,8 +110,9 @@ export class ServerProcess {
   ): Promise<ServerProcess> {
     // The file service writes into --files-dir: unless the test names one,
     // give it a fresh folder, removed on dispose, never the checkout.
-    const own = args.some((arg) => arg === "--files-dir" || arg.startsWith("--files-dir="));
-    const filesDir = own ? null : await Deno.makeTempDir({ prefix: "socketkit-test-" });
+    const filesDir = namesFilesDir(args)
+      ? null
+      : await Deno.makeTempDir({ prefix: "socketkit-test-" });
     const [program, programArgs] = command([
       ...runArgs(options),
       "serve",
@@ -122,7 +143,7 @@ export class ServerProcess {
     try {
       for (const label of expect) {
         const line = await server.waitFor(
-          new RegExp(`^${escape(label)} Listening on (.+):(\\d+)$`),
+          new RegExp(`^${escapeRegExp(label)} Listening on (.+):(\\d+)$`),
         );
         server.ports.set(label, Number(line.match(/:(\d+)$/)![1]));
       }
@@ -215,8 +236,14 @@ export class ServerProcess {
   }
 }
 
-function escape(text: string): string {
+/** `text` as a regular expression that matches it literally. */
+export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Whether `serve` arguments name their own --files-dir. */
+export function namesFilesDir(args: string[]): boolean {
+  return args.some((arg) => arg === "--files-dir" || arg.startsWith("--files-dir="));
 }
 
 /** Result of a CLI run. */

@@ -1,42 +1,12 @@
 /**
- * The benchmark runner: its command line, its arithmetic, and one real quick
- * scenario end to end (start-up, a few seconds).
+ * The benchmark runner: its command line and its arithmetic (one real quick
+ * scenario end to end is in tests/slow/bench_run_test.ts).
  */
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { Histogram } from "../bench/_histogram.ts";
-import { median, type Report, summarise, toMarkdown } from "../bench/_report.ts";
+import { median, summarise, toMarkdown } from "../bench/_report.ts";
 import type { Measurement } from "../bench/scenario.ts";
-import { ROOT } from "./_helpers.ts";
-
-const RUN = fileURLToPath(new URL("../bench/run.ts", import.meta.url));
-
-async function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-run",
-      "--allow-env",
-      "--allow-sys",
-      RUN,
-      ...args,
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: text.decode(output.stdout),
-    stderr: text.decode(output.stderr),
-  };
-}
+import { bench } from "./_bench.ts";
 
 Deno.test("bench: an unknown scenario is a usage error, exit 2, nothing on stdout", async () => {
   const result = await bench(["--only", "nosuch"]);
@@ -49,25 +19,6 @@ Deno.test("bench: an unknown flag is a usage error, exit 2", async () => {
   const result = await bench(["--fast"]);
   equal(result.code, 2);
   match(result.stderr, /--fast/);
-});
-
-Deno.test("bench: --quick --only startup --json writes one JSON report to stdout", async () => {
-  const result = await bench(["--quick", "--only", "startup", "--json"]);
-  equal(result.code, 0, result.stderr);
-  const report = JSON.parse(result.stdout) as Report;
-  ok(report.machine.cores >= 1);
-  equal(report.machine.deno, Deno.version.deno);
-  deepStrictEqual(report.settings.quick, true);
-  equal(report.scenarios.length, 1);
-  const [startup] = report.scenarios;
-  equal(startup!.name, "startup");
-  equal(startup!.error, undefined);
-  deepStrictEqual(startup!.figures.map((f) => f.unit), ["ms", "ms", "ms"]);
-  for (const figure of startup!.figures) {
-    ok(figure.median > 0 && figure.median < 10_000, `${figure.figure}: ${figure.median}`);
-    ok(figure.baseline! > 0, `${figure.figure} has a baseline`);
-  }
-  match(result.stderr, /bench: startup run 1\/1/);
 });
 
 Deno.test("bench report: medians, ranges, same-run ratios and goals", () => {

@@ -1,12 +1,13 @@
 import { deepStrictEqual, doesNotMatch, equal, match, ok } from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { exitRefusal } from "../lib/message/exit.ts";
-import { LineClient, runCli, ServerProcess, tcpPortClosed } from "./_helpers.ts";
+import { LineClient, runCli, tcpPortClosed } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 const TCP_REPLY = "[TCP Client] Server responded: [TCP Server] Your message was received!";
 const UDP_REPLY = "[UDP Client] Server responded: [UDP Server] Your message was received!";
 
-function messageArgs(server: ServerProcess, ...extra: string[]): string[] {
+function messageArgs(server: InProcessServer, ...extra: string[]): string[] {
   return [
     "connect",
     ...extra,
@@ -16,7 +17,7 @@ function messageArgs(server: ServerProcess, ...extra: string[]): string[] {
 }
 
 Deno.test("connect --random: lines go over both transports, end of input leaves the server running", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   const lines = Array.from({ length: 40 }, (_, i) => `line ${i}`);
   const result = await runCli(messageArgs(server, "--random"), lines.join("\n") + "\n");
   equal(result.code, 0, result.stderr);
@@ -29,7 +30,7 @@ Deno.test("connect --random: lines go over both transports, end of input leaves 
 });
 
 Deno.test("connect --tcp and --udp fix the transport", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   const tcp = await runCli(messageArgs(server, "--tcp"), "a\nb\n");
   deepStrictEqual(tcp.stdout.trim().split("\n"), [TCP_REPLY, TCP_REPLY]);
   const udp = await runCli(messageArgs(server, "--udp"), "a\nb\n");
@@ -37,7 +38,7 @@ Deno.test("connect --tcp and --udp fix the transport", async () => {
 });
 
 Deno.test("connect: exit goes over both transports, prints the replies, stops the server, exit 0", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   const tcp = server.port("[TCP Server]");
   const result = await runCli(messageArgs(server, "--random"), "hello\nexit\nnever sent\n");
   equal(result.code, 0, result.stderr);

@@ -4,7 +4,8 @@
  * skips, saying why, when its tool is not installed.
  */
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { hasCommand, ServerProcess } from "./_helpers.ts";
+import { hasCommand } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 const tools = {
   nc: await hasCommand("nc"),
@@ -35,7 +36,7 @@ Deno.test({
   name: "independent client: netcat sends lines over TCP and a datagram over UDP",
   ignore: !tools.nc,
   async fn() {
-    await using server = await ServerProcess.start();
+    await using server = await InProcessServer.start();
     // -N: shut down the write side at EOF, so the server sees a half-close and replies.
     const tcp = await run(
       "nc",
@@ -56,7 +57,7 @@ Deno.test({
   name: "independent client: socat over TCP",
   ignore: !tools.socat,
   async fn() {
-    await using server = await ServerProcess.start();
+    await using server = await InProcessServer.start();
     const out = await run(
       "socat",
       ["-t", "2", "-", `TCP:127.0.0.1:${server.port("[TCP Server]")}`],
@@ -71,7 +72,7 @@ Deno.test({
     "independent client: the original Python client pattern (no newline, then recv) on both transports",
   ignore: !tools.python3,
   async fn() {
-    await using server = await ServerProcess.start();
+    await using server = await InProcessServer.start();
     const script = `
 import socket, sys
 tcp_port, udp_port = int(sys.argv[1]), int(sys.argv[2])

@@ -26,10 +26,10 @@ import {
   runCli,
   runInPty,
   runInPtySteps,
-  ServerProcess,
   UdpFrom,
   udpRequest,
 } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 import { ENGINE_RUNS } from "./_udp_engines.ts";
 
 const INFO = "[Info Server]";
@@ -41,8 +41,8 @@ async function startInfo(
   extra: string[] = [],
   labels: string[] = [INFO],
   options: ProcessOptions = {},
-): Promise<ServerProcess> {
-  return await ServerProcess.start(
+): Promise<InProcessServer> {
+  return await InProcessServer.start(
     extra.length > 0 ? extra : ["--services", "info"],
     labels,
     options,
@@ -259,13 +259,9 @@ Deno.test({
       const reply = await queryJson(port, "USERS JSON");
       return (reply.users as { name: string }[]).map((user) => user.name).sort();
     };
-    // Joining is not observable from the outside except through USERS itself,
-    // so poll, bounded in count.
-    const until = async (want: string[]) => {
-      for (let i = 0; i < 200; i++) {
-        if (JSON.stringify(await users()) === JSON.stringify(want)) return;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+    // The server logs each join, move and leave once the roster has it.
+    const until = async (logged: RegExp, want: string[]) => {
+      await server.waitFor(logged);
       deepStrictEqual(await users(), want);
     };
     const join = async (name: string) => {
@@ -275,25 +271,20 @@ Deno.test({
       return client;
     };
     using alice = await join("alice");
-    await until(["alice"]);
+    await until(/^\[Chat Server\] alice joined from /, ["alice"]);
     using bob = await join("bob");
-    await until(["alice", "bob"]);
+    await until(/^\[Chat Server\] bob joined from /, ["alice", "bob"]);
     match((await udpRequest(port, "USERS"))!, /^users: 2\nalice in #lobby \(here \d+s\)\n/);
     await bob.send("/join #games\n");
-    for (let i = 0; i < 200; i++) {
-      const reply = await queryJson(port, "USERS JSON");
-      const rooms = (reply.users as { name: string; room: string }[]).map((u) => u.room);
-      if (rooms.includes("#games")) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await server.waitFor(/^\[Chat Server\] bob moved to #games$/);
     match(
       (await udpRequest(port, "USERS"))!,
       /^users: 2\nbob in #games \(here \d+s\)\nalice in #lobby \(here \d+s\)$/,
     );
     alice.close();
-    await until(["bob"]);
+    await until(/^\[Chat Server\] alice left/, ["bob"]);
     bob.close();
-    await until([]);
+    await until(/^\[Chat Server\] bob left/, []);
   },
 });
 

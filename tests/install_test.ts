@@ -7,7 +7,8 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { PERMISSIONS } from "../tools/compile.ts";
-import { ROOT, ServerProcess } from "./_helpers.ts";
+import { ROOT } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 const CONFIG = join(ROOT, "deno.json");
 
@@ -78,7 +79,7 @@ Deno.test("install: 'deno task install' gives a socketkit command that runs from
 });
 
 Deno.test("tasks: 'deno task connect' reads and writes relative paths in the caller's directory", async () => {
-  await using server = await ServerProcess.start(["--services=files"], ["[File Server]"]);
+  await using server = await InProcessServer.start(["--services=files"], ["[File Server]"]);
   const port = `--file-port=${server.port("[File Server]")}`;
   const here = await Deno.makeTempDir({ prefix: "socketkit-cwd-" });
   try {

@@ -1,4 +1,5 @@
-import { deepStrictEqual, equal, match } from "node:assert/strict";
+import { deepStrictEqual, equal, match, notEqual } from "node:assert/strict";
+import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { Logger, type LogSink } from "../lib/base/logger.ts";
 import { encode } from "../lib/base/text.ts";
 
@@ -8,6 +9,7 @@ class Recorder implements LogSink {
   writes = 0;
   #gate: Promise<void> | null = null;
   #open: () => void = () => {};
+  #waiters: { text: string; resolve: () => void }[] = [];
 
   hold(): void {
     this.#gate = new Promise((resolve) => (this.#open = resolve));
@@ -24,7 +26,20 @@ class Recorder implements LogSink {
     // Accept at most 7 bytes at a time, so short writes are exercised too.
     const n = Math.min(bytes.length, 7);
     this.#bytes.push(...bytes.subarray(0, n));
+    if (this.#waiters.length === 0) return n;
+    const text = this.text;
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!text.includes(waiter.text)) return true;
+      waiter.resolve();
+      return false;
+    });
     return n;
+  }
+
+  /** Resolves once what was written contains `text`. */
+  written(text: string): Promise<void> {
+    if (this.text.includes(text)) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ text, resolve }));
   }
 
   get text(): string {
@@ -101,9 +116,7 @@ Deno.test("logger: a repeated line is printed once, then summarised at most once
   for (let i = 0; i < 1000; i++) log.repeated("refused", "info", `[X] refused ${i}`, more);
   log.repeated("other", "info", () => "[X] another kind", more);
   // The held-back ones come out as one line once the interval is over.
-  for (let i = 0; i < 100 && !sink.text.includes("999 more"); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  notEqual(await within(sink.written("999 more"), 5000), TIMED_OUT, "no summary line");
   equal(sink.text, "[X] refused 0\n[X] another kind\n[X] 999 more refusals\n");
   // Within the next interval: counted again; flush() prints what is held back.
   log.repeated("refused", "info", "[X] refused again", more);

@@ -5,40 +5,10 @@
  * hear the host's "port unreachable").
  */
 import { doesNotMatch, equal, match, ok } from "node:assert/strict";
-import { hasCommand, runCli, runInPtySteps, ServerProcess } from "./_helpers.ts";
+import { hasCommand, runCli, runInPtySteps } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 import { makeTestCerts } from "./_security.ts";
-
-/** A TCP server on port 0 that answers each connection's first bytes with `reply`. */
-async function fakeServer(
-  reply: Uint8Array | null,
-  run: (port: number) => Promise<void>,
-): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      await conn.read(new Uint8Array(1024)).catch(() => null);
-      if (reply !== null) {
-        await conn.write(reply).catch(() => 0);
-        conn.close();
-      }
-    }
-  })();
-  try {
-    await run(listener.addr.port);
-  } finally {
-    listener.close();
-    await serving.catch(() => {});
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch {
-        // closed after its reply
-      }
-    }
-  }
-}
+import { closedUdpPort, fakeServer } from "./_fake_peers.ts";
 
 Deno.test("message mode: control characters in a reply are escaped, never sent to the terminal", async () => {
   const reply = new TextEncoder().encode(
@@ -76,7 +46,7 @@ Deno.test({
   async fn() {
     const certs = (await makeTestCerts())!;
     try {
-      await using server = await ServerProcess.start(
+      await using server = await InProcessServer.start(
         ["--services=message", "--tls-cert", certs.cert, "--tls-key", certs.key],
         ["[TCP Server]"],
       );
@@ -101,7 +71,7 @@ Deno.test({
 });
 
 Deno.test("message mode: pointed at the chat port or a UDP service that is not it, exit 1 naming the port", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--services=chat,info"],
     ["[Chat Server]", "[Info Server]"],
   );
@@ -125,48 +95,6 @@ Deno.test("message mode: pointed at the chat port or a UDP service that is not i
   );
 });
 
-Deno.test("message mode: a TCP server that never answers times out with exit 1", async () => {
-  await fakeServer(null, async (port) => {
-    const started = performance.now();
-    const result = await runCli(
-      ["connect", "--tcp", `--tcp-port=${port}`, "--timeout=200ms", "--retries=1"],
-      "hi\n",
-    );
-    equal(result.code, 1);
-    match(
-      result.stderr,
-      /^error: No reply from 127\.0\.0\.1:\d+ within 0\.4 s over TCP: wrong port/,
-    );
-    ok(performance.now() - started < 30_000);
-  });
-});
-
-/** A UDP port with nothing on it: bound, read back, released. */
-function closedUdpPort(): number {
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (socket.addr as Deno.NetAddr).port;
-  socket.close();
-  return port;
-}
-
-Deno.test("message mode: UDP to a port where nothing listens fails at once (ICMP port unreachable)", async () => {
-  const port = closedUdpPort();
-  const started = performance.now();
-  // 5 s a try, 3 tries: without the ICMP answer this would take 15 s.
-  const result = await runCli(
-    ["connect", "--udp", `--udp-port=${port}`, "--timeout=5s", "--retries=2"],
-    "one\ntwo\n",
-    { denoArgs: ["--allow-ffi"] },
-  );
-  const seconds = (performance.now() - started) / 1000;
-  equal(result.code, 1, result.stderr);
-  match(
-    result.stderr,
-    /^error: Nothing listens on UDP 127\.0\.0\.1:\d+: the host answered "port unreachable": is socketkit serve running/,
-  );
-  ok(seconds < 5, `took ${seconds.toFixed(1)} s`);
-});
-
 Deno.test("message mode: without --allow-ffi, UDP that never gets a reply still ends with exit 1", async () => {
   const result = await runCli(
     ["connect", "--udp", `--udp-port=${closedUdpPort()}`, "--timeout=100ms", "--retries=0"],
@@ -186,7 +114,7 @@ Deno.test({
   // The pseudo-terminal comes from python3's pty module.
   ignore: !(await hasCommand("python3")),
   async fn() {
-    await using server = await ServerProcess.start();
+    await using server = await InProcessServer.start();
     const prompt = "\\(Ctrl-D or Ctrl-C: back to the menu; 'exit' stops the server\\): ";
     const result = await runInPtySteps(
       [

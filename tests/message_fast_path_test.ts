@@ -6,7 +6,8 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import { LineSplitter } from "../lib/net/line_splitter.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
 import { isExitCommand } from "../lib/message/exit.ts";
-import { LineClient, ServerProcess, udpRequest } from "./_helpers.ts";
+import { LineClient, udpRequest } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";
 
@@ -97,7 +98,7 @@ Deno.test("line splitter: any chunking of a stream gives the same lines and over
 });
 
 Deno.test("tcp message: 3,000 lines in one write get 3,000 acknowledgements", async () => {
-  await using server = await ServerProcess.start(["--quiet"]);
+  await using server = await InProcessServer.start(["--quiet"]);
   using client = await LineClient.connect(server.port("[TCP Server]"));
   const count = 3000; // more than one shared run of acknowledgements
   await client.send("m\n".repeat(count));
@@ -105,7 +106,7 @@ Deno.test("tcp message: 3,000 lines in one write get 3,000 acknowledgements", as
 });
 
 Deno.test("tcp message: long lines across growing reads are acknowledged once each", async () => {
-  await using server = await ServerProcess.start(["--quiet"]);
+  await using server = await InProcessServer.start(["--quiet"]);
   using client = await LineClient.connect(server.port("[TCP Server]"));
   // The read buffer starts at 1 KiB and grows; lines must not be cut where it grows.
   await client.send("a".repeat(60_000) + "\n" + "b".repeat(3000) + "\nc\n");
@@ -115,7 +116,7 @@ Deno.test("tcp message: long lines across growing reads are acknowledged once ea
 });
 
 Deno.test("tcp message: acknowledgements and other replies in one read keep their order", async () => {
-  await using server = await ServerProcess.start([
+  await using server = await InProcessServer.start([
     "--quiet",
     "--exit-from",
     "none",
@@ -137,7 +138,7 @@ Deno.test("tcp message: acknowledgements and other replies in one read keep thei
 });
 
 Deno.test("tcp and udp message: the log shows plain, escaped and long messages as before", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   using client = await LineClient.connect(server.port("[TCP Server]"));
   const long = "L".repeat(250);
   await client.send(`plain text\t~!\nh\u00e9llo \x1b[31mred\x7f\n${long}\n`);
@@ -162,7 +163,7 @@ Deno.test("tcp and udp message: the log shows plain, escaped and long messages a
 });
 
 Deno.test("udp message: exit in mixed case with spaces is still exit", async () => {
-  await using server = await ServerProcess.start(["--quiet", "--exit-from", "none"]);
+  await using server = await InProcessServer.start(["--quiet", "--exit-from", "none"]);
   equal(
     await udpRequest(server.port("[UDP Server]"), "\t ExIt \r\n"),
     "[UDP Server] Refusing exit: this server does not accept exit (--exit-from none)",

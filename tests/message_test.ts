@@ -1,20 +1,14 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
-import {
-  LineClient,
-  type ProcessOptions,
-  runCli,
-  ServerProcess,
-  tcpPortClosed,
-  udpRequest,
-} from "./_helpers.ts";
+import { LineClient, type ProcessOptions, runCli, tcpPortClosed, udpRequest } from "./_helpers.ts";
 import { ENGINE_RUNS } from "./_udp_engines.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";
 const ACK_UDP = "[UDP Server] Your message was received!";
 
 Deno.test("tcp message: a reply for a message sent without a newline", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   using client = await LineClient.connect(server.port("[TCP Server]"));
   await client.send("Hello"); // the original client: sendall(b"Hello"); recv(1024)
   equal(await client.readLine(), ACK_TCP);
@@ -22,7 +16,7 @@ Deno.test("tcp message: a reply for a message sent without a newline", async () 
 });
 
 Deno.test("tcp message: many lines on one connection, LF and CRLF, each acknowledged", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   using client = await LineClient.connect(server.port("[TCP Server]"));
   await client.send("one\ntwo\r\nthree\n");
   deepStrictEqual(
@@ -37,7 +31,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
     name: `udp message (${engine} engine): each datagram gets the reply datagram`,
     ignore: skip !== null,
     async fn() {
-      await using server = await ServerProcess.start(args, undefined, options);
+      await using server = await InProcessServer.start(args, undefined, options);
       equal(await udpRequest(server.port("[UDP Server]"), "Hello"), ACK_UDP);
       await server.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: Hello$/);
     },
@@ -45,7 +39,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
 }
 
 Deno.test("tcp message: exit stops every service, frees the ports and exits 0", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   const tcp = server.port("[TCP Server]");
   using client = await LineClient.connect(tcp);
   equal(await client.request("  EXIT "), "[TCP Server] Server shutting down...");
@@ -66,7 +60,7 @@ Deno.test("cli: connection refused is one line and exit 1", async () => {
 });
 
 Deno.test("tcp message: a half-close ends the pending message and still gets its reply", async () => {
-  await using server = await ServerProcess.start(["--flush-delay", "10s"]);
+  await using server = await InProcessServer.start(["--flush-delay", "10s"]);
   using client = await LineClient.connect(server.port("[TCP Server]"));
   await client.send("no newline, then FIN");
   await client.conn.closeWrite();
@@ -79,7 +73,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
     name: `udp message (${engine} engine): exit over UDP stops every service and exits 0`,
     ignore: skip !== null,
     async fn() {
-      await using server = await ServerProcess.start(args, undefined, options);
+      await using server = await InProcessServer.start(args, undefined, options);
       const tcp = server.port("[TCP Server]");
       using idle = await LineClient.connect(tcp);
       equal(
@@ -95,7 +89,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
 }
 
 Deno.test("exit: refused under --exit-from none, over both transports, and the server runs on", async () => {
-  await using server = await ServerProcess.start(["--exit-from", "none"]);
+  await using server = await InProcessServer.start(["--exit-from", "none"]);
   using client = await LineClient.connect(server.port("[TCP Server]"));
   const refusal = "Refusing exit: this server does not accept exit (--exit-from none)";
   equal(await client.request("exit"), `[TCP Server] ${refusal}`);
@@ -105,7 +99,7 @@ Deno.test("exit: refused under --exit-from none, over both transports, and the s
 });
 
 Deno.test("exit: --exit-from local accepts a loopback peer", async () => {
-  await using server = await ServerProcess.start(["--exit-from", "local"]);
+  await using server = await InProcessServer.start(["--exit-from", "local"]);
   equal(
     await udpRequest(server.port("[UDP Server]"), "exit"),
     "[UDP Server] Server shutting down...",
@@ -114,7 +108,7 @@ Deno.test("exit: --exit-from local accepts a loopback peer", async () => {
 });
 
 Deno.test("tcp message: a 1 MiB line gets an error, the rest is discarded, the connection stays usable", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   using client = await LineClient.connect(server.port("[TCP Server]"));
   await client.send("x".repeat(1024 * 1024) + "\nafter\n");
   equal(
@@ -126,7 +120,7 @@ Deno.test("tcp message: a 1 MiB line gets an error, the rest is discarded, the c
 });
 
 Deno.test("tcp message: --max-message is configurable", async () => {
-  await using server = await ServerProcess.start(["--max-message", "8"]);
+  await using server = await InProcessServer.start(["--max-message", "8"]);
   using client = await LineClient.connect(server.port("[TCP Server]"));
   equal(await client.request("12345678"), ACK_TCP);
   match((await client.request("123456789"))!, /message too long \(over 8 bytes\)/);
@@ -137,7 +131,7 @@ Deno.test("tcp message: --max-message is configurable", async () => {
 });
 
 Deno.test("tcp message: invalid UTF-8 and escape sequences are acknowledged and logged harmlessly", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   using client = await LineClient.connect(server.port("[TCP Server]"));
   await client.send(new Uint8Array([0xff, 0xfe, 0x1b, 0x5b, 0x32, 0x4a, 0x0a])); // junk + ESC[2J
   equal(await client.readLine(), ACK_TCP);
@@ -151,7 +145,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
       `udp message (${engine} engine): empty, 65,507-byte and non-UTF-8 datagrams are answered and the service goes on`,
     ignore: skip !== null,
     async fn() {
-      await using server = await ServerProcess.start(args, undefined, options);
+      await using server = await InProcessServer.start(args, undefined, options);
       const udp = server.port("[UDP Server]");
       equal(await udpRequest(udp, new Uint8Array(0)), ACK_UDP);
       // The largest UDP payload over IPv4: read whole, not cut.
@@ -164,7 +158,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
 }
 
 Deno.test("tcp message: many clients at once each get their own replies", async () => {
-  await using server = await ServerProcess.start();
+  await using server = await InProcessServer.start();
   const port = server.port("[TCP Server]");
   const clients = await Promise.all(Array.from({ length: 20 }, () => LineClient.connect(port)));
   try {
@@ -180,7 +174,7 @@ Deno.test("tcp message: many clients at once each get their own replies", async 
 });
 
 Deno.test("tcp message: over --max-conns a client is told and closed; the others are unaffected", async () => {
-  await using server = await ServerProcess.start(["--max-conns", "2"]);
+  await using server = await InProcessServer.start(["--max-conns", "2"]);
   const port = server.port("[TCP Server]");
   using first = await LineClient.connect(port);
   using second = await LineClient.connect(port);
@@ -193,7 +187,7 @@ Deno.test("tcp message: over --max-conns a client is told and closed; the others
 });
 
 Deno.test("tcp message: an idle connection is closed after --idle-timeout; an active one is not", async () => {
-  await using server = await ServerProcess.start(["--idle-timeout", "300ms"]);
+  await using server = await InProcessServer.start(["--idle-timeout", "300ms"]);
   const port = server.port("[TCP Server]");
   using idle = await LineClient.connect(port);
   using active = await LineClient.connect(port);
@@ -204,28 +198,6 @@ Deno.test("tcp message: an idle connection is closed after --idle-timeout; an ac
   equal(await active.request("still served"), ACK_TCP);
   await server.waitFor(/Closing idle connection from/);
 });
-
-for (const { engine, args, options, skip } of ENGINE_RUNS) {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.test({
-      name: `serve (${engine} engine): ${signal} takes the clean shutdown path and exits 0`,
-      ignore: skip !== null,
-      async fn() {
-        await using server = await ServerProcess.start(args, undefined, options);
-        using client = await LineClient.connect(server.port("[TCP Server]"));
-        equal(await client.request("hi"), ACK_TCP);
-        equal(await udpRequest(server.port("[UDP Server]"), "hi"), ACK_UDP);
-        const started = performance.now();
-        const { code } = await server.stop(signal);
-        equal(code, 0);
-        ok(performance.now() - started < 5000, "stopped at once, not after a timeout");
-        equal(await client.readLine(), null);
-        ok(server.lines.includes(`[Server] Shutting down (${signal})`));
-        equal(server.lines.at(-1), "[Server] All services stopped.");
-      },
-    });
-  }
-}
 
 for (const { engine, args, options, skip } of ENGINE_RUNS) {
   Deno.test({

@@ -7,7 +7,8 @@
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { parseV1, ProxyHeaderError, readProxyHeader } from "../lib/net/proxy_header.ts";
 import { encode } from "../lib/base/text.ts";
-import { LineClient, runCli, ServerProcess } from "./_helpers.ts";
+import { LineClient, runCli } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 const TCP = "[TCP Server]";
 const CHAT = "[Chat Server]";
@@ -102,7 +103,7 @@ Deno.test("proxy header: 3,000 mangled headers give an address or ProxyHeaderErr
 });
 
 Deno.test("serve --proxy-protocol: the header's client is the peer for the log, --allow, --max-conns-per-ip and --exit-from", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     [
       "--services",
       "message,chat",
@@ -176,7 +177,7 @@ async function joinThrough(port: number, header: string): Promise<LineClient> {
 }
 
 Deno.test("serve --proxy-protocol: from anyone else a PROXY line is just data; with TLS it is a usage error", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--services", "message", "--tcp-port", "0", "--udp-port", "0", "--proxy-protocol", "10.0.0.1"],
     [TCP],
   );

@@ -15,6 +15,7 @@ import { parseAuthLine, splitDatagram } from "../lib/security/protocol.ts";
 import { Token } from "../lib/security/token_check.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
 import { runCli, runInPtySteps, ServerProcess, UdpFrom } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 import {
   makeTestCerts,
   RawClient,
@@ -131,7 +132,7 @@ Deno.test("serve: exposing the server without --allow or a token, or TLS without
 
 Deno.test("deny: a denied TCP peer is closed at once and a denied datagram dropped, on every service; mapped peers match IPv4 rules", async () => {
   // Bound to the IPv4-mapped loopback address, so peers arrive as ::ffff:127.0.0.1.
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--host", "::ffff:127.0.0.1", "--deny", "127.0.0.1", "--services", "message,chat,info"],
     [TCP, UDP, CHAT, INFO],
   );
@@ -152,7 +153,7 @@ Deno.test("deny: a denied TCP peer is closed at once and a denied datagram dropp
 });
 
 Deno.test("allow: only listed peers get in; deny wins over allow", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--allow", "127.0.0.0/8", "--deny", "127.0.0.1", "--services", "message,info"],
     [TCP, UDP, INFO],
   );
@@ -161,7 +162,7 @@ Deno.test("allow: only listed peers get in; deny wins over allow", async () => {
   equal(await one.request(server.port(UDP), "x", 300), null, "denied although allowed");
   equal(await two.request(server.port(UDP), "x"), ACK_UDP);
 
-  await using only = await ServerProcess.start(
+  await using only = await InProcessServer.start(
     ["--allow", "127.0.0.2", "--services", "message,info"],
     [TCP, UDP, INFO],
   );
@@ -173,7 +174,7 @@ Deno.test("allow: only listed peers get in; deny wins over allow", async () => {
 });
 
 Deno.test("allow: IPv6 rules on an IPv6 address", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--host", "::1", "--allow", "::1/128", "--services", "message"],
   );
   using client = await RawClient.tcp(server.port(TCP), "::1");
@@ -183,7 +184,7 @@ Deno.test("allow: IPv6 rules on an IPv6 address", async () => {
 // ---- the token ----
 
 Deno.test("token over TCP: challenge first; wrong and missing tokens refused and logged without the secret; the right one opens the protocol", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--token-file", tokenFile, "--services", "message,info"],
     [TCP, UDP, INFO],
   );
@@ -219,7 +220,7 @@ Deno.test("token over TCP: challenge first; wrong and missing tokens refused and
 });
 
 Deno.test("token over TCP: --auth-timeout, an over-long AUTH line, a close mid-line, and a cool-down after repeated failures", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--token-file", tokenFile, "--auth-timeout", "300ms", "--services", "message"],
   );
   const port = server.port(TCP);
@@ -257,7 +258,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
       `token over UDP (${engine} engine): message and info need the AUTH line; refusals are short; a tokenless server strips the line`,
     ignore: skip !== null,
     async fn() {
-      await using server = await ServerProcess.start(
+      await using server = await InProcessServer.start(
         ["--token-file", tokenFile, "--services", "message,info", ...args],
         [TCP, UDP, INFO],
         options,
@@ -272,7 +273,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
       await server.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: hello$/);
       doesNotMatch(server.lines.join("\n"), new RegExp(TOKEN));
 
-      await using open = await ServerProcess.start(["--services", "message"]);
+      await using open = await InProcessServer.start(["--services", "message"]);
       equal(await peer.request(open.port(UDP), signed("hello")), ACK_UDP);
       await open.waitFor(/^\[UDP Server\] Received from 127\.0\.0\.1:\d+: hello$/);
       doesNotMatch(open.lines.join("\n"), new RegExp(TOKEN), "the token never reaches a log");
@@ -336,7 +337,12 @@ Deno.test("serve: the token never comes from the command line; bad token files a
   const loose = join(tmp, "loose");
   await Deno.writeTextFile(loose, "short\n", { mode: 0o644 });
   await Deno.chmod(loose, 0o644);
-  await using server = await ServerProcess.start(["--token-file", loose, "--services", "message"]);
+  await using server = await InProcessServer.start([
+    "--token-file",
+    loose,
+    "--services",
+    "message",
+  ]);
   const { stderr } = await server.stop();
   match(stderr, /warning: --token-file ".*loose" can be read by other users \(mode 644\)/);
   match(stderr, /warning: the token from --token-file ".*" is short \(5 characters\)/);
@@ -345,7 +351,7 @@ Deno.test("serve: the token never comes from the command line; bad token files a
 // ---- connect with a token ----
 
 Deno.test("connect: the token from SOCKETKIT_TOKEN or --token-file, over TCP, UDP, info, chat and files", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--token-file", tokenFile, "--files-dir", join(tmp, "files-b")],
     [TCP, UDP, CHAT, INFO, FILES],
   );
@@ -380,7 +386,7 @@ Deno.test("connect: the token from SOCKETKIT_TOKEN or --token-file, over TCP, UD
 });
 
 Deno.test("connect: a missing or wrong token is one clear line and exit 1", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--token-file", tokenFile, "--services", "message,chat,info"],
     [TCP, UDP, CHAT, INFO],
   );
@@ -404,7 +410,7 @@ Deno.test("connect: a missing or wrong token is one clear line and exit 1", asyn
 });
 
 Deno.test("connect: a token set for a server without one is not sent; the client says so and goes on", async () => {
-  await using server = await ServerProcess.start(["--services", "message"]);
+  await using server = await InProcessServer.start(["--services", "message"]);
   const result = await runCli(
     ["connect", "--tcp", `--tcp-port=${server.port(TCP)}`],
     "hello\n",
@@ -417,7 +423,7 @@ Deno.test("connect: a token set for a server without one is not sent; the client
 });
 
 Deno.test("connect: on a terminal the token is asked for when the server wants one, without echo", async (t) => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--token-file", tokenFile, "--services", "message,chat"],
     [TCP, UDP, CHAT],
   );
@@ -456,7 +462,7 @@ Deno.test({
   ignore: certs === null,
   async fn() {
     const { ca, cert, key } = certs!;
-    await using server = await ServerProcess.start(
+    await using server = await InProcessServer.start(
       ["--tls-cert", cert, "--tls-key", key, "--files-dir", join(tmp, "files-c")],
       [TCP, UDP, CHAT, INFO, FILES],
     );
@@ -509,7 +515,7 @@ Deno.test({
   ignore: certs === null,
   async fn() {
     const { cert, key, strangerCa, ca, otherCert, otherKey } = certs!;
-    await using server = await ServerProcess.start(
+    await using server = await InProcessServer.start(
       ["--tls-cert", cert, "--tls-key", key, "--services", "message,chat"],
       [TCP, UDP, CHAT],
     );
@@ -546,7 +552,7 @@ Deno.test({
     );
     equal(insecure.stdout.trim(), `[TCP Client] Server responded: ${ACK_TCP}`);
 
-    await using misnamed = await ServerProcess.start(
+    await using misnamed = await InProcessServer.start(
       ["--tls-cert", otherCert, "--tls-key", otherKey, "--services", "message"],
     );
     const wrongName = await runCli(
@@ -564,7 +570,7 @@ Deno.test({
   ignore: certs === null,
   async fn() {
     const { ca, cert, key } = certs!;
-    await using server = await ServerProcess.start(
+    await using server = await InProcessServer.start(
       [
         "--tls-cert",
         cert,
@@ -600,7 +606,7 @@ Deno.test({
     using good = await RawClient.tls(server.port(TCP), ca);
     equal(await good.request("still fine"), ACK_TCP);
 
-    await using clear = await ServerProcess.start(["--services", "message"]);
+    await using clear = await InProcessServer.start(["--services", "message"]);
     const result = await runCli(
       ["connect", "--tcp", "--ca", ca, `--tcp-port=${clear.port(TCP)}`],
       "hello\n",
@@ -616,7 +622,7 @@ Deno.test({
   ignore: certs === null,
   async fn() {
     const { ca, cert, key } = certs!;
-    await using server = await ServerProcess.start(
+    await using server = await InProcessServer.start(
       ["--tls-cert", cert, "--tls-key", key, "--token-file", tokenFile],
       [TCP, UDP, CHAT, INFO],
     );
@@ -648,7 +654,7 @@ Deno.test({
 // ---- caps ----
 
 Deno.test("--max-conns-per-ip: one address holds at most N per service, the next gets the busy line", async () => {
-  await using server = await ServerProcess.start(
+  await using server = await InProcessServer.start(
     ["--max-conns-per-ip", "3", "--services", "message"],
   );
   const clients = await Promise.all([1, 2, 3].map(() => RawClient.tcp(server.port(TCP))));

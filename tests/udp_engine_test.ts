@@ -15,7 +15,8 @@ import { formatIPv6 } from "../lib/net/_udp_libc.ts";
 import { BatchEngineError, BatchUdpEngine } from "../lib/net/udp_batch_engine.ts";
 import { DenoUdpEngine } from "../lib/net/udp_deno_engine.ts";
 import type { Datagram, UdpEngine, UdpEngineOptions } from "../lib/net/udp_engine.ts";
-import { ROOT, runCli, ServerProcess, udpRequest } from "./_helpers.ts";
+import { ROOT, runCli, udpRequest } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 const linux = Deno.build.os === "linux";
 if (!linux) console.log(`skipping the batch engine's tests: it needs Linux (${Deno.build.os})`);
@@ -254,13 +255,13 @@ Deno.test("serve: --udp-engine batch where it cannot run is one line and exit 1;
     "error: --udp-engine batch cannot run here: FFI is not permitted (run with --allow-ffi)",
   );
   equal(result.stdout, "");
-  await using server = await ServerProcess.start(["--services", "message,info"], [
+  await using server = await InProcessServer.start(["--services", "message,info"], [
     "[TCP Server]",
     "[UDP Server]",
     "[Info Server]",
   ]);
   match((await udpRequest(server.port("[Info Server]"), "STATUS"))!, /\(deno engine\)/);
-  await using batch = await ServerProcess.start(["--services", "message,info"], [
+  await using batch = await InProcessServer.start(["--services", "message,info"], [
     "[TCP Server]",
     "[UDP Server]",
     "[Info Server]",

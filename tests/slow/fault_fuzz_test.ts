@@ -9,7 +9,7 @@
  */
 import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { decodeLenient, encode } from "../lib/base/text.ts";
+import { decodeLenient, encode } from "../../lib/base/text.ts";
 import {
   ACK_TCP,
   ATTACK_MS,
@@ -32,10 +32,10 @@ import {
   startTarget,
   tryConnect,
   udpWitness,
-} from "./_fault.ts";
-import { makeTestCerts, RawClient, TOKEN, writeSecretFile } from "./_security.ts";
-import { type ProcessOptions, UdpFrom } from "./_helpers.ts";
-import { ENGINE_RUNS } from "./_udp_engines.ts";
+} from "../_fault.ts";
+import { makeTestCerts, RawClient, TOKEN, writeSecretFile } from "../_security.ts";
+import { type ProcessOptions, UdpFrom } from "../_helpers.ts";
+import { ENGINE_RUNS } from "../_udp_engines.ts";
 
 console.log(`fuzz seed ${SEED} (replay with SOCKETKIT_FUZZ_SEED=${SEED})`);
 

@@ -17,10 +17,10 @@ import {
   SEED,
   startTarget,
   udpWitness,
-} from "./_fault.ts";
-import { signed, TOKEN, writeSecretFile } from "./_security.ts";
-import { type ProcessOptions, UdpFrom } from "./_helpers.ts";
-import { ENGINE_RUNS } from "./_udp_engines.ts";
+} from "../_fault.ts";
+import { signed, TOKEN, writeSecretFile } from "../_security.ts";
+import { type ProcessOptions, UdpFrom } from "../_helpers.ts";
+import { ENGINE_RUNS } from "../_udp_engines.ts";
 
 const UDP_LABELS = [LABELS.udp, LABELS.info] as const;
 

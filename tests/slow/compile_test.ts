@@ -7,9 +7,9 @@
  */
 import { doesNotMatch, equal, match } from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { ROOT } from "./_helpers.ts";
-import { decodeLenient } from "../lib/base/text.ts";
-import { compileArgs, denoDir, denortCachePath } from "../tools/compile.ts";
+import { ROOT } from "../_helpers.ts";
+import { decodeLenient } from "../../lib/base/text.ts";
+import { compileArgs, denoDir, denortCachePath } from "../../tools/compile.ts";
 
 async function denortAvailable(): Promise<string | null> {
   if (Deno.env.get("DENORT_BIN")) return null;
