@@ -14,6 +14,7 @@ import {
   runCli,
   runInPtySteps,
   ServerProcess,
+  type TestServer,
 } from "./_helpers.ts";
 import { join, LABEL, startChat, TIME, until } from "./_chat.ts";
 
@@ -77,7 +78,7 @@ Deno.test("connect chat: across a server restart it re-sends the token, rejoins 
     ["--name", "bob", "--room", "games", "--chat-port", String(port)],
     { env: { SOCKETKIT_TOKEN: TOKEN }, denoArgs: ["--allow-env=SOCKETKIT_TOKEN"] },
   );
-  let second: ServerProcess | null = null;
+  let second: TestServer | null = null;
   try {
     using alice = await join(port, "alice", TOKEN);
     equal(await alice.request("/join #games"), "! Joined #games. 1 here: alice");
