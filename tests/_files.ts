@@ -10,7 +10,8 @@ import { WireReader } from "../lib/files/wire.ts";
 import { closeQuietly, writeAll } from "../lib/base/io.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
-import { type CliResult, RUN_ARGS, runCli, ServerProcess } from "./_helpers.ts";
+import { type CliResult, RUN_ARGS, runCli, ServerProcess, type TestServer } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 export const LABEL = "[File Server]";
 export const MiB = 1024 * 1024;
@@ -47,18 +48,26 @@ export async function sha256File(path: string): Promise<string> {
   return sha256(await Deno.readFile(path));
 }
 
-export async function startServer(files: string, extra: string[] = []): Promise<ServerProcess> {
+/** A server running only the file service on `files`, in the test process. */
+export async function startServer(files: string, extra: string[] = []): Promise<TestServer> {
+  return await InProcessServer.start(["--services", "files", "--files-dir", files, ...extra], [
+    LABEL,
+  ]);
+}
+
+/** The same server as a child process, for a test that kills it or times it. */
+export async function spawnServer(files: string, extra: string[] = []): Promise<ServerProcess> {
   return await ServerProcess.start(["--services", "files", "--files-dir", files, ...extra], [
     LABEL,
   ]);
 }
 
 /** `socketkit connect <mode> ... --file-port <port>`. */
-export async function cli(server: ServerProcess, mode: string, ...args: string[]) {
+export async function cli(server: TestServer, mode: string, ...args: string[]) {
   return await runCli(["connect", mode, ...args, "--file-port", String(server.port(LABEL))]);
 }
 
-export async function listing(server: ServerProcess) {
+export async function listing(server: TestServer) {
   const result = await cli(server, "files", "--json");
   equal(result.code, 0, result.stderr);
   const lines = result.stdout.trim().split("\n");
@@ -233,7 +242,7 @@ export function stallingProxy(target: number, limit: number) {
  * tests that stop it part-way. The caller kills it or awaits its output.
  */
 export function spawnCli(
-  server: ServerProcess,
+  server: TestServer,
   mode: string,
   args: string[],
   stdin: "piped" | "null" = "null",
@@ -261,7 +270,7 @@ export async function outputOf(
 }
 
 /** The CLI as a shell command, for pipelines. */
-export function cliCommand(server: ServerProcess, mode: string, args: string): string {
+export function cliCommand(server: TestServer, mode: string, args: string): string {
   const words = [Deno.execPath(), ...RUN_ARGS, "connect", mode].map(shellQuote).join(" ");
   return `${words} ${args} --file-port ${server.port(LABEL)}`;
 }

@@ -15,6 +15,7 @@ import {
   sha256,
   sha256File,
   smallTmpfs,
+  spawnServer,
   stallingProxy,
   startServer,
   tempDirs,
@@ -326,7 +327,8 @@ Deno.test("files: a server killed mid-upload shows no file after restart; the up
   const source = join(dirs.local, "big.bin");
   const bytes = await randomFile(source, 3 * MiB);
   {
-    await using first = await startServer(dirs.files);
+    // A process of its own: a SIGKILL.
+    await using first = await spawnServer(dirs.files);
     using raw = await RawClient.connect(first.port(LABEL));
     equal(await raw.request(`PUT ${bytes.length} new big.bin`), "READY 0");
     await raw.send(bytes.subarray(0, 2 * MiB));
