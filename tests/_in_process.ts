@@ -55,6 +55,12 @@ export interface TestSeams {
   clusterWaits?: ClusterWaits;
 }
 
+/**
+ * No grace after a client's `exit`: for a test whose `exit` comes over one
+ * transport only, which would otherwise wait out the real 1 s.
+ */
+export const NO_EXIT_GRACE: TestSeams = { exitGraceMs: 0 };
+
 /** What the server printed to its log, line by line, for {@link InProcessServer}. */
 class LineCollector {
   /** Every log line so far, in order. */
