@@ -7,6 +7,9 @@ import { equal } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { WireReader } from "../lib/files/wire.ts";
+import { FileClient } from "../lib/files/client/file_client.ts";
+import { toJson } from "../lib/files/client/report.ts";
+import { ClientSecurity } from "../lib/security/client_settings.ts";
 import { closeQuietly, writeAll } from "../lib/base/io.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
@@ -67,21 +70,36 @@ export async function cli(server: TestServer, mode: string, ...args: string[]) {
   return await runCli(["connect", mode, ...args, "--file-port", String(server.port(LABEL))]);
 }
 
-export async function listing(server: TestServer) {
+/** What `connect files --json` prints, read in process over the protocol (as the CLI reads it). */
+export async function listing(server: TestServer): Promise<Listing> {
+  using client = await FileClient.connect(
+    "127.0.0.1",
+    server.port(LABEL),
+    ClientSecurity.plain(() => {}),
+  );
+  const files = await client.list();
+  return { server: client.where, files: files.map(toJson) };
+}
+
+/** `connect files --json` itself: exit 0 and one JSON object on stdout. */
+export async function cliListing(server: TestServer): Promise<Listing> {
   const result = await cli(server, "files", "--json");
   equal(result.code, 0, result.stderr);
   const lines = result.stdout.trim().split("\n");
   equal(lines.length, 1, "one JSON object on stdout");
-  return JSON.parse(lines[0]!) as {
-    server: string;
-    files: {
-      name: string;
-      size: number;
-      modified: string;
-      mtimeMs: number;
-      sha256: string | null;
-    }[];
-  };
+  return JSON.parse(lines[0]!) as Listing;
+}
+
+/** The server's files, as `connect files --json` shows them. */
+export interface Listing {
+  server: string;
+  files: {
+    name: string;
+    size: number;
+    modified: string;
+    mtimeMs: number;
+    sha256: string | null;
+  }[];
 }
 
 export async function exists(path: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import { encode } from "../lib/base/text.ts";
 import { MAIN, runCli } from "./_helpers.ts";
 import {
   cli,
+  cliListing,
   dirNames,
   exists,
   LABEL,
@@ -41,7 +42,7 @@ Deno.test("files: upload, list and download round trip with identical SHA-256 an
   equal(upSummary.resumedFrom, 0);
   equal(up.stdout.trim().split("\n").length, 1);
 
-  const list = await listing(server);
+  const list = await cliListing(server);
   equal(list.files.length, 1);
   const [entry] = list.files;
   equal(entry!.name, "data one.bin");
