@@ -414,6 +414,26 @@ code = os.waitstatus_to_exitcode(status)
 sys.exit(124 if timed_out else (code if code >= 0 else 128 - code))
 `;
 
+let python: Promise<string | null> | null = null;
+
+/**
+ * python3's interpreter itself, asked once (null without python3): a version
+ * manager's shim in front of it (pyenv's) costs about 0.4 s of CPU a start.
+ */
+function pythonInterpreter(): Promise<string | null> {
+  python ??= (async () => {
+    if (!(await hasCommand("python3"))) return null;
+    const asked = await new Deno.Command("python3", {
+      args: ["-c", "import sys; print(sys.executable)"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const path = new TextDecoder().decode(asked.stdout).trim();
+    return asked.success && path !== "" ? path : "python3";
+  })();
+  return python;
+}
+
 /**
  * Runs main.ts with `args` on a pseudo-terminal (python3's pty module),
  * typing each step's text once the terminal shows its pattern (a regular
@@ -425,8 +445,9 @@ export async function runInPtySteps(
   steps: [pattern: string, text: string][],
   ms = 20_000,
 ): Promise<{ code: number; output: string } | null> {
-  if (!(await hasCommand("python3"))) return null;
-  const output = await new Deno.Command("python3", {
+  const python = await pythonInterpreter();
+  if (python === null) return null;
+  const output = await new Deno.Command(python, {
     args: ["-c", PTY_STEPS_SCRIPT, Deno.execPath(), ...RUN_ARGS, ...args],
     cwd: ROOT,
     env: { PTY_TIMEOUT: String(ms / 1000), PTY_STEPS: JSON.stringify(steps), NO_COLOR: "1" },
