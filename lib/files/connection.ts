@@ -29,7 +29,7 @@ import {
 import { pump, PumpError } from "./pump.ts";
 import type { FileCounters } from "./status.ts";
 import { diskError, type FileStore, StoreError, type Upload } from "./store.ts";
-import { LineTimeout, LineTooLong, WireReader, writeLine } from "./wire.ts";
+import { LineTimeout, LineTooLong, WireReader, writeLine } from "../net/wire_reader.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
 // sends for this long, so it sees the ERR line instead of a connection reset.
