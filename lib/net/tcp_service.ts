@@ -11,7 +11,7 @@ import { closeQuietly, isDisconnect } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { encode } from "../base/text.ts";
 import { formatAddr } from "./address.ts";
-import { ipKey } from "./ip.ts";
+import { PerAddressCounter } from "./per_address.ts";
 import { listenTcp, type StreamListener, type TlsKeyPair } from "./listen.ts";
 import { ProxyHeaderError, type ProxySource, readProxyHeader } from "./proxy_header.ts";
 
@@ -248,8 +248,8 @@ export class TcpService {
   #listener: StreamListener;
   #options: TcpServiceOptions;
   #conns = new Set<TrackedConn>();
-  /** Open connections per address (ipKey), for --max-conns-per-ip. */
-  #perAddress = new Map<string, number>();
+  /** Open connections per address, for --max-conns-per-ip. */
+  #perAddress: PerAddressCounter;
   #handlers = new Set<Promise<void>>();
   /** Refused TLS connections waiting for their handshake to settle before the close. */
   #parked = new Map<Deno.TlsConn, Promise<void>>();
@@ -261,6 +261,7 @@ export class TcpService {
   private constructor(listener: StreamListener, options: TcpServiceOptions) {
     this.#listener = listener;
     this.#options = options;
+    this.#perAddress = new PerAddressCounter(options.gate.maxConnsPerIp);
     const addr = listener.addr;
     this.port = addr.port;
     this.hostname = addr.hostname;
@@ -383,44 +384,30 @@ export class TcpService {
         this.#refuse(conn, "busy", `${this.#options.maxConnections} connections open`);
         continue;
       }
-      let address: string | null = null;
+      let release: (() => void) | null = null;
       if (!proxied) {
-        const slot = this.#claimAddressSlot(conn.remoteAddr);
-        if (typeof slot === "number") {
-          this.#refuse(conn, "per address", `${slot} connections open from that address`);
+        const claim = this.#perAddress.claim(conn.remoteAddr.hostname);
+        if (!claim.ok) {
+          this.#refuse(conn, "per address", `${claim.open} connections open from that address`);
           continue;
         }
-        address = slot;
+        release = claim.release;
       }
       const tracked = new TrackedConn(conn, this.#options.idle, this.#options.request);
       this.#conns.add(tracked);
-      const handler = this.#run(tracked, address, proxied);
+      const handler = this.#run(tracked, release, proxied);
       this.#handlers.add(handler);
       handler.finally(() => this.#handlers.delete(handler));
     }
   }
 
   /**
-   * Counts a connection against --max-conns-per-ip for `from` (only under a
-   * cap: parsing the address costs). Returns the key to give back when it
-   * ends, null without a cap, or, over the cap, how many are open already.
-   */
-  #claimAddressSlot(from: Deno.NetAddr): string | null | number {
-    const cap = this.#options.gate.maxConnsPerIp;
-    if (cap <= 0) return null;
-    const address = ipKey(from.hostname);
-    const fromAddress = this.#perAddress.get(address) ?? 0;
-    if (fromAddress >= cap) return fromAddress;
-    this.#perAddress.set(address, fromAddress + 1);
-    return address;
-  }
-
-  /**
    * Reads the PROXY header of a connection from a trusted balancer and
    * applies admit() and the per-address cap to the client it names. False:
    * refused or malformed (said, summarised, in the log); the caller closes.
+   * Otherwise: what gives the address's slot back.
    */
-  async #admitForwarded(tracked: TrackedConn): Promise<string | null | false> {
+  async #admitForwarded(tracked: TrackedConn): Promise<(() => void) | false> {
     const { gate, label, log } = this.#options;
     let client: ProxySource;
     try {
@@ -448,12 +435,13 @@ export class TcpService {
       tracked.forwardedFor(client);
       if (!gate.admit(client, label)) return false;
     }
-    const slot = this.#claimAddressSlot(from);
-    if (typeof slot !== "number") return slot;
+    const claim = this.#perAddress.claim(from.hostname);
+    if (claim.ok) return claim.release;
     log.repeated(
       `${label} refused per address`,
       "info",
-      () => `${label} Refused ${formatAddr(from)}: ${slot} connections open from that address`,
+      () =>
+        `${label} Refused ${formatAddr(from)}: ${claim.open} connections open from that address`,
       (n, s) => `${label} Refused ${n} more connections in ${s}s: --max-conns-per-ip reached`,
     );
     const write = tracked.conn.write(encode(this.#options.busyReply + "\n"));
@@ -462,12 +450,16 @@ export class TcpService {
     return false;
   }
 
-  async #run(tracked: TrackedConn, address: string | null, proxied: boolean): Promise<void> {
+  async #run(
+    tracked: TrackedConn,
+    release: (() => void) | null,
+    proxied: boolean,
+  ): Promise<void> {
     try {
       if (proxied) {
-        const slot = await this.#admitForwarded(tracked);
-        if (slot === false) return;
-        address = slot;
+        const admitted = await this.#admitForwarded(tracked);
+        if (admitted === false) return;
+        release = admitted;
       }
       if (await this.#options.gate.handshake(tracked, this.#options.label)) {
         await this.#options.handle(tracked);
@@ -480,11 +472,7 @@ export class TcpService {
     } finally {
       tracked.close();
       this.#conns.delete(tracked);
-      if (address !== null) {
-        const left = (this.#perAddress.get(address) ?? 1) - 1;
-        if (left > 0) this.#perAddress.set(address, left);
-        else this.#perAddress.delete(address);
-      }
+      release?.();
     }
   }
 
