@@ -15,6 +15,7 @@
  * it up after opening its engines (for the worker too: a process's workers
  * share its permissions).
  */
+import { within } from "../base/deadline.ts";
 import { closeQuietly } from "../base/io.ts";
 import {
   AF_INET,
@@ -333,12 +334,7 @@ export class BatchUdpEngine implements UdpEngine {
       // The worker answers within one poll (POLL_MS) even if the wake-up were
       // missed. Only then is the fd closed, so the worker can never poll a
       // reused descriptor number.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#stopped,
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
+      await within(this.#stopped, STOP_WAIT_MS);
       this.#worker.terminate();
       this.#breather?.close();
       this.#core.close();
