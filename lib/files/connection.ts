@@ -8,7 +8,7 @@ import { within } from "../base/deadline.ts";
 import { isDisconnect, linger, type Writer } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { formatBytes } from "../base/progress.ts";
-import type { TrackedConn } from "../net/tcp_service.ts";
+import type { TrackedConn } from "../net/tracked_conn.ts";
 import type { FilesConfig } from "./config.ts";
 import { hashPrefix, sha256 } from "./hashing.ts";
 import { quoteName } from "./names.ts";

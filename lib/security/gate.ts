@@ -20,7 +20,8 @@ import { encode } from "../base/text.ts";
 import { formatAddr } from "../net/address.ts";
 import { ipKey, parseIp } from "../net/ip.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
-import type { TcpGate, TrackedConn } from "../net/tcp_service.ts";
+import type { TcpGate } from "../net/tcp_service.ts";
+import type { TrackedConn } from "../net/tracked_conn.ts";
 import type { AdmittedDatagram, RefusedDatagram, UdpGate } from "../net/udp_service.ts";
 import { readFlagFile } from "../base/flag_file.ts";
 import {
