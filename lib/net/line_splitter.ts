@@ -6,19 +6,23 @@
  * - A line ends at LF. One CR right before the LF is dropped with it (CRLF);
  *   a CR anywhere else is part of the line.
  * - The limit `maxLine` counts the line's bytes without its CR/LF. A line over
- *   it is over-long: `overflow()` is reported once, as soon as the buffered
- *   part passes the limit (the LF need not have arrived), and its bytes up to
- *   and including the next LF are discarded. Framing then goes on with the
- *   next line, so the buffer never grows past `maxLine + 1` bytes. (A reader
- *   may stop there instead: WireReader treats the connection as unusable.)
+ *   it is over-long: `overflow()` is reported once, at its LF or as soon as
+ *   more than `maxLine + 1` bytes of it are buffered (the one byte more is
+ *   room for a CR), whichever comes first, and its bytes up to and including
+ *   the next LF are discarded without a second report. Framing then goes on
+ *   with the next line, so the buffer never grows past `maxLine + 1` bytes.
+ *   (A reader may stop there instead: WireReader treats the connection as
+ *   unusable.)
  * - A last line without a newline is held until the reader ends it with
- *   {@link LineSplitter.flush} (or {@link LineSplitter.pushFinal}); the core
- *   never guesses that input ended. Readers that deliver it at end of input
- *   (LineReader, the message and chat services) call flush; WireReader does
- *   not, because a request cut short must not run.
+ *   {@link LineSplitter.flush} (or {@link LineSplitter.pushFinal}), which
+ *   frames it as if an LF had come; the core never guesses that input ended.
+ *   Readers that deliver it at end of input (LineReader, the message and
+ *   chat services) call flush; WireReader does not, because a request cut
+ *   short must not run.
  *
  * @module
  */
+
 /** What the splitter hands back for each complete piece of input. */
 export interface LineHandler {
   /** A complete line without its terminator. Valid only during the call. */

@@ -6,6 +6,7 @@
 import { Deadline, TIMED_OUT } from "../base/deadline.ts";
 import { type Reader, writeAll, type Writer } from "../base/io.ts";
 import { decodeLenient, encode } from "../base/text.ts";
+import { OVERLONG } from "./line_reader.ts";
 import { type LineHandler, LineSplitter } from "./line_splitter.ts";
 
 /** What readLine returns for a line over the limit (the connection is then unusable). */
@@ -46,8 +47,7 @@ export interface WireReaderOptions {
 }
 
 /** What the splitter reported for the line being read. */
-type Framed = string | typeof OVER_LONG | undefined;
-const OVER_LONG = Symbol("over-long line");
+type Framed = string | typeof OVERLONG | undefined;
 
 /**
  * Line and byte reads over one reader, without losing bytes in between.
@@ -64,7 +64,7 @@ export class WireReader {
   #framed: Framed;
   #handler: LineHandler = {
     line: (bytes) => this.#framed = decodeLenient(bytes),
-    overflow: () => this.#framed = OVER_LONG,
+    overflow: () => this.#framed = OVERLONG,
   };
   #onRead: () => void;
   #lineTimeout: number;
@@ -95,7 +95,7 @@ export class WireReader {
             this.#handler,
           );
           const framed = this.#framed as Framed;
-          if (framed === OVER_LONG) throw new LineTooLong(this.#buffer.length);
+          if (framed === OVERLONG) throw new LineTooLong(this.#buffer.length);
           if (framed !== undefined) return framed;
         }
         // Everything buffered is now the splitter's.
