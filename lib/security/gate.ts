@@ -58,6 +58,8 @@ export interface GateParts {
   maxAuthFailures: number;
   /** Load balancers that send a PROXY protocol header (--proxy-protocol). */
   proxyFrom?: AccessRule[];
+  /** Clock in milliseconds for the failure budget and the datagram refusals (default performance.now), for tests. */
+  now?: () => number;
 }
 
 /** The server's access control, shared secret and TLS, in one place. */
@@ -79,7 +81,7 @@ export class Gate implements TcpGate, UdpGate {
   #failures: RateLimiter;
   // Refusals to datagrams are tiny, but still rate-limited per source so a
   // flood of unauthenticated datagrams costs a few replies, not one each.
-  #datagramReplies = new RateLimiter({ rate: 2, burst: 4 });
+  #datagramReplies: RateLimiter;
   #required = encode(DATAGRAM_AUTH_REQUIRED);
   #failed = encode(DATAGRAM_AUTH_FAILED);
 
@@ -95,6 +97,12 @@ export class Gate implements TcpGate, UdpGate {
     this.#failures = new RateLimiter({
       rate: parts.maxAuthFailures > 0 ? AUTH_FAILURE_RATE : 0,
       burst: parts.maxAuthFailures,
+      ...(parts.now && { now: parts.now }),
+    });
+    this.#datagramReplies = new RateLimiter({
+      rate: 2,
+      burst: 4,
+      ...(parts.now && { now: parts.now }),
     });
   }
 
