@@ -6,7 +6,7 @@
 import { equal } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { WireReader } from "../lib/files/wire.ts";
+import { WireReader } from "../lib/net/wire_reader.ts";
 import { closeQuietly, writeAll } from "../lib/base/io.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
