@@ -4,7 +4,7 @@
  * doing real work during an attack and notice anything lost, a health check
  * of every service, and the figures each test reports.
  *
- * Short by default (part of `deno task test`); SOCKETKIT_FUZZ_LONG=1 scales
+ * Short by default (`deno task test:slow`); SOCKETKIT_FUZZ_LONG=1 scales
  * every count up.
  *
  * Adding a fault: write a test that starts a server with startTarget(),

@@ -6,7 +6,7 @@
 import { equal } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { WireReader } from "../lib/files/wire.ts";
+import { WireReader } from "../lib/net/wire_reader.ts";
 import { FileClient } from "../lib/files/client/file_client.ts";
 import { toJson } from "../lib/files/client/report.ts";
 import { ClientSecurity } from "../lib/security/client_settings.ts";

@@ -16,7 +16,7 @@ import { chatStatus } from "../lib/chat/status.ts";
 import { filesStatus } from "../lib/files/status.ts";
 import { infoStatus } from "../lib/info/status.ts";
 import { messageStatus } from "../lib/message/status.ts";
-import { securityStatus } from "../lib/security/gate.ts";
+import { securityStatus } from "../lib/security/status.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
 import { VERSION } from "../lib/base/version.ts";
 import {

@@ -1,6 +1,6 @@
 /**
  * Token buckets: one for a single sender (a chat member, a client pacing
- * itself), and a bounded table of them keyed by source, so a UDP service can
+ * itself, a file transfer's byte budget), and a bounded table of them keyed by source, so a UDP service can
  * refuse to be used as a traffic amplifier against a forged source address.
  */
 
@@ -36,6 +36,18 @@ export class TokenBucket {
   /** True when a token is there now; changes nothing. */
   peek(now = performance.now()): boolean {
     return this.rate <= 0 || this.#tokensAt(now) >= 1;
+  }
+
+  /**
+   * Spends `amount` tokens even if fewer are there: the bucket goes into
+   * debt, so a chunk larger than the bucket still passes. Returns the
+   * milliseconds until the debt is paid off (0: none), unrounded.
+   */
+  spend(amount: number, now = performance.now()): number {
+    if (this.rate <= 0) return 0;
+    this.#refill(now);
+    this.#tokens -= amount;
+    return this.#tokens >= 0 ? 0 : (-this.#tokens / this.rate) * 1000;
   }
 
   /** Milliseconds until a token is available (0: now). */

@@ -5,10 +5,17 @@
  * window and ending one that stays below it.
  */
 import type { Writer } from "../base/io.ts";
+import { TokenBucket } from "../base/rate_limit.ts";
 import { CHUNK_SIZE } from "./protocol.ts";
 
 /** Smallest chunk a paced copy uses, so a low rate still moves in small steps. */
 const MIN_PACED_CHUNK = 1024;
+
+/** Options of {@link Throttle}. */
+export interface ThrottleOptions {
+  /** Clock in milliseconds (default performance.now), for tests. */
+  now?: () => number;
+}
 
 /**
  * A byte budget of `rate` bytes per second on average: a token bucket that
@@ -19,29 +26,30 @@ export class Throttle {
   readonly rate: number;
   /** Bytes per read and write that keep the pace smooth (about 8 steps a second). */
   readonly chunkSize: number;
-  #tokens: number;
-  #capacity: number;
-  #at = performance.now();
+  #bucket: TokenBucket;
+  #now: () => number;
 
   /** @param rate bytes per second (> 0) */
-  constructor(rate: number) {
+  constructor(rate: number, options: ThrottleOptions = {}) {
     this.rate = rate;
     this.chunkSize = Math.max(MIN_PACED_CHUNK, Math.min(CHUNK_SIZE, Math.floor(rate / 8)));
+    this.#now = options.now ?? (() => performance.now());
     // One chunk to start with; room for a second, so a timer that fires late
     // (a busy machine) is made up for on the next step instead of lost.
-    this.#tokens = this.chunkSize;
-    this.#capacity = 2 * this.chunkSize;
+    const now = this.#now();
+    this.#bucket = new TokenBucket(rate, 2 * this.chunkSize, now);
+    this.#bucket.spend(this.chunkSize, now);
+  }
+
+  /** Milliseconds to wait after spending `bytes` (0: the budget allows the next write now). */
+  debt(bytes: number): number {
+    return this.#bucket.spend(bytes, this.#now());
   }
 
   /** Spends `bytes`; resolves once the budget allows the next write. */
   async spend(bytes: number): Promise<void> {
-    const now = performance.now();
-    this.#tokens = Math.min(this.#capacity, this.#tokens + ((now - this.#at) / 1000) * this.rate);
-    this.#at = now;
-    this.#tokens -= bytes;
-    if (this.#tokens >= 0) return;
-    const ms = (-this.#tokens / this.rate) * 1000;
-    await new Promise((resolve) => setTimeout(resolve, ms));
+    const ms = this.debt(bytes);
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
 }
 

@@ -1,5 +1,5 @@
 /** What the file service counts, as STATUS shows it. */
-import type { StatusSection } from "../base/status.ts";
+import { countersStatus, type StatusSection } from "../base/status.ts";
 
 /** Files and bytes; the service and its connections keep them up to date. */
 export interface FileCounters {
@@ -10,13 +10,9 @@ export interface FileCounters {
 }
 
 /** The `files` part of STATUS (zeros when the service is not running). */
-export function filesStatus(
-  counters: FileCounters = { stored: 0, bytesUploaded: 0, bytesDownloaded: 0 },
-): StatusSection {
-  return {
-    key: "files",
-    text:
-      `files: ${counters.stored} stored, ${counters.bytesUploaded} bytes uploaded, ${counters.bytesDownloaded} bytes downloaded`,
-    json: { ...counters },
-  };
-}
+export const filesStatus: (counters?: FileCounters) => StatusSection = countersStatus(
+  "files",
+  { stored: 0, bytesUploaded: 0, bytesDownloaded: 0 },
+  (counters) =>
+    `files: ${counters.stored} stored, ${counters.bytesUploaded} bytes uploaded, ${counters.bytesDownloaded} bytes downloaded`,
+);

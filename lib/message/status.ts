@@ -1,5 +1,5 @@
 /** What the message services count, as STATUS shows it. */
-import type { StatusSection } from "../base/status.ts";
+import { countersStatus, type StatusSection } from "../base/status.ts";
 
 /** Messages received; each handler bumps its own transport. */
 export interface MessageCounters {
@@ -10,13 +10,9 @@ export interface MessageCounters {
 }
 
 /** The `messages` part of STATUS (zeros when the service is not running). */
-export function messageStatus(
-  counters: MessageCounters = { tcp: 0, udp: 0, udpDropped: 0 },
-): StatusSection {
-  return {
-    key: "messages",
-    text:
-      `messages: ${counters.tcp} over TCP, ${counters.udp} over UDP (${counters.udpDropped} dropped over --udp-rate)`,
-    json: { tcp: counters.tcp, udp: counters.udp, udpDropped: counters.udpDropped },
-  };
-}
+export const messageStatus: (counters?: MessageCounters) => StatusSection = countersStatus(
+  "messages",
+  { tcp: 0, udp: 0, udpDropped: 0 },
+  (counters) =>
+    `messages: ${counters.tcp} over TCP, ${counters.udp} over UDP (${counters.udpDropped} dropped over --udp-rate)`,
+);

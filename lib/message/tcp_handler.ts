@@ -18,7 +18,7 @@ import type { Logger } from "../base/logger.ts";
 import { looksLikeAuth } from "../security/protocol.ts";
 import { type LineHandler, LineSplitter } from "../net/line_splitter.ts";
 import { GrowingBuffer } from "../net/read_buffer.ts";
-import type { TrackedConn } from "../net/tcp_service.ts";
+import type { TrackedConn } from "../net/tracked_conn.ts";
 import type { ServiceDeps } from "../service.ts";
 import type { MessageConfig } from "./config.ts";
 import { type ExitCountdown, exitRefusal, isExitCommand } from "./exit.ts";
@@ -257,7 +257,7 @@ export function tcpMessageHandler(
       const endsLine = chunk[chunk.length - 1] === LF;
       // The usual case, whole lines: nothing to time (this runs for every read).
       if (endsLine && lineStart === null) return;
-      const now = Date.now();
+      const now = tracked.now();
       if (lineStart !== null && now - lastBytes >= lineTimeout) lineStart = null;
       lastBytes = now;
       if (endsLine) lineStart = null;

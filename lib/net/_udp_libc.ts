@@ -25,12 +25,9 @@ export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
-/** struct timeval, 64-bit fields on x86_64 and aarch64. */
-export const SO_RCVTIMEO = 20;
 export const SHUT_RD = 0;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_ERRQUEUE = 0x2000;
-export const MSG_WAITFORONE = 0x10000;
 export const POLLOUT = 0x4;
 
 export const EINTR = 4;

@@ -1,4 +1,4 @@
-/** Reads whole lines from a Deno reader, with the same limits as the servers. */
+/** Reads whole lines from a Deno reader, with the same limits and framing rule (line_splitter.ts) as the servers. */
 import { LineSplitter } from "./line_splitter.ts";
 import type { Reader } from "../base/io.ts";
 

@@ -1,7 +1,26 @@
 /**
- * Splits a byte stream into lines (LF or CRLF) with a hard limit on line
- * length. An over-long line is reported once and the rest of it is skipped,
- * so a peer can never make the buffer grow past the limit.
+ * The line framing core: every line reader in socketkit (the message and chat
+ * services, `LineReader`, `WireReader`) splits bytes here, so they
+ * all follow one rule:
+ *
+ * - A line ends at LF. One CR right before the LF is dropped with it (CRLF);
+ *   a CR anywhere else is part of the line.
+ * - The limit `maxLine` counts the line's bytes without its CR/LF. A line over
+ *   it is over-long: `overflow()` is reported once, at its LF or as soon as
+ *   more than `maxLine + 1` bytes of it are buffered (the one byte more is
+ *   room for a CR), whichever comes first, and its bytes up to and including
+ *   the next LF are discarded without a second report. Framing then goes on
+ *   with the next line, so the buffer never grows past `maxLine + 1` bytes.
+ *   (A reader may stop there instead: WireReader treats the connection as
+ *   unusable.)
+ * - A last line without a newline is held until the reader ends it with
+ *   {@link LineSplitter.flush} (or {@link LineSplitter.pushFinal}), which
+ *   frames it as if an LF had come; the core never guesses that input ended.
+ *   Readers that deliver it at end of input (LineReader, the message and
+ *   chat services) call flush; WireReader does not, because a request cut
+ *   short must not run.
+ *
+ * @module
  */
 
 /** What the splitter hands back for each complete piece of input. */
@@ -52,6 +71,28 @@ export class LineSplitter {
   }
 
   /**
+   * Feeds bytes until one line or one overflow has been reported, and
+   * returns how many bytes of `chunk` that took; the rest are the caller's
+   * (for a protocol that carries raw bytes after a line). Returns
+   * `chunk.length` when no report came yet or the overflow was in the
+   * unfinished part.
+   */
+  pushOne(chunk: Uint8Array, handler: LineHandler): number {
+    let start = 0;
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(LF, start);
+      if (newline === -1) {
+        this.#buffer(chunk.subarray(start), handler);
+        return chunk.length;
+      }
+      const reported = this.#finish(chunk.subarray(start, newline), handler);
+      start = newline + 1;
+      if (reported) return start;
+    }
+    return start;
+  }
+
+  /**
    * Feeds a chunk whose end also ends a line: {@link push}, then
    * {@link flush}, without copying the tail when nothing was pending.
    */
@@ -79,17 +120,18 @@ export class LineSplitter {
     return true;
   }
 
-  #finish(tail: Uint8Array, handler: LineHandler): void {
+  /** Ends the current line at an LF; false when it was the rest of a discarded one. */
+  #finish(tail: Uint8Array, handler: LineHandler): boolean {
     if (this.#discarding) {
       this.#discarding = false;
-      return;
+      return false;
     }
     let line = tail;
     if (this.#pendingLength > 0) {
       if (this.#pendingLength + tail.length > this.maxLine + 1) {
         this.#pendingLength = 0;
         handler.overflow();
-        return;
+        return true;
       }
       this.#append(tail);
       line = this.#pending.subarray(0, this.#pendingLength);
@@ -98,9 +140,10 @@ export class LineSplitter {
     if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, -1);
     if (line.length > this.maxLine) {
       handler.overflow();
-      return;
+      return true;
     }
     handler.line(line);
+    return true;
   }
 
   #buffer(part: Uint8Array, handler: LineHandler): void {

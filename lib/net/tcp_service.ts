@@ -1,9 +1,9 @@
 /**
  * The part every TCP service shares: the gate (access control, TLS and the
  * AUTH line, supplied by the security layer), accepting, caps on open
- * connections (per service and per address), closing connections that stay
- * silent past their idle rule or take too long over one request, taking a new
- * TLS certificate without closing anything, and a stop that closes everything
+ * connections (per service and per address), a sweeper that applies each
+ * connection's idle and request rules (tracked_conn.ts), taking a new TLS
+ * certificate without closing anything, and a stop that closes everything
  * and waits for the connection handlers to finish.
  */
 import { TIMED_OUT, within } from "../base/deadline.ts";
@@ -11,7 +11,8 @@ import { closeQuietly, isDisconnect } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { encode } from "../base/text.ts";
 import { formatAddr } from "./address.ts";
-import { ipKey } from "./ip.ts";
+import { PerAddressCounter } from "./per_address.ts";
+import { enforceRules, type IdleRule, type RequestRule, TrackedConn } from "./tracked_conn.ts";
 import { listenTcp, type StreamListener, type TlsKeyPair } from "./listen.ts";
 import { ProxyHeaderError, type ProxySource, readProxyHeader } from "./proxy_header.ts";
 
@@ -52,161 +53,6 @@ export interface TcpGate {
   onTlsChange?(rebind: (tls: TlsKeyPair) => Promise<void>): void;
 }
 
-/**
- * When silence ends a connection. Every connection starts with its service's
- * rule; a handler may set another (chat: a deadline for the name from the
- * open, then none, or --chat-idle-timeout, once joined).
- */
-export interface IdleRule {
-  /** Milliseconds; 0: never. */
-  ms: number;
-  /** Counted from the last activity (touch()), or from the open. Default "activity". */
-  from?: "activity" | "open";
-  /** What to do when time is up (once). Default: log a line and close. */
-  onExpire?: () => void;
-}
-
-/**
- * How long one request may take from its first byte to its end. Unlike the
- * idle rule, bytes arriving do not postpone it, so a peer trickling a line a
- * byte at a time is cut off as one that sends nothing would be. The handler
- * marks requests with {@link TrackedConn.requestStarted} and
- * {@link TrackedConn.requestDone}.
- */
-export interface RequestRule {
-  /** Milliseconds from a request's first byte; 0: no limit. */
-  ms: number;
-  /** What to do when time is up (once). Default: log a line and close. */
-  onExpire?: () => void;
-}
-
-/** One accepted connection with what the service needs to know about it. */
-export class TrackedConn {
-  /** Plain TCP or TLS; services read and write it the same way. */
-  readonly conn: Deno.Conn<Deno.NetAddr>;
-  readonly openedAt = Date.now();
-  #peerHost: string;
-  #tcp: Deno.TcpConn | null;
-  #peer: string | undefined;
-  #lastActive = Date.now();
-  #requestSince: number | null = null;
-  #closed = false;
-  #authenticated = false;
-  #handshaking = false;
-  /** When silence ends this connection; see {@link IdleRule}. */
-  idle: IdleRule;
-  /** How long one request may take; see {@link RequestRule}. */
-  request: RequestRule;
-
-  constructor(
-    conn: Deno.TcpConn | Deno.TlsConn,
-    idle: IdleRule = { ms: 0 },
-    request: RequestRule = { ms: 0 },
-  ) {
-    this.conn = conn;
-    this.idle = idle;
-    this.request = request;
-    this.#tcp = "setNoDelay" in conn ? conn : null;
-    this.#peerHost = conn.remoteAddr.hostname;
-  }
-
-  /** The peer's IP address alone (the client's, behind a trusted balancer). */
-  get peerHost(): string {
-    return this.#peerHost;
-  }
-
-  /** "127.0.0.1:50412" (formatted on first use: a short connection may never need it). */
-  get peer(): string {
-    return this.#peer ??= formatAddr(this.conn.remoteAddr);
-  }
-
-  /** The client a trusted balancer's PROXY header named: the peer from now on. */
-  forwardedFor(client: Deno.NetAddr): void {
-    this.#peerHost = client.hostname;
-    this.#peer = formatAddr(client);
-  }
-
-  /** True when the peer presented the server's token (never, if the server has none). */
-  get authenticated(): boolean {
-    return this.#authenticated;
-  }
-
-  /** Called by the gate once the AUTH line was accepted. */
-  markAuthenticated(): void {
-    this.#authenticated = true;
-  }
-
-  /**
-   * True while a TLS handshake is unfinished. Such a connection is never
-   * closed by the idle sweep: Deno cannot abort an unfinished TLS handshake,
-   * and closing it would only hide a socket that stays open until the peer
-   * sends or closes (see {@link closeTlsWhenSettled}).
-   */
-  get handshaking(): boolean {
-    return this.#handshaking;
-  }
-
-  /** Set by the gate around the TLS handshake. */
-  set handshaking(value: boolean) {
-    this.#handshaking = value;
-  }
-
-  /**
-   * Sets TCP_NODELAY on a plain TCP connection. Deno's TLS connections offer
-   * no such option, so there it does nothing; returns whether it applied.
-   */
-  setNoDelay(noDelay = true): boolean {
-    if (this.#tcp === null || this.#closed) return false;
-    this.#tcp.setNoDelay(noDelay);
-    return true;
-  }
-
-  /** Turns TCP keepalive on (plain TCP only, as for {@link setNoDelay}). */
-  setKeepAlive(keepAlive = true): boolean {
-    if (this.#tcp === null || this.#closed) return false;
-    this.#tcp.setKeepAlive(keepAlive);
-    return true;
-  }
-
-  /** Marks activity, postponing the idle timeout. */
-  touch(): void {
-    this.#lastActive = Date.now();
-  }
-
-  get lastActive(): number {
-    return this.#lastActive;
-  }
-
-  /**
-   * The first byte of a request arrived: unless one is already running, its
-   * {@link RequestRule} clock starts, from `at` (Date.now(); default now).
-   */
-  requestStarted(at = Date.now()): void {
-    this.#requestSince ??= at;
-  }
-
-  /** The request is complete: its clock stops until the next one starts. */
-  requestDone(): void {
-    this.#requestSince = null;
-  }
-
-  /** When the request being read started (Date.now()), or null between requests. */
-  get requestSince(): number | null {
-    return this.#requestSince;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Closes the socket once; pending reads and writes fail with BadResource. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeQuietly(this.conn);
-  }
-}
-
 /** Options of {@link TcpService.listen}. */
 export interface TcpServiceOptions {
   /** Console label, e.g. "[TCP Server]". */
@@ -239,6 +85,13 @@ export interface TcpServiceOptions {
    * authentication); the service closes it when this settles.
    */
   handle(conn: TrackedConn): Promise<void>;
+  /** Clock in milliseconds for the idle and request rules (default Date.now), for tests. */
+  now?: () => number;
+  /**
+   * Milliseconds between checks of the idle and request rules (default a
+   * quarter of the shortest rule, within 20 ms to 1 s).
+   */
+  sweepEvery?: number;
 }
 
 /** A listening TCP service. */
@@ -248,8 +101,8 @@ export class TcpService {
   #listener: StreamListener;
   #options: TcpServiceOptions;
   #conns = new Set<TrackedConn>();
-  /** Open connections per address (ipKey), for --max-conns-per-ip. */
-  #perAddress = new Map<string, number>();
+  /** Open connections per address, for --max-conns-per-ip. */
+  #perAddress: PerAddressCounter;
   #handlers = new Set<Promise<void>>();
   /** Refused TLS connections waiting for their handshake to settle before the close. */
   #parked = new Map<Deno.TlsConn, Promise<void>>();
@@ -257,17 +110,21 @@ export class TcpService {
   /** One loop per listener: two for a moment while a new certificate takes over. */
   #acceptLoops = new Map<StreamListener, Promise<void>>();
   #stopping = false;
+  #now: () => number;
 
   private constructor(listener: StreamListener, options: TcpServiceOptions) {
     this.#listener = listener;
     this.#options = options;
+    this.#perAddress = new PerAddressCounter(options.gate.maxConnsPerIp);
+    this.#now = options.now ?? Date.now;
     const addr = listener.addr;
     this.port = addr.port;
     this.hostname = addr.hostname;
     const shortest = [options.shortestIdle ?? options.idle.ms, options.request?.ms ?? 0]
       .filter((ms) => ms > 0);
     if (shortest.length > 0) {
-      const every = Math.max(20, Math.min(1000, Math.min(...shortest) / 4));
+      const every = options.sweepEvery ??
+        Math.max(20, Math.min(1000, Math.min(...shortest) / 4));
       this.#sweeper = setInterval(() => this.#sweep(), every);
     }
     this.#startAccepting(listener);
@@ -383,44 +240,34 @@ export class TcpService {
         this.#refuse(conn, "busy", `${this.#options.maxConnections} connections open`);
         continue;
       }
-      let address: string | null = null;
+      let release: (() => void) | null = null;
       if (!proxied) {
-        const slot = this.#claimAddressSlot(conn.remoteAddr);
-        if (typeof slot === "number") {
-          this.#refuse(conn, "per address", `${slot} connections open from that address`);
+        const claim = this.#perAddress.claim(conn.remoteAddr.hostname);
+        if (!claim.ok) {
+          this.#refuse(conn, "per address", `${claim.open} connections open from that address`);
           continue;
         }
-        address = slot;
+        release = claim.release;
       }
-      const tracked = new TrackedConn(conn, this.#options.idle, this.#options.request);
+      const tracked = new TrackedConn(conn, {
+        idle: this.#options.idle,
+        now: this.#now,
+        ...(this.#options.request && { request: this.#options.request }),
+      });
       this.#conns.add(tracked);
-      const handler = this.#run(tracked, address, proxied);
+      const handler = this.#run(tracked, release, proxied);
       this.#handlers.add(handler);
       handler.finally(() => this.#handlers.delete(handler));
     }
   }
 
   /**
-   * Counts a connection against --max-conns-per-ip for `from` (only under a
-   * cap: parsing the address costs). Returns the key to give back when it
-   * ends, null without a cap, or, over the cap, how many are open already.
-   */
-  #claimAddressSlot(from: Deno.NetAddr): string | null | number {
-    const cap = this.#options.gate.maxConnsPerIp;
-    if (cap <= 0) return null;
-    const address = ipKey(from.hostname);
-    const fromAddress = this.#perAddress.get(address) ?? 0;
-    if (fromAddress >= cap) return fromAddress;
-    this.#perAddress.set(address, fromAddress + 1);
-    return address;
-  }
-
-  /**
    * Reads the PROXY header of a connection from a trusted balancer and
    * applies admit() and the per-address cap to the client it names. False:
    * refused or malformed (said, summarised, in the log); the caller closes.
+   * Otherwise: what gives the address's slot back.
    */
-  async #admitForwarded(tracked: TrackedConn): Promise<string | null | false> {
+  async #admitForwarded(tracked: TrackedConn): Promise<(() => void) | false> {
     const { gate, label, log } = this.#options;
     let client: ProxySource;
     try {
@@ -448,12 +295,13 @@ export class TcpService {
       tracked.forwardedFor(client);
       if (!gate.admit(client, label)) return false;
     }
-    const slot = this.#claimAddressSlot(from);
-    if (typeof slot !== "number") return slot;
+    const claim = this.#perAddress.claim(from.hostname);
+    if (claim.ok) return claim.release;
     log.repeated(
       `${label} refused per address`,
       "info",
-      () => `${label} Refused ${formatAddr(from)}: ${slot} connections open from that address`,
+      () =>
+        `${label} Refused ${formatAddr(from)}: ${claim.open} connections open from that address`,
       (n, s) => `${label} Refused ${n} more connections in ${s}s: --max-conns-per-ip reached`,
     );
     const write = tracked.conn.write(encode(this.#options.busyReply + "\n"));
@@ -462,12 +310,16 @@ export class TcpService {
     return false;
   }
 
-  async #run(tracked: TrackedConn, address: string | null, proxied: boolean): Promise<void> {
+  async #run(
+    tracked: TrackedConn,
+    release: (() => void) | null,
+    proxied: boolean,
+  ): Promise<void> {
     try {
       if (proxied) {
-        const slot = await this.#admitForwarded(tracked);
-        if (slot === false) return;
-        address = slot;
+        const admitted = await this.#admitForwarded(tracked);
+        if (admitted === false) return;
+        release = admitted;
       }
       if (await this.#options.gate.handshake(tracked, this.#options.label)) {
         await this.#options.handle(tracked);
@@ -480,11 +332,7 @@ export class TcpService {
     } finally {
       tracked.close();
       this.#conns.delete(tracked);
-      if (address !== null) {
-        const left = (this.#perAddress.get(address) ?? 1) - 1;
-        if (left > 0) this.#perAddress.set(address, left);
-        else this.#perAddress.delete(address);
-      }
+      release?.();
     }
   }
 
@@ -532,39 +380,8 @@ export class TcpService {
   }
 
   #sweep(): void {
-    const now = Date.now();
     const { log, label } = this.#options;
-    for (const conn of this.#conns) {
-      if (conn.handshaking) continue;
-      const request = conn.request;
-      const started = conn.requestSince;
-      if (request.ms > 0 && started !== null && now - started > request.ms) {
-        conn.request = { ms: 0 }; // once
-        if (request.onExpire) {
-          request.onExpire();
-        } else {
-          log.repeated(
-            `${label} request timeout`,
-            "event",
-            `${label} Closing ${conn.peer}: a request took longer than ${request.ms} ms`,
-            (n, s) => `${label} Closed ${n} more connections for slow requests in ${s}s`,
-          );
-          conn.close();
-        }
-        continue;
-      }
-      const rule = conn.idle;
-      if (rule.ms <= 0) continue;
-      const since = rule.from === "open" ? conn.openedAt : conn.lastActive;
-      if (now - since <= rule.ms) continue;
-      conn.idle = { ms: 0 }; // once
-      if (rule.onExpire) {
-        rule.onExpire();
-      } else {
-        log.event(`${label} Closing idle connection from ${conn.peer}`);
-        conn.close();
-      }
-    }
+    enforceRules(this.#conns, this.#now(), log, label);
   }
 }
 

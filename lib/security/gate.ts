@@ -9,10 +9,10 @@
  *   peers, checks and strips the AUTH line, and hands back the request.
  * On SIGHUP, reload() re-reads the files its settings came from (--allow and
  * --deny @FILE, --token-file, the TLS pair) without touching open connections.
+ * The AUTH exchange itself is server_auth.ts; what it counts, status.ts.
  */
 import { Deadline, TIMED_OUT } from "../base/deadline.ts";
 import { RuntimeError } from "../base/errors.ts";
-import { isDisconnect, linger, writeAll } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { RateLimiter } from "../base/rate_limit.ts";
 import type { StatusSection } from "../base/status.ts";
@@ -20,7 +20,8 @@ import { encode } from "../base/text.ts";
 import { formatAddr } from "../net/address.ts";
 import { ipKey, parseIp } from "../net/ip.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
-import type { TcpGate, TrackedConn } from "../net/tcp_service.ts";
+import type { TcpGate } from "../net/tcp_service.ts";
+import type { TrackedConn } from "../net/tracked_conn.ts";
 import type { AdmittedDatagram, RefusedDatagram, UdpGate } from "../net/udp_service.ts";
 import { readFlagFile } from "../base/flag_file.ts";
 import {
@@ -31,17 +32,9 @@ import {
   ruleMatches,
 } from "./access.ts";
 import type { SecurityConfig } from "./config.ts";
-import {
-  AUTH_OK,
-  AUTH_REQUIRED_LINE,
-  authFailedLine,
-  couldBeAuth,
-  DATAGRAM_AUTH_FAILED,
-  DATAGRAM_AUTH_REQUIRED,
-  MAX_AUTH_LINE,
-  parseAuthLine,
-  splitDatagram,
-} from "./protocol.ts";
+import { DATAGRAM_AUTH_FAILED, DATAGRAM_AUTH_REQUIRED, splitDatagram } from "./protocol.ts";
+import { authenticate, COOLING_DOWN } from "./server_auth.ts";
+import { type GateCounters, securityStatus } from "./status.ts";
 import { readKeyPair } from "./server_tls.ts";
 import { Token } from "./token_check.ts";
 import { readToken } from "./token.ts";
@@ -65,33 +58,8 @@ export interface GateParts {
   maxAuthFailures: number;
   /** Load balancers that send a PROXY protocol header (--proxy-protocol). */
   proxyFrom?: AccessRule[];
-}
-
-const LF = 0x0a;
-
-/** What the gate counts, for STATUS. */
-export interface GateCounters {
-  /**
-   * TCP connections closed at accept, before any byte: --allow/--deny, or an
-   * address cooling down after repeated failed authentications.
-   */
-  refusedConnections: number;
-  /** Datagrams dropped for --allow/--deny. */
-  refusedDatagrams: number;
-  /** Failed authentications: wrong, missing or malformed token, TCP and UDP. */
-  authFailures: number;
-  /** TLS handshakes that failed or did not finish within --auth-timeout. */
-  tlsFailures: number;
-}
-
-/** The `security` part of STATUS. */
-export function securityStatus(c: GateCounters): StatusSection {
-  return {
-    key: "security",
-    text:
-      `refused: ${c.refusedConnections} connections, ${c.refusedDatagrams} datagrams (--allow/--deny); failed: ${c.authFailures} authentications, ${c.tlsFailures} TLS handshakes`,
-    json: { ...c },
-  };
+  /** Clock in milliseconds for the failure budget and the datagram refusals (default performance.now), for tests. */
+  now?: () => number;
 }
 
 /** The server's access control, shared secret and TLS, in one place. */
@@ -113,9 +81,7 @@ export class Gate implements TcpGate, UdpGate {
   #failures: RateLimiter;
   // Refusals to datagrams are tiny, but still rate-limited per source so a
   // flood of unauthenticated datagrams costs a few replies, not one each.
-  #datagramReplies = new RateLimiter({ rate: 2, burst: 4 });
-  #challenge = encode(AUTH_REQUIRED_LINE + "\n");
-  #ok = encode(AUTH_OK + "\n");
+  #datagramReplies: RateLimiter;
   #required = encode(DATAGRAM_AUTH_REQUIRED);
   #failed = encode(DATAGRAM_AUTH_FAILED);
 
@@ -131,6 +97,12 @@ export class Gate implements TcpGate, UdpGate {
     this.#failures = new RateLimiter({
       rate: parts.maxAuthFailures > 0 ? AUTH_FAILURE_RATE : 0,
       burst: parts.maxAuthFailures,
+      ...(parts.now && { now: parts.now }),
+    });
+    this.#datagramReplies = new RateLimiter({
+      rate: 2,
+      burst: 4,
+      ...(parts.now && { now: parts.now }),
     });
   }
 
@@ -282,7 +254,15 @@ export class Gate implements TcpGate, UdpGate {
     try {
       if (this.tls !== null && !(await this.#tlsHandshake(tracked, label, deadline))) return false;
       if (this.#token === null) return true;
-      return await this.#authenticate(tracked, label, deadline, this.#token);
+      return await authenticate(tracked, {
+        token: this.#token,
+        deadline,
+        authTimeout: this.authTimeout,
+        failures: this.#failures,
+        log: this.#log,
+        label,
+        onFailure: () => this.#counters.authFailures++,
+      });
     } finally {
       deadline.clear();
     }
@@ -351,90 +331,7 @@ export class Gate implements TcpGate, UdpGate {
       (n, s) => `${label} ${n} more TLS handshakes ${kind} in ${s}s`,
     );
   }
-
-  async #authenticate(
-    tracked: TrackedConn,
-    label: string,
-    deadline: Deadline,
-    token: Token,
-  ): Promise<boolean> {
-    const { conn } = tracked;
-    // `drain`: the peer is sending, so lingering a little before the close
-    // lets the failure line arrive instead of a reset.
-    const address = ipKey(tracked.peerHost);
-    const fail = async (reason: string, drain = true) => {
-      this.#counters.authFailures++;
-      // Each failure takes one from the address's budget; an empty budget
-      // refuses its next connections at accept (admit) and the AUTH lines of
-      // those already open (below).
-      this.#failures.allow(address);
-      // One kind per reason (a small, fixed set), so each is seen at least once.
-      this.#log.repeated(
-        `${label} auth failed: ${reason}`,
-        "info",
-        () => `${label} Authentication failed for ${tracked.peer}: ${reason}`,
-        (n, s) => `${label} ${n} more authentications failed in ${s}s: ${reason}`,
-      );
-      try {
-        const sent = await deadline.race(writeAll(conn, encode(authFailedLine(reason) + "\n")));
-        if (sent !== TIMED_OUT && drain) await linger(conn);
-      } catch {
-        // The peer is gone already.
-      }
-      return false;
-    };
-    try {
-      if (await deadline.race(writeAll(conn, this.#challenge)) === TIMED_OUT) {
-        return await fail("timed out", false);
-      }
-      // One byte per read, so nothing after the AUTH line is consumed here:
-      // those bytes are the service's (a netcat user sends "AUTH x\nhello\n").
-      const one = new Uint8Array(1);
-      const line = new Uint8Array(MAX_AUTH_LINE);
-      let length = 0;
-      while (true) {
-        const n = await deadline.race(conn.read(one));
-        if (n === TIMED_OUT) {
-          return await fail(`no AUTH line within ${formatMs(this.authTimeout)}`, false);
-        }
-        if (n === null) {
-          if (length > 0) return await fail("closed in the middle of the AUTH line", false);
-          this.#log.repeated(
-            `${label} left without authenticating`,
-            "event",
-            () => `${label} ${tracked.peer} left without authenticating`,
-            (n, s) => `${label} ${n} more connections left without authenticating in ${s}s`,
-          );
-          return false;
-        }
-        if (n === 0) continue;
-        if (one[0] === LF) break;
-        if (length === line.length) return await fail("AUTH line too long");
-        line[length++] = one[0]!;
-        if (!couldBeAuth(line.subarray(0, length))) return await fail('expected "AUTH <token>"');
-      }
-      const candidate = parseAuthLine(line.subarray(0, length));
-      if (candidate === null) return await fail('expected "AUTH <token>"');
-      // The verdict spends the budget, so it is checked here too, not only at
-      // accept: connections opened at once all passed accept with a full
-      // budget, and would each get a guess. Checked before the comparison,
-      // so a right guess past the budget is not told apart from a wrong one.
-      // (Between this check and the failure counted below nothing awaits, so
-      // no other connection's verdict can come in between.)
-      if (!this.#failures.peek(address)) return await fail(COOLING_DOWN);
-      if (!token.matches(candidate)) return await fail("wrong token");
-      if (await deadline.race(writeAll(conn, this.#ok)) === TIMED_OUT) return false;
-    } catch (error) {
-      if (isDisconnect(error)) return false;
-      throw error;
-    }
-    tracked.markAuthenticated();
-    tracked.touch();
-    return true;
-  }
 }
-
-const COOLING_DOWN = "too many failed authentications, cooling down";
 
 /** Startup notes for the log, and the gate itself. */
 export interface CreatedGate {
@@ -519,8 +416,4 @@ function describeRules(rules: AccessRule[]): string {
 
 function sameRules(a: AccessRule[], b: AccessRule[]): boolean {
   return describeRules(a) === describeRules(b);
-}
-
-function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }

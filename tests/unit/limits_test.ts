@@ -1,6 +1,7 @@
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { connectionsThatFit, fdNeeded } from "../../lib/base/fd_limit.ts";
 import { parseFlags } from "../../lib/base/flags.ts";
+import { PerAddressCounter } from "../../lib/net/per_address.ts";
 import { parseServeConfig, SERVE_SPEC, sizeConnections } from "../../lib/serve.ts";
 
 const config = (...args: string[]) => parseServeConfig(parseFlags(SERVE_SPEC, args));
@@ -38,4 +39,19 @@ Deno.test("limits: --max-conns is sized from the limit unless given, and warned 
     unknown.notes[0],
     "[Server] Open-file limit not known (--allow-ffi not granted): caps assume 1024",
   );
+});
+
+Deno.test("limits: one counter per address: both forms of an IPv4 client share it, a release is counted once", () => {
+  const counter = new PerAddressCounter(2);
+  const first = counter.claim("10.0.0.1");
+  const second = counter.claim("::ffff:10.0.0.1");
+  deepStrictEqual(counter.claim("10.0.0.1"), { ok: false, open: 2 });
+  equal(counter.claim("10.0.0.2").ok, true);
+  if (!first.ok || !second.ok) throw new Error("claims under the cap refused");
+  first.release();
+  first.release();
+  equal(counter.claim("10.0.0.1").ok, true);
+  deepStrictEqual(counter.claim("10.0.0.1"), { ok: false, open: 2 });
+  equal(new PerAddressCounter(0).claim("10.0.0.1").ok, true, "no cap");
+  equal(new PerAddressCounter(0).addresses, 0);
 });

@@ -8,7 +8,8 @@
  */
 import { TIMED_OUT, within } from "../../base/deadline.ts";
 import { systemBytes } from "../events.ts";
-import { TcpService, type TrackedConn } from "../../net/tcp_service.ts";
+import { TcpService } from "../../net/tcp_service.ts";
+import type { TrackedConn } from "../../net/tracked_conn.ts";
 import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
 import type { ChatConfig } from "../config.ts";
 import type { ClusterLink, ClusterView } from "../cluster/link.ts";

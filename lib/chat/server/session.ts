@@ -10,7 +10,7 @@ import { isDisconnect } from "../../base/io.ts";
 import { LineSplitter } from "../../net/line_splitter.ts";
 import { looksLikeAuth } from "../../security/protocol.ts";
 import type { Logger } from "../../base/logger.ts";
-import type { TrackedConn } from "../../net/tcp_service.ts";
+import type { TrackedConn } from "../../net/tracked_conn.ts";
 import { decodeLenient, printable } from "../../base/text.ts";
 import type { ChatConfig } from "../config.ts";
 import { Outbox } from "./outbox.ts";

@@ -16,7 +16,7 @@ import {
   type Reply,
   request,
 } from "../protocol.ts";
-import { LineTooLong, WireReader, writeLine } from "../wire.ts";
+import { LineTooLong, WireReader, writeLine } from "../../net/wire_reader.ts";
 
 /** The server answered ERR: `code` says why (see protocol.ts ERROR_CODES). */
 export class ServerError extends RuntimeError {

@@ -9,7 +9,7 @@ import { within } from "../../base/deadline.ts";
 import { linger, type Writer } from "../../base/io.ts";
 import type { Logger } from "../../base/logger.ts";
 import { formatBytes } from "../../base/progress.ts";
-import type { TrackedConn } from "../../net/tcp_service.ts";
+import type { TrackedConn } from "../../net/tracked_conn.ts";
 import type { FilesConfig } from "../config.ts";
 import { hashPrefix, sha256 } from "../hashing.ts";
 import { quoteName } from "../names.ts";
@@ -30,7 +30,7 @@ import type { FileCounters } from "../status.ts";
 import { FileRefusal, lineRefusal } from "./refusals.ts";
 import type { FileStore } from "./store.ts";
 import { receiveUpload, type UploadChannel } from "./receive.ts";
-import { LineTooLong, WireReader, writeLine } from "../wire.ts";
+import { LineTooLong, WireReader, writeLine } from "../../net/wire_reader.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
 // sends for this long, so it sees the ERR line instead of a connection reset.

@@ -12,7 +12,7 @@ import { type RateFloor, throttleFor } from "../pace.ts";
 import { CHUNK_SIZE, errorLine, FILE_LABEL, parseChunkLine, parseDigestLine } from "../protocol.ts";
 import { pump, PumpError } from "../pump.ts";
 import type { FileCounters } from "../status.ts";
-import { LineTimeout, type WireReader, writeLine } from "../wire.ts";
+import { LineTimeout, type WireReader, writeLine } from "../../net/wire_reader.ts";
 import { diskError, FileRefusal, lineRefusal } from "./refusals.ts";
 import type { FileStore } from "./store.ts";
 import type { Upload } from "./upload.ts";

@@ -6,7 +6,7 @@
  */
 import { quoteName } from "../names.ts";
 import { type ErrorCode, MAX_LINE } from "../protocol.ts";
-import { LineTimeout, LineTooLong } from "../wire.ts";
+import { LineTimeout, LineTooLong } from "../../net/wire_reader.ts";
 
 /**
  * A refusal or failure the file server reports to the client as

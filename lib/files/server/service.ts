@@ -5,7 +5,7 @@
  * share: the store, the transfer slots (in all and per address), the
  * counters and the hourly clean-up.
  */
-import { ipKey } from "../../net/ip.ts";
+import { PerAddressCounter } from "../../net/per_address.ts";
 import { TcpService } from "../../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
 import type { FilesConfig } from "../config.ts";
@@ -24,11 +24,12 @@ export class FileService implements Service {
   #tcp: TcpService;
   #sweeper: ReturnType<typeof setInterval>;
   #transfers = 0;
-  /** Transfers running per address (ipKey), for --max-transfers-per-ip. */
-  #perAddress = new Map<string, number>();
+  /** Transfers running per address, for --max-transfers-per-ip. */
+  #perAddress: PerAddressCounter;
 
   private constructor(config: FilesConfig, deps: ServiceDeps, store: FileStore) {
     const { log, tcp: limits } = deps;
+    this.#perAddress = new PerAddressCounter(config.maxTransfersPerIp);
     this.#state = {
       store,
       log,
@@ -42,23 +43,19 @@ export class FileService implements Service {
             `The server is running ${config.maxTransfers} transfers (--max-transfers); try again later`,
           );
         }
-        const address = ipKey(peerHost);
-        const fromAddress = this.#perAddress.get(address) ?? 0;
-        if (fromAddress >= config.maxTransfersPerIp) {
+        const claim = this.#perAddress.claim(peerHost);
+        if (!claim.ok) {
           throw new FileRefusal(
             "busy",
-            `Your address is running ${fromAddress} transfers, the most one address may (--max-transfers-per-ip); try again when one is done`,
+            `Your address is running ${claim.open} transfers, the most one address may (--max-transfers-per-ip); try again when one is done`,
           );
         }
         this.#transfers++;
-        this.#perAddress.set(address, fromAddress + 1);
         try {
           return await run();
         } finally {
           this.#transfers--;
-          const left = (this.#perAddress.get(address) ?? 1) - 1;
-          if (left > 0) this.#perAddress.set(address, left);
-          else this.#perAddress.delete(address);
+          claim.release();
         }
       },
     };

@@ -6,6 +6,8 @@
 import { Deadline, TIMED_OUT } from "../base/deadline.ts";
 import { type Reader, writeAll, type Writer } from "../base/io.ts";
 import { decodeLenient, encode } from "../base/text.ts";
+import { OVERLONG } from "./line_reader.ts";
+import { type LineHandler, LineSplitter } from "./line_splitter.ts";
 
 /** What readLine returns for a line over the limit (the connection is then unusable). */
 export class LineTooLong extends Error {
@@ -30,7 +32,10 @@ export class LineTimeout extends Error {
 
 /** Options of {@link WireReader}. */
 export interface WireReaderOptions {
-  /** Bytes held for line framing (default 4 KiB); also the line limit. */
+  /**
+   * Bytes held for line framing (default 4 KiB); a line and its LF must fit
+   * in it, so the line limit is one byte less (CR not counted, as everywhere).
+   */
   lineBuffer?: number;
   /** Called after every read that returned bytes (idle tracking). */
   onRead?: () => void;
@@ -41,12 +46,26 @@ export interface WireReaderOptions {
   lineTimeout?: number;
 }
 
-/** Line and byte reads over one reader, without losing bytes in between. */
+/** What the splitter reported for the line being read. */
+type Framed = string | typeof OVERLONG | undefined;
+
+/**
+ * Line and byte reads over one reader, without losing bytes in between.
+ * Lines follow the framing rule of `line_splitter.ts`; an over-long line
+ * ends the conversation (LineTooLong) and a cut-short last line is end of
+ * input.
+ */
 export class WireReader {
   #reader: Reader;
   #buffer: Uint8Array;
   #start = 0;
   #end = 0;
+  #splitter: LineSplitter;
+  #framed: Framed;
+  #handler: LineHandler = {
+    line: (bytes) => this.#framed = decodeLenient(bytes),
+    overflow: () => this.#framed = OVERLONG,
+  };
   #onRead: () => void;
   #lineTimeout: number;
 
@@ -54,6 +73,7 @@ export class WireReader {
   constructor(reader: Reader, options: WireReaderOptions = {}) {
     this.#reader = reader;
     this.#buffer = new Uint8Array(options.lineBuffer ?? 4096);
+    this.#splitter = new LineSplitter(this.#buffer.length - 1);
     this.#onRead = options.onRead ?? (() => {});
     this.#lineTimeout = options.lineTimeout ?? 0;
   }
@@ -65,36 +85,31 @@ export class WireReader {
    * LineTimeout when the line deadline passes.
    */
   async readLine(): Promise<string | null> {
-    let scanned = this.#start;
     let deadline: Deadline | null = null;
     try {
       while (true) {
-        const newline = this.#buffer.subarray(scanned, this.#end).indexOf(0x0a);
-        if (newline !== -1) {
-          const lineEnd = scanned + newline;
-          let line = this.#buffer.subarray(this.#start, lineEnd);
-          if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, -1);
-          this.#start = lineEnd + 1;
-          return decodeLenient(line);
+        if (this.#start < this.#end) {
+          this.#framed = undefined;
+          this.#start += this.#splitter.pushOne(
+            this.#buffer.subarray(this.#start, this.#end),
+            this.#handler,
+          );
+          const framed = this.#framed as Framed;
+          if (framed === OVERLONG) throw new LineTooLong(this.#buffer.length);
+          if (framed !== undefined) return framed;
         }
-        scanned = this.#end;
-        if (this.#start > 0) {
-          this.#buffer.copyWithin(0, this.#start, this.#end);
-          scanned -= this.#start;
-          this.#end -= this.#start;
-          this.#start = 0;
-        }
-        if (this.#end === this.#buffer.length) throw new LineTooLong(this.#buffer.length);
+        // Everything buffered is now the splitter's.
+        this.#start = this.#end = 0;
         // The clock starts with the line's first byte (perhaps already buffered).
-        if (deadline === null && this.#end > 0 && this.#lineTimeout > 0) {
+        if (deadline === null && this.#splitter.hasPending && this.#lineTimeout > 0) {
           deadline = new Deadline(this.#lineTimeout);
         }
-        const read = this.#reader.read(this.#buffer.subarray(this.#end));
+        const read = this.#reader.read(this.#buffer);
         const n = deadline === null ? await read : await deadline.race(read);
         if (n === TIMED_OUT) throw new LineTimeout(this.#lineTimeout);
         if (n === null) return null;
         this.#onRead();
-        this.#end += n;
+        this.#end = n;
       }
     } finally {
       deadline?.clear();
