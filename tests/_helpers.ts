@@ -351,8 +351,11 @@ export async function udpRequest(
 export async function tcpPortClosed(port: number): Promise<boolean> {
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    // A free port in the ephemeral range can be given to this very socket,
+    // which then connects to itself (TCP simultaneous open): nobody listens.
+    const itself = (conn.localAddr as Deno.NetAddr).port === port;
     conn.close();
-    return false;
+    return itself;
   } catch (error) {
     return error instanceof Deno.errors.ConnectionRefused;
   }
