@@ -263,6 +263,9 @@ Deno.test({
       await bob.send("hi from B");
       match((await alice.until(/hi from B/)).line, /bob: hi from B$/);
     } finally {
+      // The instance stops first: one left while Redis is away waits out its
+      // Redis client's reconnect delay, a timer that outlives the test.
+      await a[Symbol.asyncDispose]();
       await redis.kill();
     }
   },
