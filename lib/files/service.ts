@@ -10,6 +10,7 @@ import { TcpService } from "../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../service.ts";
 import type { FilesConfig } from "./config.ts";
 import { FileConnection, type FileServiceState } from "./connection.ts";
+import { loadHashing } from "./hashing.ts";
 import { errorLine, FILE_LABEL } from "./protocol.ts";
 import { filesStatus } from "./status.ts";
 import { FileStore, StoreError } from "./store.ts";
@@ -100,7 +101,11 @@ export class FileService implements Service {
       maxDirSize: config.maxDirSize,
       maxPartial: config.maxPartial,
     });
-    return new FileService(config, deps, store);
+    const service = new FileService(config, deps, store);
+    // Not awaited: the import runs after the Listening lines, and each
+    // connection awaits it (a failure surfaces there).
+    loadHashing().catch(() => {});
+    return service;
   }
 
   status() {

@@ -2,6 +2,7 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { loadHashing } from "../../lib/files/hashing.ts";
 import { FileStore, type FileStoreOptions, StoreError } from "../../lib/files/store.ts";
 
 const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -11,6 +12,7 @@ async function withStore(
   options: Partial<FileStoreOptions> = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "socketkit-store-" });
+  await loadHashing(); // as the file service's connections do before their first request
   try {
     await run(await FileStore.open(dir, { maxFileSize: 1024, keepPartial: 0, ...options }), dir);
   } finally {
