@@ -17,7 +17,7 @@
  * interrupted uploads for --max-partial: past it the oldest go, and a full
  * disk or store evicts them before it refuses an upload.
  */
-import { join } from "node:path";
+import { join } from "../base/path.ts";
 import type { Hash } from "node:crypto";
 import { RuntimeError } from "../base/errors.ts";
 import { closeQuietly, type Writer } from "../base/io.ts";
