@@ -23,6 +23,7 @@ export class FileService implements Service {
   #state: FileServiceState;
   #tcp: TcpService;
   #sweeper: ReturnType<typeof setInterval>;
+  #loadHashing: ReturnType<typeof setTimeout>;
   #transfers = 0;
   /** Transfers running per address (ipKey), for --max-transfers-per-ip. */
   #perAddress = new Map<string, number>();
@@ -77,6 +78,10 @@ export class FileService implements Service {
       gate: deps.gate,
       handle: (tracked) => new FileConnection(tracked, this.#state).run(),
     });
+    // On a timer, so the import runs after the Listening lines (a builtin's
+    // import settles at once, before them); each connection awaits it too,
+    // and a failure surfaces there.
+    this.#loadHashing = setTimeout(() => loadHashing().catch(() => {}), 0);
     this.#sweeper = setInterval(() => {
       store.sweep().catch((error) => log.error(`${FILE_LABEL} Cleaning up failed: ${error}`));
     }, SWEEP_EVERY_MS);
@@ -101,11 +106,7 @@ export class FileService implements Service {
       maxDirSize: config.maxDirSize,
       maxPartial: config.maxPartial,
     });
-    const service = new FileService(config, deps, store);
-    // Not awaited: the import runs after the Listening lines, and each
-    // connection awaits it (a failure surfaces there).
-    loadHashing().catch(() => {});
-    return service;
+    return new FileService(config, deps, store);
   }
 
   status() {
@@ -114,6 +115,7 @@ export class FileService implements Service {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.#loadHashing);
     clearInterval(this.#sweeper);
     await this.#tcp.stop();
   }
