@@ -1,10 +1,15 @@
-/** `socketkit connect`: the client. Dispatches to one mode per service. */
+/**
+ * `socketkit connect`: the client. Dispatches to one mode per service. Only
+ * the flag tables load up front; a mode's module loads when it runs, so
+ * `connect --help` and each mode start as fast as Deno does.
+ */
 import { UsageError } from "./base/errors.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
 import { CHAT_PORT } from "./chat/config.ts";
 import { FILE_PORT } from "./files/config.ts";
 import { INFO_PORT } from "./info/config.ts";
-import { MESSAGE_MODE_FLAGS, type TransportChoice } from "./message/mode.ts";
+import { MESSAGE_MODE_FLAGS } from "./message/config.ts";
+import type { TransportChoice } from "./message/mode.ts";
 import { CLIENT_SECURITY_FLAGS, parseClientSecurity } from "./security/client_settings.ts";
 import type { ModeContext } from "./service.ts";
 

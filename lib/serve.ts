@@ -24,7 +24,6 @@ import { infoStatus } from "./info/status.ts";
 import { MESSAGE_FLAGS, type MessageConfig, parseMessageConfig } from "./message/config.ts";
 import { messageStatus } from "./message/status.ts";
 import { formatHostPort, isLoopback } from "./net/address.ts";
-import { batchEngineProblem } from "./net/udp_batch_engine.ts";
 import { UDP_ENGINES, type UdpEngineChoice } from "./net/udp_engine.ts";
 import { parseSecurityConfig, SECURITY_FLAGS, type SecurityConfig } from "./security/config.ts";
 import { createGate, type Gate } from "./security/gate.ts";
@@ -260,11 +259,12 @@ export async function startServer(
   warn: (line: string) => void = (line) => console.error(line),
 ): Promise<Server> {
   if (config.udpEngine === "batch" && usesUdp(config)) {
+    const { batchEngineProblem } = await import("./net/udp_batch_engine.ts");
     const problem = batchEngineProblem();
     if (problem !== null) throw new RuntimeError(`--udp-engine batch cannot run here: ${problem}`);
   }
   // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
-  const { gate, notes, warnings } = createGate(config.security, log);
+  const { gate, notes, warnings } = await createGate(config.security, log);
   const sized = sizeConnections(config, fdLimit);
   for (
     const warning of [
@@ -289,6 +289,7 @@ export async function startServer(
 
   const running: Running = {};
   const services: Service[] = [];
+  const endWarmWorkers = await prestartBatchWorkers(config);
   try {
     for (const name of config.services) {
       services.push(await startService(name, config, deps, { gate, running }));
@@ -296,6 +297,8 @@ export async function startServer(
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
     throw error;
+  } finally {
+    endWarmWorkers();
   }
   for (const note of notes) log.info(note);
   for (const endpoint of services.flatMap((service): readonly Endpoint[] => service.endpoints)) {
@@ -316,6 +319,21 @@ export async function startServer(
     });
   };
   return { services, shutdown: requestStop, reload, finished };
+}
+
+/**
+ * Starts the workers of the UDP batch engines the services will open (one
+ * per UDP service, where the engine can run), so that their start-up runs
+ * while the services load and bind, instead of each open waiting for its own
+ * in turn and holding up every Listening line. Resolves to a function that
+ * ends the workers no engine took.
+ */
+async function prestartBatchWorkers(config: ServeConfig): Promise<() => void> {
+  const udpServices = config.services.filter((name) => name === "message" || name === "info");
+  if (config.udpEngine === "deno" || udpServices.length === 0) return () => {};
+  const { batchEngineProblem, prestartWorkers } = await import("./net/udp_batch_engine.ts");
+  if (batchEngineProblem() !== null) return () => {};
+  return prestartWorkers(udpServices.length);
 }
 
 /** Whether a UDP service (message or info) runs. */
@@ -416,18 +434,19 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
 
 /** Runs `socketkit serve` with its arguments; resolves to the exit code. */
 export async function serve(args: string[]): Promise<number> {
-  // The server's only FFI: the open-file limit, read and raised first thing,
-  // and the UDP batch engines (--udp-engine), which need it only to open.
+  // The server's only FFI: the open-file limit, read and raised once the
+  // flags are read (--help and a mistake need no libc), and the UDP batch
+  // engines (--udp-engine), which need it only to open.
   // Then the permission is given up, so the server runs in Deno's sandbox
   // from there on (FFI lifts it for the whole process): at once when no
   // engine will need it, else as soon as the services are open.
-  const fdLimit = raiseFdLimit();
   const flags = parseFlags(SERVE_SPEC, args);
   if (flags.help) {
     console.log(formatHelp(SERVE_SPEC));
     return 0;
   }
   const config = parseServeConfig(flags);
+  const fdLimit = raiseFdLimit();
   if (config.udpEngine === "deno" || !usesUdp(config)) giveUpFfi();
   const log = new Logger({ quiet: config.quiet, summaryInterval: config.summaryInterval });
   let server: Server;

@@ -1,11 +1,22 @@
 /**
  * Start-up: how long from spawning `deno run main.ts ...` until the server
- * printed every `Listening on` line, and until `connect --help` exited. The
- * baselines are the floor Deno itself sets: a bare script that binds one TCP
- * port and prints its line, and a script that prints one line and exits.
+ * printed every `Listening on` line, and until a client command exited:
+ * `connect --help` and every mode's --help, and one exchange of each mode
+ * with a running server. The baselines are the floor Deno itself sets: a bare
+ * script that binds one TCP port and prints its line (for the servers), and
+ * a script that prints one line and exits (for the clients).
+ *
+ * The samples are taken in rounds, each round one start of every command and
+ * baseline in turn, so a drift in the machine's load moves both sides of a
+ * ratio alike.
  */
 import { ALL_PORTS_ZERO, benchScript, ServerUnderTest, SOCKETKIT } from "../_server.ts";
 import type { Measurement, Scenario } from "../scenario.ts";
+
+/** `connect MODE --help` and `connect X`: ≤ 1.3x the bare script (issue 19). */
+const CLIENT_GOAL = 1.3;
+/** `serve`: ≤ 2x the bare listening script (issue 19). */
+const SERVER_GOAL = 2;
 
 /** Median of a non-empty list. */
 function median(values: number[]): number {
@@ -23,16 +34,22 @@ async function timeToListening(
   return { ms: server.listeningMs, labels: [...server.ports.keys()] };
 }
 
-/** Milliseconds from spawn to exit; throws on a non-zero exit. */
-async function timeToExit(args: string[]): Promise<number> {
+/** Milliseconds from spawn to exit, `input` on its stdin; throws on a non-zero exit. */
+async function timeToExit(args: string[], input?: string): Promise<number> {
   const started = performance.now();
-  const output = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args,
-    stdin: "null",
+    stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(15_000), // bounded even if it hangs
-  }).output();
+  }).spawn();
+  if (input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+  }
+  const output = await child.output();
   const ms = performance.now() - started;
   if (!output.success) {
     throw new Error(
@@ -42,69 +59,163 @@ async function timeToExit(args: string[]): Promise<number> {
   return ms;
 }
 
-/** Runs `sample` once to warm Deno's module cache, then `count` times; the median. */
-async function sampled(count: number, sample: () => Promise<number>): Promise<number> {
-  await sample();
-  const values: number[] = [];
-  for (let i = 0; i < count; i++) values.push(await sample());
-  return median(values);
+/** One command measured in every round. */
+interface Probe {
+  figure: string;
+  /** One sample, in ms; `round` makes names and paths unique. */
+  sample(round: number): Promise<number>;
+  /** The probe whose samples are this one's baseline (none for a baseline). */
+  baseline?: "listen" | "exit";
+  note?: string;
 }
 
-/** Start-up times of `serve` and `connect --help`. */
+/** Start-up times of `serve`, and of `connect` with every mode. */
 export const startup: Scenario = {
   name: "startup",
-  description: "Start-up: spawn to every Listening line; connect --help to exit",
+  description:
+    "Start-up: spawn to every Listening line; connect --help, each mode's --help and one exchange of each mode to exit",
   async run(options) {
-    const count = options.quick ? 3 : 9;
+    const rounds = options.quick ? 3 : 9;
     const filesDir = await Deno.makeTempDir({ prefix: "socketkit-bench-" });
+    const workDir = await Deno.makeTempDir({ prefix: "socketkit-bench-client-" });
     try {
       const serve = [...SOCKETKIT, "serve", ...ALL_PORTS_ZERO, "--quiet", "--files-dir", filesDir];
-      const bare = benchScript("./baselines/tcp_line_echo.ts");
-      const bareMs = await sampled(count, async () => (await timeToListening(bare, 1)).ms);
-      const messageMs = await sampled(
-        count,
-        async () => (await timeToListening([...serve, "--services", "message"], 2)).ms,
+      // The server the clients talk to: its own files dir, so the measured serves start empty.
+      const target = await ServerUnderTest.start(
+        [...SOCKETKIT, "serve", ...ALL_PORTS_ZERO, "--quiet", "--files-dir", `${filesDir}-target`],
+        { expect: "settle" },
       );
-      let labels: string[] = [];
-      const allMs = await sampled(count, async () => {
-        const result = await timeToListening(serve, "settle");
-        labels = result.labels;
-        return result.ms;
-      });
-      const noopMs = await sampled(count, () => timeToExit(benchScript("./baselines/noop.ts")));
-      const helpMs = await sampled(count, () => timeToExit([...SOCKETKIT, "connect", "--help"]));
-      const measurements: Measurement[] = [
-        {
-          figure: "serve --services message: spawn to Listening",
-          unit: "ms",
-          value: messageMs,
-          baseline: bareMs,
-          better: "lower",
-          goal: { value: 150 },
-          note: `median of ${count} starts; baseline: a bare Deno script binding one port`,
-        },
-        {
-          figure: "serve (all services): spawn to every Listening",
-          unit: "ms",
-          value: allMs,
-          baseline: bareMs,
-          better: "lower",
-          goal: { value: 150 },
-          note: `${labels.length} listeners: ${labels.join(" ")}`,
-        },
-        {
-          figure: "connect --help: spawn to exit",
-          unit: "ms",
-          value: helpMs,
-          baseline: noopMs,
-          better: "lower",
-          goal: { value: 60 },
-          note: "baseline: a Deno script that prints one line",
-        },
-      ];
-      return measurements;
+      try {
+        const connect = (...args: string[]) => [...SOCKETKIT, "connect", ...args];
+        const upload = `${workDir}/upload.bin`;
+        await Deno.writeFile(upload, new Uint8Array(4096).fill(0x61));
+        const port = (label: string) => String(target.port(label));
+        let labels: string[] = [];
+        const probes: Probe[] = [
+          {
+            figure: "bare listen",
+            sample: async () =>
+              (await timeToListening(benchScript("./baselines/tcp_line_echo.ts"), 1)).ms,
+          },
+          {
+            figure: "bare exit",
+            sample: () => timeToExit(benchScript("./baselines/noop.ts")),
+          },
+          {
+            figure: "serve --services message: spawn to Listening",
+            sample: async () => (await timeToListening([...serve, "--services", "message"], 2)).ms,
+            baseline: "listen",
+            note: `median of ${rounds} starts; baseline: a bare Deno script binding one port`,
+          },
+          {
+            figure: "serve (all services): spawn to every Listening",
+            sample: async () => {
+              const result = await timeToListening(serve, "settle");
+              labels = result.labels;
+              return result.ms;
+            },
+            baseline: "listen",
+          },
+          {
+            figure: "connect --help: spawn to exit",
+            sample: () => timeToExit(connect("--help")),
+            baseline: "exit",
+            note: "baseline: a Deno script that prints one line",
+          },
+          ...["info", "chat", "upload", "download", "files", "delete", "rename"].map((mode) => ({
+            figure: `connect ${mode} --help: spawn to exit`,
+            sample: () => timeToExit(connect(mode, "--help")),
+            baseline: "exit" as const,
+          })),
+          {
+            figure: "connect --tcp, one line: spawn to exit",
+            sample: () => timeToExit(connect("--tcp", "--tcp-port", port("[TCP Server]")), "hi\n"),
+            baseline: "exit",
+          },
+          {
+            figure: "connect --udp, one line: spawn to exit",
+            sample: () => timeToExit(connect("--udp", "--udp-port", port("[UDP Server]")), "hi\n"),
+            baseline: "exit",
+          },
+          {
+            figure: "connect info STATUS: spawn to exit",
+            sample: () =>
+              timeToExit(connect("info", "STATUS", "--info-port", port("[Info Server]"))),
+            baseline: "exit",
+          },
+          {
+            figure: "connect chat, one line: spawn to exit",
+            sample: (round) =>
+              timeToExit(
+                connect("chat", "--name", `bench${round}`, "--chat-port", port("[Chat Server]")),
+                "hi\n",
+              ),
+            baseline: "exit",
+          },
+          {
+            figure: "connect files: spawn to exit",
+            sample: () => timeToExit(connect("files", "--file-port", port("[File Server]"))),
+            baseline: "exit",
+          },
+          {
+            figure: "connect upload, 4 KB: spawn to exit",
+            sample: () =>
+              timeToExit(
+                connect("upload", upload, "--force", "--file-port", port("[File Server]")),
+              ),
+            baseline: "exit",
+            note: "hashes with node:crypto: the Node compatibility layer loads",
+          },
+          {
+            figure: "connect download, 4 KB: spawn to exit",
+            sample: (round) =>
+              timeToExit(connect(
+                "download",
+                "upload.bin",
+                ...[
+                  "--output",
+                  `${workDir}/down${round}.bin`,
+                  "--file-port",
+                  port("[File Server]"),
+                ],
+              )),
+            baseline: "exit",
+            note: "hashes with node:crypto: the Node compatibility layer loads",
+          },
+        ];
+        const samples = new Map<Probe, number[]>(probes.map((probe) => [probe, []]));
+        // One round not counted: it fills Deno's module cache and the server's files.
+        // Every other run takes the round backwards, so no command always follows the same one.
+        const order = (options.run ?? 0) % 2 === 0 ? probes : [...probes].reverse();
+        for (let round = -1; round < rounds; round++) {
+          for (const probe of order) {
+            const ms = await probe.sample(round + 1);
+            if (round >= 0) samples.get(probe)!.push(ms);
+          }
+        }
+        const listen = median(samples.get(probes[0]!)!);
+        const exit = median(samples.get(probes[1]!)!);
+        return probes.filter((probe) => probe.baseline !== undefined).map((probe): Measurement => {
+          const note = probe.figure.startsWith("serve (all")
+            ? `${labels.length} listeners: ${labels.join(" ")}`
+            : probe.note;
+          return {
+            figure: probe.figure,
+            unit: "ms",
+            value: median(samples.get(probe)!),
+            baseline: probe.baseline === "listen" ? listen : exit,
+            better: "lower",
+            goal: { ratio: probe.baseline === "listen" ? SERVER_GOAL : CLIENT_GOAL },
+            ...(note === undefined ? {} : { note }),
+          };
+        });
+      } finally {
+        await target.stop();
+      }
     } finally {
       await Deno.remove(filesDir, { recursive: true });
+      await Deno.remove(`${filesDir}-target`, { recursive: true }).catch(() => {});
+      await Deno.remove(workDir, { recursive: true });
     }
   },
 };

@@ -1,8 +1,10 @@
 /**
- * Declarative flags: one table per command drives both parsing (node:util
- * parseArgs, since JSR's @std/cli is unreachable) and the help text.
+ * Declarative flags: one table per command drives both parsing and the help
+ * text. The parser is our own, with the rules of node:util's parseArgs
+ * (strict, positionals allowed) that the commands were written against:
+ * importing any node: module costs every command 20-60 ms of start-up (the
+ * Node compatibility layer), more than the rest of `connect MODE --help`.
  */
-import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 
 /** One flag of a command. */
@@ -40,22 +42,14 @@ const HELP_FLAG: FlagSpec = { type: "boolean", short: "h", help: "Show this help
  * argument. `--help` is always accepted and reported as `help`.
  */
 export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
-  for (const [name, flag] of Object.entries({ ...spec.flags, help: HELP_FLAG })) {
-    options[name] = flag.short ? { type: flag.type, short: flag.short } : { type: flag.type };
-  }
   let parsed;
   try {
-    parsed = parseArgs({
-      args: joinNegativeValues(spec, args),
-      options,
-      strict: true,
-      allowPositionals: true,
-    });
+    parsed = parseArgv({ ...spec.flags, help: HELP_FLAG }, joinNegativeValues(spec, args));
   } catch (error) {
-    throw new UsageError(describeParseError(error), spec.name);
+    if (error instanceof ArgvError) throw new UsageError(error.message, spec.name);
+    throw error;
   }
-  const values: Record<string, string | boolean | undefined> = { ...parsed.values };
+  const values = parsed.values;
   if (values.help) return new ParsedFlags(spec.name, values, parsed.positionals);
   for (const [name, flag] of Object.entries(spec.flags)) {
     if (values[name] === undefined && flag.default !== undefined) values[name] = flag.default;
@@ -187,19 +181,107 @@ function joinNegativeValues(spec: CommandSpec, args: string[]): string[] {
   return out;
 }
 
-function describeParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: string }).code;
-  const flag = message.match(/'(-[^' ]+)/)?.[1];
-  switch (code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `Unknown flag "${flag}"`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return message.includes("argument missing")
-        ? `Flag "${flag}" needs a value`
-        : `Flag "${flag}" does not take a value`;
-    default:
-      return message;
+/** A command line that does not fit the flags; the message is the user's. */
+class ArgvError extends Error {}
+
+/** One flag as given: its name, how it was written, and its value if it has one. */
+interface ArgvOption {
+  name: string;
+  /** "--name" or "-n", as typed. */
+  raw: string;
+  value?: string;
+  /** The value came after "=" (or glued to a short flag), not as the next argument. */
+  inline: boolean;
+}
+
+/**
+ * Splits `args` against `flags` by parseArgs' rules: "--name value",
+ * "--name=value", "-n", "-abc" for several one-letter booleans, "-nVALUE" for
+ * a one-letter string flag, "--" before arguments that are never flags, and
+ * "-" as an argument. A string flag takes the next argument, whatever it is;
+ * one that looks like a flag is refused (it must be given as --name=-x).
+ * Throws ArgvError for the first flag that is unknown, lacks its value or has
+ * one it does not take.
+ */
+function parseArgv(
+  flags: Record<string, FlagSpec>,
+  args: string[],
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const longFor = (short: string) =>
+    Object.entries(flags).find(([, flag]) => flag.short === short)?.[0] ?? short;
+  const typeOf = (name: string) => Object.hasOwn(flags, name) ? flags[name]!.type : undefined;
+  const options: ArgvOption[] = [];
+  const positionals: string[] = [];
+  const rest = [...args];
+  while (rest.length > 0) {
+    const arg = rest.shift()!;
+    if (arg === "--") {
+      positionals.push(...rest);
+      break;
+    }
+    const short = arg.length >= 2 && arg[0] === "-" && arg[1] !== "-";
+    if (short && arg.length === 2) {
+      const name = longFor(arg[1]!);
+      const value = typeOf(name) === "string" && rest.length > 0 ? rest.shift() : undefined;
+      options.push({ name, raw: arg, inline: false, ...(value === undefined ? {} : { value }) });
+    } else if (short && typeOf(longFor(arg[1]!)) !== "string") {
+      // -abc: -a -b -c; a string flag inside takes the rest as its value (-abfFILE).
+      const expanded: string[] = [];
+      for (let i = 1; i < arg.length; i++) {
+        const letter = arg[i]!;
+        if (typeOf(longFor(letter)) !== "string" || i === arg.length - 1) {
+          expanded.push(`-${letter}`);
+        } else {
+          expanded.push(`-${arg.slice(i)}`);
+          break;
+        }
+      }
+      rest.unshift(...expanded);
+    } else if (short) {
+      options.push({
+        name: longFor(arg[1]!),
+        raw: arg.slice(0, 2),
+        value: arg.slice(2),
+        inline: true,
+      });
+    } else if (arg.length > 2 && arg.startsWith("--") && !arg.includes("=", 3)) {
+      const name = arg.slice(2);
+      const value = typeOf(name) === "string" && rest.length > 0 ? rest.shift() : undefined;
+      options.push({ name, raw: arg, inline: false, ...(value === undefined ? {} : { value }) });
+    } else if (arg.length > 2 && arg.startsWith("--")) {
+      const equals = arg.indexOf("=");
+      const name = arg.slice(2, equals);
+      options.push({ name, raw: `--${name}`, value: arg.slice(equals + 1), inline: true });
+    } else {
+      positionals.push(arg);
+    }
+  }
+  const values: Record<string, string | boolean | undefined> = {};
+  for (const option of options) {
+    checkOption(flags, option);
+    if (option.name !== "__proto__") values[option.name] = option.value ?? true;
+  }
+  return { values, positionals };
+}
+
+/** Throws ArgvError for an unknown flag, a missing value, or a value a boolean does not take. */
+function checkOption(flags: Record<string, FlagSpec>, option: ArgvOption): void {
+  if (!Object.hasOwn(flags, option.name)) throw new ArgvError(`Unknown flag "${option.raw}"`);
+  const flag = flags[option.name]!;
+  // parseArgs names the flag "-s, --name" when it has a short form; its
+  // message quoted, the first word of that is what the user is shown.
+  const shown = flag.short ? `-${flag.short},` : `--${option.name}`;
+  if (flag.type === "string" && option.value === undefined) {
+    throw new ArgvError(`Flag "${shown}" needs a value`);
+  }
+  if (flag.type === "boolean" && option.value !== undefined) {
+    throw new ArgvError(`Flag "${shown}" does not take a value`);
+  }
+  if (
+    !option.inline && option.value !== undefined && option.value.length > 1 &&
+    option.value[0] === "-"
+  ) {
+    throw new ArgvError(`Flag "${option.raw}" does not take a value`);
   }
 }
 

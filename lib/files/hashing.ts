@@ -1,15 +1,38 @@
-/** SHA-256 helpers for streamed transfers. */
-import { createHash, type Hash } from "node:crypto";
+/**
+ * SHA-256 helpers for streamed transfers. They hash with node:crypto, whose
+ * import costs 30-70 ms (the Node compatibility layer), so it is not imported
+ * with this module: loadHashing() imports it, and every other function here
+ * throws until that has resolved. The file service starts it once it is
+ * listening and each connection awaits it before its first request; the
+ * client awaits it before a transfer.
+ */
+import type { Hash } from "node:crypto";
 import type { Reader } from "../base/io.ts";
+
+let nodeCrypto: typeof import("node:crypto") | null = null;
+let loading: Promise<void> | null = null;
+
+/** Imports node:crypto, once; resolves when the functions here can be called. */
+export function loadHashing(): Promise<void> {
+  loading ??= import("node:crypto").then((module) => {
+    nodeCrypto = module;
+  });
+  return loading;
+}
+
+function crypto(): typeof import("node:crypto") {
+  if (nodeCrypto === null) throw new Error("SHA-256 used before loadHashing() resolved");
+  return nodeCrypto;
+}
 
 /** A fresh streaming SHA-256. */
 export function sha256(): Hash {
-  return createHash("sha256");
+  return crypto().createHash("sha256");
 }
 
 /** The hex SHA-256 of a string (used for state file names). */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return crypto().createHash("sha256").update(text).digest("hex");
 }
 
 /**

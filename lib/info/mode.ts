@@ -8,7 +8,6 @@ import {
   type ClientSecurity,
   securityFor,
 } from "../security/client_settings.ts";
-import { UdpRequester } from "../security/udp_request.ts";
 import type { ModeContext } from "../service.ts";
 import { INFO_PORT } from "./config.ts";
 import { INFO_COMMANDS, type InfoCommand, requestText } from "./protocol.ts";
@@ -71,6 +70,8 @@ export async function queryInfo(
   json: boolean,
   options: InfoQueryOptions,
 ): Promise<string> {
+  // Loaded here, not with the flags, so `connect info --help` starts fast.
+  const { UdpRequester } = await import("../security/udp_request.ts");
   const requester = new UdpRequester(options.host, options.port, options.security);
   try {
     const outcome = await requester.request(encode(requestText(command, json)), options);

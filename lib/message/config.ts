@@ -1,6 +1,8 @@
 /**
  * The message services' own flags of `socketkit serve`: the TCP and UDP
- * ports, who may stop the server, and how messages are framed.
+ * ports, who may stop the server, and how messages are framed; and message
+ * mode's rows of `connect`'s table, here rather than in mode.ts so that
+ * `connect --help` and the other modes do not load the message client.
  */
 import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 import { EXIT_POLICIES, type ExitPolicy } from "./exit.ts";
@@ -9,6 +11,30 @@ import { EXIT_POLICIES, type ExitPolicy } from "./exit.ts";
 export const TCP_PORT = 65432;
 /** Where the UDP message service listens unless told otherwise. */
 export const UDP_PORT = 65433;
+
+/** Message mode's rows of `connect`'s flag table (besides --random, --tcp, --udp). */
+export const MESSAGE_MODE_FLAGS: Record<string, FlagSpec> = {
+  host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
+  "tcp-port": {
+    type: "string",
+    value: "PORT",
+    default: String(TCP_PORT),
+    help: "TCP message service port",
+  },
+  "udp-port": {
+    type: "string",
+    value: "PORT",
+    default: String(UDP_PORT),
+    help: "UDP message service port",
+  },
+  timeout: {
+    type: "string",
+    value: "TIME",
+    default: "2s",
+    help: "How long to wait for each UDP reply; TCP waits for all the tries' time",
+  },
+  retries: { type: "string", value: "N", default: "2", help: "UDP resends when no reply comes" },
+};
 
 /**
  * How a TCP message connection is cut into messages (--framing): `line`,

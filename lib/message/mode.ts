@@ -2,11 +2,10 @@
  * Message mode (`connect --random|--tcp|--udp`): read a line, send it, print
  * the reply, until `exit` or end of input.
  */
-import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
+import type { ParsedFlags } from "../base/flags.ts";
 import { formatHostPort } from "../net/address.ts";
 import { securityFor } from "../security/client_settings.ts";
 import type { MenuSession, ModeContext } from "../service.ts";
-import { TCP_PORT, UDP_PORT } from "./config.ts";
 import { type Reader, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
@@ -29,30 +28,6 @@ export const CONFIRM_EXIT = "'exit' stops the server for every client. Send it? 
 
 /** How lines are routed: one transport, or a coin flip per line. */
 export type TransportChoice = Transport | "random";
-
-/** Message mode's rows of `connect`'s flag table (besides --random, --tcp, --udp). */
-export const MESSAGE_MODE_FLAGS: Record<string, FlagSpec> = {
-  host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-  "tcp-port": {
-    type: "string",
-    value: "PORT",
-    default: String(TCP_PORT),
-    help: "TCP message service port",
-  },
-  "udp-port": {
-    type: "string",
-    value: "PORT",
-    default: String(UDP_PORT),
-    help: "UDP message service port",
-  },
-  timeout: {
-    type: "string",
-    value: "TIME",
-    default: "2s",
-    help: "How long to wait for each UDP reply; TCP waits for all the tries' time",
-  },
-  retries: { type: "string", value: "N", default: "2", help: "UDP resends when no reply comes" },
-};
 
 /**
  * Runs message mode with `connect`'s parsed flags; resolves to the exit code.

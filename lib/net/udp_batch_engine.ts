@@ -92,6 +92,50 @@ export function batchEngineProblem(): string | null {
   return null;
 }
 
+/** A worker started ahead of open(), and why its start failed, if it did. */
+interface WarmWorker {
+  worker: Worker;
+  failure: string | null;
+}
+
+/** Workers from {@link prestartWorkers} that no engine has taken yet. */
+const warmWorkers: WarmWorker[] = [];
+
+function newWorker(): Worker {
+  return new Worker(WORKER_URL, { type: "module", name: "socketkit udp batch engine" });
+}
+
+/**
+ * Starts `count` of the engines' workers now, for the next opens to take. A
+ * worker's start (a new isolate, then its module) takes tens of
+ * milliseconds, and open() waits for it: started first, the workers start
+ * while the server loads and binds everything else, instead of one after
+ * the other at each open. Call it only where open() can run
+ * ({@link batchEngineProblem} is null). Returns a function that ends the
+ * workers no open() took (an open that failed, a fallback).
+ */
+export function prestartWorkers(count: number): () => void {
+  const started: WarmWorker[] = [];
+  for (let i = 0; i < count; i++) {
+    const warm: WarmWorker = { worker: newWorker(), failure: null };
+    // Kept for the open() that takes it, which reports it as its own failure.
+    warm.worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      warm.failure = event.message;
+    };
+    started.push(warm);
+  }
+  warmWorkers.push(...started);
+  return () => {
+    for (const warm of started) {
+      const at = warmWorkers.indexOf(warm);
+      if (at === -1) continue;
+      warmWorkers.splice(at, 1);
+      warm.worker.terminate();
+    }
+  };
+}
+
 /** The recvmmsg/sendmmsg engine; see the module's note. */
 export class BatchUdpEngine implements UdpEngine {
   readonly kind = "batch";
@@ -160,7 +204,8 @@ export class BatchUdpEngine implements UdpEngine {
 
   static #start(core: SocketCore): Promise<BatchUdpEngine> {
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
-    const worker = new Worker(WORKER_URL, { type: "module", name: "socketkit udp batch engine" });
+    const warm = warmWorkers.shift();
+    const worker = warm?.worker ?? newWorker();
     let stoppedResolve!: () => void;
     const stopped = new Promise<void>((resolve) => (stoppedResolve = resolve));
     const engine = new BatchUdpEngine(core, worker, control, stopped);
@@ -201,6 +246,10 @@ export class BatchUdpEngine implements UdpEngine {
         event.preventDefault();
         fail(`failed: ${event.message}`);
       };
+      if (warm !== undefined && warm.failure !== null) {
+        fail(`failed: ${warm.failure}`);
+        return;
+      }
       const start: WorkerStart = { fd: core.fd, control };
       worker.postMessage(start);
     });

@@ -1,13 +1,14 @@
 /**
  * Every TCP client connects through dialTcp, which also speaks TLS and
  * answers the server's AUTH challenge as the client's settings say, so a
- * client protocol needs no code of its own for either.
+ * client protocol needs no code of its own for either. The TLS code loads
+ * only for a TLS connection: it needs node:tls, whose import costs a client
+ * more start-up than the rest of its modules together.
  */
 import { formatHostPort } from "../net/address.ts";
 import { connectError, connectTcp } from "../net/dial.ts";
 import { negotiateAuth } from "./client_auth.ts";
 import type { ClientSecurity } from "./client_settings.ts";
-import { connectInsecureTls, startVerifiedTls } from "./client_tls.ts";
 import { RuntimeError } from "../base/errors.ts";
 import { closeQuietly } from "../base/io.ts";
 
@@ -42,6 +43,7 @@ export async function dialTcp(
   const started = performance.now();
   let conn: Deno.Conn<Deno.NetAddr>;
   if (security.tls?.insecure) {
+    const { connectInsecureTls } = await import("./client_tls.ts");
     conn = await connectInsecureTls(hostname, port, {
       noDelay: options.noDelay ?? false,
       where: `Cannot connect to ${where} over TLS`,
@@ -50,9 +52,17 @@ export async function dialTcp(
   } else {
     // noDelay is set on the socket itself: Deno's TLS connection has no such option.
     const tcp = await connectTcp(hostname, port, { noDelay: options.noDelay ?? false });
-    conn = security.tls === null
-      ? tcp
-      : await startVerifiedTls(tcp, hostname, security.tls, `Cannot connect to ${where} over TLS`);
+    if (security.tls === null) {
+      conn = tcp;
+    } else {
+      const { startVerifiedTls } = await import("./client_tls.ts");
+      conn = await startVerifiedTls(
+        tcp,
+        hostname,
+        security.tls,
+        `Cannot connect to ${where} over TLS`,
+      );
+    }
   }
   // Ctrl-C in the menu: closing the connection ends whatever the mode is waiting for.
   security.signal?.addEventListener("abort", () => closeQuietly(conn), { once: true });

@@ -36,7 +36,7 @@ import { DATAGRAM_AUTH_FAILED, DATAGRAM_AUTH_REQUIRED, splitDatagram } from "./p
 import { authenticate, COOLING_DOWN } from "./server_auth.ts";
 import { type GateCounters, securityStatus } from "./status.ts";
 import { readKeyPair } from "./server_tls.ts";
-import { Token } from "./token_check.ts";
+import type { Token } from "./token_check.ts";
 import { readToken } from "./token.ts";
 
 /**
@@ -155,7 +155,7 @@ export class Gate implements TcpGate, UdpGate {
     if (config.tokenFile !== null) {
       try {
         const found = readToken(config.tokenFile);
-        const token = new Token(found!.secret);
+        const token = await newToken(found!.secret);
         for (const warning of found!.warnings) say(`warning: ${warning}`);
         if (this.#token === null || !this.#token.equals(token)) {
           say(`new token from ${found!.source}; open sessions keep going`);
@@ -347,7 +347,7 @@ export interface CreatedGate {
  * SOCKETKIT_TOKEN) and the TLS files. Throws RuntimeError when one cannot be
  * read or used, before any service binds.
  */
-export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
+export async function createGate(config: SecurityConfig, log: Logger): Promise<CreatedGate> {
   const found = readToken(config.tokenFile ?? undefined);
   const tls = config.tls === null ? null : readKeyPair(config.tls);
   const access = readAccess(config);
@@ -371,7 +371,7 @@ export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
   let token: Token | null = null;
   if (found !== null) {
     try {
-      token = new Token(found.secret);
+      token = await newToken(found.secret);
     } catch (error) {
       throw new RuntimeError(`Cannot use the token from ${found.source}`, { cause: error });
     }
@@ -389,6 +389,15 @@ export function createGate(config: SecurityConfig, log: Logger): CreatedGate {
     log,
   );
   return { gate, notes, warnings };
+}
+
+/**
+ * A Token, its module loaded only when there is a token: it hashes with
+ * node:crypto, whose import would cost every server 20-60 ms of start-up.
+ */
+async function newToken(secret: string): Promise<Token> {
+  const { Token } = await import("./token_check.ts");
+  return new Token(secret);
 }
 
 /**

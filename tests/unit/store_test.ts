@@ -2,7 +2,7 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { sha256Hex } from "../../lib/files/hashing.ts";
+import { loadHashing, sha256Hex } from "../../lib/files/hashing.ts";
 import { FileRefusal } from "../../lib/files/server/refusals.ts";
 import { FileStore, type FileStoreOptions } from "../../lib/files/server/store.ts";
 
@@ -13,6 +13,7 @@ async function withStore(
   options: Partial<FileStoreOptions> = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "socketkit-store-" });
+  await loadHashing(); // as the file service's connections do before their first request
   try {
     await run(await FileStore.open(dir, { maxFileSize: 1024, keepPartial: 0, ...options }), dir);
   } finally {

@@ -9,7 +9,6 @@ import { UsageError } from "../../base/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags } from "../../base/flags.ts";
 import { CLIENT_SECURITY_FLAGS, securityFor } from "../../security/client_settings.ts";
 import type { ModeContext } from "../../service.ts";
-import { runChatClient } from "./connection.ts";
 import { CHAT_PORT } from "../config.ts";
 import { isValidName, LOBBY, NAME_RULE, ROOM_RULE, roomName } from "../protocol.ts";
 
@@ -127,6 +126,8 @@ export async function chatMode(args: string[], context: ModeContext): Promise<nu
   }
   // The menu (when it runs this mode) hands over a signal for its Ctrl-C.
   const signal = context.menu?.signal;
+  // Loaded here, not with the flags, so `connect chat --help` starts fast.
+  const { runChatClient } = await import("./connection.ts");
   return await runChatClient({
     ...(signal ? { signal } : {}),
     host: parsed.string("host"),

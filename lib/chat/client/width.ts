@@ -6,7 +6,10 @@
  * character: "e" + U+0301, a flag, a family emoji), via Intl.Segmenter.
  */
 
-const segmenter = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+// Made on first use: making one loads ICU's segmentation data, 40-60 ms of
+// start-up that a client that never measures text (input from a pipe,
+// --json) should not pay.
+let segmenter: Intl.Segmenter | undefined;
 
 // Wide (W) and fullwidth (F) blocks of Unicode's East Asian Width property.
 const WIDE: [number, number][] = [
@@ -106,6 +109,7 @@ export function graphemeWidth(grapheme: string): number {
 
 /** The grapheme clusters of `text`, in order. */
 export function graphemes(text: string): string[] {
+  segmenter ??= new Intl.Segmenter(undefined, { granularity: "grapheme" });
   return Array.from(segmenter.segment(text), (segment) => segment.segment);
 }
 

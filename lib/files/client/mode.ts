@@ -15,14 +15,11 @@ import {
   securityFor,
 } from "../../security/client_settings.ts";
 import type { ModeContext } from "../../service.ts";
-import { planDownload, planUpload, runDownloads, runUploads } from "./batch.ts";
 import { FILE_PORT, readRate } from "../config.ts";
-import { FileSession } from "./file_client.ts";
+import type { FileSession } from "./file_client.ts";
 import { describe, formatListing, printBatch, printResult, toJson } from "./report.ts";
 import { canonicalName, checkName, quoteName } from "../names.ts";
-import { downloadStream } from "./download.ts";
 import type { TransferOptions } from "./transfer.ts";
-import { uploadStream } from "./upload.ts";
 
 const SERVER_FLAGS = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
@@ -181,7 +178,10 @@ export async function uploadMode(args: string[], context: ModeContext): Promise<
   }
   const json = parsed.boolean("json");
   const options = transferOptions(parsed);
-  using session = openSession(parsed, context);
+  const { uploadStream } = await import("./upload.ts");
+  await (await import("../hashing.ts")).loadHashing();
+  const { planUpload, runUploads } = await import("./batch.ts");
+  using session = await openSession(parsed, context);
   if (paths.some((path) => STDIN_PATHS.includes(path))) {
     if (paths.length > 1) {
       throw new UsageError("Standard input (-) cannot be sent with other PATHs", UPLOAD_SPEC.name);
@@ -239,7 +239,10 @@ export async function downloadMode(args: string[], context: ModeContext): Promis
   const output = parsed.optional("output");
   const json = parsed.boolean("json");
   const options = transferOptions(parsed);
-  using session = openSession(parsed, context);
+  const { downloadStream } = await import("./download.ts");
+  await (await import("../hashing.ts")).loadHashing();
+  const { planDownload, runDownloads } = await import("./batch.ts");
+  using session = await openSession(parsed, context);
   if (output === "-") {
     if (names.length > 1) {
       throw new UsageError("--output - takes one NAME", DOWNLOAD_SPEC.name);
@@ -291,7 +294,7 @@ export async function filesMode(args: string[], context: ModeContext): Promise<n
   if (parsed.help) return help(FILES_SPEC);
   const given = parsed.optional("prefix");
   const prefix = given === undefined ? null : checkedName(given.replace(/\/+$/, ""));
-  using session = openSession(parsed, context);
+  using session = await openSession(parsed, context);
   const client = await session.client();
   const files = await client.list(prefix);
   if (parsed.boolean("json")) {
@@ -311,7 +314,7 @@ export async function deleteMode(args: string[], context: ModeContext): Promise<
   }
   const names = parsed.positionals.map(checkedName);
   const json = parsed.boolean("json");
-  using session = openSession(parsed, context);
+  using session = await openSession(parsed, context);
   const client = await session.client();
   const deleted: string[] = [];
   for (const name of names) {
@@ -333,7 +336,7 @@ export async function renameMode(args: string[], context: ModeContext): Promise<
   }
   const old = checkedName(from);
   const renamed = checkedName(to);
-  using session = openSession(parsed, context);
+  using session = await openSession(parsed, context);
   const client = await session.client();
   await client.move(old, renamed);
   if (parsed.boolean("json")) {
@@ -419,8 +422,14 @@ async function interruptible<T>(
   }
 }
 
-function openSession(parsed: ParsedFlags, context: ModeContext): FileSession {
+/**
+ * The client's connection code loads here, and a transfer's (hashing, the
+ * file system) in the modes that transfer, not with the flags: so every
+ * mode's --help, and files, delete and rename, start fast.
+ */
+async function openSession(parsed: ParsedFlags, context: ModeContext): Promise<FileSession> {
   const { host, port, security } = server(parsed, context);
+  const { FileSession } = await import("./file_client.ts");
   return new FileSession(host, port, security);
 }
 

@@ -6,7 +6,7 @@
  * on a full disk. Part files of running uploads (here or in another server
  * sharing the directory, which holds their lock) are never touched.
  */
-import { join } from "node:path";
+import { join } from "../../base/path.ts";
 import { closeQuietly } from "../../base/io.ts";
 import { formatBytes } from "../../base/progress.ts";
 import { quoteName } from "../names.ts";

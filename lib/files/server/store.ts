@@ -16,7 +16,7 @@
  * are space.ts; one upload and how it ends is upload.ts; what is refused
  * and how it is worded, refusals.ts.
  */
-import { join } from "node:path";
+import { join } from "../../base/path.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { closeQuietly } from "../../base/io.ts";
 import { sha256Hex } from "../hashing.ts";
