@@ -1,14 +1,18 @@
 /** What the chat tests share: a chat-only server, a member that has joined, reading until a line. */
 import { match } from "node:assert/strict";
-import { LineClient, ServerProcess } from "./_helpers.ts";
+import { LineClient, type TestServer } from "./_helpers.ts";
+import { InProcessServer, type TestSeams } from "./_in_process.ts";
 
 export const LABEL = "[Chat Server]";
 /** A chat line's clock, `[12:00:01]`. */
 export const TIME = String.raw`\[\d\d:\d\d:\d\d\]`;
 
-/** A server running only the chat service, on port 0. */
-export function startChat(args: string[] = []): Promise<ServerProcess> {
-  return ServerProcess.start(["--services", "chat", ...args], [LABEL]);
+/**
+ * A server running only the chat service, on port 0, in the test process
+ * (a test that needs a process calls ServerProcess.start itself).
+ */
+export function startChat(args: string[] = [], seams: TestSeams = {}): Promise<TestServer> {
+  return InProcessServer.start(["--services", "chat", ...args], [LABEL], {}, seams);
 }
 
 /** Connects, (authenticates), gives `name`, reads up to the limits line. */

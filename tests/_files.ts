@@ -7,10 +7,14 @@ import { equal } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { WireReader } from "../lib/net/wire_reader.ts";
+import { FileClient } from "../lib/files/client/file_client.ts";
+import { toJson } from "../lib/files/client/report.ts";
+import { ClientSecurity } from "../lib/security/client_settings.ts";
 import { closeQuietly, writeAll } from "../lib/base/io.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
-import { type CliResult, RUN_ARGS, runCli, ServerProcess } from "./_helpers.ts";
+import { type CliResult, RUN_ARGS, runCli, ServerProcess, type TestServer } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 
 export const LABEL = "[File Server]";
 export const MiB = 1024 * 1024;
@@ -47,32 +51,55 @@ export async function sha256File(path: string): Promise<string> {
   return sha256(await Deno.readFile(path));
 }
 
-export async function startServer(files: string, extra: string[] = []): Promise<ServerProcess> {
+/** A server running only the file service on `files`, in the test process. */
+export async function startServer(files: string, extra: string[] = []): Promise<TestServer> {
+  return await InProcessServer.start(["--services", "files", "--files-dir", files, ...extra], [
+    LABEL,
+  ]);
+}
+
+/** The same server as a child process, for a test that kills it or times it. */
+export async function spawnServer(files: string, extra: string[] = []): Promise<ServerProcess> {
   return await ServerProcess.start(["--services", "files", "--files-dir", files, ...extra], [
     LABEL,
   ]);
 }
 
 /** `socketkit connect <mode> ... --file-port <port>`. */
-export async function cli(server: ServerProcess, mode: string, ...args: string[]) {
+export async function cli(server: TestServer, mode: string, ...args: string[]) {
   return await runCli(["connect", mode, ...args, "--file-port", String(server.port(LABEL))]);
 }
 
-export async function listing(server: ServerProcess) {
+/** What `connect files --json` prints, read in process over the protocol (as the CLI reads it). */
+export async function listing(server: TestServer): Promise<Listing> {
+  using client = await FileClient.connect(
+    "127.0.0.1",
+    server.port(LABEL),
+    ClientSecurity.plain(() => {}),
+  );
+  const files = await client.list();
+  return { server: client.where, files: files.map(toJson) };
+}
+
+/** `connect files --json` itself: exit 0 and one JSON object on stdout. */
+export async function cliListing(server: TestServer): Promise<Listing> {
   const result = await cli(server, "files", "--json");
   equal(result.code, 0, result.stderr);
   const lines = result.stdout.trim().split("\n");
   equal(lines.length, 1, "one JSON object on stdout");
-  return JSON.parse(lines[0]!) as {
-    server: string;
-    files: {
-      name: string;
-      size: number;
-      modified: string;
-      mtimeMs: number;
-      sha256: string | null;
-    }[];
-  };
+  return JSON.parse(lines[0]!) as Listing;
+}
+
+/** The server's files, as `connect files --json` shows them. */
+export interface Listing {
+  server: string;
+  files: {
+    name: string;
+    size: number;
+    modified: string;
+    mtimeMs: number;
+    sha256: string | null;
+  }[];
 }
 
 export async function exists(path: string): Promise<boolean> {
@@ -233,7 +260,7 @@ export function stallingProxy(target: number, limit: number) {
  * tests that stop it part-way. The caller kills it or awaits its output.
  */
 export function spawnCli(
-  server: ServerProcess,
+  server: TestServer,
   mode: string,
   args: string[],
   stdin: "piped" | "null" = "null",
@@ -261,7 +288,7 @@ export async function outputOf(
 }
 
 /** The CLI as a shell command, for pipelines. */
-export function cliCommand(server: ServerProcess, mode: string, args: string): string {
+export function cliCommand(server: TestServer, mode: string, args: string): string {
   const words = [Deno.execPath(), ...RUN_ARGS, "connect", mode].map(shellQuote).join(" ");
   return `${words} ${args} --file-port ${server.port(LABEL)}`;
 }

@@ -351,8 +351,11 @@ export async function udpRequest(
 export async function tcpPortClosed(port: number): Promise<boolean> {
   try {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    // A free port in the ephemeral range can be given to this very socket,
+    // which then connects to itself (TCP simultaneous open): nobody listens.
+    const itself = (conn.localAddr as Deno.NetAddr).port === port;
     conn.close();
-    return false;
+    return itself;
   } catch (error) {
     return error instanceof Deno.errors.ConnectionRefused;
   }
@@ -414,6 +417,26 @@ code = os.waitstatus_to_exitcode(status)
 sys.exit(124 if timed_out else (code if code >= 0 else 128 - code))
 `;
 
+let python: Promise<string | null> | null = null;
+
+/**
+ * python3's interpreter itself, asked once (null without python3): a version
+ * manager's shim in front of it (pyenv's) costs about 0.4 s of CPU a start.
+ */
+function pythonInterpreter(): Promise<string | null> {
+  python ??= (async () => {
+    if (!(await hasCommand("python3"))) return null;
+    const asked = await new Deno.Command("python3", {
+      args: ["-c", "import sys; print(sys.executable)"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const path = new TextDecoder().decode(asked.stdout).trim();
+    return asked.success && path !== "" ? path : "python3";
+  })();
+  return python;
+}
+
 /**
  * Runs main.ts with `args` on a pseudo-terminal (python3's pty module),
  * typing each step's text once the terminal shows its pattern (a regular
@@ -425,8 +448,9 @@ export async function runInPtySteps(
   steps: [pattern: string, text: string][],
   ms = 20_000,
 ): Promise<{ code: number; output: string } | null> {
-  if (!(await hasCommand("python3"))) return null;
-  const output = await new Deno.Command("python3", {
+  const python = await pythonInterpreter();
+  if (python === null) return null;
+  const output = await new Deno.Command(python, {
     args: ["-c", PTY_STEPS_SCRIPT, Deno.execPath(), ...RUN_ARGS, ...args],
     cwd: ROOT,
     env: { PTY_TIMEOUT: String(ms / 1000), PTY_STEPS: JSON.stringify(steps), NO_COLOR: "1" },

@@ -17,6 +17,7 @@ import { Logger } from "../lib/base/logger.ts";
 import { decodeLenient } from "../lib/base/text.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { parseServeConfig, SERVE_SPEC, type Server, startServer } from "../lib/serve.ts";
+import type { ClusterWaits } from "../lib/chat/cluster_config.ts";
 import {
   ALL_PORTS_ZERO,
   escapeRegExp,
@@ -41,6 +42,24 @@ function checkInProcess(options: ProcessOptions): void {
     );
   }
 }
+
+/**
+ * What a test may set that no flag reaches, merged into the parsed config:
+ * the waits the server's logic waits out, shortened so a test runs the same
+ * logic on milliseconds. Absent: the real ones.
+ */
+export interface TestSeams {
+  /** How long the server goes on after a client's `exit` (MessageConfig.exitGraceMs; 1 s). */
+  exitGraceMs?: number;
+  /** The chat cluster's intervals and join retries, with --redis (ClusterConfig.waits). */
+  clusterWaits?: ClusterWaits;
+}
+
+/**
+ * No grace after a client's `exit`: for a test whose `exit` comes over one
+ * transport only, which would otherwise wait out the real 1 s.
+ */
+export const NO_EXIT_GRACE: TestSeams = { exitGraceMs: 0 };
 
 /** What the server printed to its log, line by line, for {@link InProcessServer}. */
 class LineCollector {
@@ -106,11 +125,13 @@ export class InProcessServer implements TestServer {
    * --files-dir, removed on dispose, unless `args` names one) and resolves once
    * each of `expect` labels logged its Listening line. Throws what start-up
    * throws (a UsageError for bad flags, a RuntimeError for a port in use).
+   * `seams` shortens what no flag reaches (TestSeams).
    */
   static async start(
     args: string[] = [],
     expect: string[] = ["[TCP Server]", "[UDP Server]"],
     options: ProcessOptions = {},
+    seams: TestSeams = {},
   ): Promise<InProcessServer> {
     checkInProcess(options);
     const filesDir = namesFilesDir(args)
@@ -134,6 +155,8 @@ export class InProcessServer implements TestServer {
     let server: Server;
     try {
       const config = parseServeConfig(parseFlags(SERVE_SPEC, argv));
+      if (seams.exitGraceMs !== undefined) config.message.exitGraceMs = seams.exitGraceMs;
+      if (seams.clusterWaits && config.chat.cluster) config.chat.cluster.waits = seams.clusterWaits;
       const logger = new Logger({
         quiet: config.quiet,
         summaryInterval: config.summaryInterval,

@@ -13,8 +13,9 @@ import {
   runArgs,
   runCli,
   runInPtySteps,
-  ServerProcess,
+  type TestServer,
 } from "./_helpers.ts";
+import { InProcessServer } from "./_in_process.ts";
 import { join, LABEL, startChat, TIME, until } from "./_chat.ts";
 
 const HAS_PYTHON = await hasCommand("python3");
@@ -77,7 +78,7 @@ Deno.test("connect chat: across a server restart it re-sends the token, rejoins 
     ["--name", "bob", "--room", "games", "--chat-port", String(port)],
     { env: { SOCKETKIT_TOKEN: TOKEN }, denoArgs: ["--allow-env=SOCKETKIT_TOKEN"] },
   );
-  let second: ServerProcess | null = null;
+  let second: TestServer | null = null;
   try {
     using alice = await join(port, "alice", TOKEN);
     equal(await alice.request("/join #games"), "! Joined #games. 1 here: alice");
@@ -190,7 +191,7 @@ Deno.test({
     "connect chat on a terminal: a port that never greets times out with a hint; Ctrl-C ends any stage",
   ignore: !HAS_PYTHON,
   async fn() {
-    await using server = await ServerProcess.start(
+    await using server = await InProcessServer.start(
       ["--services", "chat,files"],
       [LABEL, "[File Server]"],
     );

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
-import { hasCommand, LineClient, RUN_ARGS, runCli } from "./_helpers.ts";
+import { hasCommand, LineClient, RUN_ARGS, runCli, ServerProcess } from "./_helpers.ts";
 import { LABEL, startChat, TIME } from "./_chat.ts";
 import { Member } from "./_chat_member.ts";
 
@@ -171,14 +171,17 @@ Deno.test("chat: a member over --chat-rate is told once and its extra lines are 
 });
 
 Deno.test("chat: a member that never reads is dropped; the others still get everything", async () => {
-  await using server = await startChat([
+  // A process of its own: the test reads the server's peak memory through its pid.
+  await using server = await ServerProcess.start([
+    "--services",
+    "chat",
     "--chat-rate",
     "0",
     "--chat-max-line",
     "1024",
     "--chat-buffer",
     "64KiB",
-  ]);
+  ], [LABEL]);
   const port = server.port(LABEL);
   using reader = await Member.join(port, "reader");
   using _stuck = await Member.join(port, "stuck"); // never reads from here on
@@ -224,7 +227,7 @@ Deno.test("chat: shutdown sends every connection a notice before closing it", as
   using bob = await Member.join(port, "bob");
   using unnamed = await Member.connect(port);
   await alice.next();
-  const { code } = await server.stop("SIGTERM");
+  const { code } = await server.stop();
   equal(code, 0);
   for (const member of [alice, bob, unnamed]) {
     equal(await member.until(/^\* Server/).then((r) => r.line), "* Server shutting down; goodbye");

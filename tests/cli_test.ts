@@ -104,8 +104,10 @@ Deno.test("cli: usage errors exit 2 and name the flag or value, without a stack 
     [["connect", "teleport"], /Unknown mode "teleport"/],
     [["frobnicate"], /Unknown command "frobnicate"/],
   ];
-  for (const [args, expected] of cases) {
-    const result = await runCli(args);
+  // Each case is its own process: run them side by side, check them in order.
+  const results = await Promise.all(cases.map(([args]) => runCli(args)));
+  for (const [i, [args, expected]] of cases.entries()) {
+    const result = results[i]!;
     equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
     match(result.stderr, expected);
     match(result.stderr, /Run 'socketkit.*--help' for usage/);
@@ -114,12 +116,14 @@ Deno.test("cli: usage errors exit 2 and name the flag or value, without a stack 
 });
 
 Deno.test("cli: --help on every command, --version", async () => {
-  for (const args of [["--help"], ["serve", "--help"], ["connect", "-h"]]) {
-    const result = await runCli(args);
+  const [help, serve, connect, version] = await Promise.all(
+    [["--help"], ["serve", "--help"], ["connect", "-h"], ["--version"]].map((args) => runCli(args)),
+  );
+  for (const result of [help!, serve!, connect!]) {
     equal(result.code, 0);
     match(result.stdout, /Usage: socketkit/);
   }
-  const serveHelp = (await runCli(["serve", "--help"])).stdout;
+  const serveHelp = serve!.stdout;
   for (
     const flag of [
       "--host",
@@ -136,8 +140,7 @@ Deno.test("cli: --help on every command, --version", async () => {
     match(serveHelp, new RegExp(`${flag} `));
   }
   match(serveHelp, /--tcp-port PORT\s+TCP message service port.*\(default: 65432\)/);
-  const version = await runCli(["--version"]);
-  equal(version.stdout.trim(), `socketkit ${denoJson.version}`);
+  equal(version!.stdout.trim(), `socketkit ${denoJson.version}`);
 });
 
 Deno.test("exit policy: local refuses peers off this machine, accepts loopback in every form", () => {

@@ -8,7 +8,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "./_helpers.ts";
-import { CHAT, info, instance, Member, TIME } from "./_cluster.ts";
+import { CHAT, FAST_WAITS, info, instance, Member, spawnInstance, TIME } from "./_cluster.ts";
 import { freePort, REDIS_MISSING, RedisServer } from "./_redis.ts";
 import { join as joinChat, until } from "./_chat.ts";
 import { TOKEN, writeSecretFile } from "./_security.ts";
@@ -170,8 +170,8 @@ Deno.test({
   ignore,
   async fn() {
     await using redis = await RedisServer.start();
-    await using a = await instance(redis.url);
-    await using b = await instance(redis.url);
+    await using a = await instance(redis.url, [], FAST_WAITS);
+    await using b = await instance(redis.url, [], FAST_WAITS);
     using alice = await Member.join(a, "alice");
     using anne = await Member.join(a, "anne");
     using bob = await Member.join(b, "bob");
@@ -240,7 +240,7 @@ Deno.test({
     );
     equal(refused.stdout, "");
 
-    await using a = await instance(url, ["--redis-optional"]);
+    await using a = await instance(url, ["--redis-optional"], FAST_WAITS);
     await a.waitFor(
       /^\[Chat Server\] cluster: cannot connect to Redis at .*; running local-only \(--redis-optional\), retrying in the background$/,
     );
@@ -263,6 +263,9 @@ Deno.test({
       await bob.send("hi from B");
       match((await alice.until(/hi from B/)).line, /bob: hi from B$/);
     } finally {
+      // The instance stops first: one left while Redis is away waits out its
+      // Redis client's reconnect delay, a timer that outlives the test.
+      await a[Symbol.asyncDispose]();
       await redis.kill();
     }
   },
@@ -309,7 +312,8 @@ Deno.test({
       env: { SOCKETKIT_REDIS: withPassword },
       denoArgs: ["--allow-env=SOCKETKIT_REDIS"],
     };
-    await using a = await instance("", [], env);
+    // A process of its own: the URL comes from its environment.
+    await using a = await spawnInstance("", [], env);
     const joined = await a.waitFor(/cluster: joined/);
     match(joined, /at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? as /);
 

@@ -53,9 +53,13 @@ Deno.test("docs: every flag of every --help (serve, connect, each connect mode) 
     ["connect", ["connect", "--help"]],
     ...modes.map((mode): [string, string[]] => [mode, ["connect", mode, "--help"]]),
   ];
+  // Each --help is its own process: run them side by side, check them in order.
+  const helps = await Promise.all(
+    commands.map(([name, args]) => name === "connect" ? connectHelp : runCli(args)),
+  );
   const missing: string[] = [];
-  for (const [name, args] of commands) {
-    const help = name === "connect" ? connectHelp : await runCli(args);
+  for (const [i, [name, args]] of commands.entries()) {
+    const help = helps[i]!;
     equal(help.code, 0, `${args.join(" ")}: ${help.stderr}`);
     const flags = flagsOf(help.stdout);
     ok(flags.length > 0, `no flags found in ${args.join(" ")}`);
@@ -102,15 +106,15 @@ Deno.test("docs: 'socketkit help TOPIC' prints the manual; every manual is a top
     const file = topic === "readme" ? join(ROOT, "README.md") : join(DOCS, `${topic}.md`);
     equal(text, await Deno.readTextFile(file), topic);
   }
-  const chat = await runCli(["help", "chat"]);
-  equal(chat.code, 0);
-  equal(chat.stdout, docs.get("chat.md")!.trimEnd() + "\n");
-  const list = await runCli(["help"]);
-  equal(list.code, 0);
-  for (const topic of Object.keys(TOPICS)) match(list.stdout, new RegExp(`^ {2}${topic} `, "m"));
-  const unknown = await runCli(["help", "nope"]);
-  equal(unknown.code, 2);
-  match(unknown.stderr, /^error: Unknown help topic "nope": expected one of readme, serve, /);
+  const [chat, list, unknown] = await Promise.all(
+    [["help", "chat"], ["help"], ["help", "nope"]].map((args) => runCli(args)),
+  );
+  equal(chat!.code, 0);
+  equal(chat!.stdout, docs.get("chat.md")!.trimEnd() + "\n");
+  equal(list!.code, 0);
+  for (const topic of Object.keys(TOPICS)) match(list!.stdout, new RegExp(`^ {2}${topic} `, "m"));
+  equal(unknown!.code, 2);
+  match(unknown!.stderr, /^error: Unknown help topic "nope": expected one of readme, serve, /);
 });
 
 /** The README's quick start: the `socketkit serve` line and the client lines after it. */

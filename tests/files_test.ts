@@ -4,6 +4,7 @@ import { encode } from "../lib/base/text.ts";
 import { MAIN, runCli } from "./_helpers.ts";
 import {
   cli,
+  cliListing,
   dirNames,
   exists,
   LABEL,
@@ -15,6 +16,7 @@ import {
   sha256,
   sha256File,
   smallTmpfs,
+  spawnServer,
   stallingProxy,
   startServer,
   tempDirs,
@@ -40,7 +42,7 @@ Deno.test("files: upload, list and download round trip with identical SHA-256 an
   equal(upSummary.resumedFrom, 0);
   equal(up.stdout.trim().split("\n").length, 1);
 
-  const list = await listing(server);
+  const list = await cliListing(server);
   equal(list.files.length, 1);
   const [entry] = list.files;
   equal(entry!.name, "data one.bin");
@@ -326,7 +328,8 @@ Deno.test("files: a server killed mid-upload shows no file after restart; the up
   const source = join(dirs.local, "big.bin");
   const bytes = await randomFile(source, 3 * MiB);
   {
-    await using first = await startServer(dirs.files);
+    // A process of its own: a SIGKILL.
+    await using first = await spawnServer(dirs.files);
     using raw = await RawClient.connect(first.port(LABEL));
     equal(await raw.request(`PUT ${bytes.length} new big.bin`), "READY 0");
     await raw.send(bytes.subarray(0, 2 * MiB));

@@ -407,8 +407,14 @@ Deno.test("connect info: text, --json, any case, and usage errors", async (t) =>
   });
 
   await t.step("--json prints one JSON object and nothing else", async () => {
-    for (const command of INFO_COMMANDS) {
-      const result = await runCli(["connect", "info", command, "--json", "--info-port", port]);
+    // Each command is its own process: run them side by side, check them in order.
+    const results = await Promise.all(
+      INFO_COMMANDS.map((command) =>
+        runCli(["connect", "info", command, "--json", "--info-port", port])
+      ),
+    );
+    for (const [i, command] of INFO_COMMANDS.entries()) {
+      const result = results[i]!;
       equal(result.code, 0, result.stderr);
       equal(result.stdout.trimEnd().split("\n").length, 1, result.stdout);
       const value = JSON.parse(result.stdout);

@@ -11,7 +11,7 @@ import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { writeAll } from "../lib/base/io.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
 import { hasCommand, LineClient, runCli, udpRequest } from "./_helpers.ts";
-import { InProcessServer } from "./_in_process.ts";
+import { InProcessServer, NO_EXIT_GRACE } from "./_in_process.ts";
 
 const ACK = "[TCP Server] Your message was received!";
 const BYE_TCP = "[TCP Server] Server shutting down...";
@@ -120,7 +120,7 @@ Deno.test({
   name: "exit: printf exit | nc -N stops the server (--exit-from local)",
   ignore: !nc,
   async fn() {
-    await using server = await InProcessServer.start();
+    await using server = await InProcessServer.start(undefined, undefined, {}, NO_EXIT_GRACE);
     const child = new Deno.Command("nc", {
       args: ["-N", "127.0.0.1", String(server.port("[TCP Server]"))],
       stdin: "piped",

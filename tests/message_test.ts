@@ -2,7 +2,7 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { LineClient, type ProcessOptions, runCli, tcpPortClosed, udpRequest } from "./_helpers.ts";
 import { ENGINE_RUNS } from "./_udp_engines.ts";
-import { InProcessServer } from "./_in_process.ts";
+import { InProcessServer, NO_EXIT_GRACE } from "./_in_process.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";
 const ACK_UDP = "[UDP Server] Your message was received!";
@@ -38,6 +38,8 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
   });
 }
 
+// The one in-process exit over one transport that waits out the real grace
+// (EXIT_GRACE_MS); the others take NO_EXIT_GRACE.
 Deno.test("tcp message: exit stops every service, frees the ports and exits 0", async () => {
   await using server = await InProcessServer.start();
   const tcp = server.port("[TCP Server]");
@@ -73,7 +75,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
     name: `udp message (${engine} engine): exit over UDP stops every service and exits 0`,
     ignore: skip !== null,
     async fn() {
-      await using server = await InProcessServer.start(args, undefined, options);
+      await using server = await InProcessServer.start(args, undefined, options, NO_EXIT_GRACE);
       const tcp = server.port("[TCP Server]");
       using idle = await LineClient.connect(tcp);
       equal(
@@ -99,7 +101,12 @@ Deno.test("exit: refused under --exit-from none, over both transports, and the s
 });
 
 Deno.test("exit: --exit-from local accepts a loopback peer", async () => {
-  await using server = await InProcessServer.start(["--exit-from", "local"]);
+  await using server = await InProcessServer.start(
+    ["--exit-from", "local"],
+    undefined,
+    {},
+    NO_EXIT_GRACE,
+  );
   equal(
     await udpRequest(server.port("[UDP Server]"), "exit"),
     "[UDP Server] Server shutting down...",

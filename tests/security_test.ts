@@ -322,16 +322,22 @@ Deno.test("serve: the token never comes from the command line; bad token files a
     [["--tls-cert", join(tmp, "absent.crt"), "--tls-key", tokenFile], /Cannot read --tls-cert/],
     [["--tls-cert", tokenFile, "--tls-key", tokenFile], /no PEM certificate in it/],
   ];
-  for (const [args, expected] of cases) {
-    const result = await runCli(["serve", "--tcp-port=0", "--services=message", ...args]);
+  const usage = [["--tls-cert", "a.crt"], ["--allow", "10.0.0.0/33"], ["--deny", "nonsense"]];
+  // Each case is its own process: run them side by side, check them in order.
+  const [refused, misused] = await Promise.all([
+    Promise.all(
+      cases.map(([args]) => runCli(["serve", "--tcp-port=0", "--services=message", ...args])),
+    ),
+    Promise.all(usage.map((args) => runCli(["serve", ...args]))),
+  ]);
+  for (const [i, [, expected]] of cases.entries()) {
+    const result = refused[i]!;
     equal(result.code, 1, result.stderr);
     match(result.stderr, expected);
     equal(result.stderr.trim().split("\n").length, 1, result.stderr);
   }
-  for (
-    const args of [["--tls-cert", "a.crt"], ["--allow", "10.0.0.0/33"], ["--deny", "nonsense"]]
-  ) {
-    const result = await runCli(["serve", ...args]);
+  for (const [i, args] of usage.entries()) {
+    const result = misused[i]!;
     equal(result.code, 2, `${args}: ${result.stderr}`);
   }
   const loose = join(tmp, "loose");

@@ -25,6 +25,48 @@ export interface ClusterConfig {
   name: string;
   /** --redis-optional: run local-only (and keep trying) when Redis is unavailable at start. */
   optional: boolean;
+  /** The waits below, shortened; no flag sets them (tests do). Default: none, the real ones. */
+  waits?: ClusterWaits;
+}
+
+/** What a cluster waits out, as startCluster takes it; each one has a default there. */
+export interface ClusterWaits {
+  /** The intervals of the cluster instance, and its clock. */
+  timing?: ClusterTiming;
+  /** While running local-only, the first delay before another join; it doubles. Default 1000 ms. */
+  joinRetryMinMs?: number;
+  /** While running local-only, the longest delay between joins (a connect is cheap). Default 10000 ms. */
+  joinRetryMaxMs?: number;
+}
+
+/** The intervals a cluster instance waits out, and its clock; every one has a default. */
+export interface ClusterTiming {
+  /** How often the heartbeat key is refreshed (and dead instances looked for). Default 2000 ms. */
+  heartbeatMs?: number;
+  /**
+   * How long a heartbeat key lives. Default 9000 ms: a SIGKILLed instance is
+   * reaped within expiryMs + heartbeatMs = about 11 s. At least twice heartbeatMs.
+   */
+  expiryMs?: number;
+  /** How often the presence cache is rebuilt from Redis. Default 5000 ms. */
+  resyncMs?: number;
+  /** Bound on connect(): Redis must answer within this. Default 3000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * A connection silent this long is dropped and made again (a hung Redis).
+   * Default 6000 ms; at least twice heartbeatMs and blockMs.
+   */
+  silenceMs?: number;
+  /** How long one XREAD blocks: also how late a due resync is noticed. Default 1000 ms. */
+  blockMs?: number;
+  /** Reconnect backoff: the first delay, doubling up to reconnectMaxMs (+25 % jitter). Default 100 ms. */
+  reconnectMinMs?: number;
+  /** Reconnect backoff: the longest delay before jitter. Default 3000 ms. */
+  reconnectMaxMs?: number;
+  /** How long close() waits for each step (the last writes, the goodbye). Default 1000 ms. */
+  closeWaitMs?: number;
+  /** The clock: milliseconds since the epoch, for join times, queue ages and timestamps. Default Date.now. */
+  now?: () => number;
 }
 
 /** The cluster rows of SERVE_SPEC's flag table (spread into the chat's). */

@@ -57,6 +57,11 @@ export interface MessageConfig {
   flushDelay: number;
   /** UDP replies per second to one source address (bursts of twice that); 0: no limit. */
   udpRate: number;
+  /**
+   * Milliseconds the server goes on after a client's `exit`; default
+   * EXIT_GRACE_MS (1 s). No flag sets it: tests shorten it.
+   */
+  exitGraceMs?: number;
 }
 
 /** The message rows of SERVE_SPEC's flag table. */

@@ -54,7 +54,10 @@ export class MessageService implements Service {
     const { log, gate, tcp: limits } = deps;
     // An `exit` over one transport stops the server once the other had its
     // own, or after a grace period, so a client sending both gets both replies.
-    const exits = new ExitCountdown(EXIT_GRACE_MS, (reason) => deps.requestShutdown(reason));
+    const exits = new ExitCountdown(
+      config.exitGraceMs ?? EXIT_GRACE_MS,
+      (reason) => deps.requestShutdown(reason),
+    );
     const tcp = TcpService.listen({
       label: TCP_LABEL,
       service: "TCP message service",

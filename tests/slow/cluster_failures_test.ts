@@ -5,7 +5,7 @@
  * intervals, without timing claims, is in tests/cluster_failures_test.ts.
  */
 import { equal, match, ok } from "node:assert/strict";
-import { info, instance, Member, TIME } from "../_cluster.ts";
+import { info, Member, spawnInstance, TIME } from "../_cluster.ts";
 import { REDIS_MISSING, RedisServer } from "../_redis.ts";
 
 const ignore = REDIS_MISSING !== null;
@@ -16,13 +16,13 @@ Deno.test({
   ignore,
   async fn() {
     await using redis = await RedisServer.start();
-    await using a = await instance(redis.url);
-    await using b = await instance(redis.url);
+    await using a = await spawnInstance(redis.url);
+    await using b = await spawnInstance(redis.url);
     using alice = await Member.join(a, "alice");
     using _bob = await Member.join(b, "bob");
     equal(await alice.next(), "* bob joined");
     // An instance that stops cleanly says so at once.
-    await using c = await instance(redis.url);
+    await using c = await spawnInstance(redis.url);
     using _carol = await Member.join(c, "carol");
     equal(await alice.next(), "* carol joined");
     equal((await c.stop("SIGTERM")).code, 0);
@@ -47,7 +47,7 @@ Deno.test({
   ignore,
   async fn() {
     await using redis = await RedisServer.start();
-    await using a = await instance(redis.url);
+    await using a = await spawnInstance(redis.url);
     using alice = await Member.join(a, "alice");
     using anne = await Member.join(a, "anne");
     await alice.until(/^\* anne joined$/);

@@ -5,7 +5,7 @@
  */
 import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { cli, MiB, randomFile, startServer, tempDirs } from "../_files.ts";
+import { cli, MiB, randomFile, spawnServer, tempDirs } from "../_files.ts";
 
 /** The `seconds` of a transfer's --json summary: from the server's go-ahead to its last reply. */
 function secondsOf(result: { code: number; stdout: string; stderr: string }): number {
@@ -15,7 +15,7 @@ function secondsOf(result: { code: number; stdout: string; stderr: string }): nu
 
 Deno.test("files: --limit-rate 5M moves 20 MiB in 4 s ± 15 %, both ways; --max-rate-per-conn holds on the server", async () => {
   await using dirs = await tempDirs();
-  await using server = await startServer(dirs.files);
+  await using server = await spawnServer(dirs.files);
   const source = join(dirs.local, "twenty.bin");
   await randomFile(source, 20 * MiB);
   // The transfer's own elapsed time (the summary's seconds), so start-up and
@@ -32,7 +32,7 @@ Deno.test("files: --limit-rate 5M moves 20 MiB in 4 s ± 15 %, both ways; --max-
   ok(down >= 3.4 && down <= 4.6, `20 MiB down at 5 MiB/s took ${down} s`);
 
   // The server's own ceiling, with an unlimited client: 4 MiB at 4 MiB/s.
-  await using paced = await startServer(join(dirs.root, "paced"), ["--max-rate-per-conn", "4M"]);
+  await using paced = await spawnServer(join(dirs.root, "paced"), ["--max-rate-per-conn", "4M"]);
   const four = join(dirs.local, "four.bin");
   await randomFile(four, 4 * MiB);
   const serverUp = secondsOf(await cli(paced, "upload", four, "--json"));

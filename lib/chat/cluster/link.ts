@@ -13,8 +13,8 @@ import type { RemoteMember } from "../members.ts";
 import type { HubRelay, RelayedHub } from "./relay.ts";
 import type { ClusterEvent } from "./wire.ts";
 import { CHAT_LABEL, isValidName, nameKey } from "../protocol.ts";
-import { ChatCluster, type ClusterInstance, type ClusterTiming, newInstanceId } from "./cluster.ts";
-import { type ClusterConfig, connectUrl, redactUrl } from "../cluster_config.ts";
+import { ChatCluster, type ClusterInstance, newInstanceId } from "./cluster.ts";
+import { type ClusterConfig, type ClusterWaits, connectUrl, redactUrl } from "../cluster_config.ts";
 import { errorText } from "./redis.ts";
 
 /** The cluster as STATUS shows it. */
@@ -33,20 +33,14 @@ export interface ClusterView {
   missed: number;
 }
 
-/** Options of {@link startCluster}. */
-export interface ClusterStartOptions {
+/** Options of {@link startCluster}; the waits (ClusterWaits) default to the real ones. */
+export interface ClusterStartOptions extends ClusterWaits {
   config: ClusterConfig;
   /** "127.0.0.1:9001": where this instance's chat listens, for its id. */
   label: string;
   /** --chat-history: messages each room keeps. */
   history: number;
   log: Logger;
-  /** The cluster's intervals and clock. Default: ChatCluster's (tests shorten them). */
-  timing?: ClusterTiming;
-  /** While running local-only, the first delay before another join; it doubles. Default 1000 ms. */
-  joinRetryMinMs?: number;
-  /** While running local-only, the longest delay between joins (a connect is cheap). Default 10000 ms. */
-  joinRetryMaxMs?: number;
 }
 
 /**

@@ -4,38 +4,12 @@
  * (ClusterTiming), so tests run the same logic on milliseconds.
  */
 import { backoff } from "../../base/backoff.ts";
+import type { ClusterTiming } from "../cluster_config.ts";
 import type { MemberInfo } from "../members.ts";
 import type { ClusterEvent } from "./wire.ts";
 
-/** The intervals a cluster instance waits out, and its clock; every one has a default. */
-export interface ClusterTiming {
-  /** How often the heartbeat key is refreshed (and dead instances looked for). Default 2000 ms. */
-  heartbeatMs?: number;
-  /**
-   * How long a heartbeat key lives. Default 9000 ms: a SIGKILLed instance is
-   * reaped within expiryMs + heartbeatMs = about 11 s. At least twice heartbeatMs.
-   */
-  expiryMs?: number;
-  /** How often the presence cache is rebuilt from Redis. Default 5000 ms. */
-  resyncMs?: number;
-  /** Bound on connect(): Redis must answer within this. Default 3000 ms. */
-  connectTimeoutMs?: number;
-  /**
-   * A connection silent this long is dropped and made again (a hung Redis).
-   * Default 6000 ms; at least twice heartbeatMs and blockMs.
-   */
-  silenceMs?: number;
-  /** How long one XREAD blocks: also how late a due resync is noticed. Default 1000 ms. */
-  blockMs?: number;
-  /** Reconnect backoff: the first delay, doubling up to reconnectMaxMs (+25 % jitter). Default 100 ms. */
-  reconnectMinMs?: number;
-  /** Reconnect backoff: the longest delay before jitter. Default 3000 ms. */
-  reconnectMaxMs?: number;
-  /** How long close() waits for each step (the last writes, the goodbye). Default 1000 ms. */
-  closeWaitMs?: number;
-  /** The clock: milliseconds since the epoch, for join times, queue ages and timestamps. Default Date.now. */
-  now?: () => number;
-}
+// Defined beside the cluster flags, so a config can carry it (tests shorten it).
+export type { ClusterTiming };
 
 /** Options of {@link ChatCluster.connect}. */
 export interface ClusterOptions extends ClusterTiming {

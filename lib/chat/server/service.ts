@@ -78,6 +78,7 @@ export class ChatService implements Service {
       const endpoint = service.endpoints[0]!;
       service.#cluster = await startCluster(service.#hub, {
         config: config.cluster,
+        ...config.cluster.waits,
         label: formatHostPort(endpoint.hostname, endpoint.port),
         history: config.history,
         log: deps.log,
