@@ -346,6 +346,24 @@ Deno.test("files: a server killed mid-upload shows no file after restart; the up
   equal((await listing(second)).files[0]!.sha256, sha256(bytes));
 });
 
+Deno.test("files: a server started on a folder that already holds files and a part lists them", async () => {
+  await using dirs = await tempDirs();
+  const bytes = new TextEncoder().encode("copied in by hand\n");
+  {
+    // Processes of their own, so nothing a test before loaded is loaded here.
+    await using first = await spawnServer(dirs.files);
+    equal(await rawUpload(first.port(LABEL), "kept.txt", bytes), `OK ${sha256(bytes)}`);
+    using raw = await RawClient.connect(first.port(LABEL));
+    equal(await raw.request(`PUT 100 new half.bin`), "READY 0");
+    await raw.send(new Uint8Array(10));
+  }
+  await Deno.writeFile(join(dirs.files, "hand.txt"), bytes);
+  await using second = await spawnServer(dirs.files);
+  const names = (await listing(second)).files.map((file) => `${file.name} ${file.sha256}`);
+  // A file copied in by hand has no digest until it is downloaded.
+  deepStrictEqual(names.sort(), ["hand.txt null", `kept.txt ${sha256(bytes)}`]);
+});
+
 Deno.test("files: a download killed mid-transfer resumes from the bytes on disk", async () => {
   await using dirs = await tempDirs();
   await using server = await startServer(dirs.files);

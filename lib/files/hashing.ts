@@ -2,9 +2,8 @@
  * SHA-256 helpers for streamed transfers. They hash with node:crypto, whose
  * import costs 30-70 ms (the Node compatibility layer), so it is not imported
  * with this module: loadHashing() imports it, and every other function here
- * throws until that has resolved. The file service starts it once it is
- * listening and each connection awaits it before its first request; the
- * client awaits it before a transfer.
+ * throws until that has resolved. The file store awaits it when it opens
+ * (before any connection), the client before a transfer.
  */
 import type { Hash } from "node:crypto";
 import type { Reader } from "../base/io.ts";

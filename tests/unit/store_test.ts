@@ -13,7 +13,7 @@ async function withStore(
   options: Partial<FileStoreOptions> = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "socketkit-store-" });
-  await loadHashing(); // as the file service's connections do before their first request
+  await loadHashing(); // sha256Hex below names part files, as the store does
   try {
     await run(await FileStore.open(dir, { maxFileSize: 1024, keepPartial: 0, ...options }), dir);
   } finally {

@@ -10,7 +10,6 @@ import { TcpService } from "../../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
 import type { FilesConfig } from "../config.ts";
 import { FileConnection, type FileServiceState } from "./connection.ts";
-import { loadHashing } from "../hashing.ts";
 import { errorLine, FILE_LABEL } from "../protocol.ts";
 import { filesStatus } from "../status.ts";
 import { FileRefusal } from "./refusals.ts";
@@ -24,7 +23,6 @@ export class FileService implements Service {
   #state: FileServiceState;
   #tcp: TcpService;
   #sweeper: ReturnType<typeof setInterval>;
-  #loadHashing: ReturnType<typeof setTimeout>;
   #transfers = 0;
   /** Transfers running per address, for --max-transfers-per-ip. */
   #perAddress: PerAddressCounter;
@@ -76,10 +74,6 @@ export class FileService implements Service {
       gate: deps.gate,
       handle: (tracked) => new FileConnection(tracked, this.#state).run(),
     });
-    // On a timer, so the import runs after the Listening lines (a builtin's
-    // import settles at once, before them); each connection awaits it too,
-    // and a failure surfaces there.
-    this.#loadHashing = setTimeout(() => loadHashing().catch(() => {}), 0);
     this.#sweeper = setInterval(() => {
       store.sweep().catch((error) => log.error(`${FILE_LABEL} Cleaning up failed: ${error}`));
     }, SWEEP_EVERY_MS);
@@ -113,7 +107,6 @@ export class FileService implements Service {
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.#loadHashing);
     clearInterval(this.#sweeper);
     await this.#tcp.stop();
   }

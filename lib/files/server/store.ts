@@ -19,7 +19,7 @@
 import { join } from "../../base/path.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { closeQuietly } from "../../base/io.ts";
-import { sha256Hex } from "../hashing.ts";
+import { loadHashing, sha256Hex } from "../hashing.ts";
 import { checkName, MAX_DEPTH, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
@@ -71,6 +71,9 @@ export class FileStore {
 
   /** Creates the directory if missing and sweeps stale uploads. Throws RuntimeError. */
   static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
+    // The store names its records by SHA-256 from its first sweep on, and every
+    // connection reaches it only after this: one place that loads hashing.
+    await loadHashing();
     let real: string;
     try {
       await Deno.mkdir(dir, { recursive: true });
