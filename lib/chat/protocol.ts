@@ -184,6 +184,16 @@ export function youWereKickedLine(why: string): string {
   return `! You were ${why}`;
 }
 
+/**
+ * To a member whose name another instance took while the cluster was split:
+ * renamed (`kept` true) or about to be closed.
+ */
+export function nameTakenElsewhereLine(name: string, kept: boolean): string {
+  return kept
+    ? `! Your name "${name}" was taken on another server while the cluster was split`
+    : `! Your name "${name}" was taken on another server; reconnect with another`;
+}
+
 export const JSON_ON_LINE =
   "! JSON mode on: one JSON object per line from now on; /json off for text";
 export const JSON_OFF_LINE = "! JSON mode off";

@@ -12,7 +12,7 @@ import type { HistoryEvent } from "../events.ts";
 import type { RemoteMember } from "../members.ts";
 import type { HubRelay, RelayedHub } from "./relay.ts";
 import type { ClusterEvent } from "./wire.ts";
-import { CHAT_LABEL, isValidName, nameKey } from "../protocol.ts";
+import { CHAT_LABEL, isValidName, nameKey, nameTakenElsewhereLine } from "../protocol.ts";
 import { ChatCluster, type ClusterInstance, newInstanceId } from "./cluster.ts";
 import { type ClusterConfig, type ClusterWaits, connectUrl, redactUrl } from "../cluster_config.ts";
 import { errorText } from "./redis.ts";
@@ -229,14 +229,11 @@ export class ClusterLink implements HubRelay {
       if (!isValidName(candidate) || this.#hub.find(candidate)) continue;
       if (await cluster.claimName(candidate, member.room?.name ?? "#lobby") !== "ok") continue;
       if (!this.#hub.has(member)) return cluster.releaseName(candidate);
-      this.#hub.send(
-        member,
-        `! Your name "${name}" was taken on another server while the cluster was split`,
-      );
+      this.#hub.send(member, nameTakenElsewhereLine(name, true));
       this.#hub.rename(member, candidate);
       return;
     }
     this.#hub.leave(member, "name taken elsewhere");
-    member.finish(`! Your name "${name}" was taken on another server; reconnect with another`);
+    member.finish(nameTakenElsewhereLine(name, false));
   }
 }
