@@ -347,6 +347,32 @@ export async function udpRequest(
   }
 }
 
+/**
+ * A free TCP port below the kernel's ephemeral range, for a test that checks
+ * a port is closed after its server stopped: port 0 hands out ephemeral ports,
+ * and with tests running side by side another test's listener can be given
+ * the port just freed, which a closed-port check would then find open. Nothing
+ * else here binds below that range.
+ */
+export function portBelowEphemeral(): number {
+  let low = 32768;
+  try {
+    low = Number(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").split(/\s+/)[0]);
+  } catch {
+    // not Linux, or not readable: the usual start of the range
+  }
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * Math.max(1, low - 20_000));
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+  throw new Error("no free port below the ephemeral range after 100 tries");
+}
+
 /** True when `port` on 127.0.0.1 accepts no TCP connection (the server let it go). */
 export async function tcpPortClosed(port: number): Promise<boolean> {
   try {

@@ -1,7 +1,7 @@
 import { deepStrictEqual, doesNotMatch, equal, match, ok } from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { exitRefusal } from "../lib/message/exit.ts";
-import { LineClient, runCli, tcpPortClosed } from "./_helpers.ts";
+import { LineClient, portBelowEphemeral, runCli, tcpPortClosed } from "./_helpers.ts";
 import { InProcessServer } from "./_in_process.ts";
 
 const TCP_REPLY = "[TCP Client] Server responded: [TCP Server] Your message was received!";
@@ -38,7 +38,7 @@ Deno.test("connect --tcp and --udp fix the transport", async () => {
 });
 
 Deno.test("connect: exit goes over both transports, prints the replies, stops the server, exit 0", async () => {
-  await using server = await InProcessServer.start();
+  await using server = await InProcessServer.start([`--tcp-port=${portBelowEphemeral()}`]);
   const tcp = server.port("[TCP Server]");
   const result = await runCli(messageArgs(server, "--random"), "hello\nexit\nnever sent\n");
   equal(result.code, 0, result.stderr);

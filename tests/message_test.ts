@@ -1,6 +1,13 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
-import { LineClient, type ProcessOptions, runCli, tcpPortClosed, udpRequest } from "./_helpers.ts";
+import {
+  LineClient,
+  portBelowEphemeral,
+  type ProcessOptions,
+  runCli,
+  tcpPortClosed,
+  udpRequest,
+} from "./_helpers.ts";
 import { ENGINE_RUNS } from "./_udp_engines.ts";
 import { InProcessServer, NO_EXIT_GRACE } from "./_in_process.ts";
 
@@ -41,7 +48,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
 // The one in-process exit over one transport that waits out the real grace
 // (EXIT_GRACE_MS); the others take NO_EXIT_GRACE.
 Deno.test("tcp message: exit stops every service, frees the ports and exits 0", async () => {
-  await using server = await InProcessServer.start();
+  await using server = await InProcessServer.start([`--tcp-port=${portBelowEphemeral()}`]);
   const tcp = server.port("[TCP Server]");
   using client = await LineClient.connect(tcp);
   equal(await client.request("  EXIT "), "[TCP Server] Server shutting down...");
@@ -75,7 +82,12 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
     name: `udp message (${engine} engine): exit over UDP stops every service and exits 0`,
     ignore: skip !== null,
     async fn() {
-      await using server = await InProcessServer.start(args, undefined, options, NO_EXIT_GRACE);
+      await using server = await InProcessServer.start(
+        [...args, `--tcp-port=${portBelowEphemeral()}`],
+        undefined,
+        options,
+        NO_EXIT_GRACE,
+      );
       const tcp = server.port("[TCP Server]");
       using idle = await LineClient.connect(tcp);
       equal(
