@@ -76,10 +76,14 @@ export class FileService implements Service {
       gate: deps.gate,
       handle: (tracked) => new FileConnection(tracked, this.#state).run(),
     });
-    // node:crypto for transfers (30-70 ms) loads after start-up, not before the
-    // Listening lines; each connection awaits it before its first request.
+    // node:crypto for transfers (30-70 ms) loads once the Listening lines
+    // (logged after this, when every service has started) are written, so
+    // it holds up neither them nor their write; each connection awaits it
+    // before its first request.
     this.#loadHashing = setTimeout(() => {
-      loadHashing().catch((error) => log.error(`${FILE_LABEL} Cannot load SHA-256: ${error}`));
+      log.written().then(loadHashing).catch((error) =>
+        log.error(`${FILE_LABEL} Cannot load SHA-256: ${error}`)
+      );
     }, 0);
     this.#sweeper = setInterval(() => {
       store.sweep().catch((error) => log.error(`${FILE_LABEL} Cleaning up failed: ${error}`));
