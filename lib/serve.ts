@@ -190,6 +190,22 @@ interface Running {
 }
 
 /**
+ * Starts loading the modules of `names` at once, so their reads and compiles
+ * overlap each other and the checks before the first service starts, instead
+ * of each waiting for the service before it. startService awaits the same
+ * loads; a failed load fails there.
+ */
+function preloadServiceModules(names: readonly ServiceName[]): void {
+  const load = {
+    message: () => import("./message/service.ts"),
+    chat: () => import("./chat/server/service.ts"),
+    info: () => import("./info/service.ts"),
+    files: () => import("./files/server/service.ts"),
+  };
+  for (const name of names) load[name]().catch(() => {});
+}
+
+/**
  * Starts one service, loading its module only then, so a server of one
  * service does not load the others. The info service reads the others
  * through closures over `running`, filled in as they start.
@@ -258,6 +274,7 @@ export async function startServer(
   fdLimit: FdLimit = raiseFdLimit(),
   warn: (line: string) => void = (line) => console.error(line),
 ): Promise<Server> {
+  preloadServiceModules(config.services);
   if (config.udpEngine === "batch" && usesUdp(config)) {
     const { batchEngineProblem } = await import("./net/udp_batch_engine.ts");
     const problem = batchEngineProblem();

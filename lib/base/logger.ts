@@ -136,6 +136,11 @@ export class Logger {
   /** Prints the summaries held back so far, then resolves when every queued line has been written. */
   async flush(): Promise<void> {
     for (const repeat of this.#repeats.values()) this.#summarise(repeat);
+    await this.written();
+  }
+
+  /** Resolves when every queued line has been written (summaries held back stay held). */
+  async written(): Promise<void> {
     while (this.#draining) await this.#draining;
   }
 

@@ -2,8 +2,9 @@
  * SHA-256 helpers for streamed transfers. They hash with node:crypto, whose
  * import costs 30-70 ms (the Node compatibility layer), so it is not imported
  * with this module: loadHashing() imports it, and every other function here
- * throws until that has resolved. The file store awaits it when it opens
- * (before any connection), the client before a transfer.
+ * throws until that has resolved. A server's file connection awaits it before
+ * its first request, the client before a transfer. Names are hashed without
+ * it (sha256_hex.ts).
  */
 import type { Hash } from "node:crypto";
 import type { Reader } from "../base/io.ts";
@@ -27,11 +28,6 @@ function crypto(): typeof import("node:crypto") {
 /** A fresh streaming SHA-256. */
 export function sha256(): Hash {
   return crypto().createHash("sha256");
-}
-
-/** The hex SHA-256 of a string (used for state file names). */
-export function sha256Hex(text: string): string {
-  return crypto().createHash("sha256").update(text).digest("hex");
 }
 
 /**

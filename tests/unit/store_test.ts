@@ -2,7 +2,8 @@
 import { deepStrictEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { loadHashing, sha256Hex } from "../../lib/files/hashing.ts";
+import { loadHashing } from "../../lib/files/hashing.ts";
+import { sha256Hex } from "../../lib/files/sha256_hex.ts";
 import { FileRefusal } from "../../lib/files/server/refusals.ts";
 import { FileStore, type FileStoreOptions } from "../../lib/files/server/store.ts";
 
@@ -13,7 +14,7 @@ async function withStore(
   options: Partial<FileStoreOptions> = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "socketkit-store-" });
-  await loadHashing(); // sha256Hex below names part files, as the store does
+  await loadHashing(); // an upload hashes its bytes, as a server connection has loaded it
   try {
     await run(await FileStore.open(dir, { maxFileSize: 1024, keepPartial: 0, ...options }), dir);
   } finally {

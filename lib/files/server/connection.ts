@@ -11,7 +11,7 @@ import type { Logger } from "../../base/logger.ts";
 import { formatBytes } from "../../base/progress.ts";
 import type { TrackedConn } from "../../net/tracked_conn.ts";
 import type { FilesConfig } from "../config.ts";
-import { hashPrefix, sha256 } from "../hashing.ts";
+import { hashPrefix, loadHashing, sha256 } from "../hashing.ts";
 import { quoteName } from "../names.ts";
 import { RateFloor, throttleFor } from "../pace.ts";
 import {
@@ -103,6 +103,9 @@ export class FileConnection {
   /** Requests one after another until EOF or a broken transfer. */
   async run(): Promise<void> {
     try {
+      // Transfers hash with node:crypto, which the service loads after its
+      // Listening line; a connection that comes first waits for it here.
+      await loadHashing();
       await this.#requests();
     } finally {
       clearTimeout(this.#closeTimer);

@@ -9,6 +9,7 @@ import { PerAddressCounter } from "../../net/per_address.ts";
 import { TcpService } from "../../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
 import type { FilesConfig } from "../config.ts";
+import { loadHashing } from "../hashing.ts";
 import { FileConnection, type FileServiceState } from "./connection.ts";
 import { errorLine, FILE_LABEL } from "../protocol.ts";
 import { filesStatus } from "../status.ts";
@@ -23,6 +24,7 @@ export class FileService implements Service {
   #state: FileServiceState;
   #tcp: TcpService;
   #sweeper: ReturnType<typeof setInterval>;
+  #loadHashing: ReturnType<typeof setTimeout>;
   #transfers = 0;
   /** Transfers running per address, for --max-transfers-per-ip. */
   #perAddress: PerAddressCounter;
@@ -74,6 +76,15 @@ export class FileService implements Service {
       gate: deps.gate,
       handle: (tracked) => new FileConnection(tracked, this.#state).run(),
     });
+    // node:crypto for transfers (30-70 ms) loads once the Listening lines
+    // (logged after this, when every service has started) are written, so
+    // it holds up neither them nor their write; each connection awaits it
+    // before its first request.
+    this.#loadHashing = setTimeout(() => {
+      log.written().then(loadHashing).catch((error) =>
+        log.error(`${FILE_LABEL} Cannot load SHA-256: ${error}`)
+      );
+    }, 0);
     this.#sweeper = setInterval(() => {
       store.sweep().catch((error) => log.error(`${FILE_LABEL} Cleaning up failed: ${error}`));
     }, SWEEP_EVERY_MS);
@@ -108,6 +119,7 @@ export class FileService implements Service {
 
   async stop(): Promise<void> {
     clearInterval(this.#sweeper);
+    clearTimeout(this.#loadHashing);
     await this.#tcp.stop();
   }
 

@@ -19,7 +19,8 @@
 import { join } from "../../base/path.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { closeQuietly } from "../../base/io.ts";
-import { loadHashing, sha256Hex } from "../hashing.ts";
+import { loadHashing } from "../hashing.ts";
+import { sha256Hex } from "../sha256_hex.ts";
 import { checkName, MAX_DEPTH, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
@@ -71,9 +72,6 @@ export class FileStore {
 
   /** Creates the directory if missing and sweeps stale uploads. Throws RuntimeError. */
   static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
-    // The store names its records by SHA-256 from its first sweep on, and every
-    // connection reaches it only after this: one place that loads hashing.
-    await loadHashing();
     let real: string;
     try {
       await Deno.mkdir(dir, { recursive: true });
@@ -216,6 +214,7 @@ export class FileStore {
         } is ${size} bytes, over the server's limit of ${maxFileSize} bytes (--max-file-size)`,
       );
     }
+    await loadHashing(); // the upload hashes what it receives; loaded once, after start-up
     this.#lock(name);
     try {
       const existing = this.#lstatInside(name, "upload");
