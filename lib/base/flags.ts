@@ -268,20 +268,21 @@ function parseArgv(
 function checkOption(flags: Record<string, FlagSpec>, option: ArgvOption): void {
   if (!Object.hasOwn(flags, option.name)) throw new ArgvError(`Unknown flag "${option.raw}"`);
   const flag = flags[option.name]!;
-  // parseArgs names the flag "-s, --name" when it has a short form; its
-  // message quoted, the first word of that is what the user is shown.
-  const shown = flag.short ? `-${flag.short},` : `--${option.name}`;
   if (flag.type === "string" && option.value === undefined) {
-    throw new ArgvError(`Flag "${shown}" needs a value`);
+    throw new ArgvError(`Flag "${option.raw}" needs a value`);
   }
   if (flag.type === "boolean" && option.value !== undefined) {
-    throw new ArgvError(`Flag "${shown}" does not take a value`);
+    throw new ArgvError(`Flag "${option.raw}" does not take a value`);
   }
   if (
     !option.inline && option.value !== undefined && option.value.length > 1 &&
     option.value[0] === "-"
   ) {
-    throw new ArgvError(`Flag "${option.raw}" does not take a value`);
+    // Most likely a forgotten value before the next flag; a value that really
+    // starts with "-" is given inline.
+    throw new ArgvError(
+      `Flag "${option.raw}" needs a value, not "${option.value}" (to mean it, write ${option.raw}=${option.value})`,
+    );
   }
 }
 

@@ -45,6 +45,12 @@ Deno.test("flags: every mistake is a UsageError naming the command whose help ex
     const [args, message] of [
       [["--nope"], 'Unknown flag "--nope"'],
       [["--name"], 'Flag "--name" needs a value'],
+      [["--loud=yes"], 'Flag "--loud" does not take a value'],
+      [["-lx"], 'Unknown flag "-x"'],
+      [
+        ["--name", "--loud"],
+        'Flag "--name" needs a value, not "--loud" (to mean it, write --name=--loud)',
+      ],
       [["a", "b"], 'Unexpected argument "b"'],
     ] as const
   ) {
