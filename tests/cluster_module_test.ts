@@ -57,48 +57,19 @@ Deno.test({
       ),
     );
     equal(results.filter((result) => result === "ok").length, 1);
+    // An entry another instance "X" wrote, with the stream's fields (cluster/wire.ts).
+    const fields = (seq: number, data: string) => ["o", "X", "k", "e", "s", String(seq), "d", data];
+    const addEvent = (seq: number, data: string) =>
+      redis.command("XADD", "socketkit:events", "*", ...fields(seq, data));
     // Data another instance wrote that is not an event is skipped and counted.
-    await redis.command(
-      "XADD",
-      "socketkit:events",
-      "*",
-      "o",
-      "X",
-      "k",
-      "e",
-      "s",
-      "1",
-      "d",
-      "{bad",
-    );
-    await redis.command(
-      "XADD",
-      "socketkit:events",
-      "*",
-      "o",
-      "X",
-      "k",
-      "e",
-      "s",
-      "2",
-      "d",
+    await addEvent(1, "{bad");
+    await addEvent(
+      2,
       JSON.stringify({ type: "message", room: "no room", from: "x", text: "t", ts: "now" }),
     );
     // A valid event behind them: once it is read, so are they (a stream is read in order).
     const marker = { type: "message", room: "#lobby", from: "x", text: "marker", ts: "now" };
-    await redis.command(
-      "XADD",
-      "socketkit:events",
-      "*",
-      "o",
-      "X",
-      "k",
-      "e",
-      "s",
-      "3",
-      "d",
-      JSON.stringify(marker),
-    );
+    await addEvent(3, JSON.stringify(marker));
     for (const p of probes) await p.until(() => p.texts().includes("marker"), "the marker");
     ok(probes.every((p) => p.cluster.stats.malformed === 2));
     ok(probes.every((p) => p.events.length === 1));
