@@ -190,25 +190,29 @@ interface Running {
 }
 
 /**
+ * Each service's module, loaded only when it runs, so a server of one service
+ * does not load the others (literal paths, so `deno compile` includes them).
+ */
+const SERVICE_MODULES = {
+  message: () => import("./message/service.ts"),
+  chat: () => import("./chat/server/service.ts"),
+  info: () => import("./info/service.ts"),
+  files: () => import("./files/server/service.ts"),
+};
+
+/**
  * Starts loading the modules of `names` at once, so their reads and compiles
  * overlap each other and the checks before the first service starts, instead
  * of each waiting for the service before it. startService awaits the same
  * loads; a failed load fails there.
  */
 function preloadServiceModules(names: readonly ServiceName[]): void {
-  const load = {
-    message: () => import("./message/service.ts"),
-    chat: () => import("./chat/server/service.ts"),
-    info: () => import("./info/service.ts"),
-    files: () => import("./files/server/service.ts"),
-  };
-  for (const name of names) load[name]().catch(() => {});
+  for (const name of names) SERVICE_MODULES[name]().catch(() => {});
 }
 
 /**
- * Starts one service, loading its module only then, so a server of one
- * service does not load the others. The info service reads the others
- * through closures over `running`, filled in as they start.
+ * Starts one service. The info service reads the others through closures
+ * over `running`, filled in as they start.
  */
 async function startService(
   name: ServiceName,
@@ -219,13 +223,13 @@ async function startService(
   const { running } = parts;
   switch (name) {
     case "message":
-      return running.message = await (await import("./message/service.ts")).MessageService
+      return running.message = await (await SERVICE_MODULES.message()).MessageService
         .start(config.message, deps);
     case "chat":
-      return running.chat = await (await import("./chat/server/service.ts")).ChatService
+      return running.chat = await (await SERVICE_MODULES.chat()).ChatService
         .start(config.chat, deps);
     case "info":
-      return running.info = await (await import("./info/service.ts")).InfoService
+      return running.info = await (await SERVICE_MODULES.info()).InfoService
         .start(config.info, deps, {
           endpoints: () => SERVICE_NAMES.flatMap((name) => running[name]?.endpoints ?? []),
           sections: () => statusSections(running, parts.gate),
@@ -233,7 +237,7 @@ async function startService(
           cluster: () => running.chat?.cluster() ?? null,
         });
     case "files":
-      return running.files = await (await import("./files/server/service.ts")).FileService
+      return running.files = await (await SERVICE_MODULES.files()).FileService
         .start(config.files, deps);
   }
 }
