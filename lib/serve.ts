@@ -24,7 +24,7 @@ import { infoStatus } from "./info/status.ts";
 import { MESSAGE_FLAGS, type MessageConfig, parseMessageConfig } from "./message/config.ts";
 import { messageStatus } from "./message/status.ts";
 import { formatHostPort, isLoopback } from "./net/address.ts";
-import { UDP_ENGINES, type UdpEngineChoice } from "./net/udp_engine.ts";
+import { DeferredStarts, UDP_ENGINES, type UdpEngineChoice } from "./net/udp_engine.ts";
 import { parseSecurityConfig, SECURITY_FLAGS, type SecurityConfig } from "./security/config.ts";
 import { createGate, type Gate } from "./security/gate.ts";
 import { envReadable, TOKEN_ENV } from "./security/token.ts";
@@ -299,18 +299,19 @@ export async function startServer(
   notes.unshift(...sized.notes);
   let requestStop!: (reason: string) => void;
   const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
+  const udpStarts = new DeferredStarts();
   const deps: ServiceDeps = {
     host: config.host,
     log,
     gate,
     tcp: { ...config.tcp, maxConnections: sized.maxConnections },
     udpEngine: config.udpEngine,
+    udpStarts,
     requestShutdown: (reason) => requestStop(reason),
   };
 
   const running: Running = {};
   const services: Service[] = [];
-  const endWarmWorkers = await prestartBatchWorkers(config);
   try {
     for (const name of config.services) {
       services.push(await startService(name, config, deps, { gate, running }));
@@ -318,12 +319,17 @@ export async function startServer(
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
     throw error;
-  } finally {
-    endWarmWorkers();
   }
   for (const note of notes) log.info(note);
   for (const endpoint of services.flatMap((service): readonly Endpoint[] => service.endpoints)) {
     log.info(`${endpoint.label} Listening on ${formatHostPort(endpoint.hostname, endpoint.port)}`);
+  }
+  try {
+    // The batch engines' workers, put off so the lines above did not wait for them.
+    await udpStarts.run();
+  } catch (error) {
+    await Promise.allSettled(services.map((service) => service.stop()));
+    throw error;
   }
 
   const finished = stopRequested.then(async (reason) => {
@@ -340,21 +346,6 @@ export async function startServer(
     });
   };
   return { services, shutdown: requestStop, reload, finished };
-}
-
-/**
- * Starts the workers of the UDP batch engines the services will open (one
- * per UDP service, where the engine can run), so that their start-up runs
- * while the services load and bind, instead of each open waiting for its own
- * in turn and holding up every Listening line. Resolves to a function that
- * ends the workers no engine took.
- */
-async function prestartBatchWorkers(config: ServeConfig): Promise<() => void> {
-  const udpServices = config.services.filter((name) => name === "message" || name === "info");
-  if (config.udpEngine === "deno" || udpServices.length === 0) return () => {};
-  const { batchEngineProblem, prestartWorkers } = await import("./net/udp_batch_engine.ts");
-  if (batchEngineProblem() !== null) return () => {};
-  return prestartWorkers(udpServices.length);
 }
 
 /** Whether a UDP service (message or info) runs. */

@@ -7,7 +7,7 @@
 import type { Logger } from "./base/logger.ts";
 import type { StatusSection } from "./base/status.ts";
 import type { TcpGate } from "./net/tcp_service.ts";
-import type { UdpEngineChoice } from "./net/udp_engine.ts";
+import type { DeferredStarts, UdpEngineChoice } from "./net/udp_engine.ts";
 import type { UdpGate } from "./net/udp_service.ts";
 import type { ClientSecurity } from "./security/client_settings.ts";
 
@@ -62,6 +62,8 @@ export interface ServiceDeps {
   tcp: TcpLimits;
   /** Which engine the UDP services use (--udp-engine). */
   udpEngine: UdpEngineChoice;
+  /** Where the UDP engines put off their start-up work; serve runs it after the Listening lines. */
+  udpStarts?: DeferredStarts;
   /** Starts the one shutdown path; safe to call more than once. */
   requestShutdown(reason: string): void;
 }

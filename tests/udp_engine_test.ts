@@ -14,7 +14,12 @@ import { decodeLenient, encode } from "../lib/base/text.ts";
 import { formatIPv6 } from "../lib/net/_udp_libc.ts";
 import { BatchEngineError, BatchUdpEngine } from "../lib/net/udp_batch_engine.ts";
 import { DenoUdpEngine } from "../lib/net/udp_deno_engine.ts";
-import type { Datagram, UdpEngine, UdpEngineOptions } from "../lib/net/udp_engine.ts";
+import {
+  type Datagram,
+  DeferredStarts,
+  type UdpEngine,
+  type UdpEngineOptions,
+} from "../lib/net/udp_engine.ts";
 import { ROOT, runCli, udpRequest } from "./_helpers.ts";
 import { InProcessServer } from "./_in_process.ts";
 
@@ -159,6 +164,53 @@ Deno.test({
     await rejects(engine.send([{ data: encode("x"), to: engine.addr }]), Deno.errors.BadResource);
     await engine.close(); // again: nothing happens
   },
+});
+
+Deno.test({
+  name:
+    "udp engine (batch): with DeferredStarts open binds at once; a datagram that came before the worker is received once run() started it",
+  ignore: !linux,
+  async fn() {
+    const deferred = new DeferredStarts();
+    const engine = await BatchUdpEngine.open("127.0.0.1", 0, { deferred });
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const pending = engine.receive(); // nothing queued yet, and no worker to wait with
+      await client.send(encode("early"), engine.addr);
+      await bounded(deferred.run(), "the deferred worker start");
+      const batch = await bounded(pending, "the early datagram");
+      equal(decodeLenient(batch![0]!.data), "early");
+      equal(deferred.defer(() => Promise.resolve()), false, "after run(), a start is not kept");
+    } finally {
+      client.close();
+      await engine.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "udp engine (batch): an engine closed before its deferred start never starts a worker",
+  ignore: !linux,
+  async fn() {
+    const deferred = new DeferredStarts();
+    const engine = await BatchUdpEngine.open("127.0.0.1", 0, { deferred });
+    await bounded(engine.close(), "close without a worker", 1500);
+    await bounded(deferred.run(), "run after the close");
+    equal(await engine.receive(), null);
+  },
+});
+
+Deno.test("DeferredStarts: run() runs every start and rejects with the first failure", async () => {
+  const deferred = new DeferredStarts();
+  const ran: string[] = [];
+  deferred.defer(() => Promise.reject(new Error("first")).finally(() => ran.push("a")));
+  deferred.defer(async () => {
+    await Promise.resolve();
+    ran.push("b");
+  });
+  await rejects(deferred.run(), /first/);
+  deepStrictEqual(ran.sort(), ["a", "b"]);
+  equal(deferred.defer(() => Promise.resolve()), false);
 });
 
 Deno.test({

@@ -18,6 +18,16 @@ export function encode(text: string): Uint8Array {
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
 
+/**
+ * A regular expression built on first use. V8 parses a literal with Unicode
+ * property classes (\p{...}) as its module loads, milliseconds each, which
+ * every command would pay at start-up whether it prints such text or not.
+ */
+export function lazyPattern(source: string, flags: string): () => RegExp {
+  let pattern: RegExp | undefined;
+  return () => pattern ??= new RegExp(source, flags);
+}
+
 // Characters that show nothing, or change how their neighbours show, so two
 // different texts can look the same ("al\u200dice" and "alice", a token in
 // invisible tag characters, "Trojan source" reordering): every format
@@ -25,15 +35,21 @@ const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
 // bidi overrides and isolates, tags U+E0000-E007F), every default-ignorable
 // one (variation selectors, Hangul fillers, the combining grapheme joiner) and
 // the line and paragraph separators, which act as newlines in some terminals.
-const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/gu;
+const INVISIBLE = lazyPattern(
+  String.raw`[\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]`,
+  "gu",
+);
 
 // The few places where such a character is part of what a reader sees: an
 // emoji's presentation selector and the joiner inside an emoji sequence
 // ("❤️", "👩‍💻"), and the joiners that shape Arabic and Indic words.
-const PICTOGRAPH = /[\p{Extended_Pictographic}\p{Emoji_Modifier}]/u;
+const PICTOGRAPH = lazyPattern(String.raw`[\p{Extended_Pictographic}\p{Emoji_Modifier}]`, "u");
 const KEYCAP_BASE = /[0-9#*]/;
-const JOINING_SCRIPT =
-  /[\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Gurmukhi}\p{Script=Gujarati}\p{Script=Oriya}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Sinhala}]/u;
+const JOINING_SCRIPT = lazyPattern(
+  String
+    .raw`[\p{Script=Arabic}\p{Script=Syriac}\p{Script=Nko}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Gurmukhi}\p{Script=Gujarati}\p{Script=Oriya}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Sinhala}]`,
+  "u",
+);
 
 /**
  * Replaces control characters with visible escapes like `\x1b`, and invisible
@@ -44,7 +60,7 @@ const JOINING_SCRIPT =
 export function printable(text: string): string {
   return text
     .replace(CONTROL, (ch) => "\\x" + ch.charCodeAt(0).toString(16).padStart(2, "0"))
-    .replace(INVISIBLE, (ch, at: number, all: string) => {
+    .replace(INVISIBLE(), (ch, at: number, all: string) => {
       return shownAsPartOfNeighbours(ch, all, at) ? ch : escapeCodePoint(ch);
     });
 }
@@ -61,15 +77,15 @@ function shownAsPartOfNeighbours(ch: string, text: string, at: number): boolean 
   switch (ch) {
     case "\ufe0e":
     case "\ufe0f": // text or emoji presentation of the character before it
-      return PICTOGRAPH.test(before) || (KEYCAP_BASE.test(before) && after === "\u20e3");
+      return PICTOGRAPH().test(before) || (KEYCAP_BASE.test(before) && after === "\u20e3");
     case "\u200d": // zero-width joiner
-      if (PICTOGRAPH.test(after)) {
+      if (PICTOGRAPH().test(after)) {
         const base = before === "\ufe0f" ? codePointBefore(text, at - 1) : before;
-        if (PICTOGRAPH.test(base)) return true;
+        if (PICTOGRAPH().test(base)) return true;
       }
-      return JOINING_SCRIPT.test(before) && JOINING_SCRIPT.test(after);
+      return JOINING_SCRIPT().test(before) && JOINING_SCRIPT().test(after);
     case "\u200c": // zero-width non-joiner
-      return JOINING_SCRIPT.test(before) && JOINING_SCRIPT.test(after);
+      return JOINING_SCRIPT().test(before) && JOINING_SCRIPT().test(after);
     default:
       return false;
   }

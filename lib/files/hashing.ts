@@ -1,18 +1,31 @@
 /**
- * SHA-256 helpers for streamed transfers. They hash with node:crypto, whose
+ * SHA-256 for streamed transfers. Large ones hash with node:crypto, whose
  * import costs 30-70 ms (the Node compatibility layer), so it is not imported
- * with this module: loadHashing() imports it, and every other function here
- * throws until that has resolved. A server's file connection awaits it before
- * its first request, the client before a transfer. Names are hashed without
- * it (sha256_hex.ts).
+ * with this module: loadHashing() imports it. Until then sha256() gives the
+ * JavaScript SHA-256 (sha256_hex.ts), ten times slower per byte but free to
+ * start, which is what a small transfer wants: sha256For() picks by size.
+ * A server's file connection loads node:crypto before its first request;
+ * the client only for a transfer above SMALL_HASH_BYTES.
  */
-import type { Hash } from "node:crypto";
 import type { Reader } from "../base/io.ts";
+import { Sha256 } from "./sha256_hex.ts";
+
+/** What a transfer needs of a hash: node:crypto's Hash and our Sha256 both fit. */
+export interface StreamHash {
+  update(data: Uint8Array): unknown;
+  digest(encoding: "hex"): string;
+}
+
+/**
+ * Up to this many bytes the JavaScript SHA-256 (about 10 ms a MiB) costs less
+ * than importing node:crypto.
+ */
+export const SMALL_HASH_BYTES = 1 << 20;
 
 let nodeCrypto: typeof import("node:crypto") | null = null;
 let loading: Promise<void> | null = null;
 
-/** Imports node:crypto, once; resolves when the functions here can be called. */
+/** Imports node:crypto, once; from then on sha256() uses it. */
 export function loadHashing(): Promise<void> {
   loading ??= import("node:crypto").then((module) => {
     nodeCrypto = module;
@@ -20,14 +33,18 @@ export function loadHashing(): Promise<void> {
   return loading;
 }
 
-function crypto(): typeof import("node:crypto") {
-  if (nodeCrypto === null) throw new Error("SHA-256 used before loadHashing() resolved");
-  return nodeCrypto;
+/** A fresh streaming SHA-256: node:crypto's once loaded, else the JavaScript one. */
+export function sha256(): StreamHash {
+  return nodeCrypto === null ? new Sha256() : nodeCrypto.createHash("sha256");
 }
 
-/** A fresh streaming SHA-256. */
-export function sha256(): Hash {
-  return crypto().createHash("sha256");
+/**
+ * A fresh streaming SHA-256 for `bytes` bytes (null: not known in advance),
+ * loading node:crypto first when they are more than SMALL_HASH_BYTES.
+ */
+export async function sha256For(bytes: number | null): Promise<StreamHash> {
+  if (bytes === null || bytes > SMALL_HASH_BYTES) await loadHashing();
+  return sha256();
 }
 
 /**
@@ -38,7 +55,7 @@ export function sha256(): Hash {
 export async function hashPrefix(
   file: Reader,
   length: number,
-  hash: Hash,
+  hash: StreamHash,
   buffer: Uint8Array,
 ): Promise<boolean> {
   let left = length;

@@ -9,7 +9,7 @@
  * never listed or served (it could not be asked for).
  */
 import { RuntimeError } from "../base/errors.ts";
-import { escapeCodePoint, printable } from "../base/text.ts";
+import { escapeCodePoint, lazyPattern, printable } from "../base/text.ts";
 
 /** Longest segment in UTF-8 bytes (the usual file system limit, NAME_MAX). */
 export const MAX_SEGMENT_BYTES = 255;
@@ -31,9 +31,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // separators, and every kind of white space except the plain space (NBSP,
 // the en and em spaces, the ideographic space). Any of them lets two names
 // that look the same on a screen be different names.
-const INVISIBLE =
-  /[\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]|[^\S ]|[\u115f\u1160\u3164\uffa0]/u;
-const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "gu");
+const INVISIBLE_SOURCE = String
+  .raw`[\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]|[^\S ]|[\u115f\u1160\u3164\uffa0]`;
+const INVISIBLE = lazyPattern(INVISIBLE_SOURCE, "u");
+const INVISIBLE_ALL = lazyPattern(INVISIBLE_SOURCE, "gu");
 
 /** The form names are compared in (NFC). */
 export function canonicalName(name: string): string {
@@ -59,7 +60,7 @@ export function nameRefusal(name: string): string | null {
   if (name.includes("\0")) return "it contains a NUL byte";
   if (CONTROL.test(name)) return "it contains a control character";
   if (name.includes("\ufffd")) return "it is not valid UTF-8";
-  const invisible = name.match(INVISIBLE)?.[0];
+  const invisible = name.match(INVISIBLE())?.[0];
   if (invisible !== undefined) {
     return `it contains the invisible or space-like character ${escapeCodePoint(invisible)}`;
   }
@@ -108,7 +109,7 @@ export function checkName(
  * server sends this way).
  */
 export function showName(name: string): string {
-  return printable(name).replaceAll("\t", "\\x09").replace(INVISIBLE_ALL, escapeCodePoint);
+  return printable(name).replaceAll("\t", "\\x09").replace(INVISIBLE_ALL(), escapeCodePoint);
 }
 
 /** The printable form of a name for messages: see showName, quoted, cut at 80. */

@@ -4,7 +4,7 @@
  * runs while the previous chunk is being written. Awaiting each write is the
  * backpressure: a slow writer slows the reader, memory stays at two chunks.
  */
-import type { Hash } from "node:crypto";
+import type { StreamHash } from "./hashing.ts";
 import { type Reader, writeAll, type Writer } from "../base/io.ts";
 import { paced, type Throttle } from "./pace.ts";
 import { CHUNK_SIZE } from "./protocol.ts";
@@ -12,7 +12,7 @@ import { CHUNK_SIZE } from "./protocol.ts";
 /** Options of {@link pump}. */
 export interface PumpOptions {
   /** Fed every byte in order; absent when the digest is already known. */
-  hash?: Hash;
+  hash?: StreamHash;
   /** Called after each chunk is written, with the bytes written so far and in this chunk. */
   onProgress?: (copied: number, moved: number) => void;
   /** Checked between chunks; true stops the copy early. */

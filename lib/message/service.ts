@@ -80,6 +80,7 @@ export class MessageService implements Service {
         hostname: deps.host,
         port: config.udpPort,
         engine: deps.udpEngine,
+        ...(deps.udpStarts ? { deferred: deps.udpStarts } : {}),
         log,
         gate,
         ...udpMessageHandler(config, deps, counters, exits),

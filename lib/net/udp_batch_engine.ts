@@ -92,48 +92,8 @@ export function batchEngineProblem(): string | null {
   return null;
 }
 
-/** A worker started ahead of open(), and why its start failed, if it did. */
-interface WarmWorker {
-  worker: Worker;
-  failure: string | null;
-}
-
-/** Workers from {@link prestartWorkers} that no engine has taken yet. */
-const warmWorkers: WarmWorker[] = [];
-
 function newWorker(): Worker {
   return new Worker(WORKER_URL, { type: "module", name: "socketkit udp batch engine" });
-}
-
-/**
- * Starts `count` of the engines' workers now, for the next opens to take. A
- * worker's start (a new isolate, then its module) takes tens of
- * milliseconds, and open() waits for it: started first, the workers start
- * while the server loads and binds everything else, instead of one after
- * the other at each open. Call it only where open() can run
- * ({@link batchEngineProblem} is null). Returns a function that ends the
- * workers no open() took (an open that failed, a fallback).
- */
-export function prestartWorkers(count: number): () => void {
-  const started: WarmWorker[] = [];
-  for (let i = 0; i < count; i++) {
-    const warm: WarmWorker = { worker: newWorker(), failure: null };
-    // Kept for the open() that takes it, which reports it as its own failure.
-    warm.worker.onerror = (event: ErrorEvent) => {
-      event.preventDefault();
-      warm.failure = event.message;
-    };
-    started.push(warm);
-  }
-  warmWorkers.push(...started);
-  return () => {
-    for (const warm of started) {
-      const at = warmWorkers.indexOf(warm);
-      if (at === -1) continue;
-      warmWorkers.splice(at, 1);
-      warm.worker.terminate();
-    }
-  };
 }
 
 /** The recvmmsg/sendmmsg engine; see the module's note. */
@@ -141,9 +101,12 @@ export class BatchUdpEngine implements UdpEngine {
   readonly kind = "batch";
   readonly addr: Deno.NetAddr;
   #core: SocketCore;
-  #worker: Worker;
+  /** Null until started (open() starts it, or its owner's DeferredStarts later). */
+  #worker: Worker | null = null;
   #control: Int32Array;
+  /** Resolves once the worker has stopped (or failed, or never started). */
   #stopped: Promise<void>;
+  #markStopped!: () => void;
   #failure: Error | null = null;
   #closing: Promise<void> | null = null;
   /** Resolves the receive() waiting for the worker's word (also on close or failure). */
@@ -154,22 +117,19 @@ export class BatchUdpEngine implements UdpEngine {
   #waits = 0;
   #pauses = 0;
 
-  private constructor(
-    core: SocketCore,
-    worker: Worker,
-    control: SharedArrayBuffer,
-    stopped: Promise<void>,
-  ) {
+  private constructor(core: SocketCore) {
     this.#core = core;
-    this.#worker = worker;
-    this.#control = new Int32Array(control);
-    this.#stopped = stopped;
+    this.#control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+    this.#stopped = new Promise<void>((resolve) => (this.#markStopped = resolve));
     this.addr = core.addr;
   }
 
   /**
    * Binds and starts the waiting worker; resolves once the worker is ready
-   * (from then on nothing needs the FFI permission). Throws BatchEngineError
+   * (from then on nothing needs the FFI permission). With
+   * `options.deferred`, resolves once bound and leaves the worker's start to
+   * DeferredStarts.run() (the FFI permission must last until that resolves);
+   * datagrams that come meanwhile wait in the socket. Throws BatchEngineError
    * when the engine cannot run here, and what Deno.listenDatagram would throw
    * when the address cannot be bound (Deno.errors.AddrInUse,
    * AddrNotAvailable, PermissionDenied).
@@ -193,23 +153,26 @@ export class BatchUdpEngine implements UdpEngine {
       lib.close();
       throw error;
     }
-    const core = new SocketCore(lib, socket, maxBatch, options);
+    const engine = new BatchUdpEngine(new SocketCore(lib, socket, maxBatch, options));
+    if (options.deferred?.defer(() => engine.#startWorker())) return engine;
     try {
-      return await BatchUdpEngine.#start(core);
+      await engine.#startWorker();
     } catch (error) {
-      core.close();
+      engine.#core.close();
       throw error;
     }
+    return engine;
   }
 
-  static #start(core: SocketCore): Promise<BatchUdpEngine> {
-    const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
-    const warm = warmWorkers.shift();
-    const worker = warm?.worker ?? newWorker();
-    let stoppedResolve!: () => void;
-    const stopped = new Promise<void>((resolve) => (stoppedResolve = resolve));
-    const engine = new BatchUdpEngine(core, worker, control, stopped);
-    return new Promise<BatchUdpEngine>((resolve, reject) => {
+  /**
+   * Starts the waiting worker; resolves once it is ready. A start that fails
+   * rejects, and a receive() of an engine already in use throws it too.
+   */
+  #startWorker(): Promise<void> {
+    if (this.#closing !== null) return Promise.resolve(); // closed before its start came
+    const worker = newWorker();
+    this.#worker = worker;
+    return new Promise<void>((resolve, reject) => {
       let started = false;
       const timer = setTimeout(
         () => fail(`did not start within ${START_WAIT_MS / 1000} s`),
@@ -217,40 +180,38 @@ export class BatchUdpEngine implements UdpEngine {
       );
       const fail = (why: string) => {
         clearTimeout(timer);
-        stoppedResolve();
+        this.#markStopped();
         const error = new BatchEngineError(`The UDP batch engine's worker ${why}`);
         if (!started) {
           started = true;
           worker.terminate();
           reject(error);
-          return;
         }
-        engine.#failure = error;
-        engine.#wakeReceiver();
+        this.#failure = error;
+        this.#wakeReceiver();
       };
       worker.onmessage = (event: MessageEvent<WorkerReport>) => {
         const report = event.data;
         if (report.type === "readable") {
-          engine.#wakeReceiver();
+          this.#wakeReceiver();
         } else if (report.type === "ready") {
           clearTimeout(timer);
           started = true;
-          resolve(engine);
+          resolve();
         } else if (report.type === "failed") {
           fail(`failed: ${report.message}`);
         } else {
-          stoppedResolve();
+          this.#markStopped();
         }
       };
       worker.onerror = (event: ErrorEvent) => {
         event.preventDefault();
         fail(`failed: ${event.message}`);
       };
-      if (warm !== undefined && warm.failure !== null) {
-        fail(`failed: ${warm.failure}`);
-        return;
-      }
-      const start: WorkerStart = { fd: core.fd, control };
+      const start: WorkerStart = {
+        fd: this.#core.fd,
+        control: this.#control.buffer as SharedArrayBuffer,
+      };
       worker.postMessage(start);
     });
   }
@@ -330,8 +291,9 @@ export class BatchUdpEngine implements UdpEngine {
       // The worker answers within one poll (POLL_MS) even if the wake-up were
       // missed. Only then is the fd closed, so the worker can never poll a
       // reused descriptor number.
+      if (this.#worker === null) this.#markStopped(); // never started: nothing to wait for
       await within(this.#stopped, STOP_WAIT_MS);
-      this.#worker.terminate();
+      this.#worker?.terminate();
       this.#breather?.close();
       this.#core.close();
     })();

@@ -48,10 +48,39 @@ export interface UdpEngine {
   close(): Promise<void>;
 }
 
+/**
+ * Start-up work an engine may put off until its owner is ready for it. The
+ * batch engine's worker costs tens of milliseconds of the main thread to
+ * start; serve opens its engines with one of these and runs the starts after
+ * its Listening lines, so the ports are announced without waiting for them
+ * (datagrams that arrive meanwhile wait in the socket's buffer).
+ */
+export class DeferredStarts {
+  #starts: (() => Promise<void>)[] = [];
+  #ran = false;
+
+  /** Keeps `start` for {@link run}; false once run has been called (start it yourself). */
+  defer(start: () => Promise<void>): boolean {
+    if (this.#ran) return false;
+    this.#starts.push(start);
+    return true;
+  }
+
+  /** Runs every start put off; rejects with the first failure once all have settled. */
+  async run(): Promise<void> {
+    this.#ran = true;
+    const results = await Promise.allSettled(this.#starts.splice(0).map((start) => start()));
+    const failed = results.find((result) => result.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+  }
+}
+
 /** Options every engine takes. */
 export interface UdpEngineOptions {
   /** Replies that could not be sent; default: ignored. */
   onSendError?: SendErrorHandler;
   /** Receive errors about one peer (the engine goes on); default: ignored. */
   onReceiveError?: (error: Error) => void;
+  /** Where to put off start-up work (the batch engine's worker); default: done in open. */
+  deferred?: DeferredStarts;
 }

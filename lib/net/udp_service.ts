@@ -12,7 +12,7 @@
 import type { Logger } from "../base/logger.ts";
 import { formatAddr } from "./address.ts";
 import { listenUdpEngine } from "./listen.ts";
-import type { Reply, UdpEngine, UdpEngineChoice } from "./udp_engine.ts";
+import type { DeferredStarts, Reply, UdpEngine, UdpEngineChoice } from "./udp_engine.ts";
 
 /** A datagram the gate let through: the request without its AUTH line. */
 export interface AdmittedDatagram {
@@ -46,6 +46,8 @@ export interface UdpServiceOptions {
   port: number;
   /** Which engine moves the datagrams (serve --udp-engine). Default "deno". */
   engine?: UdpEngineChoice;
+  /** Where the engine may put off its start-up work (serve's, run after its Listening lines). */
+  deferred?: DeferredStarts;
   log: Logger;
   gate: UdpGate;
   /**
@@ -109,6 +111,7 @@ export class UdpService {
           );
         },
         onFallback: (why) => log.info(`${label} ${why}`),
+        ...(options.deferred ? { deferred: options.deferred } : {}),
       },
     );
     return new UdpService(engine, options);

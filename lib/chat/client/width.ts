@@ -5,6 +5,7 @@
  * matter in a chat). Measured per grapheme cluster (what a user sees as one
  * character: "e" + U+0301, a flag, a family emoji), via Intl.Segmenter.
  */
+import { lazyPattern } from "../../base/text.ts";
 
 // Made on first use: making one loads ICU's segmentation data, 40-60 ms of
 // start-up that a client that never measures text (input from a pipe,
@@ -76,14 +77,14 @@ const WIDE: [number, number][] = [
   [0x20000, 0x3fffd], // CJK extensions B and later
 ];
 
-const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}\u1160-\u11ff]$/u;
-const EMOJI_PRESENTATION = /\p{Emoji_Presentation}|\uFE0F/u;
+const ZERO_WIDTH = lazyPattern(String.raw`^[\p{Mn}\p{Me}\p{Cf}\u1160-\u11ff]$`, "u");
+const EMOJI_PRESENTATION = lazyPattern(String.raw`\p{Emoji_Presentation}|\uFE0F`, "u");
 
 /** Columns one code point takes: 0, 1 or 2. */
 export function codePointWidth(code: number): number {
   if (code < 0x20 || (code >= 0x7f && code < 0xa0)) return 0;
   if (code < 0x300) return 1;
-  if (ZERO_WIDTH.test(String.fromCodePoint(code))) return 0;
+  if (ZERO_WIDTH().test(String.fromCodePoint(code))) return 0;
   let low = 0;
   let high = WIDE.length - 1;
   while (low <= high) {
@@ -100,7 +101,7 @@ export function codePointWidth(code: number): number {
 export function graphemeWidth(grapheme: string): number {
   const first = grapheme.codePointAt(0);
   if (first === undefined) return 0;
-  if (grapheme.length > 1 && EMOJI_PRESENTATION.test(grapheme)) return 2;
+  if (grapheme.length > 1 && EMOJI_PRESENTATION().test(grapheme)) return 2;
   let width = codePointWidth(first);
   // A base that takes no column (a lone combining mark) still shows as one.
   if (width === 0 && grapheme.length > 1) width = 1;

@@ -6,7 +6,12 @@
  * there and identical is skipped and a partial one resumes, so re-running
  * an interrupted command finishes it.
  */
-import { basename, dirname, join, resolve } from "node:path";
+import {
+  basename,
+  dirname,
+  joinPath as join,
+  resolvePath as resolve,
+} from "../../base/local_path.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { Progress } from "../../base/progress.ts";
 import { type FileSession, ServerError } from "./file_client.ts";

@@ -5,12 +5,11 @@
  * skipped); or to a writer (standard output), checked at the end, never
  * resumed.
  */
-import { basename, dirname, join } from "node:path";
-import type { Hash } from "node:crypto";
+import { basename, dirname, joinPath as join } from "../../base/local_path.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { formatBytes } from "../../base/progress.ts";
 import { closeQuietly, isDisconnect, type Writer } from "../../base/io.ts";
-import { hashPrefix, sha256 } from "../hashing.ts";
+import { hashPrefix, sha256For, type StreamHash } from "../hashing.ts";
 import { sha256Hex } from "../sha256_hex.ts";
 import { checkName, quoteName } from "../names.ts";
 import { throttleFor } from "../pace.ts";
@@ -139,7 +138,7 @@ async function downloadOnce(
     file = await Deno.open(partial.data, { read: true, write: true, create: true, truncate: true });
   }
   try {
-    const hash = sha256();
+    const hash = await sha256For(entry.size);
     const buffer = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(entry.size, 1)));
     if (!await hashPrefix(file, have, hash, buffer)) {
       throw new ResumeMismatch(`The partial download of ${quoteName(name)} shrank; starting over`);
@@ -208,7 +207,7 @@ export async function downloadStream(
     }
     const began = performance.now();
     options.onStart?.(0, entry.size);
-    const hash = sha256();
+    const hash = await sha256For(entry.size);
     const complete = await receiveBytes(
       client,
       writer,
@@ -246,7 +245,7 @@ async function receiveBytes(
   client: FileClient,
   writer: Writer,
   length: number,
-  hash: Hash,
+  hash: StreamHash,
   options: TransferOptions,
   cannotWrite: (detail: string) => Error,
 ): Promise<boolean> {

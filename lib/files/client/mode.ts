@@ -179,7 +179,6 @@ export async function uploadMode(args: string[], context: ModeContext): Promise<
   const json = parsed.boolean("json");
   const options = transferOptions(parsed);
   const { uploadStream } = await import("./upload.ts");
-  await (await import("../hashing.ts")).loadHashing();
   const { planUpload, runUploads } = await import("./batch.ts");
   using session = await openSession(parsed, context);
   if (paths.some((path) => STDIN_PATHS.includes(path))) {
@@ -240,7 +239,6 @@ export async function downloadMode(args: string[], context: ModeContext): Promis
   const json = parsed.boolean("json");
   const options = transferOptions(parsed);
   const { downloadStream } = await import("./download.ts");
-  await (await import("../hashing.ts")).loadHashing();
   const { planDownload, runDownloads } = await import("./batch.ts");
   using session = await openSession(parsed, context);
   if (output === "-") {

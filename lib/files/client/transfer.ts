@@ -7,7 +7,7 @@
  */
 import { RuntimeError } from "../../base/errors.ts";
 import { type FileSession, ServerError } from "./file_client.ts";
-import { sha256 } from "../hashing.ts";
+import { sha256For } from "../hashing.ts";
 import { quoteName } from "../names.ts";
 import { CHUNK_SIZE, type FileEntry } from "../protocol.ts";
 
@@ -72,7 +72,7 @@ export function progressOf(options: TransferOptions): (copied: number, moved: nu
 /** The hex SHA-256 of a whole local file, read from the start. */
 export async function hashFile(file: Deno.FsFile): Promise<string> {
   await file.seek(0, Deno.SeekMode.Start);
-  const hash = sha256();
+  const hash = await sha256For((await file.stat()).size);
   const buffer = new Uint8Array(CHUNK_SIZE);
   while (true) {
     const n = await file.read(buffer);

@@ -8,7 +8,7 @@ import { RuntimeError } from "../../base/errors.ts";
 import { formatBytes } from "../../base/progress.ts";
 import { closeQuietly, concatBytes, isDisconnect, type Reader, writeAll } from "../../base/io.ts";
 import { encode } from "../../base/text.ts";
-import { hashPrefix, sha256 } from "../hashing.ts";
+import { hashPrefix, sha256For } from "../hashing.ts";
 import { checkName, quoteName } from "../names.ts";
 import { paced, throttleFor } from "../pace.ts";
 import {
@@ -102,7 +102,7 @@ async function uploadOnce(
       })`,
     );
   }
-  const hash = sha256();
+  const hash = await sha256For(size);
   const buffer = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(size, 1)));
   if (!await hashPrefix(file, offset, hash, buffer)) throw changedLocally(path);
   options.onStart?.(offset, size);
@@ -174,7 +174,7 @@ export async function uploadStream(
     const throttle = throttleFor(options.limitRate);
     const out = paced(client.conn, throttle);
     const chunk = new Uint8Array(throttle?.chunkSize ?? CHUNK_SIZE);
-    const hash = sha256();
+    const hash = await sha256For(null); // standard input: its size is not known
     const onBytes = options.onBytes ?? (() => {});
     let size = 0;
     let hex = "";

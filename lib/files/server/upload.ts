@@ -5,9 +5,8 @@
  * under its name once the client's digest matches, discarded, or kept for
  * a later resume.
  */
-import type { Hash } from "node:crypto";
 import { closeQuietly, type Writer } from "../../base/io.ts";
-import { sha256 } from "../hashing.ts";
+import { sha256, type StreamHash } from "../hashing.ts";
 import { quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf, removeNow } from "../records.ts";
@@ -74,7 +73,7 @@ export class Upload {
   /** null: a streamed upload. */
   readonly size: number | null;
   readonly offset: number;
-  readonly hash: Hash = sha256();
+  readonly hash: StreamHash = sha256();
   #state: UploadState;
   #ledger: Ledger;
   #onEnd: (outcome: Outcome, stored: number) => void;
