@@ -117,28 +117,41 @@ export function menuText(): string {
 const CHOICE_PROMPT = `Choose 1-${MENU_ENTRIES.length}: `;
 
 /**
- * Shows the menu until Quit, end of input, or an entry that stopped the
- * server; resolves to 0. An entry's usage or runtime error is shown and the
- * menu comes back; any other error is a bug and is rethrown. Ctrl-C during
- * an entry stops it (its connections are closed) and the menu comes back.
+ * Shows the menu until Quit, end of input at the choice, or an entry that
+ * stopped the server; resolves to 0. An entry's usage or runtime error is
+ * shown and the menu comes back; any other error is a bug and is rethrown.
+ * Ctrl-C during an entry stops it (its connections are closed), and Ctrl-D
+ * (end of input) at an entry's question or in the entry ends it; either way
+ * the menu comes back.
  */
 export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number> {
   while (true) {
     await io.write(menuText());
     const entry = await choose(io);
-    if (entry === null || entry.mode === null) return 0;
+    if (entry === null) {
+      // Ctrl-D at the choice: leave the shell's prompt a line of its own.
+      await io.write("\n");
+      return 0;
+    }
+    if (entry.mode === null) return 0;
     if (!options.available(entry.mode)) {
       await io.write(`${entry.label}: not available in this build of socketkit\n`);
       continue;
     }
     const answers: string[] = [];
+    let ended = false;
     for (const question of entry.questions) {
       await io.write(question.prompt);
       const line = await io.readLine();
-      if (line === null) return 0;
-      const answer = line.trim() || question.default;
+      // Ctrl-D at a question: the cursor is still after the prompt.
+      if (line === null) ended = true;
+      const answer = line === null ? undefined : line.trim() || question.default;
       if (answer === undefined) break;
       answers.push(answer);
+    }
+    if (ended) {
+      await io.write("\nBack to the menu\n");
+      continue;
     }
     if (answers.length < entry.questions.length) {
       await io.write("Nothing entered; back to the menu\n");
@@ -147,12 +160,19 @@ export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number>
     const flags = options.flagsFor?.(entry.mode) ?? [];
     const controller = new AbortController();
     let serverStopped = false;
+    // Ctrl-D in the entry: back to the menu, on a line of its own.
+    let endOfInput = false;
+    const read = async () => {
+      const line = await io.readLine(controller.signal);
+      if (line === null && !controller.signal.aborted) endOfInput = true;
+      return line;
+    };
     const session: MenuSession = {
       signal: controller.signal,
-      readLine: () => io.readLine(controller.signal),
+      readLine: read,
       async confirm(question) {
         await io.write(question);
-        return yes((await io.readLine(controller.signal)) ?? "");
+        return yes((await read()) ?? "");
       },
       serverStopped: () => (serverStopped = true),
     };
@@ -171,6 +191,7 @@ export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number>
       unlisten?.();
     }
     if (controller.signal.aborted) await io.write("\nInterrupted; back to the menu\n");
+    else if (endOfInput) await io.write("\nBack to the menu\n");
     if (serverStopped) {
       await io.write("The server was stopped; leaving the menu\n");
       return 0;
@@ -210,19 +231,25 @@ export function terminalMenuIO(): MenuIO {
   let pending = "";
   let reading: Promise<number | null> | null = null;
   let eof = false;
+  /** What is left without a line ending (null if nothing): at end of input. */
+  const takePending = (): string | null => {
+    if (pending === "") return null;
+    const last = pending;
+    pending = "";
+    return last;
+  };
   return {
     async readLine(signal) {
       while (!pending.includes("\n")) {
-        if (eof || signal?.aborted) {
-          if (signal?.aborted || pending === "") return null;
-          const last = pending;
-          pending = "";
-          return last;
-        }
+        if (signal?.aborted) return null;
+        if (eof) return takePending();
         reading ??= Deno.stdin.read(buffer);
         const n = await untilAborted(reading, signal);
         if (n === ABORTED) continue;
         reading = null;
+        // Ctrl-D on a terminal ends one read, not the terminal: the menu
+        // goes on reading after it. End of a pipe or file is final.
+        if (n === null && Deno.stdin.isTerminal()) return takePending();
         if (n === null) eof = true;
         else pending += decoder.decode(buffer.subarray(0, n), { stream: true });
       }
