@@ -155,3 +155,16 @@ Deno.test("exit policy: local refuses peers off this machine, accepts loopback i
   equal(exitRefusal("any", "::ffff:127.0.0.1"), null);
   match(exitRefusal("none", "127.0.0.1")!, /does not accept exit/);
 });
+
+Deno.test("cli: --help fits 80 columns when stdout is not a terminal", async () => {
+  const results = await Promise.all(
+    [["serve", "--help"], ["connect", "--help"], ["connect", "download", "--help"]].map((args) =>
+      runCli(args)
+    ),
+  );
+  for (const result of results) {
+    equal(result.code, 0, result.stderr);
+    const long = result.stdout.split("\n").filter((line) => line.length > 80);
+    deepStrictEqual(long, []);
+  }
+});

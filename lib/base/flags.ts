@@ -6,6 +6,7 @@
  * Node compatibility layer), more than the rest of `connect MODE --help`.
  */
 import { UsageError } from "./errors.ts";
+import { outputColumns, wrapLines, wrapWords } from "./wrap.ts";
 
 /** One flag of a command. */
 export interface FlagSpec {
@@ -286,24 +287,41 @@ function checkOption(flags: Record<string, FlagSpec>, option: ArgvOption): void 
   }
 }
 
-/** The help text of a command, generated from its spec. */
-export function formatHelp(spec: CommandSpec): string {
+/**
+ * The help text of a command, generated from its spec, wrapped to `columns`
+ * (default: the terminal's width, 80 when stdout is not a terminal). A flag's
+ * help that does not fit beside it continues under itself; when the column
+ * beside the flags would be too narrow, each help goes under its flag.
+ */
+export function formatHelp(spec: CommandSpec, columns: number = outputColumns()): string {
   const rows = Object.entries({ ...spec.flags, help: HELP_FLAG }).map(([name, flag]) => {
     const short = flag.short ? `-${flag.short}, ` : "    ";
     const value = flag.type === "string" ? ` ${flag.value ?? "VALUE"}` : "";
     const def = flag.default !== undefined ? ` (default: ${flag.default})` : "";
     return [`  ${short}--${name}${value}`, `${flag.help}${def}`] as const;
   });
-  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  const longest = Math.max(...rows.map(([left]) => left.length)) + 2;
+  // Beside the flags when that leaves the help a readable column; else below.
+  const beside = columns - longest >= 30;
+  const indent = beside ? longest : 10;
+  const flagLines = rows.flatMap(([left, right]) => {
+    const wrapped = wrapWords(right, columns - indent);
+    if (!beside) return [left, ...wrapped.map((line) => " ".repeat(indent) + line)];
+    return wrapped.map((line, i) => (i === 0 ? left.padEnd(indent) : " ".repeat(indent)) + line);
+  });
   const lines = [
-    spec.summary,
+    ...wrapWords(spec.summary, columns),
     "",
-    ...spec.usage.map((line, i) => (i === 0 ? "Usage: " : "       ") + line),
+    ...spec.usage.flatMap((line, i) =>
+      (line.length <= columns - 7 ? [line] : wrapWords(line, columns - 9)).map((part, j) =>
+        (j > 0 ? "         " : i === 0 ? "Usage: " : "       ") + part
+      )
+    ),
     "",
     "Flags:",
-    ...rows.map(([left, right]) => left.padEnd(width) + right),
+    ...flagLines,
   ];
-  if (spec.notes) lines.push("", spec.notes.trimEnd());
+  if (spec.notes) lines.push("", wrapLines(spec.notes.trimEnd(), columns));
   return lines.join("\n") + "\n";
 }
 
