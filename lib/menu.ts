@@ -5,7 +5,7 @@
  * Input and output are injected, so the menu is testable without a terminal.
  */
 import { VERSION } from "./base/version.ts";
-import { RuntimeError, UsageError } from "./base/errors.ts";
+import { NoAnswerError, RuntimeError, UsageError } from "./base/errors.ts";
 import { encode, printable } from "./base/text.ts";
 import { writeAll } from "./base/io.ts";
 import type { MenuSession } from "./service.ts";
@@ -31,7 +31,12 @@ export interface MenuOptions {
   /** Whether `connect <mode>` exists in this build ("message" is the flag-selected mode). */
   available(mode: string): boolean;
   /** Flags added to an entry's command line, e.g. ["--host", "192.0.2.7"]. Default none. */
-  flagsFor?(mode: string): string[];
+  flagsFor?(mode: string): string[] | Promise<string[]>;
+  /**
+   * The port flags of an entry's service(s), asked for when the entry finds
+   * nothing answering (a NoAnswerError). Default none: the error is shown.
+   */
+  portsFor?(mode: string): { flag: string; service: string }[];
 }
 
 interface Question {
@@ -125,6 +130,8 @@ const CHOICE_PROMPT = `Choose 1-${MENU_ENTRIES.length}: `;
  * the menu comes back.
  */
 export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number> {
+  // Ports typed when nothing answered, by flag: used by every later entry.
+  const ports = new Map<string, string>();
   while (true) {
     await io.write(menuText());
     const entry = await choose(io);
@@ -157,46 +164,102 @@ export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number>
       await io.write("Nothing entered; back to the menu\n");
       continue;
     }
-    const flags = options.flagsFor?.(entry.mode) ?? [];
-    const controller = new AbortController();
-    let serverStopped = false;
-    // Ctrl-D in the entry: back to the menu, on a line of its own.
-    let endOfInput = false;
-    const read = async () => {
-      const line = await io.readLine(controller.signal);
-      if (line === null && !controller.signal.aborted) endOfInput = true;
-      return line;
-    };
-    const session: MenuSession = {
-      signal: controller.signal,
-      readLine: read,
-      async confirm(question) {
-        await io.write(question);
-        return yes((await read()) ?? "");
-      },
-      serverStopped: () => (serverStopped = true),
-    };
-    const unlisten = io.onInterrupt?.(() => controller.abort());
-    // Message mode's prompt says it; every other entry says it here.
-    if (unlisten && entry.mode !== "message") await io.write("(Ctrl-C returns to the menu)\n");
-    try {
-      await options.run([...entry.args(answers), ...flags], session);
-    } catch (error) {
-      // After Ctrl-C, whatever the closed connections made the entry throw is expected.
-      if (!controller.signal.aborted) {
-        if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
-        await io.write(`error: ${error.message}\n`);
-      }
-    } finally {
-      unlisten?.();
-    }
-    if (controller.signal.aborted) await io.write("\nInterrupted; back to the menu\n");
-    else if (endOfInput) await io.write("\nBack to the menu\n");
-    if (serverStopped) {
+    const flags = await options.flagsFor?.(entry.mode) ?? [];
+    const outcome = await runEntry(io, options, [...entry.args(answers), ...flags], ports, entry);
+    if (outcome === "server-stopped") {
       await io.write("The server was stopped; leaving the menu\n");
       return 0;
     }
   }
+}
+
+/**
+ * Runs one entry, again with a port typed by the user each time nothing
+ * answers on its service's port, until it ends otherwise or the user gives
+ * no port.
+ */
+async function runEntry(
+  io: MenuIO,
+  options: MenuOptions,
+  args: string[],
+  ports: Map<string, string>,
+  entry: MenuEntry,
+): Promise<"done" | "server-stopped"> {
+  const wanted = options.portsFor?.(entry.mode!) ?? [];
+  while (true) {
+    const known = wanted.flatMap(({ flag }) => {
+      const port = ports.get(flag);
+      return port === undefined ? [] : [`--${flag}`, port];
+    });
+    const outcome = await runOnce(io, options, [...args, ...known], entry);
+    if (outcome !== "no-answer") return outcome;
+    if (wanted.length === 0) return "done";
+    for (const { flag, service } of wanted) {
+      const port = await askPort(io, service);
+      if (port === null) return "done";
+      ports.set(flag, port);
+    }
+  }
+}
+
+/** Asks for a port until one is typed; null for an empty answer or end of input. */
+async function askPort(io: MenuIO, service: string): Promise<string | null> {
+  while (true) {
+    await io.write(`Port of ${service} (Enter: back to the menu): `);
+    const line = await io.readLine();
+    if (line === null) await io.write("\n");
+    const answer = line?.trim() ?? "";
+    if (answer === "") return null;
+    if (/^\d{1,5}$/.test(answer) && Number(answer) >= 1 && Number(answer) <= 65535) return answer;
+    await io.write(`Not a port: "${printableChoice(answer)}" (1-65535)\n`);
+  }
+}
+
+/** One run of an entry's command line. */
+async function runOnce(
+  io: MenuIO,
+  options: MenuOptions,
+  args: string[],
+  entry: MenuEntry,
+): Promise<"done" | "server-stopped" | "no-answer"> {
+  let noAnswer = false;
+  const controller = new AbortController();
+  let serverStopped = false;
+  // Ctrl-D in the entry: back to the menu, on a line of its own.
+  let endOfInput = false;
+  const read = async () => {
+    const line = await io.readLine(controller.signal);
+    if (line === null && !controller.signal.aborted) endOfInput = true;
+    return line;
+  };
+  const session: MenuSession = {
+    signal: controller.signal,
+    readLine: read,
+    async confirm(question) {
+      await io.write(question);
+      return yes((await read()) ?? "");
+    },
+    serverStopped: () => (serverStopped = true),
+  };
+  const unlisten = io.onInterrupt?.(() => controller.abort());
+  // Message mode's prompt says it; every other entry says it here.
+  if (unlisten && entry.mode !== "message") await io.write("(Ctrl-C returns to the menu)\n");
+  try {
+    await options.run(args, session);
+  } catch (error) {
+    // After Ctrl-C, whatever the closed connections made the entry throw is expected.
+    if (!controller.signal.aborted) {
+      if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
+      await io.write(`error: ${error.message}\n`);
+      noAnswer = error instanceof NoAnswerError;
+    }
+  } finally {
+    unlisten?.();
+  }
+  if (controller.signal.aborted) await io.write("\nInterrupted; back to the menu\n");
+  else if (endOfInput) await io.write("\nBack to the menu\n");
+  if (serverStopped) return "server-stopped";
+  return noAnswer ? "no-answer" : "done";
 }
 
 /** Reads choices until one names an entry; null at end of input. */

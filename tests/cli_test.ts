@@ -139,7 +139,7 @@ Deno.test("cli: --help on every command, --version", async () => {
   ) {
     match(serveHelp, new RegExp(`${flag} `));
   }
-  match(serveHelp, /--tcp-port PORT\s+TCP message service port.*\(default: 65432\)/);
+  match(serveHelp, /--tcp-port PORT\s+TCP message service port[^]*?\(default: 65432\)/);
   equal(version!.stdout.trim(), `socketkit ${denoJson.version}`);
 });
 

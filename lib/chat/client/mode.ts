@@ -8,6 +8,7 @@
 import { UsageError } from "../../base/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags } from "../../base/flags.ts";
 import { CLIENT_SECURITY_FLAGS, securityFor } from "../../security/client_settings.ts";
+import { HOST_FLAG, portFlag, serverAddress } from "../../net/server_address.ts";
 import type { ModeContext } from "../../service.ts";
 import { CHAT_PORT } from "../config.ts";
 import { isValidName, LOBBY, NAME_RULE, ROOM_RULE, roomName } from "../protocol.ts";
@@ -31,13 +32,8 @@ export const CHAT_CLIENT_SPEC: CommandSpec = {
       default: LOBBY,
       help: "The room to join (created if new); the # is optional",
     },
-    host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-    "chat-port": {
-      type: "string",
-      value: "PORT",
-      default: String(CHAT_PORT),
-      help: "Chat service port",
-    },
+    host: HOST_FLAG,
+    "chat-port": portFlag("chat-port", CHAT_PORT, "Chat service port"),
     json: {
       type: "boolean",
       help: "Print one JSON object per line (for programs); --name is then required",
@@ -130,8 +126,7 @@ export async function chatMode(args: string[], context: ModeContext): Promise<nu
   const { runChatClient } = await import("./connection.ts");
   return await runChatClient({
     ...(signal ? { signal } : {}),
-    host: parsed.string("host"),
-    port: parsed.port("chat-port"),
+    ...serverAddress(parsed, "chat-port"),
     ...(name !== undefined ? { name } : {}),
     room,
     json,

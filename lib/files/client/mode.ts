@@ -14,6 +14,7 @@ import {
   type ClientSecurity,
   securityFor,
 } from "../../security/client_settings.ts";
+import { HOST_FLAG, portFlag, serverAddress } from "../../net/server_address.ts";
 import type { ModeContext } from "../../service.ts";
 import { FILE_PORT, readRate } from "../config.ts";
 import type { FileSession } from "./file_client.ts";
@@ -22,13 +23,8 @@ import { canonicalName, checkName, quoteName } from "../names.ts";
 import type { TransferOptions } from "./transfer.ts";
 
 const SERVER_FLAGS = {
-  host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-  "file-port": {
-    type: "string",
-    value: "PORT",
-    default: String(FILE_PORT),
-    help: "File service port",
-  },
+  host: HOST_FLAG,
+  "file-port": portFlag("file-port", FILE_PORT, "File service port"),
   json: {
     type: "boolean",
     help: "Print one JSON object with the result and nothing else on stdout",
@@ -438,8 +434,7 @@ function server(
   context: ModeContext,
 ): { host: string; port: number; security: ClientSecurity } {
   return {
-    host: parsed.string("host"),
-    port: parsed.port("file-port"),
+    ...serverAddress(parsed, "file-port"),
     security: securityFor(parsed, context),
   };
 }
