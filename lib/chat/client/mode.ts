@@ -63,11 +63,11 @@ export const CHAT_CLIENT_SPEC: CommandSpec = {
   notes: `On a terminal, type a line and press Enter to send it; /help lists the chat's
 commands (/msg NAME TEXT, /join #ROOM, /rooms, /users, ...); /quit, Ctrl-C or
 Ctrl-D on an empty line leaves. Editing keys are readline's: arrows, Home/End,
-Ctrl-W and Alt-Backspace, Ctrl-U/Ctrl-K, Up/Down for the lines sent before.
-A line that mentions your name is highlighted
-and rings the bell once. If the connection drops or the server restarts, the
-client reconnects (backoff up to 30 s, with jitter), under the same name (or
-NAME_2 if it is still taken) and in the same room.
+Ctrl-W and Alt-Backspace, Ctrl-U/Ctrl-K, Up/Down for the lines sent before. A
+line that mentions your name is highlighted and rings the bell once. If the
+connection drops or the server restarts, the client reconnects (backoff up to
+30 s, with jitter), under the same name (or NAME_2 if it is still taken) and in
+the same room.
 With standard input from a pipe, each line is posted (paced to the server's
 rate limit) and end of input leaves with /quit; --name is then required.
 
