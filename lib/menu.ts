@@ -250,8 +250,10 @@ async function runOnce(
     // After Ctrl-C, whatever the closed connections made the entry throw is expected.
     if (!controller.signal.aborted) {
       if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
-      await io.write(`error: ${error.message}\n`);
+      // After Ctrl-D the cursor is still after the entry's prompt.
+      await io.write(`${endOfInput ? "\n" : ""}error: ${error.message}\n`);
       noAnswer = error instanceof NoAnswerError;
+      endOfInput = false;
     }
   } finally {
     unlisten?.();
