@@ -237,7 +237,10 @@ async function runOnce(
     readLine: read,
     async confirm(question) {
       await io.write(question);
-      return yes((await read()) ?? "");
+      const answer = await io.readLine(controller.signal);
+      // Ctrl-D: no, on a line of its own; the entry goes on.
+      if (answer === null && !controller.signal.aborted) await io.write("\n");
+      return yes(answer ?? "");
     },
     serverStopped: () => (serverStopped = true),
   };
