@@ -4,6 +4,8 @@
  * menu asking for a port when nothing answers.
  */
 import { equal, match, ok } from "node:assert/strict";
+import { connect } from "../lib/connect.ts";
+import { runMenu } from "../lib/menu.ts";
 import { splitHostPort } from "../lib/net/server_address.ts";
 import { hasCommand, runCli, runInPtySteps } from "./_helpers.ts";
 import { InProcessServer } from "./_in_process.ts";
@@ -170,4 +172,27 @@ Deno.test({
     match(output, /error: Cannot connect to 127\.0\.0\.1:\d+ \(connection refused\)/);
     equal(output.match(/Port of the file service/g)?.length, 2, output);
   },
+});
+
+Deno.test("menu: no reply from the info port (or port unreachable) asks for the port too", async () => {
+  await using server = await startInfo();
+  const silent = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const silentPort = String((silent.addr as Deno.NetAddr).port);
+  silent.close(); // nothing listens there now
+  const lines = ["3", "TIME", String(server.port(INFO)), "q"];
+  const written: string[] = [];
+  const code = await runMenu({
+    readLine: () => Promise.resolve(lines.shift() ?? null),
+    write: (text) => void written.push(text),
+  }, {
+    run: connect,
+    available: () => true,
+    flagsFor: () => ["--info-port", silentPort, "--timeout", "200ms", "--retries", "0"],
+    portsFor: (mode) => mode === "info" ? [{ flag: "info-port", service: "the info service" }] : [],
+  });
+  equal(code, 0);
+  const output = written.join("");
+  match(output, /error: (Nothing listens on UDP|No reply from) 127\.0\.0\.1:\d+/);
+  match(output, /Port of the info service \(Enter: back to the menu\): /);
+  await server.waitFor(/^\[Info Server\] TIME from 127\.0\.0\.1:\d+$/);
 });
