@@ -18,8 +18,8 @@ export const CONNECT_SPEC: CommandSpec = {
   name: "socketkit connect",
   usage: [
     "socketkit connect --random|--tcp|--udp [flags]",
-    "socketkit connect <mode> [args] [flags]  (flags before or after the mode)",
-    "socketkit connect [flags]                (on a terminal: a menu of everything)",
+    "socketkit connect <mode> [args] [flags]   (flags go before or after it)",
+    "socketkit connect [flags]                 (on a terminal: the menu)",
   ],
   summary: "Talk to a socketkit server.",
   flags: {

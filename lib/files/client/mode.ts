@@ -143,7 +143,7 @@ Examples:
 
 export const DELETE_SPEC: CommandSpec = {
   name: "socketkit connect delete",
-  usage: ["socketkit connect delete NAME... [--yes] [flags]   (a NAME may be a folder)"],
+  usage: ["socketkit connect delete NAME... [--yes] [flags]   (files or folders)"],
   summary: "Delete files and folders on the file service (the server must run with " +
     "--allow-delete). Someone downloading a file meanwhile still gets all of it.",
   maxPositionals: Number.MAX_SAFE_INTEGER,
