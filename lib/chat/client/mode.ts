@@ -16,7 +16,7 @@ import { isValidName, LOBBY, NAME_RULE, ROOM_RULE, roomName } from "../protocol.
 export const CHAT_CLIENT_SPEC: CommandSpec = {
   name: "socketkit connect chat",
   usage: [
-    "socketkit connect chat [--name NAME] [--room ROOM] [--host HOST] [--chat-port PORT]",
+    "socketkit connect chat [--name NAME] [--room ROOM] [flags]",
     "socketkit connect chat --json --name NAME [...]",
   ],
   summary: "Join the chat of a socketkit server.",
