@@ -5,7 +5,7 @@
  * Input and output are injected, so the menu is testable without a terminal.
  */
 import { VERSION } from "./base/version.ts";
-import { RuntimeError, UsageError } from "./base/errors.ts";
+import { NoAnswerError, RuntimeError, UsageError } from "./base/errors.ts";
 import { encode, printable } from "./base/text.ts";
 import { writeAll } from "./base/io.ts";
 import type { MenuSession } from "./service.ts";
@@ -31,7 +31,12 @@ export interface MenuOptions {
   /** Whether `connect <mode>` exists in this build ("message" is the flag-selected mode). */
   available(mode: string): boolean;
   /** Flags added to an entry's command line, e.g. ["--host", "192.0.2.7"]. Default none. */
-  flagsFor?(mode: string): string[];
+  flagsFor?(mode: string): string[] | Promise<string[]>;
+  /**
+   * The port flags of an entry's service(s), asked for when the entry finds
+   * nothing answering (a NoAnswerError). Default none: the error is shown.
+   */
+  portsFor?(mode: string): { flag: string; service: string }[];
 }
 
 interface Question {
@@ -117,65 +122,149 @@ export function menuText(): string {
 const CHOICE_PROMPT = `Choose 1-${MENU_ENTRIES.length}: `;
 
 /**
- * Shows the menu until Quit, end of input, or an entry that stopped the
- * server; resolves to 0. An entry's usage or runtime error is shown and the
- * menu comes back; any other error is a bug and is rethrown. Ctrl-C during
- * an entry stops it (its connections are closed) and the menu comes back.
+ * Shows the menu until Quit, end of input at the choice, or an entry that
+ * stopped the server; resolves to 0. An entry's usage or runtime error is
+ * shown and the menu comes back; any other error is a bug and is rethrown.
+ * Ctrl-C during an entry stops it (its connections are closed), and Ctrl-D
+ * (end of input) at an entry's question or in the entry ends it; either way
+ * the menu comes back.
  */
 export async function runMenu(io: MenuIO, options: MenuOptions): Promise<number> {
+  // Ports typed when nothing answered, by flag: used by every later entry.
+  const ports = new Map<string, string>();
   while (true) {
     await io.write(menuText());
     const entry = await choose(io);
-    if (entry === null || entry.mode === null) return 0;
+    if (entry === null) {
+      // Ctrl-D at the choice: leave the shell's prompt a line of its own.
+      await io.write("\n");
+      return 0;
+    }
+    if (entry.mode === null) return 0;
     if (!options.available(entry.mode)) {
       await io.write(`${entry.label}: not available in this build of socketkit\n`);
       continue;
     }
     const answers: string[] = [];
+    let ended = false;
     for (const question of entry.questions) {
       await io.write(question.prompt);
       const line = await io.readLine();
-      if (line === null) return 0;
-      const answer = line.trim() || question.default;
+      // Ctrl-D at a question: the cursor is still after the prompt.
+      if (line === null) ended = true;
+      const answer = line === null ? undefined : line.trim() || question.default;
       if (answer === undefined) break;
       answers.push(answer);
+    }
+    if (ended) {
+      await io.write("\nBack to the menu\n");
+      continue;
     }
     if (answers.length < entry.questions.length) {
       await io.write("Nothing entered; back to the menu\n");
       continue;
     }
-    const flags = options.flagsFor?.(entry.mode) ?? [];
-    const controller = new AbortController();
-    let serverStopped = false;
-    const session: MenuSession = {
-      signal: controller.signal,
-      readLine: () => io.readLine(controller.signal),
-      async confirm(question) {
-        await io.write(question);
-        return yes((await io.readLine(controller.signal)) ?? "");
-      },
-      serverStopped: () => (serverStopped = true),
-    };
-    const unlisten = io.onInterrupt?.(() => controller.abort());
-    // Message mode's prompt says it; every other entry says it here.
-    if (unlisten && entry.mode !== "message") await io.write("(Ctrl-C returns to the menu)\n");
-    try {
-      await options.run([...entry.args(answers), ...flags], session);
-    } catch (error) {
-      // After Ctrl-C, whatever the closed connections made the entry throw is expected.
-      if (!controller.signal.aborted) {
-        if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
-        await io.write(`error: ${error.message}\n`);
-      }
-    } finally {
-      unlisten?.();
-    }
-    if (controller.signal.aborted) await io.write("\nInterrupted; back to the menu\n");
-    if (serverStopped) {
+    const flags = await options.flagsFor?.(entry.mode) ?? [];
+    const outcome = await runEntry(io, options, [...entry.args(answers), ...flags], ports, entry);
+    if (outcome === "server-stopped") {
       await io.write("The server was stopped; leaving the menu\n");
       return 0;
     }
   }
+}
+
+/**
+ * Runs one entry, again with a port typed by the user each time nothing
+ * answers on its service's port, until it ends otherwise or the user gives
+ * no port.
+ */
+async function runEntry(
+  io: MenuIO,
+  options: MenuOptions,
+  args: string[],
+  ports: Map<string, string>,
+  entry: MenuEntry,
+): Promise<"done" | "server-stopped"> {
+  const wanted = options.portsFor?.(entry.mode!) ?? [];
+  while (true) {
+    const known = wanted.flatMap(({ flag }) => {
+      const port = ports.get(flag);
+      return port === undefined ? [] : [`--${flag}`, port];
+    });
+    const outcome = await runOnce(io, options, [...args, ...known], entry);
+    if (outcome !== "no-answer") return outcome;
+    if (wanted.length === 0) return "done";
+    for (const { flag, service } of wanted) {
+      const port = await askPort(io, service);
+      if (port === null) return "done";
+      ports.set(flag, port);
+    }
+  }
+}
+
+/** Asks for a port until one is typed; null for an empty answer or end of input. */
+async function askPort(io: MenuIO, service: string): Promise<string | null> {
+  while (true) {
+    await io.write(`Port of ${service} (Enter: back to the menu): `);
+    const line = await io.readLine();
+    if (line === null) await io.write("\n");
+    const answer = line?.trim() ?? "";
+    if (answer === "") return null;
+    if (/^\d{1,5}$/.test(answer) && Number(answer) >= 1 && Number(answer) <= 65535) return answer;
+    await io.write(`Not a port: "${printableChoice(answer)}" (1-65535)\n`);
+  }
+}
+
+/** One run of an entry's command line. */
+async function runOnce(
+  io: MenuIO,
+  options: MenuOptions,
+  args: string[],
+  entry: MenuEntry,
+): Promise<"done" | "server-stopped" | "no-answer"> {
+  let noAnswer = false;
+  const controller = new AbortController();
+  let serverStopped = false;
+  // Ctrl-D in the entry: back to the menu, on a line of its own.
+  let endOfInput = false;
+  const read = async () => {
+    const line = await io.readLine(controller.signal);
+    if (line === null && !controller.signal.aborted) endOfInput = true;
+    return line;
+  };
+  const session: MenuSession = {
+    signal: controller.signal,
+    readLine: read,
+    async confirm(question) {
+      await io.write(question);
+      const answer = await io.readLine(controller.signal);
+      // Ctrl-D: no, on a line of its own; the entry goes on.
+      if (answer === null && !controller.signal.aborted) await io.write("\n");
+      return yes(answer ?? "");
+    },
+    serverStopped: () => (serverStopped = true),
+  };
+  const unlisten = io.onInterrupt?.(() => controller.abort());
+  // Message mode's prompt says it; every other entry says it here.
+  if (unlisten && entry.mode !== "message") await io.write("(Ctrl-C returns to the menu)\n");
+  try {
+    await options.run(args, session);
+  } catch (error) {
+    // After Ctrl-C, whatever the closed connections made the entry throw is expected.
+    if (!controller.signal.aborted) {
+      if (!(error instanceof UsageError || error instanceof RuntimeError)) throw error;
+      // After Ctrl-D the cursor is still after the entry's prompt.
+      await io.write(`${endOfInput ? "\n" : ""}error: ${error.message}\n`);
+      noAnswer = error instanceof NoAnswerError;
+      endOfInput = false;
+    }
+  } finally {
+    unlisten?.();
+  }
+  if (controller.signal.aborted) await io.write("\nInterrupted; back to the menu\n");
+  else if (endOfInput) await io.write("\nBack to the menu\n");
+  if (serverStopped) return "server-stopped";
+  return noAnswer ? "no-answer" : "done";
 }
 
 /** Reads choices until one names an entry; null at end of input. */
@@ -210,19 +299,25 @@ export function terminalMenuIO(): MenuIO {
   let pending = "";
   let reading: Promise<number | null> | null = null;
   let eof = false;
+  /** What is left without a line ending (null if nothing): at end of input. */
+  const takePending = (): string | null => {
+    if (pending === "") return null;
+    const last = pending;
+    pending = "";
+    return last;
+  };
   return {
     async readLine(signal) {
       while (!pending.includes("\n")) {
-        if (eof || signal?.aborted) {
-          if (signal?.aborted || pending === "") return null;
-          const last = pending;
-          pending = "";
-          return last;
-        }
+        if (signal?.aborted) return null;
+        if (eof) return takePending();
         reading ??= Deno.stdin.read(buffer);
         const n = await untilAborted(reading, signal);
         if (n === ABORTED) continue;
         reading = null;
+        // Ctrl-D on a terminal ends one read, not the terminal: the menu
+        // goes on reading after it. End of a pipe or file is final.
+        if (n === null && Deno.stdin.isTerminal()) return takePending();
         if (n === null) eof = true;
         else pending += decoder.decode(buffer.subarray(0, n), { stream: true });
       }

@@ -404,10 +404,11 @@ export async function hasCommand(name: string): Promise<boolean> {
 
 // Runs argv[1:] on a new pseudo-terminal and plays PTY_STEPS: each step waits
 // until the terminal has shown its pattern (after the previous step) and then
-// types its text. Prints what the terminal showed; exits with the child's code
-// (124: timed out).
+// types its text, or, for a text of PTY_RESIZE and a number, makes the
+// terminal that many columns wide (the program gets SIGWINCH). Prints what the
+// terminal showed; exits with the child's code (124: timed out).
 const PTY_STEPS_SCRIPT = `
-import json, os, pty, re, select, signal, sys, time
+import fcntl, json, os, pty, re, select, signal, struct, sys, termios, time
 steps = json.loads(os.environ["PTY_STEPS"])
 args = sys.argv[1:]
 pid, fd = pty.fork()
@@ -418,7 +419,12 @@ deadline = time.monotonic() + float(os.environ.get("PTY_TIMEOUT", "20"))
 step, since, timed_out = 0, 0, False
 while True:
     while step < len(steps) and re.search(steps[step][0].encode(), bytes(out[since:])):
-        os.write(fd, steps[step][1].encode())
+        text = steps[step][1]
+        if text.startswith("\\0resize:"):
+            cols = int(text.split(":")[1])
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+        else:
+            os.write(fd, text.encode())
         since = len(out)
         step += 1
     left = deadline - time.monotonic()
@@ -442,6 +448,9 @@ sys.stdout.buffer.write(bytes(out))
 code = os.waitstatus_to_exitcode(status)
 sys.exit(124 if timed_out else (code if code >= 0 else 128 - code))
 `;
+
+/** A step's text that resizes the pseudo-terminal: `${PTY_RESIZE}30` makes it 30 columns wide. */
+export const PTY_RESIZE = "\0resize:";
 
 let python: Promise<string | null> | null = null;
 

@@ -1,7 +1,15 @@
 import { deepStrictEqual, doesNotMatch, equal, match, ok } from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { exitRefusal } from "../lib/message/exit.ts";
-import { LineClient, portBelowEphemeral, runCli, tcpPortClosed } from "./_helpers.ts";
+import {
+  hasCommand,
+  LineClient,
+  portBelowEphemeral,
+  PTY_RESIZE,
+  runCli,
+  runInPtySteps,
+  tcpPortClosed,
+} from "./_helpers.ts";
 import { InProcessServer } from "./_in_process.ts";
 
 const TCP_REPLY = "[TCP Client] Server responded: [TCP Server] Your message was received!";
@@ -139,7 +147,7 @@ Deno.test("cli: --help on every command, --version", async () => {
   ) {
     match(serveHelp, new RegExp(`${flag} `));
   }
-  match(serveHelp, /--tcp-port PORT\s+TCP message service port.*\(default: 65432\)/);
+  match(serveHelp, /--tcp-port PORT\s+TCP message service port[^]*?\(default: 65432\)/);
   equal(version!.stdout.trim(), `socketkit ${denoJson.version}`);
 });
 
@@ -154,4 +162,37 @@ Deno.test("exit policy: local refuses peers off this machine, accepts loopback i
   match(exitRefusal("any", "203.0.113.9")!, /only on a server with a token/, "without, local only");
   equal(exitRefusal("any", "::ffff:127.0.0.1"), null);
   match(exitRefusal("none", "127.0.0.1")!, /does not accept exit/);
+});
+
+Deno.test("cli: --help fits 80 columns when stdout is not a terminal", async () => {
+  const results = await Promise.all(
+    [["serve", "--help"], ["connect", "--help"], ["connect", "download", "--help"]].map((args) =>
+      runCli(args)
+    ),
+  );
+  for (const result of results) {
+    equal(result.code, 0, result.stderr);
+    const long = result.stdout.split("\n").filter((line) => line.length > 80);
+    deepStrictEqual(long, []);
+  }
+});
+
+Deno.test({
+  name: "cli: --help on a terminal wraps to its width",
+  // The pseudo-terminal comes from python3's pty module.
+  ignore: !(await hasCommand("python3")),
+  async fn() {
+    // Made 60 columns wide before the program asks.
+    const result = await runInPtySteps(["connect", "download", "--help"], [[
+      "",
+      `${PTY_RESIZE}60`,
+    ]]);
+    ok(result !== null);
+    equal(result.code, 0, result.output);
+    // Deno clears its own progress line first ("\x1b[2K\x1b[J").
+    const text = result.output.replaceAll("\r\n", "\n").split("\x1b[J").at(-1)!;
+    const lines = text.trimEnd().split("\n");
+    deepStrictEqual(lines.filter((line) => line.length > 60), []);
+    match(result.output, /--output PATH/);
+  },
 });

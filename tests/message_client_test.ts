@@ -140,3 +140,43 @@ Deno.test({
     equal((await server.exited()).code, 0);
   },
 });
+
+Deno.test({
+  name:
+    "menu: Ctrl-D in the message entry, at an entry's question and at chat's name returns to the menu",
+  // The pseudo-terminal comes from python3's pty module.
+  ignore: !(await hasCommand("python3")),
+  async fn() {
+    await using server = await InProcessServer.start([], [
+      "[TCP Server]",
+      "[UDP Server]",
+      "[Chat Server]",
+    ]);
+    const prompt = "\\(Ctrl-D or Ctrl-C: back to the menu; 'exit' stops the server\\): ";
+    const result = await runInPtySteps(
+      [
+        "connect",
+        `--tcp-port=${server.port("[TCP Server]")}`,
+        `--udp-port=${server.port("[UDP Server]")}`,
+        `--chat-port=${server.port("[Chat Server]")}`,
+      ],
+      [
+        ["Choose 1-7: ", "1\n"],
+        [prompt, "\x04"],
+        ["Back to the menu\\r?\\n[\\s\\S]*Choose 1-7: ", "5\n"],
+        ["File to upload: ", "\x04"],
+        ["Back to the menu\\r?\\n[\\s\\S]*Choose 1-7: ", "2\n"],
+        ["Your name: ", "\x04"],
+        ["left the chat\\r?\\n[\\s\\S]*Choose 1-7: ", "7\n"],
+      ],
+    );
+    ok(result !== null);
+    const output = result.output.replaceAll("\r\n", "\n");
+    equal(result.code, 0, output);
+    // Each Ctrl-D leaves its prompt's line, then the menu is shown again.
+    match(output, new RegExp(`${prompt}\\nBack to the menu\\n\\nsocketkit`));
+    match(output, /File to upload: \nBack to the menu\n\nsocketkit/);
+    match(output, /Your name: \nerror: No name given; left the chat\n\nsocketkit/);
+    match(output, /Choose 1-7: 7\n/);
+  },
+});

@@ -17,7 +17,7 @@ export const PERMISSIONS = [
   "--allow-net",
   "--allow-read",
   "--allow-write",
-  "--allow-env=SOCKETKIT_TOKEN,SOCKETKIT_REDIS",
+  "--allow-env=SOCKETKIT_TOKEN,SOCKETKIT_REDIS,SOCKETKIT_HOST,SOCKETKIT_TCP_PORT,SOCKETKIT_UDP_PORT,SOCKETKIT_INFO_PORT,SOCKETKIT_CHAT_PORT,SOCKETKIT_FILE_PORT",
   "--allow-ffi",
 ];
 

@@ -30,5 +30,17 @@ export class RuntimeError extends Error {
   }
 }
 
+/**
+ * Nothing answered at the address dialled: a connection refused, or no reply
+ * to a datagram. A RuntimeError like any other, marked so that the menu can
+ * ask for another port.
+ */
+export class NoAnswerError extends RuntimeError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NoAnswerError";
+  }
+}
+
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

@@ -6,6 +6,7 @@
  * Node compatibility layer), more than the rest of `connect MODE --help`.
  */
 import { UsageError } from "./errors.ts";
+import { outputColumns, wrapLines, wrapWords } from "./wrap.ts";
 
 /** One flag of a command. */
 export interface FlagSpec {
@@ -16,6 +17,11 @@ export interface FlagSpec {
   value?: string;
   /** Default value of a string flag; also shown in help. */
   default?: string;
+  /**
+   * An environment variable that, when set and not empty, is the flag's value
+   * unless the command line gives one (before `default`); shown in help.
+   */
+  env?: string;
   /** One line for the help text. */
   help: string;
 }
@@ -51,15 +57,42 @@ export function parseFlags(spec: CommandSpec, args: string[]): ParsedFlags {
   }
   const values = parsed.values;
   if (values.help) return new ParsedFlags(spec.name, values, parsed.positionals);
+  const sources: Record<string, FlagSource> = {};
   for (const [name, flag] of Object.entries(spec.flags)) {
-    if (values[name] === undefined && flag.default !== undefined) values[name] = flag.default;
+    if (values[name] !== undefined) {
+      sources[name] = "argv";
+      continue;
+    }
+    const fromEnv = flag.env === undefined ? undefined : readEnv(flag.env);
+    if (fromEnv !== undefined) {
+      values[name] = fromEnv;
+      sources[name] = "env";
+    } else if (flag.default !== undefined) {
+      values[name] = flag.default;
+    }
   }
   const max = spec.maxPositionals ?? 0;
   if (parsed.positionals.length > max) {
     const extra = parsed.positionals[max];
     throw new UsageError(`Unexpected argument "${extra}"`, spec.name);
   }
-  return new ParsedFlags(spec.name, values, parsed.positionals);
+  return new ParsedFlags(spec.name, values, parsed.positionals, { sources, flags: spec.flags });
+}
+
+/** Where a flag's value came from: the command line, its environment variable, or its default. */
+export type FlagSource = "argv" | "env" | "default";
+
+/**
+ * An environment variable's value; undefined when unset, empty, or not
+ * granted (`deno run` without --allow-env for it: asked first, so that Deno
+ * never stops to prompt for it on a terminal).
+ */
+function readEnv(name: string): string | undefined {
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  const value = Deno.env.get(name);
+  return value === undefined || value === "" ? undefined : value;
 }
 
 /**
@@ -73,15 +106,31 @@ export class ParsedFlags {
   /** Strings for string flags (defaults filled in), booleans for the rest. */
   readonly values: Record<string, string | boolean | undefined>;
   readonly positionals: string[];
+  #sources: Record<string, FlagSource>;
+  #flags: Record<string, FlagSpec>;
 
   constructor(
     command: string,
     values: Record<string, string | boolean | undefined>,
     positionals: string[] = [],
+    origin: { sources?: Record<string, FlagSource>; flags?: Record<string, FlagSpec> } = {},
   ) {
     this.command = command;
     this.values = values;
     this.positionals = positionals;
+    this.#sources = origin.sources ?? {};
+    this.#flags = origin.flags ?? {};
+  }
+
+  /** Where a flag's value came from. */
+  source(name: string): FlagSource {
+    return this.#sources[name] ?? "default";
+  }
+
+  /** How to name a flag's value in an error: "--host", or "$SOCKETKIT_HOST" when it came from there. */
+  origin(name: string): string {
+    const env = this.#flags[name]?.env;
+    return this.source(name) === "env" && env !== undefined ? `$${env}` : `--${name}`;
   }
 
   /** --help was given. */
@@ -109,46 +158,53 @@ export class ParsedFlags {
 
   /** See {@link parsePort}. */
   port(name: string): number {
-    return this.check(() => parsePort(name, this.string(name)));
+    return this.check(() => parsePort(name, this.string(name)), name);
   }
 
   /** See {@link parseInteger}. */
   integer(name: string, min?: number, max?: number): number {
-    return this.check(() => parseInteger(name, this.string(name), min, max));
+    return this.check(() => parseInteger(name, this.string(name), min, max), name);
   }
 
   /** See {@link parseNumber}. */
   number(name: string): number {
-    return this.check(() => parseNumber(name, this.string(name)));
+    return this.check(() => parseNumber(name, this.string(name)), name);
   }
 
   /** See {@link parseSize}. */
   size(name: string, min?: number): number {
-    return this.check(() => parseSize(name, this.string(name), min));
+    return this.check(() => parseSize(name, this.string(name), min), name);
   }
 
   /** See {@link parseDuration}. */
   duration(name: string): number {
-    return this.check(() => parseDuration(name, this.string(name)));
+    return this.check(() => parseDuration(name, this.string(name)), name);
   }
 
   /** See {@link parseChoice}. */
   choice<T extends string>(name: string, choices: readonly T[]): T {
-    return this.check(() => parseChoice(name, this.string(name), choices));
+    return this.check(() => parseChoice(name, this.string(name), choices), name);
   }
 
   /** See {@link parseList}. */
   list<T extends string>(name: string, choices: readonly T[]): T[] {
-    return this.check(() => parseList(name, this.string(name), choices));
+    return this.check(() => parseList(name, this.string(name), choices), name);
   }
 
-  /** Runs a check of a value; a UsageError it throws is made to name this command. */
-  check<T>(read: () => T): T {
+  /**
+   * Runs a check of a value; a UsageError it throws is made to name this
+   * command, and, when flag `name`'s value came from its environment
+   * variable, to name the variable instead of the flag.
+   */
+  check<T>(read: () => T, name?: string): T {
     try {
       return read();
     } catch (error) {
       if (error instanceof UsageError && error.command === undefined) {
-        throw new UsageError(error.message, this.command);
+        const message = name === undefined
+          ? error.message
+          : error.message.replace(`for --${name}`, `for ${this.origin(name)}`);
+        throw new UsageError(message, this.command);
       }
       throw error;
     }
@@ -286,24 +342,42 @@ function checkOption(flags: Record<string, FlagSpec>, option: ArgvOption): void 
   }
 }
 
-/** The help text of a command, generated from its spec. */
-export function formatHelp(spec: CommandSpec): string {
+/**
+ * The help text of a command, generated from its spec, wrapped to `columns`
+ * (default: the terminal's width, 80 when stdout is not a terminal). A flag's
+ * help that does not fit beside it continues under itself; when the column
+ * beside the flags would be too narrow, each help goes under its flag.
+ */
+export function formatHelp(spec: CommandSpec, columns: number = outputColumns()): string {
   const rows = Object.entries({ ...spec.flags, help: HELP_FLAG }).map(([name, flag]) => {
     const short = flag.short ? `-${flag.short}, ` : "    ";
     const value = flag.type === "string" ? ` ${flag.value ?? "VALUE"}` : "";
-    const def = flag.default !== undefined ? ` (default: ${flag.default})` : "";
+    const env = flag.env !== undefined ? `$${flag.env}, else ` : "";
+    const def = flag.default !== undefined ? ` (default: ${env}${flag.default})` : "";
     return [`  ${short}--${name}${value}`, `${flag.help}${def}`] as const;
   });
-  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  const longest = Math.max(...rows.map(([left]) => left.length)) + 2;
+  // Beside the flags when that leaves the help a readable column; else below.
+  const beside = columns - longest >= 30;
+  const indent = beside ? longest : 10;
+  const flagLines = rows.flatMap(([left, right]) => {
+    const wrapped = wrapWords(right, columns - indent);
+    if (!beside) return [left, ...wrapped.map((line) => " ".repeat(indent) + line)];
+    return wrapped.map((line, i) => (i === 0 ? left.padEnd(indent) : " ".repeat(indent)) + line);
+  });
   const lines = [
-    spec.summary,
+    ...wrapWords(spec.summary, columns),
     "",
-    ...spec.usage.map((line, i) => (i === 0 ? "Usage: " : "       ") + line),
+    ...spec.usage.flatMap((line, i) =>
+      (line.length <= columns - 7 ? [line] : wrapWords(line, columns - 9)).map((part, j) =>
+        (j > 0 ? "         " : i === 0 ? "Usage: " : "       ") + part
+      )
+    ),
     "",
     "Flags:",
-    ...rows.map(([left, right]) => left.padEnd(width) + right),
+    ...flagLines,
   ];
-  if (spec.notes) lines.push("", spec.notes.trimEnd());
+  if (spec.notes) lines.push("", wrapLines(spec.notes.trimEnd(), columns));
   return lines.join("\n") + "\n";
 }
 

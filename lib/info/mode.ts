@@ -1,8 +1,9 @@
 /** `socketkit connect info`: one query to the info service, one reply printed. */
-import { RuntimeError, UsageError } from "../base/errors.ts";
+import { NoAnswerError, RuntimeError, UsageError } from "../base/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags } from "../base/flags.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
 import { formatHostPort } from "../net/address.ts";
+import { HOST_FLAG, portFlag, serverAddress } from "../net/server_address.ts";
 import {
   CLIENT_SECURITY_FLAGS,
   type ClientSecurity,
@@ -19,13 +20,8 @@ export const INFO_SPEC: CommandSpec = {
   maxPositionals: 1,
   flags: {
     json: { type: "boolean", help: "Print the answer as one JSON object (and nothing else)" },
-    host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-    "info-port": {
-      type: "string",
-      value: "PORT",
-      default: String(INFO_PORT),
-      help: "UDP info service port",
-    },
+    host: HOST_FLAG,
+    "info-port": portFlag("info-port", INFO_PORT, "UDP info service port"),
     timeout: {
       type: "string",
       value: "TIME",
@@ -76,7 +72,7 @@ export async function queryInfo(
   try {
     const outcome = await requester.request(encode(requestText(command, json)), options);
     if (outcome.kind === "reply") return decodeLenient(outcome.data);
-    throw new RuntimeError(
+    throw new NoAnswerError(
       `No reply from ${formatHostPort(options.host, options.port)} after ${outcome.tries} ${
         outcome.tries === 1 ? "try" : "tries"
       }: is socketkit serve running with the info service on that port?`,
@@ -104,8 +100,7 @@ export async function infoMode(args: string[], context: ModeContext): Promise<nu
   }
   const json = parsed.boolean("json");
   const options: InfoQueryOptions = {
-    host: parsed.string("host"),
-    port: parsed.port("info-port"),
+    ...serverAddress(parsed, "info-port"),
     timeout: Math.max(1, parsed.duration("timeout")),
     retries: parsed.integer("retries", 0, 100),
     security: securityFor(parsed, context),

@@ -5,6 +5,7 @@
  * `connect --help` and the other modes do not load the message client.
  */
 import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
+import { HOST_FLAG, portFlag } from "../net/server_address.ts";
 import { EXIT_POLICIES, type ExitPolicy } from "./exit.ts";
 
 /** Where the TCP message service listens unless told otherwise. */
@@ -14,19 +15,9 @@ export const UDP_PORT = 65433;
 
 /** Message mode's rows of `connect`'s flag table (besides --random, --tcp, --udp). */
 export const MESSAGE_MODE_FLAGS: Record<string, FlagSpec> = {
-  host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-  "tcp-port": {
-    type: "string",
-    value: "PORT",
-    default: String(TCP_PORT),
-    help: "TCP message service port",
-  },
-  "udp-port": {
-    type: "string",
-    value: "PORT",
-    default: String(UDP_PORT),
-    help: "UDP message service port",
-  },
+  host: HOST_FLAG,
+  "tcp-port": portFlag("tcp-port", TCP_PORT, "TCP message service port"),
+  "udp-port": portFlag("udp-port", UDP_PORT, "UDP message service port"),
   timeout: {
     type: "string",
     value: "TIME",

@@ -9,7 +9,8 @@ import type { MenuSession, ModeContext } from "../service.ts";
 import { type Reader, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
-import { RuntimeError } from "../base/errors.ts";
+import { RuntimeError, UsageError } from "../base/errors.ts";
+import { serverAddress, splitHostPort } from "../net/server_address.ts";
 import { notAReply } from "./protocol.ts";
 import {
   MessageClient,
@@ -38,11 +39,21 @@ export async function messageMode(
   transport: TransportChoice,
   context: ModeContext,
 ): Promise<number> {
+  // --host HOST:PORT names the port of the one transport used.
+  if (transport === "random" && splitHostPort(flags.string("host")).port !== undefined) {
+    throw new UsageError(
+      `--host ${
+        flags.string("host")
+      } names one port, and --random uses two: give the host alone with --tcp-port and --udp-port`,
+      flags.command,
+    );
+  }
+  const { host, port } = serverAddress(flags, transport === "udp" ? "udp-port" : "tcp-port");
   return await runMessageSession({
     transport,
-    host: flags.string("host"),
-    tcpPort: flags.port("tcp-port"),
-    udpPort: flags.port("udp-port"),
+    host,
+    tcpPort: transport === "tcp" ? port : flags.port("tcp-port"),
+    udpPort: transport === "udp" ? port : flags.port("udp-port"),
     timeout: Math.max(1, flags.duration("timeout")),
     retries: flags.integer("retries", 0, 100),
     security: securityFor(flags, context),

@@ -1,5 +1,5 @@
 /** Client-side connecting, with errors a user can act on. */
-import { RuntimeError } from "../base/errors.ts";
+import { NoAnswerError, RuntimeError } from "../base/errors.ts";
 import { formatHostPort } from "./address.ts";
 
 /**
@@ -25,7 +25,7 @@ export async function connectTcp(
 export function connectError(where: string, error: unknown): RuntimeError {
   const prefix = `Cannot connect to ${where}`;
   if (error instanceof Deno.errors.ConnectionRefused) {
-    return new RuntimeError(`${prefix} (connection refused): is socketkit serve running?`, {
+    return new NoAnswerError(`${prefix} (connection refused): is socketkit serve running?`, {
       cause: error,
     });
   }

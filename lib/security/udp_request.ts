@@ -5,7 +5,7 @@
  * line; a server asking for one it does not have gets one typed on the
  * terminal, or a clear error.
  */
-import { RuntimeError } from "../base/errors.ts";
+import { NoAnswerError, RuntimeError } from "../base/errors.ts";
 import type { ClientSecurity } from "./client_settings.ts";
 import { tokenRequiredError } from "./client_auth.ts";
 import { datagramRefusal, withToken } from "./protocol.ts";
@@ -65,7 +65,7 @@ export class UdpRequester {
       return await this.#request(payload, options);
     } catch (error) {
       if (!(error instanceof PortUnreachable)) throw error;
-      throw new RuntimeError(
+      throw new NoAnswerError(
         `${error.message}: is socketkit serve running, with that service on that port?`,
       );
     }

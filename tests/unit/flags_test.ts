@@ -1,5 +1,5 @@
 /** Flag parsing: defaults, value checks, and errors that name the right command. */
-import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { UsageError } from "../../lib/base/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags } from "../../lib/base/flags.ts";
 import { parseServeConfig, SERVE_SPEC } from "../../lib/serve.ts";
@@ -102,4 +102,28 @@ Deno.test("flags: the help text comes from the same table, defaults shown", () =
   equal(help.split("\n")[0], "A demo.");
   equal(/--port PORT\s+Port \(default: 9001\)/.test(help), true);
   equal(/-l, --loud\s+Loud/.test(help), true);
+});
+
+Deno.test("flags: the help wraps to the width asked for, a flag's help continuing under itself", () => {
+  const spec = {
+    ...SPEC,
+    summary: "A demo whose summary is long enough to need a second line at fifty columns.",
+    flags: {
+      ...SPEC.flags,
+      long: {
+        type: "boolean" as const,
+        help: "A help line far longer than the room beside the flags leaves it, so it wraps",
+      },
+    },
+    notes: "Notes:\n  - a list item of the notes that is too long for fifty columns as it is",
+  };
+  const help = formatHelp(spec, 50);
+  for (const line of help.split("\n")) ok(line.length <= 50, `${line.length}: ${line}`);
+  // The column beside the flags starts two spaces after the longest flag, "--wait TIME".
+  match(help, /^ {6}--long {7}A help line far longer than the\n {19}room beside the flags/m);
+  match(help, /^ {2}- a list item of the notes that is too long for\n {4}fifty columns as it is$/m);
+  // Too narrow for a column beside the flags: each help goes under its flag.
+  match(formatHelp(spec, 40), /^ {6}--long\n {10}A help line far longer than\n/m);
+  // Wide enough: nothing is wrapped.
+  match(formatHelp(spec, 200), /--long {7}A help line .* so it wraps\n/);
 });

@@ -291,7 +291,11 @@ class ChatClient {
         throw new RuntimeError(`Cannot join as "${offered}": ${systemText(line) ?? line}`);
       } else if (attempts > 0 || offered === undefined) {
         const typed = await Promise.race([this.#io.readLine(NAME_PROMPT), abort]);
-        if (typed === null) throw new RuntimeError("No name given; left the chat");
+        if (typed === null) {
+          // Ctrl-D at the prompt: the error goes on a line of its own.
+          if (options.interactive) Deno.stderr.writeSync(encode("\n"));
+          throw new RuntimeError("No name given; left the chat");
+        }
         offered = typed.trim();
       }
       attempts++;

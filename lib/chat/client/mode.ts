@@ -8,6 +8,7 @@
 import { UsageError } from "../../base/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags } from "../../base/flags.ts";
 import { CLIENT_SECURITY_FLAGS, securityFor } from "../../security/client_settings.ts";
+import { HOST_FLAG, portFlag, serverAddress } from "../../net/server_address.ts";
 import type { ModeContext } from "../../service.ts";
 import { CHAT_PORT } from "../config.ts";
 import { isValidName, LOBBY, NAME_RULE, ROOM_RULE, roomName } from "../protocol.ts";
@@ -15,7 +16,7 @@ import { isValidName, LOBBY, NAME_RULE, ROOM_RULE, roomName } from "../protocol.
 export const CHAT_CLIENT_SPEC: CommandSpec = {
   name: "socketkit connect chat",
   usage: [
-    "socketkit connect chat [--name NAME] [--room ROOM] [--host HOST] [--chat-port PORT]",
+    "socketkit connect chat [--name NAME] [--room ROOM] [flags]",
     "socketkit connect chat --json --name NAME [...]",
   ],
   summary: "Join the chat of a socketkit server.",
@@ -31,13 +32,8 @@ export const CHAT_CLIENT_SPEC: CommandSpec = {
       default: LOBBY,
       help: "The room to join (created if new); the # is optional",
     },
-    host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-    "chat-port": {
-      type: "string",
-      value: "PORT",
-      default: String(CHAT_PORT),
-      help: "Chat service port",
-    },
+    host: HOST_FLAG,
+    "chat-port": portFlag("chat-port", CHAT_PORT, "Chat service port"),
     json: {
       type: "boolean",
       help: "Print one JSON object per line (for programs); --name is then required",
@@ -66,10 +62,12 @@ export const CHAT_CLIENT_SPEC: CommandSpec = {
   },
   notes: `On a terminal, type a line and press Enter to send it; /help lists the chat's
 commands (/msg NAME TEXT, /join #ROOM, /rooms, /users, ...); /quit, Ctrl-C or
-Ctrl-D on an empty line leaves. A line that mentions your name is highlighted
-and rings the bell once. If the connection drops or the server restarts, the
-client reconnects (backoff up to 30 s, with jitter), under the same name (or
-NAME_2 if it is still taken) and in the same room.
+Ctrl-D on an empty line leaves. Editing keys are readline's: arrows, Home/End,
+Ctrl-W and Alt-Backspace, Ctrl-U/Ctrl-K, Up/Down for the lines sent before. A
+line that mentions your name is highlighted and rings the bell once. If the
+connection drops or the server restarts, the client reconnects (backoff up to
+30 s, with jitter), under the same name (or NAME_2 if it is still taken) and in
+the same room.
 With standard input from a pipe, each line is posted (paced to the server's
 rate limit) and end of input leaves with /quit; --name is then required.
 
@@ -130,8 +128,7 @@ export async function chatMode(args: string[], context: ModeContext): Promise<nu
   const { runChatClient } = await import("./connection.ts");
   return await runChatClient({
     ...(signal ? { signal } : {}),
-    host: parsed.string("host"),
-    port: parsed.port("chat-port"),
+    ...serverAddress(parsed, "chat-port"),
     ...(name !== undefined ? { name } : {}),
     room,
     json,

@@ -20,11 +20,20 @@ export class TerminalUi implements Console, Disposable {
   #wake: (() => void) | null = null;
   #restored = false;
   #onUnload = () => this.#restore();
+  // A resize redraws the input row, clearing what the terminal's reflow left of it.
+  #onResize = () => this.#write(this.#editor.afterResize(this.#prompt, columns()));
+  #resizeListened = false;
 
   /** Switches stdin to raw mode; dispose (or `using`) restores it. */
   constructor() {
     Deno.stdin.setRaw(true);
     globalThis.addEventListener("unload", this.#onUnload);
+    try {
+      Deno.addSignalListener("SIGWINCH", this.#onResize);
+      this.#resizeListened = true;
+    } catch {
+      // No SIGWINCH (Windows): the next keystroke or line redraws at the new width.
+    }
   }
 
   /** Sets the prompt drawn before the typed text and redraws. */
@@ -80,6 +89,7 @@ export class TerminalUi implements Console, Disposable {
     this.#write("\r\x1b[2K");
     this.#restore();
     globalThis.removeEventListener("unload", this.#onUnload);
+    if (this.#resizeListened) Deno.removeSignalListener("SIGWINCH", this.#onResize);
   }
 
   #render(): string {

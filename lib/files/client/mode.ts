@@ -14,21 +14,19 @@ import {
   type ClientSecurity,
   securityFor,
 } from "../../security/client_settings.ts";
+import { HOST_FLAG, portFlag, serverAddress } from "../../net/server_address.ts";
 import type { ModeContext } from "../../service.ts";
 import { FILE_PORT, readRate } from "../config.ts";
 import type { FileSession } from "./file_client.ts";
-import { describe, formatListing, printBatch, printResult, toJson } from "./report.ts";
+import { outputColumns } from "../../base/wrap.ts";
+import { formatListing, SHORT_DIGEST } from "./listing.ts";
+import { describe, printBatch, printResult, toJson } from "./report.ts";
 import { canonicalName, checkName, quoteName } from "../names.ts";
 import type { TransferOptions } from "./transfer.ts";
 
 const SERVER_FLAGS = {
-  host: { type: "string", value: "HOST", default: "127.0.0.1", help: "Server address" },
-  "file-port": {
-    type: "string",
-    value: "PORT",
-    default: String(FILE_PORT),
-    help: "File service port",
-  },
+  host: HOST_FLAG,
+  "file-port": portFlag("file-port", FILE_PORT, "File service port"),
   json: {
     type: "boolean",
     help: "Print one JSON object with the result and nothing else on stdout",
@@ -125,28 +123,41 @@ Examples:
 export const FILES_SPEC: CommandSpec = {
   name: "socketkit connect files",
   usage: ["socketkit connect files [--prefix FOLDER] [flags]"],
-  summary: "List the files on the file service, in every folder: size, modification time, " +
-    "SHA-256 and name.",
+  summary: "List the files on the file service, in every folder: name, size, modification " +
+    "time and SHA-256.",
   flags: {
     prefix: { type: "string", value: "FOLDER", help: "Only the files in this folder (and below)" },
+    long: {
+      type: "boolean",
+      help: "Exact sizes in bytes, times to the second and the whole SHA-256",
+    },
     ...SERVER_FLAGS,
   },
-  notes: `Examples:
+  notes: `The table fits the terminal: the first ${SHORT_DIGEST} hex digits of each SHA-256, sizes
+in KiB, MiB...; --long and --json give the whole digest and exact sizes.
+
+Examples:
   socketkit connect files
   socketkit connect files --prefix photos/2024 --json`,
 };
 
 export const DELETE_SPEC: CommandSpec = {
   name: "socketkit connect delete",
-  usage: ["socketkit connect delete NAME... [flags]"],
-  summary: "Delete files on the file service (the server must run with --allow-delete). " +
-    "Someone downloading a file meanwhile still gets all of it.",
+  usage: ["socketkit connect delete NAME... [--yes] [flags]   (files or folders)"],
+  summary: "Delete files and folders on the file service (the server must run with " +
+    "--allow-delete). Someone downloading a file meanwhile still gets all of it.",
   maxPositionals: Number.MAX_SAFE_INTEGER,
-  flags: { ...SERVER_FLAGS },
-  notes: `Folders are not deleted as such: a folder goes away with its last file.
+  flags: {
+    yes: { type: "boolean", help: "Delete a FOLDER and everything in it without asking" },
+    ...SERVER_FLAGS,
+  },
+  notes: `A FOLDER is deleted with every file in it, one by one, after a question on the
+terminal ("Delete the folder "photos" and its 3 files, 4.2 MiB? [y/N]"), or at
+once with --yes. Without a terminal to ask on, a FOLDER needs --yes (exit 2).
 
 Examples:
   socketkit connect delete old-report.pdf
+  socketkit connect delete photos/2019 --yes
   socketkit connect delete photos/a.jpg photos/b.jpg --host files.example --tls`,
 };
 
@@ -298,7 +309,8 @@ export async function filesMode(args: string[], context: ModeContext): Promise<n
   if (parsed.boolean("json")) {
     console.log(JSON.stringify({ server: client.where, prefix, files: files.map(toJson) }));
   } else {
-    console.log(formatListing(files, client.where, prefix));
+    const long = parsed.boolean("long");
+    console.log(formatListing(files, client.where, prefix, { long, columns: outputColumns() }));
   }
   return 0;
 }
@@ -314,13 +326,25 @@ export async function deleteMode(args: string[], context: ModeContext): Promise<
   const json = parsed.boolean("json");
   using session = await openSession(parsed, context);
   const client = await session.client();
+  const { deleteNameOrFolder, describeDeleted } = await import("./delete_folder.ts");
+  const options = {
+    yes: parsed.boolean("yes"),
+    confirm: context.menu?.confirm ??
+      (Deno.stdin.isTerminal() ? askYes : null),
+    command: DELETE_SPEC.name,
+  };
   const deleted: string[] = [];
+  const folders: string[] = [];
   for (const name of names) {
-    await client.del(name);
-    deleted.push(name);
-    if (!json) console.log(`Deleted ${quoteName(name)}`);
+    const outcome = await deleteNameOrFolder(client, name, options);
+    if (outcome.kind === "file") deleted.push(name);
+    if (outcome.kind === "folder") {
+      folders.push(name);
+      deleted.push(...outcome.files.map((file) => file.name));
+    }
+    if (!json) console.log(describeDeleted(outcome));
   }
-  if (json) console.log(JSON.stringify({ server: client.where, deleted }));
+  if (json) console.log(JSON.stringify({ server: client.where, deleted, folders }));
   return 0;
 }
 
@@ -343,6 +367,19 @@ export async function renameMode(args: string[], context: ModeContext): Promise<
     console.log(`Renamed ${quoteName(old)} to ${quoteName(renamed)}`);
   }
   return 0;
+}
+
+/**
+ * A yes-or-no question on the terminal (asked on stderr, so stdout stays the
+ * result); true only for "y" or "yes". A terminal hands over one line a read.
+ */
+async function askYes(question: string): Promise<boolean> {
+  Deno.stderr.writeSync(new TextEncoder().encode(question));
+  const buffer = new Uint8Array(1024);
+  const n = await Deno.stdin.read(buffer);
+  if (n === null) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+  const answer = n === null ? "" : new TextDecoder().decode(buffer.subarray(0, n));
+  return /^y(es)?$/i.test(answer.trim());
 }
 
 /** A name typed by the user, in NFC, checked as the server will. Throws RuntimeError. */
@@ -436,8 +473,7 @@ function server(
   context: ModeContext,
 ): { host: string; port: number; security: ClientSecurity } {
   return {
-    host: parsed.string("host"),
-    port: parsed.port("file-port"),
+    ...serverAddress(parsed, "file-port"),
     security: securityFor(parsed, context),
   };
 }

@@ -1,32 +1,14 @@
 /**
- * How the file client shows what it did: the listing of `connect files`,
- * one line per transfer and the total of a batch, or the --json objects.
+ * How the file client shows what it did: one line per transfer and the
+ * total of a batch, or the --json objects (the listing of `connect files` is
+ * listing.ts).
  */
 import { formatBytes } from "../../base/progress.ts";
 import { printable } from "../../base/text.ts";
-import { quoteName, showName } from "../names.ts";
+import { quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import type { BatchSummary } from "./batch.ts";
 import type { TransferSummary } from "./transfer.ts";
-
-/** The human listing: one row per file, the name last (it may hold spaces). */
-export function formatListing(files: FileEntry[], where: string, prefix: string | null): string {
-  const place = prefix === null ? where : `${quoteName(prefix)} on ${where}`;
-  if (files.length === 0) return `No files in ${place}`;
-  const rows = files.map((file) =>
-    [
-      formatBytes(file.size).padStart(10),
-      new Date(file.mtimeMs).toISOString().slice(0, 19).replace("T", " "),
-      (file.sha256 ?? "-").padEnd(64),
-      showName(file.name),
-    ].join("  ")
-  );
-  const header = ["SIZE".padStart(10), "MODIFIED (UTC)".padEnd(19), "SHA-256".padEnd(64), "NAME"]
-    .join("  ");
-  const total = files.reduce((sum, file) => sum + file.size, 0);
-  const count = `${files.length} file${files.length === 1 ? "" : "s"}, ${formatBytes(total)}`;
-  return [header, ...rows, count].join("\n");
-}
 
 /** A listed file as --json shows it. */
 export function toJson(file: FileEntry) {
