@@ -25,44 +25,45 @@ export async function archiveResponse(folder: string, ctx: WebContext): Promise<
   const fileCounters = ctx.files.counters;
   let index = -1;
   let current: { file: Deno.FsFile; left: number; size: number } | null = null;
-  let ended = false;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        if (current !== null) {
-          const buffer = new Uint8Array(Math.min(READ_CHUNK, current.left));
-          const n = current.left === 0 ? null : await current.file.read(buffer);
-          if (n === null) {
-            // Done (or the file shrank: pad with zeros so the archive stays readable).
-            const missing = current.left;
-            closeQuietly(current.file);
-            const tail = new Uint8Array(missing + tarPadding(current.size).length);
+        // Each pull enqueues something or ends the stream: a pull that does
+        // neither is never followed by another.
+        while (true) {
+          if (current !== null) {
+            const open = current;
+            const buffer = new Uint8Array(Math.min(READ_CHUNK, open.left));
+            const n = open.left === 0 ? null : await open.file.read(buffer);
+            if (n !== null) {
+              open.left -= n;
+              return enqueue(controller, buffer.subarray(0, n));
+            }
+            // Done (or the file shrank: zeros keep the archive readable).
+            closeQuietly(open.file);
             current = null;
+            const tail = new Uint8Array(open.left + tarPadding(open.size).length);
             if (tail.length > 0) return enqueue(controller, tail);
-            return;
+            continue;
           }
-          current.left -= n;
-          return enqueue(controller, buffer.subarray(0, n));
-        }
-        while (++index < entries.length) {
-          const entry = entries[index]!;
-          let opened: Awaited<ReturnType<typeof store.openRead>>;
-          try {
-            opened = await store.openRead(entry.name);
-          } catch (error) {
-            if (error instanceof FileRefusal) continue; // removed or replaced meanwhile
-            throw error;
+          while (++index < entries.length) {
+            const entry = entries[index]!;
+            let opened: Awaited<ReturnType<typeof store.openRead>>;
+            try {
+              opened = await store.openRead(entry.name);
+            } catch (error) {
+              if (error instanceof FileRefusal) continue; // removed or replaced meanwhile
+              throw error;
+            }
+            const { file, entry: now } = opened;
+            current = { file, left: now.size, size: now.size };
+            const path = `${top}/${now.name.slice(prefix.length)}`;
+            return enqueue(controller, tarHeader({ path, size: now.size, mtimeMs: now.mtimeMs }));
           }
-          const { file, entry: now } = opened;
-          current = { file, left: now.size, size: now.size };
-          const path = `${top}/${now.name.slice(prefix.length)}`;
-          return enqueue(controller, tarHeader({ path, size: now.size, mtimeMs: now.mtimeMs }));
-        }
-        if (!ended) {
-          ended = true;
           enqueue(controller, tarEnd());
+          controller.close();
+          return;
         }
-        controller.close();
       } catch (error) {
         if (current !== null) closeQuietly(current.file);
         controller.error(error);
