@@ -135,6 +135,14 @@ export class WebService implements Service {
       notReady: () => notReady(sources),
       metrics: () => prometheusText(metricsSources),
       closing: closing.signal,
+      hold: () => {
+        counters.inFlight++;
+        let held = true;
+        return () => {
+          if (held) counters.inFlight--;
+          held = false;
+        };
+      },
     };
     const service = new WebService(config, deps, shared);
     service.#closing = closing;
