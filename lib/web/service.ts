@@ -219,7 +219,8 @@ export class WebService implements Service {
       return textResponse(403, "Forbidden", { connection: "close" });
     }
     const max = this.#deps.tcp.maxConnections;
-    if (counters.inFlight >= max) {
+    // Probes pass a full server: a busy instance is alive, and /readyz says why it is not ready.
+    if (counters.inFlight >= max && !OPERATOR_PATHS.has(pathOf(request.url))) {
       counters.refusedBusy++;
       return textResponse(503, `The server is busy (${max} requests); try again later`, {
         "retry-after": "1",
@@ -239,6 +240,17 @@ export class WebService implements Service {
     };
     return await route(request, ctx);
   }
+}
+
+/** Paths answered even when --max-conns requests are being answered. */
+const OPERATOR_PATHS = new Set(["/livez", "/readyz", "/metrics"]);
+
+/** The path of an absolute URL, without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const end = url.slice(start).search(/[?#]/);
+  return end < 0 ? url.slice(start) : url.slice(start, start + end);
 }
 
 /** The request carries the token: a Bearer header, or a live login cookie. */
