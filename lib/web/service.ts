@@ -20,7 +20,7 @@ import type { WebConfig } from "./config.ts";
 import type { WebContext, WebFiles, WebShared } from "./context.ts";
 import { textResponse } from "./headers.ts";
 import { type MetricsSources, prometheusText } from "./metrics.ts";
-import { newWebCounters, type WebCounters } from "./metrics_counters.ts";
+import { newWebCounters } from "./metrics_counters.ts";
 import { WEB_LABEL } from "./label.ts";
 import { route } from "./router.ts";
 import { cookieValue, SESSION_COOKIE, Sessions } from "./sessions.ts";
@@ -57,12 +57,10 @@ export class WebService implements Service {
   #shared: WebShared;
   #closing = new AbortController();
   #deps: ServiceDeps;
-  #config: WebConfig;
   #handler: Deno.ServeHandler<Deno.NetAddr>;
   #stopping: Promise<void> | null = null;
 
   private constructor(config: WebConfig, deps: ServiceDeps, shared: WebShared) {
-    this.#config = config;
     this.#deps = deps;
     this.#shared = shared;
     this.#handler = (request, info) => this.#handle(request, info);
@@ -156,11 +154,6 @@ export class WebService implements Service {
       text: `web: ${c.requests} requests, ${c.bytesIn} bytes in, ${c.bytesOut} bytes out`,
       json: { requests: c.requests, bytesIn: c.bytesIn, bytesOut: c.bytesOut },
     };
-  }
-
-  /** The counters /metrics shows for this service. */
-  get counters(): WebCounters {
-    return this.#shared.counters;
   }
 
   stop(): Promise<void> {
