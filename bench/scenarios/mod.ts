@@ -8,6 +8,7 @@ import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
 import { resetsBeforeAccept } from "./resets.ts";
 import { startup } from "./startup.ts";
+import { webScenario } from "./web.ts";
 
 export const SCENARIOS: Scenario[] = [
   tcpPipelined,
@@ -20,4 +21,5 @@ export const SCENARIOS: Scenario[] = [
   startup,
   idleConnections,
   resetsBeforeAccept,
+  webScenario,
 ];
