@@ -14,6 +14,8 @@ import { Sha256 } from "./sha256_hex.ts";
 export interface StreamHash {
   update(data: Uint8Array): unknown;
   digest(encoding: "hex"): string;
+  /** An independent hash of what was fed so far (this one goes on). */
+  copy(): StreamHash;
 }
 
 /**

@@ -63,6 +63,16 @@ export class Sha256 {
     return this;
   }
 
+  /** An independent hash of what was fed so far (this one goes on). */
+  copy(): Sha256 {
+    const twin = new Sha256();
+    twin.#h.set(this.#h);
+    twin.#block.set(this.#block);
+    twin.#filled = this.#filled;
+    twin.#length = this.#length;
+    return twin;
+  }
+
   /** The digest in lower-case hex; the hash cannot be used afterwards. */
   digest(_encoding: "hex"): string {
     const bits = this.#length * 8;

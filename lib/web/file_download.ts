@@ -6,10 +6,9 @@
  * range, or a file whose digest is not known yet (copied in by hand), is
  * read here, the latter hashed on the way and its digest recorded.
  */
-import type { Hash } from "node:crypto";
 import { closeQuietly } from "../base/io.ts";
 import { join } from "../base/path.ts";
-import { loadHashing, sha256 } from "../files/hashing.ts";
+import { loadHashing, sha256, type StreamHash } from "../files/hashing.ts";
 import type { FileEntry } from "../files/protocol.ts";
 import { contentTypeFor, STORED_FILE_POLICY } from "./content_type.ts";
 import type { WebContext } from "./context.ts";
@@ -122,7 +121,7 @@ export async function downloadResponse(
     if (whole && entry.sha256 !== null) {
       body = file.readable; // closes the file when done or cancelled
     } else {
-      let hash: Hash | undefined;
+      let hash: StreamHash | undefined;
       if (whole) {
         await loadHashing();
         hash = sha256();
@@ -153,7 +152,7 @@ export async function downloadResponse(
 function readStream(
   file: Deno.FsFile,
   length: number,
-  digest?: { hash: Hash; done(hex: string): void },
+  digest?: { hash: StreamHash; done(hex: string): void },
 ): ReadableStream<Uint8Array> {
   let left = length;
   return new ReadableStream<Uint8Array>({

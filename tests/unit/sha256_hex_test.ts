@@ -60,7 +60,9 @@ Deno.test("Sha256 fed in pieces of every size matches node:crypto", () => {
       for (let at = 0; at < length; at += piece) {
         hash.update(whole.subarray(at, Math.min(length, at + piece)));
       }
+      const twin = hash.copy();
       assertEquals(hash.digest("hex"), want, `length ${length} in pieces of ${piece}`);
+      assertEquals(twin.digest("hex"), want, `a copy, length ${length}`);
     }
   }
 });
