@@ -445,8 +445,10 @@ class ChatClient {
     if (reading.shutdown) this.#shutdown = true;
     if (reading.goodbye) this.#quitting = true;
     const output = reading.output;
-    if (output?.kind === "line") this.#io.print(output.line, output.highlight, output.bell);
-    else if (output?.kind === "json") console.log(output.json);
+    if (output?.kind === "line") {
+      if (output.before !== undefined) this.#io.print(output.before, false, false);
+      this.#io.print(output.line, output.highlight, output.bell);
+    } else if (output?.kind === "json") console.log(output.json);
     else if (output?.kind === "notice") this.#io.notice(output.text);
   }
 }
