@@ -284,8 +284,16 @@ export async function startServer(
     const problem = batchEngineProblem();
     if (problem !== null) throw new RuntimeError(`--udp-engine batch cannot run here: ${problem}`);
   }
+  // --tls-self-signed: the certificate is made or found before the gate reads it.
+  const tlsNotes = config.security.selfSigned === null
+    ? []
+    : await (await import("./security/self_signed.ts")).applySelfSigned(
+      config.security,
+      config.host,
+    );
   // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
   const { gate, notes, warnings } = await createGate(config.security, log);
+  notes.push(...tlsNotes);
   const sized = sizeConnections(config, fdLimit);
   for (
     const warning of [
