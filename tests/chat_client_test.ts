@@ -346,3 +346,13 @@ Deno.test("connect chat: a history replay after a reconnect with nothing new pri
   equal(result.stdout.match(/alice: hello\n/g)?.length, 1, result.stdout);
   doesNotMatch(result.stdout, /! The last 1 message:\n(?!\[03:04:05\] alice: hello)/);
 });
+
+Deno.test("connect chat --help: the exit status names 2 for an invalid --room and 129 for SIGHUP", async () => {
+  const help = await runCli(["connect", "chat", "--help"]);
+  equal(help.code, 0);
+  const status = help.stdout.slice(help.stdout.indexOf("Exit status:")).replace(/\s+/g, " ");
+  match(status, /2 for a bad flag, an invalid --name or an invalid --room/);
+  match(status, /130, 143 or 129 for Ctrl-C, SIGTERM or SIGHUP before joining/);
+  const room = await runCli(["connect", "chat", "--name", "x", "--room", "bad room!"]);
+  equal(room.code, 2);
+});
