@@ -201,3 +201,33 @@ Deno.test("docs examples: every sh and python block in docs/ runs, or says why n
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("docs: what 0 means for a serve flag ('0: no limit') is what --help says", async () => {
+  const help = await runCli(["serve", "--help"]);
+  equal(help.code, 0);
+  const meanings = new Map<string, string>();
+  for (const row of help.stdout.matchAll(/^\s+(?:-\w, )?(--[a-z0-9-]+)(?: [A-Z]+)?\s+(.*)$/gm)) {
+    const zero = row[2]!.match(/\(0: ([^;)]*)/)?.[1];
+    if (zero) meanings.set(row[1]!, zero.trim());
+  }
+  ok(meanings.size >= 10, "serve --help explains 0 for its limits");
+  const wrong: string[] = [];
+  for (const example of [...Deno.readDirSync(DOCS)].filter((e) => e.name.endsWith(".md"))) {
+    const lines = (await Deno.readTextFile(join(DOCS, example.name))).split("\n");
+    lines.forEach((line, i) => {
+      const flag = line.match(/^- `(--[a-z0-9-]+)[ `]/)?.[1];
+      const meaning = flag === undefined ? undefined : meanings.get(flag);
+      if (meaning === undefined) return;
+      // The list entry: its first line and the indented lines under it.
+      let entry = line;
+      for (let j = i + 1; j < lines.length && lines[j]!.startsWith("  "); j++) {
+        entry += " " + lines[j]!.trim();
+      }
+      const said = entry.match(/\b0: ([^;)]*)/)?.[1]?.trim();
+      if (said !== undefined && said !== meaning) {
+        wrong.push(`${example.name}:${i + 1}: ${flag} "0: ${said}", --help "0: ${meaning}"`);
+      }
+    });
+  }
+  equal(wrong.join("\n"), "");
+});
