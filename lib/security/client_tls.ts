@@ -46,7 +46,7 @@ export async function startVerifiedTls(
     throw new RuntimeError(
       `${where}: no TLS handshake within ${
         TLS_HANDSHAKE_MS / 1000
-      }s: is the server running with --tls-cert and --tls-key?`,
+      }s: does the server run with TLS (--tls-cert and --tls-key, or --tls-self-signed)?`,
     );
   }
   return conn;
@@ -91,7 +91,7 @@ function tlsError(where: string, hostname: string, error: unknown): RuntimeError
     );
   }
   return fail(
-    `the TLS handshake failed (${detail}): is the server running with --tls-cert and --tls-key?`,
+    `the TLS handshake failed (${detail}): does the server run with TLS (--tls-cert and --tls-key, or --tls-self-signed)?`,
   );
 }
 
@@ -136,7 +136,7 @@ export async function connectInsecureTls(
     throw new RuntimeError(
       `${options.where}: no TLS handshake within ${
         TLS_HANDSHAKE_MS / 1000
-      }s: is the server running with --tls-cert and --tls-key?`,
+      }s: does the server run with TLS (--tls-cert and --tls-key, or --tls-self-signed)?`,
     );
   }
   const code = (result as { code?: string }).code;
