@@ -19,16 +19,26 @@ export function looksLikeTls(bytes: Uint8Array): boolean {
 
 /**
  * Dials `host:port` in plain TCP, sends one newline and reports whether the
- * answer (within `ms`) is a TLS record. False for anything else, a failure
- * included: the probe only ever adds a hint.
+ * answer is a TLS record. False for anything else, a failure included: the
+ * probe only ever adds a hint. Options: `ms` to wait for the answer (default
+ * 2000), `signal` to give up (the connection is closed at once).
  */
-export async function probeTls(host: string, port: number, ms = 2000): Promise<boolean> {
+export async function probeTls(
+  host: string,
+  port: number,
+  options: { ms?: number; signal?: AbortSignal } = {},
+): Promise<boolean> {
+  const { ms = 2000, signal } = options;
   let conn: Deno.Conn;
   try {
     conn = await Deno.connect({ hostname: host, port });
   } catch {
     return false;
   }
+  // Given up on (the greeting came after all): the close ends the read at once.
+  const stop = () => closeQuietly(conn);
+  if (signal?.aborted) stop();
+  signal?.addEventListener("abort", stop, { once: true });
   const head = new Uint8Array(8);
   const reading = (async () => {
     await conn.write(encode("\n"));
@@ -40,6 +50,7 @@ export async function probeTls(host: string, port: number, ms = 2000): Promise<b
   } catch {
     return false;
   } finally {
+    signal?.removeEventListener("abort", stop);
     closeQuietly(conn);
     await reading.catch(() => {}); // the read ends with the close
   }
@@ -55,7 +66,7 @@ export class SilenceProbe implements Disposable {
   /** Rejects when the server speaks TLS; never resolves. */
   readonly verdict: Promise<never>;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #cancelled = false;
+  #stop = new AbortController();
 
   /**
    * @param host server address
@@ -70,15 +81,16 @@ export class SilenceProbe implements Disposable {
     this.verdict = new Promise<never>((_, reject) => {
       this.#timer = setTimeout(async () => {
         this.#timer = undefined;
-        if (await probeTls(host, port) && !this.#cancelled) reject(options.error());
+        const tls = await probeTls(host, port, { signal: this.#stop.signal });
+        if (tls && !this.#stop.signal.aborted) reject(options.error());
       }, options.delayMs);
     });
     this.verdict.catch(() => {});
   }
 
-  /** Stops the probe (a probe already dialling finishes on its own, within its timeout). */
+  /** Stops the probe: its timer, or its connection if it has one. */
   cancel(): void {
-    this.#cancelled = true;
+    this.#stop.abort();
     clearTimeout(this.#timer);
   }
 
