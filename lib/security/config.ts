@@ -77,7 +77,8 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "DIR",
     default: DEFAULT_TLS_DIR,
-    help: "Folder of --tls-self-signed's ca.pem (give it to clients' --ca), cert.pem, key.pem",
+    help:
+      "Folder of --tls-self-signed's files: ca.pem (for clients' --ca), its key, the certificate",
   },
   "tls-name": {
     type: "string",
