@@ -4,6 +4,7 @@
  */
 import { EXIT_FAILURE, EXIT_USAGE, RuntimeError, UsageError } from "./lib/base/errors.ts";
 import { VERSION } from "./lib/base/version.ts";
+import { describeFsError } from "./lib/base/fs_error.ts";
 
 export { VERSION };
 
@@ -79,6 +80,16 @@ function report(error: unknown): number {
   if (error instanceof RuntimeError) {
     console.error(`error: ${error.message}`);
     return error.exitCode;
+  }
+  // A local disk that is full, read-only or refuses us: the user's to fix, in one line.
+  const fsFailure = describeFsError(error);
+  if (fsFailure !== null) {
+    console.error(`error: ${fsFailure}`);
+    return EXIT_FAILURE;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    console.error(`error: ${error.message.split("\n")[0]}`);
+    return EXIT_FAILURE;
   }
   // Not a user's mistake: a bug or an unexpected system error, so keep the stack.
   console.error("error: unexpected failure:", error);

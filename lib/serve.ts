@@ -123,13 +123,15 @@ is assumed to be 1024 and UDP goes through Deno's own sockets.
 
 Exposing the server (docs/security.md): give clients a token through
 $SOCKETKIT_TOKEN or --token-file (never on the command line), TLS with
---tls-cert/--tls-key, and keep strangers out with --allow/--deny.
+--tls-cert/--tls-key (or --tls-self-signed: a private CA made for you, whose
+ca.pem clients give to --ca), and keep strangers out with --allow/--deny.
 
 Examples:
   socketkit serve
   socketkit serve --host 0.0.0.0 --exit-from none
   socketkit serve --tcp-port 0 --udp-port 0 --services message
   socketkit serve --services chat,info --redis redis://10.0.0.5:6379   (docs/cluster.md)
+  socketkit serve --host 0.0.0.0 --tls-self-signed --tls-name 192.0.2.7
   socketkit serve --host 0.0.0.0 --token-file /etc/socketkit/token \\
     --tls-cert cert.pem --tls-key key.pem --allow 192.0.2.0/24 --max-conns-per-ip 32`,
 };
@@ -309,8 +311,12 @@ export async function startServer(
     const problem = batchEngineProblem();
     if (problem !== null) throw new RuntimeError(`--udp-engine batch cannot run here: ${problem}`);
   }
-  // Reads the token and TLS files: a mistake there stops start-up before any port is bound.
+  // --tls-self-signed makes or finds its files first. Then the gate reads the token and TLS
+  // files: a mistake there stops start-up before any port is bound.
+  const selfSigned = config.security.selfSigned && (await import("./security/self_signed.ts"));
+  const tlsNotes = selfSigned ? await selfSigned.applySelfSigned(config.security, config.host) : [];
   const { gate, notes, warnings } = await createGate(config.security, log);
+  notes.push(...tlsNotes);
   const sized = sizeConnections(config, fdLimit);
   for (
     const warning of [

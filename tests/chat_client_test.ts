@@ -3,7 +3,7 @@
  * a port that never greets, Ctrl-C and SIGTERM at every stage, mentions and
  * the bell on a pseudo-terminal, and --json for programs.
  */
-import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { deepStrictEqual, doesNotMatch, equal, match, ok } from "node:assert/strict";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { encode } from "../lib/base/text.ts";
 import { RawClient, TOKEN, writeSecretFile } from "./_security.ts";
@@ -311,4 +311,48 @@ Deno.test("connect chat --json: every line on stdout is one JSON object", async 
   equal(objects[2].text, "hi from a bot");
   equal(objects[3].text, "Goodbye");
   await until(alice, /jbot: posted$/);
+});
+
+Deno.test("connect chat: a history replay after a reconnect with nothing new prints no empty header", async () => {
+  // A scripted server that replays the same one-line history on each connection.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await using client = new ChatChild(["--name", "bob", "--chat-port", String(listener.addr.port)]);
+  const said = "[03:04:05] alice: hello";
+  const joinWithHistory = async (conn: Deno.Conn) => {
+    const peer = new RawClient(conn);
+    await peer.send("! Welcome (1 member online). Enter your name:\n");
+    equal(await peer.readLine(), "bob");
+    await peer.send(
+      "! Joined as bob. 2 here: alice, bob\n! Limits: lines up to 4096 bytes; no rate limit.\n" +
+        `! The last 1 message:\n${said}\n`,
+    );
+    return peer;
+  };
+  {
+    using first = await joinWithHistory(await listener.accept());
+    await client.type("one\n");
+    equal(await first.readLine(), "one");
+  }
+  using second = await joinWithHistory(await listener.accept());
+  await client.type("two\n");
+  equal(await second.readLine(), "two");
+  const done = client.end();
+  equal(await second.readLine(), "/quit");
+  second.close();
+  const result = await done;
+  equal(result.code, 0, result.stderr);
+  match(result.stderr, /-- Reconnected as bob\n/);
+  equal(result.stdout.match(/! The last 1 message:\n/g)?.length, 1, result.stdout);
+  equal(result.stdout.match(/alice: hello\n/g)?.length, 1, result.stdout);
+  doesNotMatch(result.stdout, /! The last 1 message:\n(?!\[03:04:05\] alice: hello)/);
+});
+
+Deno.test("connect chat --help: the exit status names 2 for an invalid --room and 129 for SIGHUP", async () => {
+  const help = await runCli(["connect", "chat", "--help"]);
+  equal(help.code, 0);
+  const status = help.stdout.slice(help.stdout.indexOf("Exit status:")).replace(/\s+/g, " ");
+  match(status, /2 for a bad flag, an invalid --name or an invalid --room/);
+  match(status, /130, 143 or 129 for Ctrl-C, SIGTERM or SIGHUP before joining/);
+  const room = await runCli(["connect", "chat", "--name", "x", "--room", "bad room!"]);
+  equal(room.code, 2);
 });

@@ -212,3 +212,17 @@ Deno.test("files: delete, rename and files --prefix have their own --help; rate 
   equal(floor.code, 2);
   match(floor.stderr, /^error: --max-rate-per-conn 100 is below --min-rate 1K/);
 });
+
+Deno.test("files: an upload's STAT probe for a new name is not logged as a refusal; a download's miss is", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const source = join(dirs.local, "fresh.txt");
+  await Deno.writeTextFile(source, "new\n");
+  const up = await cli(server, "upload", source);
+  equal(up.code, 0, up.stderr);
+  await server.waitFor(/disconnected/);
+  const missing = await cli(server, "download", "absent.txt", "--output", join(dirs.local, "a"));
+  equal(missing.code, 1);
+  await server.waitFor(/Refused [A-Z]+ "absent\.txt"/);
+  deepStrictEqual(server.lines.filter((line) => line.includes("Refused STAT")), []);
+});

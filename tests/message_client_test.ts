@@ -180,3 +180,18 @@ Deno.test({
     match(output, /Choose 1-7: 7\n/);
   },
 });
+
+Deno.test("message mode: a message too large for one UDP datagram says so and suggests --tcp", async () => {
+  await using server = await InProcessServer.start(["--services=message"], ["[UDP Server]"]);
+  const result = await runCli(
+    ["connect", "--udp", `--udp-port=${server.port("[UDP Server]")}`],
+    "a".repeat(70_000) + "\n",
+  );
+  equal(result.code, 1);
+  equal(
+    result.stderr.trim(),
+    "error: Cannot send to 127.0.0.1:" + server.port("[UDP Server]") +
+      ": the message is 70,000 bytes, larger than one UDP datagram can carry (65,507 bytes):" +
+      " send it with --tcp",
+  );
+});

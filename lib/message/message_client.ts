@@ -95,7 +95,11 @@ export class MessageClient {
   async sendUdp(text: string): Promise<Reply> {
     const { host, udpPort, timeout, retries, security } = this.#options;
     this.#udp ??= new UdpRequester(host, udpPort, security);
-    const outcome = await this.#udp.request(encode(text), { timeout, retries });
+    const outcome = await this.#udp.request(encode(text), {
+      timeout,
+      retries,
+      tooLargeHint: "send it with --tcp",
+    });
     return outcome.kind === "reply"
       ? { kind: "reply", text: decodeLenient(outcome.data) }
       : { kind: "no-reply", tries: outcome.tries };

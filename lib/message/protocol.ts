@@ -1,6 +1,7 @@
 /** The message services' replies, shared by servers, client and tests. */
 import type { Logger } from "../base/logger.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
+import { TLS_HINT } from "../security/tls_probe.ts";
 
 export const TCP_LABEL = "[TCP Server]";
 export const UDP_LABEL = "[UDP Server]";
@@ -100,7 +101,7 @@ export function notAReply(transport: "tcp" | "udp", where: string, text: string)
   const tls = (text.charCodeAt(0) === 0x15 || text.charCodeAt(0) === 0x16) &&
     text.charCodeAt(1) === 0x03;
   const hint = tls
-    ? "the server speaks TLS: add --tls (and --ca FILE for a private CA)"
+    ? TLS_HINT
     : transport === "tcp"
     ? "wrong port (--tcp-port), or does the server need --tls?"
     : "wrong port (--udp-port)?";

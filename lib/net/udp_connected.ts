@@ -108,7 +108,7 @@ export class ConnectedUdp {
     if (error === ECONNREFUSED) throw new PortUnreachable(this.#where);
     // A full send buffer (EAGAIN) is a lost datagram, as UDP allows; the rest say why.
     if (error !== EAGAIN) {
-      throw new Error(`Cannot send to ${this.#where} (error ${error})`);
+      throw new Error(`send failed (errno ${error})`);
     }
   }
 

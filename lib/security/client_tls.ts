@@ -46,30 +46,65 @@ export async function startVerifiedTls(
     throw new RuntimeError(
       `${where}: no TLS handshake within ${
         TLS_HANDSHAKE_MS / 1000
-      }s: is the server running with --tls-cert and --tls-key?`,
+      }s: does the server run with TLS (--tls-cert and --tls-key, or --tls-self-signed)?`,
     );
   }
   return conn;
 }
 
-/** A clear, one-line reason for a failed handshake. */
+/** A clear, one-line reason for a failed handshake: the real cause and the fix. */
 function tlsError(where: string, hostname: string, error: unknown): RuntimeError {
   const detail = error instanceof Error ? error.message : String(error);
-  if (/certificate/i.test(detail)) {
-    const why = /NotValidForName|not valid for name/i.test(detail)
-      ? `the server's certificate is not valid for "${hostname}"`
-      : /Expired/i.test(detail)
-      ? "the server's certificate has expired"
-      : "the server's certificate is not trusted";
-    return new RuntimeError(
-      `${where}: ${why} (${detail}); give its CA with --ca FILE, or skip the check with --insecure-skip-verify`,
-      { cause: error },
+  const fail = (why: string) => new RuntimeError(`${where}: ${why}`, { cause: error });
+  if (/CaUsedAsEndEntity/.test(detail)) {
+    return fail(
+      "the server presents a CA certificate as its own (as 'openssl req -x509' makes), which " +
+        "TLS refuses: serve with a certificate that CA signed, or with --tls-self-signed, " +
+        "and give the CA to --ca",
     );
   }
-  return new RuntimeError(
-    `${where}: the TLS handshake failed (${detail}): is the server running with --tls-cert and --tls-key?`,
-    { cause: error },
+  const names = /only valid for (.*)$/.exec(detail)?.[1];
+  if (/NotValidForName|not valid for name/i.test(detail)) {
+    const valid = names === undefined ? "" : ` (it is valid for ${presentedNames(names)})`;
+    return fail(
+      `the server's certificate is not valid for "${hostname}"${valid}: dial one of its ` +
+        "names with --host, or give the server a certificate for this one " +
+        "(serve --tls-self-signed --tls-name NAME)",
+    );
+  }
+  if (/UnknownIssuer/.test(detail)) {
+    return fail(
+      "the server's certificate is signed by a CA this client does not trust: give that CA's " +
+        "certificate with --ca FILE (for serve --tls-self-signed, its socketkit-tls/ca.pem)",
+    );
+  }
+  if (/Expired/i.test(detail)) {
+    return fail(
+      "the server's certificate has expired: renew it on the server " +
+        "(--tls-self-signed renews its own at start-up)",
+    );
+  }
+  if (/certificate/i.test(detail)) {
+    return fail(
+      `the server's certificate is not accepted (${detail}); give its CA with --ca FILE, ` +
+        "or skip the check with --insecure-skip-verify",
+    );
+  }
+  return fail(
+    `the TLS handshake failed (${detail}): does the server run with TLS (--tls-cert and --tls-key, or --tls-self-signed)?`,
   );
+}
+
+/** `IpAddress(127.0.0.1), IpAddress(0::1) or DnsName("a.example")` -> `127.0.0.1, ::1, a.example`. */
+export function presentedNames(text: string): string {
+  const found = [...text.matchAll(/(?:DnsName\("([^"]*)"\)|IpAddress\(([^)]*)\))/g)]
+    .map((match) => match[1] ?? canonicalIp(match[2]!));
+  return found.length === 0 ? text : found.join(", ");
+}
+
+function canonicalIp(text: string): string {
+  if (isIP(text) !== 6) return text;
+  return new URL(`http://[${text}]/`).hostname.slice(1, -1);
 }
 
 /**
@@ -101,7 +136,7 @@ export async function connectInsecureTls(
     throw new RuntimeError(
       `${options.where}: no TLS handshake within ${
         TLS_HANDSHAKE_MS / 1000
-      }s: is the server running with --tls-cert and --tls-key?`,
+      }s: does the server run with TLS (--tls-cert and --tls-key, or --tls-self-signed)?`,
     );
   }
   const code = (result as { code?: string }).code;

@@ -19,8 +19,13 @@ export interface SecurityConfig {
   denyFile: string | null;
   /** --token-file; null: SOCKETKIT_TOKEN if set, else no token. */
   tokenFile: string | null;
-  /** --tls-cert and --tls-key (PEM files); null: plain TCP. */
+  /**
+   * --tls-cert and --tls-key (PEM files); null: plain TCP. With
+   * --tls-self-signed, set at start-up to the files made in its folder.
+   */
   tls: { certFile: string; keyFile: string } | null;
+  /** --tls-self-signed: the folder (--tls-dir) and extra names (--tls-name); null: not asked. */
+  selfSigned: { dir: string; names: string[] } | null;
   /** Milliseconds a new TCP connection has for the TLS handshake and the AUTH line. */
   authTimeout: number;
   /** Connections one address may hold open per TCP service; 0: no limit. */
@@ -36,6 +41,9 @@ export interface SecurityConfig {
    */
   proxyFrom: AccessRule[];
 }
+
+/** Where --tls-self-signed keeps its CA and certificate, unless --tls-dir says otherwise. */
+export const DEFAULT_TLS_DIR = "./socketkit-tls";
 
 /** The security rows of SERVE_SPEC's flag table. */
 export const SECURITY_FLAGS: Record<string, FlagSpec> = {
@@ -61,6 +69,22 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
     help: "TLS certificate chain (PEM); with --tls-key, every TCP service speaks TLS",
   },
   "tls-key": { type: "string", value: "FILE", help: "TLS private key (PEM) for --tls-cert" },
+  "tls-self-signed": {
+    type: "boolean",
+    help: "TLS with a private CA and certificate made once in --tls-dir, then reused",
+  },
+  "tls-dir": {
+    type: "string",
+    value: "DIR",
+    default: DEFAULT_TLS_DIR,
+    help:
+      "Folder of --tls-self-signed's files: ca.pem (for clients' --ca), its key, the certificate",
+  },
+  "tls-name": {
+    type: "string",
+    value: "LIST",
+    help: "More names or addresses clients dial, for --tls-self-signed, comma-separated",
+  },
   "auth-timeout": {
     type: "string",
     value: "TIME",
@@ -122,7 +146,30 @@ export function parseSecurityConfig(flags: ParsedFlags): SecurityConfig {
   const proxyFrom = flags.check(() =>
     parseAccessList("proxy-protocol", flags.optional("proxy-protocol") ?? "")
   );
-  if (proxyFrom.length > 0 && certFile !== undefined) {
+  const selfSigned = flags.boolean("tls-self-signed");
+  if (selfSigned && certFile !== undefined) {
+    throw new UsageError(
+      "--tls-self-signed makes its own certificate: give it or --tls-cert/--tls-key, not both",
+      flags.command,
+    );
+  }
+  const extraNames = (flags.optional("tls-name") ?? "").split(",").map((name) => name.trim())
+    .filter((name) => name !== "");
+  if (!selfSigned && (extraNames.length > 0 || flags.string("tls-dir") !== DEFAULT_TLS_DIR)) {
+    throw new UsageError(
+      `--${extraNames.length > 0 ? "tls-name" : "tls-dir"} goes with --tls-self-signed`,
+      flags.command,
+    );
+  }
+  for (const name of extraNames) {
+    if (!/^[A-Za-z0-9.:*-]{1,253}$/.test(name)) {
+      throw new UsageError(
+        `Invalid value "${name}" for --tls-name: expected a host name or an IP address`,
+        flags.command,
+      );
+    }
+  }
+  if (proxyFrom.length > 0 && (certFile !== undefined || selfSigned)) {
     // Deno's TLS listener starts the handshake itself: no header can come first.
     throw new UsageError(
       "--proxy-protocol cannot be used with --tls-cert: terminate TLS at the load balancer",
@@ -136,6 +183,7 @@ export function parseSecurityConfig(flags: ParsedFlags): SecurityConfig {
     denyFile: deny.file,
     tokenFile: flags.optional("token-file") ?? null,
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : null,
+    selfSigned: selfSigned ? { dir: flags.string("tls-dir"), names: extraNames } : null,
     authTimeout,
     maxConnsPerIp: flags.integer("max-conns-per-ip"),
     maxAuthFailures: flags.integer("max-auth-failures"),

@@ -20,7 +20,12 @@ export interface UdpRequestOptions {
   timeout: number;
   /** Resends after the first try when no reply comes. */
   retries: number;
+  /** What to suggest when the request is too large for one datagram, e.g. "send it with --tcp". */
+  tooLargeHint?: string;
 }
+
+/** The most bytes one UDP datagram carries over IPv4 (65,535 less the IP and UDP headers). */
+export const MAX_UDP_PAYLOAD = 65_507;
 
 /** What one request came back with. */
 export type UdpOutcome =
@@ -108,6 +113,7 @@ export class UdpRequester {
         }
       } catch (error) {
         if (error instanceof PortUnreachable) throw error;
+        if (datagram.length > MAX_UDP_PAYLOAD) throw tooLarge(where, datagram.length, options);
         const detail = error instanceof Error ? error.message : String(error);
         throw new RuntimeError(
           `Cannot send to ${formatHostPort(this.#host, this.#port)}: ${detail}`,
@@ -158,4 +164,13 @@ export class UdpRequester {
       if ((from as Deno.NetAddr).port === this.#port) return data;
     }
   }
+}
+
+/** The kernel refused the datagram and it is over the IPv4 limit: say so, not an errno. */
+function tooLarge(where: string, bytes: number, options: UdpRequestOptions): RuntimeError {
+  const hint = options.tooLargeHint ? `: ${options.tooLargeHint}` : "";
+  return new RuntimeError(
+    `Cannot send to ${where}: the message is ${bytes.toLocaleString("en-US")} bytes, larger ` +
+      `than one UDP datagram can carry (${MAX_UDP_PAYLOAD.toLocaleString("en-US")} bytes)${hint}`,
+  );
 }

@@ -47,7 +47,7 @@ function outputs(shown: ChatDisplay, lines: string[]): string[] {
     const output = shown.take(line).output;
     if (output === null) return "-";
     return output.kind === "line"
-      ? output.line
+      ? (output.before === undefined ? "" : `${output.before}\n`) + output.line
       : output.kind === "json"
       ? output.json
       : `-- ${output.text}`;
@@ -142,11 +142,20 @@ Deno.test("chat display: a history replay after a reconnect shows only what is n
   deepStrictEqual(outputs(shown, [old]), [old]);
   shown.setup("#lobby", false);
   deepStrictEqual(outputs(shown, [historyLine(2), old, fresh, old]), [
-    historyLine(2),
     "-",
-    fresh,
+    "-",
+    `${historyLine(2)}\n${fresh}`,
     old,
   ]);
+});
+
+Deno.test("chat display: a replay of lines all shown before prints no history header", () => {
+  const { shown } = display();
+  const old = eventText(said("bob", "old"));
+  const after = eventText(said("bob", "after", "2026-01-02T03:04:07.000Z"));
+  deepStrictEqual(outputs(shown, [historyLine(1), old]), ["-", `${historyLine(1)}\n${old}`]);
+  shown.setup("#lobby", false);
+  deepStrictEqual(outputs(shown, [historyLine(1), old, after]), ["-", "-", after]);
 });
 
 Deno.test("chat display --json: text before JSON mode is hidden; objects are re-serialised with controls and bidi escaped", () => {

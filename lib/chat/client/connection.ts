@@ -24,6 +24,7 @@ import { LineReader, OVERLONG } from "../../net/line_reader.ts";
 import { formatHostPort } from "../../net/address.ts";
 import type { ClientSecurity } from "../../security/client_settings.ts";
 import { dialTcp } from "../../security/dial.ts";
+import { SilenceProbe, TLS_HINT } from "../../security/tls_probe.ts";
 import { asksForName, parseJoined, parseLimits, parseTakenName, systemText } from "../protocol.ts";
 import { type Console, plainConsole } from "./console.ts";
 import { ChatDisplay } from "./display.ts";
@@ -39,6 +40,8 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_CAP_MS = 30_000;
 // Suffixes tried when our name is taken on reconnect (our old self may linger).
 const MAX_SUFFIX = 9;
+// Silence after which a client without --tls asks whether the server speaks TLS.
+const TLS_PROBE_DELAY_MS = 1000;
 const NAME_PROMPT = "Your name: ";
 
 /** Options of {@link runChatClient}. */
@@ -196,6 +199,16 @@ class ChatClient {
           ms / 1000
         } s: wrong port, or does the server need --tls?`,
       );
+    // Without --tls, a TLS server stays silent until the handshake times out:
+    // after a moment of silence, ask it on a connection of its own.
+    using probe = options.security.tls === null
+      ? new SilenceProbe(options.host, options.port, {
+        delayMs: TLS_PROBE_DELAY_MS,
+        error: () => new RuntimeError(`No greeting from ${this.#where}: ${TLS_HINT}`),
+      })
+      : null;
+    const early = probe ? Promise.race([abort, probe.verdict]) : abort;
+    early.catch(() => {});
     const dialing = dialTcp(options.host, options.port, {
       security: options.security,
       noDelay: true,
@@ -203,7 +216,7 @@ class ChatClient {
     });
     let dialed: Deno.Conn<Deno.NetAddr> | typeof TIMED_OUT | undefined;
     try {
-      dialed = await Promise.race([within(dialing, ms), abort]);
+      dialed = await Promise.race([within(dialing, ms), early]);
     } finally {
       // A dial still under way when we stop waiting is closed when it lands.
       dialing.then((conn) =>
@@ -226,16 +239,17 @@ class ChatClient {
         }
       };
       // Bounded: a server that stops talking mid-handshake is not waited for forever.
-      const next = async (until: number) => {
+      const next = async (until: number, stop = abort) => {
         const line = await Promise.race([
           within(receive(), Math.max(1, until - Date.now())),
-          abort,
+          stop,
         ]);
         if (line === TIMED_OUT) throw noGreeting();
         return line;
       };
       const link: Link = { conn, receive, send: (text) => writeAll(conn, encode(text + "\n")) };
-      const greeting = await next(deadline);
+      const greeting = await next(deadline, early);
+      probe?.cancel();
       await this.#join(link, greeting, first, () => next(Date.now() + ms), abort);
       const limits = await next(Date.now() + ms);
       if (limits === null) throw closedError();
@@ -449,8 +463,10 @@ class ChatClient {
     if (reading.shutdown) this.#shutdown = true;
     if (reading.goodbye) this.#quitting = true;
     const output = reading.output;
-    if (output?.kind === "line") this.#io.print(output.line, output.highlight, output.bell);
-    else if (output?.kind === "json") console.log(output.json);
+    if (output?.kind === "line") {
+      if (output.before !== undefined) this.#io.print(output.before, false, false);
+      this.#io.print(output.line, output.highlight, output.bell);
+    } else if (output?.kind === "json") console.log(output.json);
     else if (output?.kind === "notice") this.#io.notice(output.text);
   }
 }

@@ -55,8 +55,12 @@ export interface DisplayOptions {
 
 /** What to print for one server line. */
 export type Output =
-  /** A room line for stdout (or the UI); `highlight` and `bell` for a mention. */
-  | { kind: "line"; line: string; highlight: boolean; bell: boolean }
+  /**
+   * A room line for stdout (or the UI); `highlight` and `bell` for a mention;
+   * `before`, a line to print first (the history header, held back until a
+   * history line not already shown follows it).
+   */
+  | { kind: "line"; line: string; highlight: boolean; bell: boolean; before?: string }
   /** One JSON object (--json), every unsafe character escaped. */
   | { kind: "json"; json: string }
   /** The client's own word to the user (stderr or the UI), not a room line. */
@@ -88,6 +92,8 @@ export class ChatDisplay {
   #hideUntil: ((line: string) => boolean) | null = null;
   #hideEcho = false;
   #historyLeft = 0;
+  // "! The last N messages:", until a line under it is shown (never, when all were seen).
+  #heldHeader: string | null = null;
   #seen = new Set<string>();
   #lastBell = -Infinity;
 
@@ -116,6 +122,7 @@ export class ChatDisplay {
       ? (line) => parseJoinedRoom(line) !== null || isRoomRefusal(line)
       : null;
     this.#historyLeft = 0;
+    this.#heldHeader = null;
     return commands;
   }
 
@@ -147,12 +154,19 @@ export class ChatDisplay {
     const history = event ? event.history === true : this.#historyLeft > 0;
     if (!event && this.#historyLeft > 0) this.#historyLeft--;
     const header = parseHistoryHeader(line);
-    if (header !== null && !json) this.#historyLeft = header;
+    if (header !== null && !json) {
+      this.#historyLeft = header;
+      this.#heldHeader = line;
+      return null;
+    }
+    const before = history ? this.#heldHeader : null;
+    if (!history || this.#historyLeft === 0) this.#heldHeader = null;
     if (parseSpokenLine(line) !== null) {
       const key = event ? `${event.ts}|${event.from}|${event.text}` : line;
       if (history && this.#seen.has(key)) return null;
       this.#remember(key);
     }
+    this.#heldHeader = null;
     if (json) return { kind: "json", json: safeJson(event ?? systemEvent(line)) };
     const fancy = this.#options.fancy;
     const mention = mentions(line, this.name);
@@ -164,7 +178,9 @@ export class ChatDisplay {
         this.#lastBell = now;
       }
     }
-    return { kind: "line", line, highlight: mention && fancy, bell: bell && fancy };
+    const output: Output = { kind: "line", line, highlight: mention && fancy, bell: bell && fancy };
+    if (before !== null) output.before = before;
+    return output;
   }
 
   /** What a line says about us: a rename, a move, a kick, a shutdown. */

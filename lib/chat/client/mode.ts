@@ -74,7 +74,8 @@ rate limit) and end of input leaves with /quit; --name is then required.
 Exit status: 0 after leaving, or when the server shuts down with
 --no-reconnect; 1 if the server cannot be reached or does not greet, refuses
 the name, kicks you, or cannot be reached again within --reconnect-for; 2 for
-a bad flag or an invalid --name; 130 (143) for Ctrl-C (SIGTERM) before joining.
+a bad flag, an invalid --name or an invalid --room; 130, 143 or 129 for Ctrl-C,
+SIGTERM or SIGHUP before joining.
 
 Examples:
   socketkit connect chat --name alice --room games

@@ -5,6 +5,7 @@
  * skipped); or to a writer (standard output), checked at the end, never
  * resumed.
  */
+import { fsReason } from "../../base/fs_error.ts";
 import { basename, dirname, joinPath as join } from "../../base/local_path.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { formatBytes } from "../../base/progress.ts";
@@ -258,7 +259,7 @@ async function receiveBytes(
     return received >= length;
   } catch (error) {
     if (!(error instanceof PumpError)) throw error;
-    if (error.side === "write") throw cannotWrite(error.message);
+    if (error.side === "write") throw cannotWrite(fsReason(error.cause) ?? error.message);
     if (!isDisconnect(error.cause)) throw error.cause;
     return false;
   }

@@ -7,6 +7,7 @@ import { RuntimeError } from "../../base/errors.ts";
 import { formatHostPort } from "../../net/address.ts";
 import type { ClientSecurity } from "../../security/client_settings.ts";
 import { dialTcp } from "../../security/dial.ts";
+import { probeTls, TLS_HINT } from "../../security/tls_probe.ts";
 import { closeQuietly, isDisconnect } from "../../base/io.ts";
 import {
   type FileEntry,
@@ -35,10 +36,17 @@ export class FileClient {
   /** "127.0.0.1:9003", for messages. */
   readonly where: string;
   #closed = false;
+  // Where a server that hangs up is asked whether it speaks TLS; null with --tls.
+  #plain: { host: string; port: number } | null;
 
-  private constructor(conn: Deno.Conn, where: string) {
+  private constructor(
+    conn: Deno.Conn,
+    where: string,
+    plain: { host: string; port: number } | null,
+  ) {
     this.conn = conn;
     this.where = where;
+    this.#plain = plain;
     this.wire = new WireReader(conn, { lineBuffer: MAX_LINE });
   }
 
@@ -47,7 +55,8 @@ export class FileClient {
     // No Nagle: a small file's bytes and its digest line go out at once,
     // instead of the second waiting for the server's delayed ACK (40 ms).
     const conn = await dialTcp(host, port, { security, noDelay: true });
-    return new FileClient(conn, formatHostPort(host, port));
+    const plain = security.tls === null ? { host, port } : null;
+    return new FileClient(conn, formatHostPort(host, port), plain);
   }
 
   /** Every file on the server, or those in folder `prefix` (and below). */
@@ -114,6 +123,10 @@ export class FileClient {
       throw this.#lost(error);
     }
     if (line === null) {
+      // A TLS server hangs up on a plain request (after an alert the reader drops).
+      if (this.#plain && await probeTls(this.#plain.host, this.#plain.port)) {
+        throw new RuntimeError(`The server at ${this.where} closed the connection: ${TLS_HINT}`);
+      }
       throw new RuntimeError(`The server at ${this.where} closed the connection unexpectedly`);
     }
     return line;

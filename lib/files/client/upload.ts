@@ -4,6 +4,7 @@
  * from a reader (standard input), which never resumes. The server may
  * refuse mid-stream; its reply is watched while the bytes go out.
  */
+import { fsReason } from "../../base/fs_error.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { formatBytes } from "../../base/progress.ts";
 import { closeQuietly, concatBytes, isDisconnect, type Reader, writeAll } from "../../base/io.ts";
@@ -285,7 +286,7 @@ export function localReadError(path: string, error: unknown): RuntimeError {
   if (error instanceof Deno.errors.PermissionDenied) {
     return new RuntimeError(`Cannot read ${quoteName(path)}: permission denied`);
   }
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = fsReason(error) ?? (error instanceof Error ? error.message : String(error));
   return new RuntimeError(`Cannot read ${quoteName(path)}: ${detail}`);
 }
 

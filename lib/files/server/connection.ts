@@ -144,9 +144,12 @@ export class FileConnection {
         keepOpen = await this.#serve(request);
       } catch (error) {
         if (!(error instanceof FileRefusal)) throw error;
-        log.event(
-          `${FILE_LABEL} Refused ${describe(request)} from ${this.#peer}: ${error.message}`,
-        );
+        // A STAT for a name not there yet is how an upload asks, not a refusal.
+        if (!(request.kind === "stat" && error.code === "not-found")) {
+          log.event(
+            `${FILE_LABEL} Refused ${describe(request)} from ${this.#peer}: ${error.message}`,
+          );
+        }
         await writeLine(out, errorLine(error.code, error.message));
         keepOpen = true;
       }
