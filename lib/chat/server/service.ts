@@ -139,25 +139,33 @@ export class ChatService implements Service {
    * it gets JSON objects, one per frame. Resolves once its session is over
    * and the socket closed. The caller (the web service) has checked the
    * token and the Origin; `authenticated` says the token was given (an
-   * operator, as AUTH makes a TCP member one).
+   * operator, as AUTH makes a TCP member one). When `signal` aborts (the web
+   * service stops) the member gets the shutdown notice and is closed.
    */
   async joinWebSocket(
     socket: WebSocket,
-    options: { peer: string; authenticated?: boolean },
+    options: { peer: string; authenticated?: boolean; signal?: AbortSignal },
   ): Promise<void> {
     const transport = new WebSocketTransport(socket, {
       peer: options.peer,
       authenticated: options.authenticated ?? false,
       maxLine: this.#config.maxLine,
     });
+    const session = new ChatSession(transport, this.#hub, this.#config, this.#deps.log);
+    const shutdown = () => {
+      session.outbox.push(systemBytes(SHUTDOWN_NOTICE, true));
+      void session.closeAfterFlush();
+    };
     const run = (async () => {
       if (!await transport.opened()) return transport.close();
-      await this.#run(new ChatSession(transport, this.#hub, this.#config, this.#deps.log));
+      await this.#run(session);
     })();
     this.#webRuns.add(run);
+    options.signal?.addEventListener("abort", shutdown, { once: true });
     try {
       await run;
     } finally {
+      options.signal?.removeEventListener("abort", shutdown);
       this.#webRuns.delete(run);
     }
   }
