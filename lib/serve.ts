@@ -22,6 +22,7 @@ import { filesStatus } from "./files/status.ts";
 import { INFO_FLAGS, type InfoConfig, parseInfoConfig } from "./info/config.ts";
 import { infoStatus } from "./info/status.ts";
 import { MESSAGE_FLAGS, type MessageConfig, parseMessageConfig } from "./message/config.ts";
+import { parseWebConfig, WEB_FLAGS, type WebConfig } from "./web/config.ts";
 import { messageStatus } from "./message/status.ts";
 import { formatHostPort, isLoopback } from "./net/address.ts";
 import { UDP_ENGINES, type UdpEngineChoice } from "./net/udp_engine.ts";
@@ -32,6 +33,7 @@ import type { ChatService } from "./chat/server/service.ts";
 import type { FileService } from "./files/server/service.ts";
 import type { InfoService } from "./info/service.ts";
 import type { MessageService } from "./message/service.ts";
+import type { WebService } from "./web/service.ts";
 import {
   type Endpoint,
   type Service,
@@ -49,7 +51,8 @@ export const ASSUMED_FD_LIMIT = 1024;
 export const SERVE_SPEC: CommandSpec = {
   name: "socketkit serve",
   usage: ["socketkit serve [flags]"],
-  summary: "Run the socketkit services (TCP and UDP message, chat, info, files) in one process.",
+  summary:
+    "Run the socketkit services (TCP and UDP message, chat, info, files, web) in one process.",
   flags: {
     host: {
       type: "string",
@@ -61,6 +64,7 @@ export const SERVE_SPEC: CommandSpec = {
     ...CHAT_FLAGS,
     ...INFO_FLAGS,
     ...FILE_FLAGS,
+    ...WEB_FLAGS,
     services: {
       type: "string",
       value: "LIST",
@@ -149,6 +153,7 @@ export interface ServeConfig {
   chat: ChatConfig;
   info: InfoConfig;
   files: FilesConfig;
+  web: WebConfig;
 }
 
 /** Builds the server's settings from the command line; throws UsageError on bad values. */
@@ -178,6 +183,7 @@ export function parseServeConfig(flags: ParsedFlags): ServeConfig {
     chat: parseChatConfig(flags),
     info: parseInfoConfig(flags),
     files: parseFilesConfig(flags),
+    web: parseWebConfig(flags),
   };
 }
 
@@ -187,6 +193,7 @@ interface Running {
   chat?: ChatService;
   info?: InfoService;
   files?: FileService;
+  web?: WebService;
 }
 
 /**
@@ -198,6 +205,7 @@ const SERVICE_MODULES = {
   chat: () => import("./chat/server/service.ts"),
   info: () => import("./info/service.ts"),
   files: () => import("./files/server/service.ts"),
+  web: () => import("./web/service.ts"),
 };
 
 /**
@@ -218,7 +226,7 @@ async function startService(
   name: ServiceName,
   config: ServeConfig,
   deps: ServiceDeps,
-  parts: { gate: Gate; running: Running },
+  parts: { gate: Gate; running: Running; shuttingDown: () => boolean },
 ): Promise<Service> {
   const { running } = parts;
   switch (name) {
@@ -239,6 +247,23 @@ async function startService(
     case "files":
       return running.files = await (await SERVICE_MODULES.files()).FileService
         .start(config.files, deps);
+    case "web":
+      return running.web = await (await SERVICE_MODULES.web()).WebService
+        .start(config.web, deps, {
+          checkToken: (presented, host, label) => parts.gate.checkToken(presented, host, label),
+          chat: running.chat ?? null,
+          chatConfig: config.chat,
+          files: running.files ?? null,
+          filesConfig: config.files,
+          endpoints: () =>
+            SERVICE_NAMES.flatMap((name) =>
+              (running[name]?.endpoints ?? []).map((endpoint) => ({ service: name, endpoint }))
+            ),
+          sections: () => statusSections(running, parts.gate),
+          cluster: () => running.chat?.cluster() ?? null,
+          redisRequired: config.chat.cluster !== null && !config.chat.cluster.optional,
+          shuttingDown: parts.shuttingDown,
+        });
   }
 }
 
@@ -310,10 +335,17 @@ export async function startServer(
 
   const running: Running = {};
   const services: Service[] = [];
+  let shuttingDown = false;
   const endWarmWorkers = await prestartBatchWorkers(config);
   try {
     for (const name of config.services) {
-      services.push(await startService(name, config, deps, { gate, running }));
+      services.push(
+        await startService(name, config, deps, {
+          gate,
+          running,
+          shuttingDown: () => shuttingDown,
+        }),
+      );
     }
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
@@ -328,7 +360,12 @@ export async function startServer(
 
   const finished = stopRequested.then(async (reason) => {
     log.info(`[Server] Shutting down (${reason})`);
-    await Promise.allSettled(services.map((service) => service.stop()));
+    shuttingDown = true;
+    // The web service stops last: until then its /readyz tells balancers to
+    // send nothing more while the other services close.
+    const web = running.web;
+    await Promise.allSettled(services.filter((s) => s !== web).map((service) => service.stop()));
+    await web?.stop();
     log.info("[Server] All services stopped.");
     await log.flush();
   });
@@ -379,7 +416,7 @@ export interface SizedConnections {
  * descriptors fails every service at once, not only the one that took them.
  */
 export function sizeConnections(config: ServeConfig, fd: FdLimit): SizedConnections {
-  const tcpNames: ServiceName[] = ["message", "chat", "files"];
+  const tcpNames: ServiceName[] = ["message", "chat", "files", "web"];
   const plan: FdPlan = {
     services: config.services.length,
     tcpServices: config.services.filter((name) => tcpNames.includes(name)).length,

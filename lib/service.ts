@@ -12,7 +12,7 @@ import type { UdpGate } from "./net/udp_service.ts";
 import type { ClientSecurity } from "./security/client_settings.ts";
 
 /** The services `--services` can name, in the order they start. */
-export const SERVICE_NAMES = ["message", "chat", "info", "files"] as const;
+export const SERVICE_NAMES = ["message", "chat", "info", "files", "web"] as const;
 export type ServiceName = typeof SERVICE_NAMES[number];
 
 /** One listening socket of a running service. */

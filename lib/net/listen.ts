@@ -95,7 +95,13 @@ export async function listenUdpEngine(
   }
 }
 
-function listenError(service: string, hostname: string, port: number, error: unknown): Error {
+/** The RuntimeError for a failed bind, naming the service and address and saying why. */
+export function listenError(
+  service: string,
+  hostname: string,
+  port: number,
+  error: unknown,
+): Error {
   const where = `Cannot listen on ${formatHostPort(hostname, port)} for the ${service}`;
   if (error instanceof Deno.errors.AddrInUse) {
     return new RuntimeError(`${where}: the port is in use`, { cause: error });

@@ -269,6 +269,30 @@ export class Gate implements TcpGate, UdpGate {
   }
 
   /**
+   * Checks a token presented over HTTP (a Bearer header or the web login
+   * cookie) by a peer at `host`, under the same failure budget as the AUTH
+   * line: "ok", "missing" (nothing presented, not counted), "failed"
+   * (counted, logged) or "cooling" (the address used up its budget).
+   * Without a token every request is "ok".
+   */
+  checkToken(presented: string | null, host: string, label: string): TokenVerdict {
+    if (this.#token === null) return "ok";
+    if (presented === null || presented === "") return "missing";
+    const address = ipKey(host);
+    if (!this.#failures.peek(address)) return "cooling";
+    if (this.#token.matches(presented)) return "ok";
+    this.#counters.authFailures++;
+    this.#failures.allow(address);
+    this.#log.repeated(
+      `${label} auth failed: wrong token`,
+      "info",
+      () => `${label} Authentication failed for ${host}: wrong token`,
+      (n, s) => `${label} ${n} more failed authentications in ${s}s: wrong token`,
+    );
+    return "failed";
+  }
+
+  /**
    * Screens one datagram: the request to serve, or a refusal: a refused peer
    * (counted, nothing sent back), or a missing or wrong token (counted; a
    * short, rate-limited refusal to send back).
@@ -332,6 +356,9 @@ export class Gate implements TcpGate, UdpGate {
     );
   }
 }
+
+/** What {@link Gate.checkToken} decided. */
+export type TokenVerdict = "ok" | "missing" | "failed" | "cooling";
 
 /** Startup notes for the log, and the gate itself. */
 export interface CreatedGate {

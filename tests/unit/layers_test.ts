@@ -14,7 +14,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const LAYERS: [rank: number, paths: string[]][] = [
   [8, ["main.ts"]],
   [7, ["lib/serve.ts", "lib/connect.ts", "lib/help.ts"]],
-  [6, ["lib/menu.ts"]],
+  [6, ["lib/menu.ts", "lib/web/"]],
   [5, ["lib/message/", "lib/chat/", "lib/info/", "lib/files/"]],
   [4, ["lib/service.ts"]],
   [3, ["lib/security/"]],

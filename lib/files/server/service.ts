@@ -5,6 +5,7 @@
  * share: the store, the transfer slots (in all and per address), the
  * counters and the hourly clean-up.
  */
+import type { Logger } from "../../base/logger.ts";
 import { PerAddressCounter } from "../../net/per_address.ts";
 import { TcpService } from "../../net/tcp_service.ts";
 import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
@@ -25,42 +26,10 @@ export class FileService implements Service {
   #tcp: TcpService;
   #sweeper: ReturnType<typeof setInterval>;
   #loadHashing: ReturnType<typeof setTimeout>;
-  #transfers = 0;
-  /** Transfers running per address, for --max-transfers-per-ip. */
-  #perAddress: PerAddressCounter;
 
   private constructor(config: FilesConfig, deps: ServiceDeps, store: FileStore) {
     const { log, tcp: limits } = deps;
-    this.#perAddress = new PerAddressCounter(config.maxTransfersPerIp);
-    this.#state = {
-      store,
-      log,
-      config,
-      tokenRequired: deps.gate.tokenRequired,
-      counters: { bytesUploaded: 0, bytesDownloaded: 0 },
-      inTransferSlot: async (peerHost, run) => {
-        if (this.#transfers >= config.maxTransfers) {
-          throw new FileRefusal(
-            "busy",
-            `The server is running ${config.maxTransfers} transfers (--max-transfers); try again later`,
-          );
-        }
-        const claim = this.#perAddress.claim(peerHost);
-        if (!claim.ok) {
-          throw new FileRefusal(
-            "busy",
-            `Your address is running ${claim.open} transfers, the most one address may (--max-transfers-per-ip); try again when one is done`,
-          );
-        }
-        this.#transfers++;
-        try {
-          return await run();
-        } finally {
-          this.#transfers--;
-          claim.release();
-        }
-      },
-    };
+    this.#state = fileServiceState(config, store, log, deps.gate.tokenRequired);
     this.#tcp = TcpService.listen({
       label: FILE_LABEL,
       service: "file service",
@@ -103,13 +72,15 @@ export class FileService implements Service {
    * RuntimeError when the directory cannot be used or the port bound.
    */
   static async start(config: FilesConfig, deps: ServiceDeps): Promise<FileService> {
-    const store = await FileStore.open(config.dir, {
-      maxFileSize: config.maxFileSize,
-      keepPartial: config.keepPartial,
-      maxDirSize: config.maxDirSize,
-      maxPartial: config.maxPartial,
-    });
-    return new FileService(config, deps, store);
+    return new FileService(config, deps, await openStore(config));
+  }
+
+  /**
+   * What the web service's file routes share with this service: the store,
+   * the transfer slots and the byte counters.
+   */
+  shared(): FileServiceState {
+    return this.#state;
   }
 
   status() {
@@ -126,4 +97,67 @@ export class FileService implements Service {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/**
+ * The store with its transfer slots (--max-transfers, --max-transfers-per-ip)
+ * and byte counters: what FileService and, when the file service does not
+ * run, the web service's file routes serve from. Opens --files-dir (creating
+ * it); throws RuntimeError when it cannot be used.
+ */
+export async function openFileServiceState(
+  config: FilesConfig,
+  log: Logger,
+  tokenRequired: boolean,
+): Promise<FileServiceState> {
+  return fileServiceState(config, await openStore(config), log, tokenRequired);
+}
+
+function openStore(config: FilesConfig): Promise<FileStore> {
+  return FileStore.open(config.dir, {
+    maxFileSize: config.maxFileSize,
+    keepPartial: config.keepPartial,
+    maxDirSize: config.maxDirSize,
+    maxPartial: config.maxPartial,
+  });
+}
+
+function fileServiceState(
+  config: FilesConfig,
+  store: FileStore,
+  log: Logger,
+  tokenRequired: boolean,
+): FileServiceState {
+  let transfers = 0;
+  /** Transfers running per address, for --max-transfers-per-ip. */
+  const perAddress = new PerAddressCounter(config.maxTransfersPerIp);
+  return {
+    store,
+    log,
+    config,
+    tokenRequired,
+    counters: { bytesUploaded: 0, bytesDownloaded: 0 },
+    inTransferSlot: async (peerHost, run) => {
+      if (transfers >= config.maxTransfers) {
+        throw new FileRefusal(
+          "busy",
+          `The server is running ${config.maxTransfers} transfers (--max-transfers); try again later`,
+        );
+      }
+      const claim = perAddress.claim(peerHost);
+      if (!claim.ok) {
+        throw new FileRefusal(
+          "busy",
+          `Your address is running ${claim.open} transfers, the most one address may (--max-transfers-per-ip); try again when one is done`,
+        );
+      }
+      transfers++;
+      try {
+        return await run();
+      } finally {
+        transfers--;
+        claim.release();
+      }
+    },
+  };
 }
