@@ -12,7 +12,7 @@ import { PAGE_HTML } from "./page_html.ts";
 import { PAGE_JS } from "./page_js.ts";
 
 interface Asset {
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   type: string;
   etag: string;
 }

@@ -106,9 +106,8 @@ function logLine(kind, ts, parts, history) {
   if (atEnd) log.scrollTop = log.scrollHeight;
 }
 
-function systemText(text) {
-  return String(text).replace(/^! /, "");
-}
+// JSON mode's system events carry the text protocol's "! ..." lines without the "! ".
+const ECHO_ON = /^Echo on/;
 
 function renderMembers() {
   const list = $("members");
@@ -152,6 +151,7 @@ function setRoom(room) {
 
 function onJoined() {
   joined = true;
+  send("/echo on"); // our own lines come back with the server's time, as everyone sees them
   $("join-form").classList.add("hidden");
   $("chat").classList.remove("hidden");
   $("say").focus();
@@ -159,13 +159,13 @@ function onJoined() {
 }
 
 function onSystem(text, ts) {
-  const shown = systemText(text);
+  const shown = text.replace(/^! /, "");
   if (!joined) {
-    const match = /^! Joined as ([A-Za-z0-9_.-]+)\./.exec(text);
+    const match = /^Joined as ([A-Za-z0-9_.-]+)\./.exec(shown);
     if (match) {
       myName = match[1];
       onJoined();
-    } else if (!text.startsWith("! Welcome")) {
+    } else if (!shown.startsWith("Welcome")) {
       $("join-problem").textContent = shown.replace(/ Enter your name:$/, "");
       $("join-form").querySelector("button").disabled = false;
       return;
@@ -173,9 +173,10 @@ function onSystem(text, ts) {
       return;
     }
   }
-  const moved = /^! Joined (#[A-Za-z0-9_.-]+)\./.exec(text);
+  if (ECHO_ON.test(shown)) return;
+  const moved = /^Joined (#[A-Za-z0-9_.-]+)\./.exec(shown);
   if (moved) setRoom(moved[1]);
-  const renamed = /^! You are now known as ([A-Za-z0-9_.-]+)/.exec(text);
+  const renamed = /^You are now known as ([A-Za-z0-9_.-]+)/.exec(shown);
   if (renamed) {
     myName = renamed[1];
     renderMembers();
