@@ -157,8 +157,11 @@ export class ChatService implements Service {
       void session.closeAfterFlush();
     };
     const run = (async () => {
-      if (!await transport.opened()) return transport.close();
-      await this.#run(session);
+      try {
+        if (await transport.opened()) await this.#run(session);
+      } finally {
+        transport.close(); // a TCP connection is closed by TcpService; this one is ours
+      }
     })();
     this.#webRuns.add(run);
     options.signal?.addEventListener("abort", shutdown, { once: true });
