@@ -54,4 +54,9 @@ export interface WebContext extends WebShared {
   secure: boolean;
   /** The request carried the token (or none is required). */
   authenticated: boolean;
+  /**
+   * Settles once the response has been sent in full (rejects when it could
+   * not be, e.g. the client went away): when a download's slot is freed.
+   */
+  completed: Promise<void>;
 }

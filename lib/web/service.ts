@@ -21,11 +21,11 @@ import type { WebContext, WebFiles, WebShared } from "./context.ts";
 import { textResponse } from "./headers.ts";
 import { type MetricsSources, prometheusText } from "./metrics.ts";
 import { newWebCounters, type WebCounters } from "./metrics_counters.ts";
+import { WEB_LABEL } from "./label.ts";
 import { route } from "./router.ts";
 import { cookieValue, SESSION_COOKIE, Sessions } from "./sessions.ts";
 
-/** Console label of the web service. */
-export const WEB_LABEL = "[Web Server]";
+export { WEB_LABEL };
 
 /** What the web service reads of the rest of the server. */
 export interface WebSources {
@@ -218,12 +218,14 @@ export class WebService implements Service {
     counters.inFlight++;
     counters.requests++;
     const done = () => counters.inFlight--;
-    info.completed.then(done, done);
+    const completed = info.completed;
+    completed.then(done, done);
     const ctx: WebContext = {
       ...shared,
       remote,
       secure: this.#deps.gate.tls !== null,
       authenticated: !shared.tokenRequired || authenticated(request, shared, remote.hostname),
+      completed,
     };
     return await route(request, ctx);
   }

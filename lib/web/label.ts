@@ -1,0 +1,2 @@
+/** Console label of the web service. */
+export const WEB_LABEL = "[Web Server]";
