@@ -322,8 +322,17 @@ export async function startServer(
     warn(`warning: ${warning}`);
   }
   notes.unshift(...sized.notes);
-  let requestStop!: (reason: string) => void;
-  const stopRequested = new Promise<string>((resolve) => (requestStop = resolve));
+  let firstStop!: (reason: string) => void;
+  const stopRequested = new Promise<string>((resolve) => (firstStop = resolve));
+  // A second request (a second Ctrl-C or SIGTERM) skips what is left of --drain.
+  let stopNow!: () => void;
+  const stoppingNow = new Promise<void>((resolve) => (stopNow = resolve));
+  let stopAsked = false;
+  const requestStop = (reason: string) => {
+    if (stopAsked) return stopNow();
+    stopAsked = true;
+    firstStop(reason);
+  };
   const deps: ServiceDeps = {
     host: config.host,
     log,
@@ -361,6 +370,20 @@ export async function startServer(
   const finished = stopRequested.then(async (reason) => {
     log.info(`[Server] Shutting down (${reason})`);
     shuttingDown = true;
+    const drain = config.web.drain;
+    if (drain > 0 && running.web) {
+      log.info(
+        `[Server] Draining for ${
+          drain / 1000
+        } s (--drain): /readyz answers 503, everything else is served`,
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        stoppingNow,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, drain))),
+      ]);
+      clearTimeout(timer);
+    }
     // The web service stops last: until then its /readyz tells balancers to
     // send nothing more while the other services close.
     const web = running.web;

@@ -13,6 +13,8 @@ export interface WebConfig {
   port: number;
   /** --metrics-allow: peers that reach /metrics, /livez and /readyz without the token. */
   metricsAllow: AccessRule[];
+  /** --drain: milliseconds between the shutdown request and the services closing. */
+  drain: number;
 }
 
 /** The web rows of SERVE_SPEC's flag table. */
@@ -29,6 +31,13 @@ export const WEB_FLAGS: Record<string, FlagSpec> = {
     default: DEFAULT_METRICS_ALLOW,
     help: "Addresses/CIDR ranges that read /metrics, /livez, /readyz without the token",
   },
+  drain: {
+    type: "string",
+    value: "TIME",
+    default: "0",
+    help:
+      "On shutdown, answer /readyz with 503 this long before closing, so balancers move away first (a second signal skips it)",
+  },
 };
 
 /** Reads the web flags; throws UsageError on bad values. */
@@ -38,5 +47,6 @@ export function parseWebConfig(flags: ParsedFlags): WebConfig {
     metricsAllow: flags.check(() =>
       parseAccessList("metrics-allow", flags.string("metrics-allow"))
     ),
+    drain: flags.duration("drain"),
   };
 }

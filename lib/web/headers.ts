@@ -33,7 +33,7 @@ export function textResponse(
   extra: Record<string, string> = {},
 ): Response {
   const headers = withSecurityHeaders(new Headers(extra));
-  headers.set("content-type", "text/plain; charset=utf-8");
+  if (!headers.has("content-type")) headers.set("content-type", "text/plain; charset=utf-8");
   return new Response(text + "\n", { status, headers });
 }
 
