@@ -84,6 +84,8 @@ main { padding: 0.75rem 1rem; max-width: 72rem; margin: 0 auto; }
 .counters dt { color: var(--muted); }
 .counters dd { margin: 0; font-variant-numeric: tabular-nums; }
 .status-line { color: var(--muted); }
+.rooms-status { display: flex; flex-wrap: wrap; gap: 0.5rem 2rem; }
 .room-members h3 { font-size: 1rem; margin: 0.5rem 0 0.2rem; }
-.room-members ul { margin: 0; }
+.room-members ul { margin: 0; padding-left: 1.2rem; }
+@media (min-width: 700px) { .counters { grid-template-columns: repeat(2, max-content 1fr); } }
 `;

@@ -92,10 +92,10 @@ export const PAGE_HTML = `<!doctype html>
       <th scope="col" class="num">Connections</th></tr></thead>
     <tbody id="services"></tbody>
   </table>
+  <h2>Members by room</h2>
+  <div id="rooms-status" class="rooms-status"></div>
   <h2>Counters</h2>
   <dl id="counters" class="counters"></dl>
-  <h2>Members by room</h2>
-  <div id="rooms-status"></div>
 </section>
 </main>
 </body>

@@ -429,7 +429,7 @@ function enqueue(files) {
     bar.max = Math.max(file.size, 1);
     bar.value = 0;
     const text = el("span", "", "waiting");
-    row.appendChild(el("span", "", path));
+    row.appendChild(el("span", "", path.replace(/^\//, "")));
     row.appendChild(bar);
     row.appendChild(text);
     $("upload-list").appendChild(row);

@@ -90,7 +90,7 @@ async function logLine(page: Page, text: string): Promise<string> {
 
 async function screenshot(page: Page, name: string): Promise<void> {
   const dir = screenshotDir();
-  if (dir) await page.screenshot({ path: joinPath(dir, name) as `${string}.png` });
+  if (dir) await page.screenshot({ path: joinPath(dir, name) as `${string}.png`, fullPage: true });
 }
 
 /** The file `name` as the TCP file service gives it, through `socketkit connect download`. */
@@ -250,6 +250,14 @@ Deno.test({
       using bob = await join(server.port(CHAT), "bob");
       await bob.send("/join #games\n");
       await members(2);
+      // The members by room, from /status.
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll("#rooms-status .room-members")]
+            .map((box: { textContent: string }) => box.textContent)
+            .join("|") === "#games (1)bob|#lobby (1)ann",
+        { timeout: WAIT },
+      );
       await screenshot(page, "web-status.png");
     }),
 });
