@@ -17,7 +17,8 @@ const BARE = fileURLToPath(new URL("../bare_broadcast.ts", import.meta.url));
 const RATE = 100; // messages per second from the one sender
 const MB = 1024 * 1024;
 
-export type Kind = "chat" | "bare";
+/** "web": the chat server with members over WebSockets (the web port); the sender is on TCP. */
+export type Kind = "chat" | "bare" | "web";
 
 interface GeneratorResult {
   received: number;
@@ -145,10 +146,12 @@ async function runOn(
     const perServer = kinds.length > 1 ? 1 : receivers >= 500 ? 2 : 1;
     const processes = kinds.length * perServer;
     const sendMs = (messages / RATE) * 1000;
-    const deadlineMs = sendMs + 10_000;
+    // A join storm over WebSockets (every join is a frame to every member) takes longer.
+    const deadlineMs = sendMs + (kind === "web" ? 60_000 : 10_000);
     for (let g = 0; g < processes; g++) {
       const count = Math.floor(receivers / processes) + (g < receivers % processes ? 1 : 0);
-      const port = servers[Math.floor(g / perServer)]!.port;
+      const server = servers[Math.floor(g / perServer)]!;
+      const port = kind === "web" ? server.webPort : server.port;
       generators.push(startGenerator(kind, port, count, `m${g}x`, messages, deadlineMs));
     }
     await Promise.all(generators.map((generator) => generator.ready));
@@ -200,11 +203,13 @@ async function runOn(
 interface Child {
   child: Deno.ChildProcess;
   port: number;
+  /** The web service's port (kind "web" only). */
+  webPort: number;
   dispose(): Promise<void>;
 }
 
 async function startServer(kind: Kind, members: number, extra: string[] = []): Promise<Child> {
-  const args = kind === "chat"
+  const args = kind !== "bare"
     ? [
       "run",
       "--unstable-net",
@@ -214,9 +219,10 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
       MAIN,
       "serve",
       "--services",
-      "chat",
+      kind === "web" ? "chat,web" : "chat",
       "--chat-port",
       "0",
+      ...(kind === "web" ? ["--web-port", "0"] : []),
       "--quiet",
       "--chat-rate",
       "0",
@@ -234,10 +240,15 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
     stderr: "inherit",
   }).spawn();
   const lines = lineStream(child.stdout);
-  const pattern = kind === "chat" ? /^\[Chat Server\] Listening on .*:(\d+)$/ : /^listening (\d+)$/;
+  const pattern = kind !== "bare" ? /^\[Chat Server\] Listening on .*:(\d+)$/ : /^listening (\d+)$/;
   let port = 0;
+  let webPort = 0;
   const found = await firstMatch(lines, pattern, 15_000);
   if (found) port = Number(found[1]);
+  if (found && kind === "web") {
+    const web = await firstMatch(lines, /^\[Web Server\] Listening on .*:(\d+)$/, 15_000);
+    webPort = Number(web?.[1] ?? 0);
+  }
   const drained = drain(lines); // keep its stdout flowing for the rest of the run
   const dispose = async () => {
     try {
@@ -248,11 +259,11 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
     await child.status;
     await drained;
   };
-  if (!found) {
+  if (!found || (kind === "web" && webPort === 0)) {
     await dispose();
     throw new Error(`${kind} server did not start`);
   }
-  return { child, port, dispose };
+  return { child, port, webPort, dispose };
 }
 
 interface Generator {
@@ -319,9 +330,9 @@ function startGenerator(
 async function joinSender(kind: Kind, port: number): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conn.setNoDelay(true); // paced small lines must not wait for the previous one's ACK
-  if (kind === "chat") await conn.write(new TextEncoder().encode("sender\n"));
+  if (kind !== "bare") await conn.write(new TextEncoder().encode("sender\n"));
   const lines = lineStream(conn.readable);
-  const ready = kind === "chat" ? /^! Joined as sender\./ : /^ok$/;
+  const ready = kind !== "bare" ? /^! Joined as sender\./ : /^ok$/;
   if (!await firstMatch(lines, ready, 10_000)) throw new Error("the sender could not join");
   drain(lines);
   return conn;
