@@ -20,6 +20,25 @@ const DRAIN_POLL_MS = 5;
 // Close code for a peer that sends more than the bound while the session is busy.
 const POLICY_VIOLATION = 1008;
 
+// A room hands every member the same bytes for an event: decoded once, not once per member.
+const framesOfBytes = new WeakMap<Uint8Array, string[]>();
+const decoder = new TextDecoder();
+
+/** The lines in `bytes` (each ending in LF) as the text frames that carry them. */
+function framesOf(bytes: Uint8Array): string[] {
+  let frames = framesOfBytes.get(bytes);
+  if (frames === undefined) {
+    frames = [];
+    let start = 0;
+    for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
+      frames.push(decoder.decode(bytes.subarray(start, end)));
+      start = end + 1;
+    }
+    framesOfBytes.set(bytes, frames);
+  }
+  return frames;
+}
+
 /** Options of {@link WebSocketTransport}. */
 export interface WebSocketTransportOptions {
   /** "127.0.0.1:50412" (the peer, as the web service saw it). */
@@ -52,7 +71,6 @@ export class WebSocketTransport implements ChatTransport {
   #closed = false;
   #wake: (() => void) | null = null;
   #encoder = new TextEncoder();
-  #decoder = new TextDecoder();
 
   /** Takes a socket from Deno.upgradeWebSocket; see {@link opened} before writing. */
   constructor(socket: WebSocket, options: WebSocketTransportOptions) {
@@ -157,11 +175,9 @@ export class WebSocketTransport implements ChatTransport {
 
   async #write(bytes: Uint8Array): Promise<number> {
     const socket = this.#socket;
-    let start = 0;
-    for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
+    for (const frame of framesOf(bytes)) {
       if (socket.readyState !== WebSocket.OPEN) throw new Deno.errors.BrokenPipe("closed");
-      socket.send(this.#decoder.decode(bytes.subarray(start, end)));
-      start = end + 1;
+      socket.send(frame);
     }
     while (socket.bufferedAmount > HIGH_WATER) {
       if (socket.readyState !== WebSocket.OPEN) throw new Deno.errors.BrokenPipe("closed");
