@@ -31,6 +31,7 @@ export const ALL_PORTS_ZERO = [
   "--chat-port=0",
   "--info-port=0",
   "--file-port=0",
+  "--web-port=0",
 ];
 
 /**

@@ -14,6 +14,7 @@ import limits from "../docs/limits.md" with { type: "text" };
 import message from "../docs/message.md" with { type: "text" };
 import security from "../docs/security.md" with { type: "text" };
 import serve from "../docs/serve.md" with { type: "text" };
+import web from "../docs/web.md" with { type: "text" };
 import readme from "../README.md" with { type: "text" };
 
 /** Topic -> [one line on it, the manual's text]. */
@@ -25,6 +26,7 @@ export const TOPICS: Record<string, readonly [summary: string, text: string]> = 
   cluster: ["one chat across several instances through Redis", cluster],
   info: ["the info service, connect info, the menu", info],
   files: ["the file service, upload, download, files, wire protocol", files],
+  web: ["the web service: the page, files over HTTP, /metrics, /readyz", web],
   security: ["access lists, the token, TLS, permissions, threat notes", security],
   limits: ["every limit and timeout", limits],
   benchmarks: ["deno task bench and its results", benchmarks],

@@ -122,7 +122,8 @@ async function quickStart(): Promise<{ serve: string; clients: string[] }> {
   const readme = await Deno.readTextFile(join(ROOT, "README.md"));
   const section = readme.split(/^## Quick start$/m)[1]?.split(/^## /m)[0] ?? "";
   const commands = [...section.matchAll(/^```sh\n([^]*?)^```$/gm)]
-    .flatMap((block) => block[1]!.split("\n"))
+    // A line ending in a backslash goes on on the next, as in sh.
+    .flatMap((block) => block[1]!.replace(/\\\n\s*/g, " ").split("\n"))
     .map((line) => line.replace(/\s+# .*$/, "").trim())
     .filter((line) => line !== "");
   const [serve, ...clients] = commands;
@@ -136,6 +137,7 @@ const PORT_LABELS: Record<string, string> = {
   "--chat-port": "[Chat Server]",
   "--info-port": "[Info Server]",
   "--file-port": "[File Server]",
+  "--web-port": "[Web Server]",
 };
 
 Deno.test("docs: every command of the README's quick start runs as written", async () => {
@@ -150,7 +152,7 @@ Deno.test("docs: every command of the README's quick start runs as written", asy
     if (label) written.set(words[++i]!, label);
     else args.push(words[i]!);
   }
-  equal(written.size, 5, "the quick start shows every service on its own port");
+  equal(written.size, 6, "the quick start shows every service on its own port");
   await using server = await ServerProcess.start(args, [...written.values()]);
   const here = await Deno.makeTempDir({ prefix: "socketkit-quickstart-" });
   try {

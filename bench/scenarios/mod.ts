@@ -9,6 +9,7 @@ import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
 import { resetsBeforeAccept } from "./resets.ts";
 import { startup } from "./startup.ts";
+import { webScenario } from "./web.ts";
 
 export const SCENARIOS: Scenario[] = [
   tcpPipelined,
@@ -22,4 +23,5 @@ export const SCENARIOS: Scenario[] = [
   startup,
   idleConnections,
   resetsBeforeAccept,
+  webScenario,
 ];

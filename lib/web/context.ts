@@ -11,6 +11,7 @@ import type { TokenVerdict } from "../security/gate.ts";
 import type { WebConfig } from "./config.ts";
 import type { WebCounters } from "./metrics_counters.ts";
 import type { Sessions } from "./sessions.ts";
+import type { SmallFiles } from "./small_files.ts";
 
 /**
  * The file store, its transfer slots and byte counters: the TCP file
@@ -38,6 +39,8 @@ export interface WebShared {
   checkToken(presented: string | null, host: string): TokenVerdict;
   /** The login form's sessions. */
   sessions: Sessions;
+  /** Small stored files kept in memory for downloads. */
+  smallFiles: SmallFiles;
   /** Why the server should get no traffic now (for /readyz), or null when it is ready. */
   notReady(): string | null;
   /** /metrics: the Prometheus text exposition. */

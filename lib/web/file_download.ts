@@ -14,6 +14,7 @@ import { contentTypeFor, STORED_FILE_POLICY } from "./content_type.ts";
 import type { WebContext } from "./context.ts";
 import { withSecurityHeaders } from "./headers.ts";
 import { ifRangeHolds, noneMatchHits, parseRange } from "./range.ts";
+import { SMALL_FILE_MAX } from "./small_files.ts";
 import { claimSlot } from "./transfer_slot.ts";
 
 /** Bytes per read when the stream is read here. */
@@ -24,6 +25,62 @@ export function etagOf(entry: FileEntry): string | null {
   return entry.sha256 === null ? null : `"${entry.sha256}"`;
 }
 
+/** What a GET or HEAD asks of one file: the answer's status, headers and bytes. */
+type Plan =
+  | { done: Response }
+  | { done: null; status: number; headers: Headers; start: number; length: number; whole: boolean };
+
+/** Status and headers for `entry` as `request` asks for it (ranges, conditionals, HEAD). */
+function plan(request: Request, name: string, entry: FileEntry): Plan {
+  const etag = etagOf(entry);
+  const lastModified = new Date(entry.mtimeMs).toUTCString();
+  const headers = withSecurityHeaders(new Headers());
+  headers.set("content-security-policy", STORED_FILE_POLICY);
+  headers.set("accept-ranges", "bytes");
+  headers.set("last-modified", lastModified);
+  headers.set("cache-control", "no-cache");
+  if (etag !== null) headers.set("etag", etag);
+  if (noneMatchHits(request.headers.get("if-none-match"), etag)) {
+    return { done: new Response(null, { status: 304, headers }) };
+  }
+  headers.set("content-type", contentTypeFor(name));
+  if (new URL(request.url).searchParams.has("download")) {
+    headers.set("content-disposition", attachment(name));
+  }
+  const size = entry.size;
+  const asked = ifRangeHolds(request.headers.get("if-range"), etag, lastModified)
+    ? parseRange(request.headers.get("range"), size)
+    : null;
+  if (asked === "unsatisfiable") {
+    headers.set("content-range", `bytes */${size}`);
+    headers.delete("content-type");
+    return { done: new Response(null, { status: 416, headers }) };
+  }
+  const start = asked?.start ?? 0;
+  const length = asked === null ? size : asked.end - asked.start + 1;
+  const status = asked === null ? 200 : 206;
+  if (asked !== null) headers.set("content-range", `bytes ${start}-${asked.end}/${size}`);
+  headers.set("content-length", String(length));
+  if (request.method === "HEAD") return { done: new Response(null, { status, headers }) };
+  return { done: null, status, headers, start, length, whole: asked === null };
+}
+
+/** The answer from a small file's bytes in memory. */
+function respond(
+  request: Request,
+  name: string,
+  entry: FileEntry,
+  bytes: Uint8Array<ArrayBuffer>,
+  ctx: WebContext,
+): Response {
+  const planned = plan(request, name, entry);
+  if (planned.done !== null) return planned.done;
+  const { status, headers, start, length } = planned;
+  ctx.counters.bytesOut += length;
+  ctx.files.counters.bytesDownloaded += length;
+  return new Response(bytes.subarray(start, start + length), { status, headers });
+}
+
 /** Answers GET or HEAD of stored file `name`. Throws FileRefusal (not found, busy, ...). */
 export async function downloadResponse(
   request: Request,
@@ -31,51 +88,32 @@ export async function downloadResponse(
   ctx: WebContext,
 ): Promise<Response> {
   const { store } = ctx.files;
+  const known = store.stat(name);
+  const cached = ctx.smallFiles.get(known);
+  if (cached !== null) return respond(request, name, known, cached, ctx);
   const { file, entry } = await store.openRead(name);
   let handedOver = false;
   try {
-    const etag = etagOf(entry);
-    const lastModified = new Date(entry.mtimeMs).toUTCString();
-    const headers = withSecurityHeaders(new Headers());
-    headers.set("content-security-policy", STORED_FILE_POLICY);
-    headers.set("accept-ranges", "bytes");
-    headers.set("last-modified", lastModified);
-    headers.set("cache-control", "no-cache");
-    if (etag !== null) headers.set("etag", etag);
-    if (noneMatchHits(request.headers.get("if-none-match"), etag)) {
-      return new Response(null, { status: 304, headers });
+    if (entry.size <= SMALL_FILE_MAX && entry.sha256 !== null) {
+      // Small and known: read whole, kept for the next request, answered from memory.
+      const bytes = await readExactly(file, entry.size);
+      ctx.smallFiles.put(entry, bytes);
+      return respond(request, name, entry, bytes, ctx);
     }
-    headers.set("content-type", contentTypeFor(name));
-    if (new URL(request.url).searchParams.has("download")) {
-      headers.set("content-disposition", attachment(name));
-    }
-    const size = entry.size;
-    const asked = ifRangeHolds(request.headers.get("if-range"), etag, lastModified)
-      ? parseRange(request.headers.get("range"), size)
-      : null;
-    if (asked === "unsatisfiable") {
-      headers.set("content-range", `bytes */${size}`);
-      headers.delete("content-type");
-      return new Response(null, { status: 416, headers });
-    }
-    const start = asked?.start ?? 0;
-    const length = asked === null ? size : asked.end - asked.start + 1;
-    const status = asked === null ? 200 : 206;
-    if (asked !== null) headers.set("content-range", `bytes ${start}-${asked.end}/${size}`);
-    headers.set("content-length", String(length));
-    if (request.method === "HEAD") return new Response(null, { status, headers });
-
+    const planned = plan(request, name, entry);
+    if (planned.done !== null) return planned.done;
+    const { status, headers, start, length, whole } = planned;
     await claimSlot(ctx.files, ctx.remote.hostname, ctx.completed);
     ctx.completed.then(() => {
       ctx.counters.bytesOut += length;
       ctx.files.counters.bytesDownloaded += length;
     }, () => {});
     let body: ReadableStream<Uint8Array>;
-    if (asked === null && entry.sha256 !== null) {
+    if (whole && entry.sha256 !== null) {
       body = file.readable; // closes the file when done or cancelled
     } else {
       let hash: Hash | undefined;
-      if (asked === null) {
+      if (whole) {
         await loadHashing();
         hash = sha256();
       } else if (start > 0) {
@@ -142,6 +180,17 @@ function readStream(
       closeQuietly(file);
     },
   });
+}
+
+/** `length` bytes from where `file` stands; throws when it ends first. */
+async function readExactly(file: Deno.FsFile, length: number): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = new Uint8Array(length);
+  for (let got = 0; got < length;) {
+    const n = await file.read(bytes.subarray(got));
+    if (n === null) throw new Error("the file ended early");
+    got += n;
+  }
+  return bytes;
 }
 
 /** Content-Disposition for saving a file under its last segment (RFC 6266, UTF-8 form). */

@@ -24,6 +24,7 @@ import { newWebCounters, type WebCounters } from "./metrics_counters.ts";
 import { WEB_LABEL } from "./label.ts";
 import { route } from "./router.ts";
 import { cookieValue, SESSION_COOKIE, Sessions } from "./sessions.ts";
+import { SmallFiles } from "./small_files.ts";
 
 export { WEB_LABEL };
 
@@ -130,6 +131,7 @@ export class WebService implements Service {
       tokenRequired: deps.gate.tokenRequired,
       checkToken: (presented, host) => sources.checkToken(presented, host, WEB_LABEL),
       sessions: new Sessions(),
+      smallFiles: new SmallFiles(),
       notReady: () => notReady(sources),
       metrics: () => prometheusText(metricsSources),
       closing: closing.signal,
