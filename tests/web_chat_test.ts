@@ -7,6 +7,9 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { encode } from "../lib/base/text.ts";
 import { join, until } from "./_chat.ts";
+import { tempDirs } from "./_files.ts";
+import { TOKEN, writeSecretFile } from "./_security.ts";
+import { http } from "./_web.ts";
 import { CHAT_LABEL, startWebChat, WEB_LABEL, WsMember } from "./_web_chat.ts";
 
 Deno.test("web chat: the first frame is the name; refusals as over TCP; JSON objects from the start", async () => {
@@ -153,6 +156,51 @@ Deno.test("web chat: on shutdown a WebSocket member gets the notice and the clos
   } finally {
     await server[Symbol.asyncDispose]();
   }
+});
+
+Deno.test("web chat: with a token the upgrade needs it; a member who gave it is an operator", async () => {
+  await using dirs = await tempDirs();
+  const tokenFile = await writeSecretFile(dirs.root, "token", TOKEN);
+  await using server = await startWebChat(["--token-file", tokenFile]);
+  const port = server.port(WEB_LABEL);
+  const upgrade = {
+    connection: "Upgrade",
+    upgrade: "websocket",
+    "sec-websocket-version": "13",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+  };
+  equal((await http(`http://127.0.0.1:${port}/chat`, { headers: upgrade })).status, 401);
+  const bearer = { authorization: `Bearer ${TOKEN}` };
+  await using op = await WsMember.open(port, bearer);
+  op.send("op");
+  await op.system(/^Joined as op\./);
+  // A TCP member must AUTH first; one that did is an operator too, and /kick works on it.
+  using bob = await join(server.port(CHAT_LABEL), "bob", TOKEN);
+  op.send("/kick bob flooding");
+  await until(bob, /^! You were kicked by op: flooding$/);
+});
+
+Deno.test("web chat: without a token a WebSocket member is no operator", async () => {
+  await using server = await startWebChat();
+  using _bob = await join(server.port(CHAT_LABEL), "bob");
+  await using alice = await WsMember.join(server.port(WEB_LABEL), "alice");
+  alice.send("/kick bob");
+  await alice.system(/operator/i);
+});
+
+Deno.test("web chat: /status lists the members with their rooms, WebSocket and TCP alike", async () => {
+  await using server = await startWebChat();
+  using bob = await join(server.port(CHAT_LABEL), "bob");
+  await bob.send("/join #games\n");
+  await until(bob, /^! Joined #games\./);
+  await using _alice = await WsMember.join(server.port(WEB_LABEL), "alice");
+  const status = JSON.parse(
+    (await http(`http://127.0.0.1:${server.port(WEB_LABEL)}/status`)).text,
+  );
+  deepStrictEqual(
+    status.members.map((m: { name: string; room: string }) => [m.name, m.room]),
+    [["bob", "#games"], ["alice", "#lobby"]],
+  );
 });
 
 /** A client text frame (masked, as RFC 6455 requires of a client), payload under 126 bytes. */

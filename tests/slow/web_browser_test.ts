@@ -151,7 +151,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "web page: uploads by the file input and by a drop reach 100 %, same bytes over TCP; a download",
+  name:
+    "web page: uploads by the file input and by a drop reach 100 %, same bytes over TCP; a download",
   ignore: skip !== null,
   fn: () =>
     withPage(async (f) => {
