@@ -157,6 +157,9 @@ async function runOn(
     await Promise.all(generators.map((generator) => generator.ready));
     sender = await joinSender(kind, servers[0]!.port);
     const pids = [...servers.map((server) => server.child.pid), ...(redis ? [redis.pid] : [])];
+    // Every join was a line to every member already in: let the servers finish sending those
+    // (a WebSocket member gets each as a frame of its own) before the measured part starts.
+    await settle(pids);
     const cpuBefore = await Promise.all(pids.map(cpuMs));
 
     const sendStart = performance.timeOrigin + performance.now();
@@ -347,6 +350,18 @@ async function sendPaced(conn: Deno.TcpConn, messages: number): Promise<void> {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const now = performance.timeOrigin + performance.now();
     await conn.write(encoder.encode(`t=${now.toFixed(3)} seq=${i} the quick brown fox\n`));
+  }
+}
+
+/** Waits (at most 60 s) until the processes use under 10 % of a core over 250 ms. */
+async function settle(pids: number[]): Promise<void> {
+  const total = async () => (await Promise.all(pids.map(cpuMs))).reduce((a, b) => a + b, 0);
+  let before = await total();
+  for (let i = 0; i < 240; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await total();
+    if (now - before < 25) return;
+    before = now;
   }
 }
 

@@ -6,6 +6,7 @@
  * one session and one hub.
  */
 import type { Writer } from "../../base/io.ts";
+import type { SyncWriter } from "./outbox.ts";
 import { LineSplitter } from "../../net/line_splitter.ts";
 import type { LineHandler } from "../../net/line_splitter.ts";
 import type { IdleRule, TrackedConn } from "../../net/tracked_conn.ts";
@@ -30,7 +31,7 @@ export interface ChatTransport {
    * resolves when the bytes are on their way (so a peer that does not read
    * fills the Outbox, and the slow-member rule applies).
    */
-  readonly writer: Writer;
+  readonly writer: Writer | SyncWriter;
   /**
    * Waits for input and hands each complete line (or overflow) to `handler`.
    * Returns false at the end of input (after the last line, even one without

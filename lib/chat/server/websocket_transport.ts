@@ -8,7 +8,7 @@
  * Frames that arrive while the session is busy (a cluster step) wait here,
  * up to a bound; a peer that floods past it is closed.
  */
-import type { Writer } from "../../base/io.ts";
+import type { SyncWriter } from "./outbox.ts";
 import type { LineHandler } from "../../net/line_splitter.ts";
 import type { IdleRule } from "../../net/tracked_conn.ts";
 import type { ChatTransport } from "./transport.ts";
@@ -56,7 +56,7 @@ export class WebSocketTransport implements ChatTransport {
   readonly peer: string;
   readonly authenticated: boolean;
   readonly jsonOnly = true;
-  readonly writer: Writer;
+  readonly writer: SyncWriter;
   #socket: WebSocket;
   #maxLine: number;
   #now: () => number;
@@ -84,7 +84,10 @@ export class WebSocketTransport implements ChatTransport {
     socket.addEventListener("message", (event) => this.#onFrame(event.data));
     socket.addEventListener("close", () => this.#end());
     socket.addEventListener("error", () => this.#end());
-    this.writer = { write: (bytes) => this.#write(bytes) };
+    this.writer = {
+      write: (bytes) => this.#write(bytes),
+      tryWrite: (bytes) => this.#tryWrite(bytes),
+    };
   }
 
   /** Resolves true once the socket is open, false if it closed first. */
@@ -171,6 +174,14 @@ export class WebSocketTransport implements ChatTransport {
     const wake = this.#wake;
     this.#wake = null;
     wake?.();
+  }
+
+  /** Sends now if the socket is open and holds little; else sends nothing. */
+  #tryWrite(bytes: Uint8Array): boolean {
+    const socket = this.#socket;
+    if (socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > HIGH_WATER) return false;
+    for (const frame of framesOf(bytes)) socket.send(frame);
+    return true;
   }
 
   async #write(bytes: Uint8Array): Promise<number> {
