@@ -8,6 +8,7 @@
  */
 import type { Hash } from "node:crypto";
 import { closeQuietly } from "../base/io.ts";
+import { join } from "../base/path.ts";
 import { loadHashing, sha256 } from "../files/hashing.ts";
 import type { FileEntry } from "../files/protocol.ts";
 import { contentTypeFor, STORED_FILE_POLICY } from "./content_type.ts";
@@ -88,16 +89,16 @@ export async function downloadResponse(
   ctx: WebContext,
 ): Promise<Response> {
   const { store } = ctx.files;
-  const known = store.stat(name);
-  const cached = ctx.smallFiles.get(known);
-  if (cached !== null) return respond(request, name, known, cached, ctx);
+  const kept = ctx.smallFiles.get(name);
+  if (kept !== null) return respond(request, name, kept.entry, kept.bytes, ctx);
   const { file, entry } = await store.openRead(name);
   let handedOver = false;
   try {
     if (entry.size <= SMALL_FILE_MAX && entry.sha256 !== null) {
       // Small and known: read whole, kept for the next request, answered from memory.
       const bytes = await readExactly(file, entry.size);
-      ctx.smallFiles.put(entry, bytes);
+      const path = join(store.dir, ...name.split("/"));
+      ctx.smallFiles.put(path, entry, bytes, file.statSync());
       return respond(request, name, entry, bytes, ctx);
     }
     const planned = plan(request, name, entry);
