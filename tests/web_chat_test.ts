@@ -10,6 +10,8 @@ import { join, until } from "./_chat.ts";
 import { tempDirs } from "./_files.ts";
 import { TOKEN, writeSecretFile } from "./_security.ts";
 import { http } from "./_web.ts";
+import { FAST_WAITS } from "./_cluster.ts";
+import { REDIS_MISSING, RedisServer } from "./_redis.ts";
 import { CHAT_LABEL, startWebChat, WEB_LABEL, WsMember } from "./_web_chat.ts";
 
 Deno.test("web chat: the first frame is the name; refusals as over TCP; JSON objects from the start", async () => {
@@ -201,6 +203,27 @@ Deno.test("web chat: /status lists the members with their rooms, WebSocket and T
     status.members.map((m: { name: string; room: string }) => [m.name, m.room]),
     [["bob", "#games"], ["alice", "#lobby"]],
   );
+});
+
+Deno.test({
+  name: "web chat: with --redis a WebSocket member's name is unique across instances; lines cross",
+  ignore: REDIS_MISSING !== null,
+  fn: async () => {
+    await using redis = await RedisServer.start();
+    await using a = await startWebChat(["--redis", redis.url], { clusterWaits: FAST_WAITS });
+    await using b = await startWebChat(["--redis", redis.url], { clusterWaits: FAST_WAITS });
+    using bob = await join(a.port(CHAT_LABEL), "bob");
+    await using ws = await WsMember.open(b.port(WEB_LABEL));
+    ws.send("Bob");
+    await ws.system(/^The name "Bob" is taken\. Enter your name:$/);
+    ws.send("alice");
+    await ws.system(/^Joined as alice\./);
+    ws.send("over the cluster");
+    await until(bob, /alice: over the cluster$/);
+    await bob.send("and back\n");
+    const back = await ws.next((o) => o.type === "message" && o.text === "and back");
+    equal(back.from, "bob");
+  },
 });
 
 /** A client text frame (masked, as RFC 6455 requires of a client), payload under 126 bytes. */
