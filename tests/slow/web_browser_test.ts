@@ -263,6 +263,25 @@ Deno.test({
     }),
 });
 
+Deno.test({
+  name: "web page: on a phone-sized screen no view scrolls sideways",
+  ignore: skip !== null,
+  fn: () =>
+    withPage(async ({ page }) => {
+      await page.setViewport({ width: 360, height: 640, isMobile: true, hasTouch: true });
+      await joinChat(page, "phone");
+      for (const view of ["chat", "files", "status"]) {
+        await page.click(`#tab-${view}`);
+        await page.waitForSelector(`#view-${view}:not(.hidden)`);
+        const [scroll, client] = await page.evaluate(() => [
+          document.documentElement.scrollWidth,
+          document.documentElement.clientWidth,
+        ]);
+        ok(scroll <= client, `${view}: ${scroll} px wide in ${client}`);
+      }
+    }),
+});
+
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new Uint8Array(bytes));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
