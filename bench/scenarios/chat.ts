@@ -14,11 +14,15 @@ import type { Measurement, Scenario, ScenarioOptions } from "../scenario.ts";
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const GENERATOR = fileURLToPath(new URL("../chat_members.ts", import.meta.url));
 const BARE = fileURLToPath(new URL("../bare_broadcast.ts", import.meta.url));
+const BARE_WS = fileURLToPath(new URL("../bare_broadcast_ws.ts", import.meta.url));
 const RATE = 100; // messages per second from the one sender
 const MB = 1024 * 1024;
 
-/** "web": the chat server with members over WebSockets (the web port); the sender is on TCP. */
-export type Kind = "chat" | "bare" | "web";
+/**
+ * "web": the chat server with members over WebSockets (the web port); the sender is on TCP.
+ * "bare-web": bench/bare_broadcast_ws.ts, the same shape with nothing but Deno's WebSocket.
+ */
+export type Kind = "chat" | "bare" | "web" | "bare-web";
 
 interface GeneratorResult {
   received: number;
@@ -147,12 +151,13 @@ async function runOn(
     const processes = kinds.length * perServer;
     const sendMs = (messages / RATE) * 1000;
     // A join storm over WebSockets (every join is a frame to every member) takes longer.
-    const deadlineMs = sendMs + (kind === "web" ? 60_000 : 10_000);
+    const deadlineMs = sendMs + (kind === "web" || kind === "bare-web" ? 60_000 : 10_000);
     for (let g = 0; g < processes; g++) {
       const count = Math.floor(receivers / processes) + (g < receivers % processes ? 1 : 0);
       const server = servers[Math.floor(g / perServer)]!;
-      const port = kind === "web" ? server.webPort : server.port;
-      generators.push(startGenerator(kind, port, count, `m${g}x`, messages, deadlineMs));
+      const port = kind === "web" || kind === "bare-web" ? server.webPort : server.port;
+      const mode = kind === "bare-web" ? "web" : kind;
+      generators.push(startGenerator(mode, port, count, `m${g}x`, messages, deadlineMs));
     }
     await Promise.all(generators.map((generator) => generator.ready));
     sender = await joinSender(kind, servers[0]!.port);
@@ -212,7 +217,7 @@ interface Child {
 }
 
 async function startServer(kind: Kind, members: number, extra: string[] = []): Promise<Child> {
-  const args = kind !== "bare"
+  const args = kind === "chat" || kind === "web"
     ? [
       "run",
       "--unstable-net",
@@ -235,7 +240,7 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
       String(members + 10),
       ...extra,
     ]
-    : ["run", "--allow-net", BARE];
+    : ["run", "--allow-net", kind === "bare" ? BARE : BARE_WS];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     stdin: "null",
@@ -243,13 +248,16 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
     stderr: "inherit",
   }).spawn();
   const lines = lineStream(child.stdout);
-  const pattern = kind !== "bare" ? /^\[Chat Server\] Listening on .*:(\d+)$/ : /^listening (\d+)$/;
+  const pattern = kind === "chat" || kind === "web"
+    ? /^\[Chat Server\] Listening on .*:(\d+)$/
+    : /^listening (\d+)$/;
   let port = 0;
   let webPort = 0;
   const found = await firstMatch(lines, pattern, 15_000);
   if (found) port = Number(found[1]);
-  if (found && kind === "web") {
-    const web = await firstMatch(lines, /^\[Web Server\] Listening on .*:(\d+)$/, 15_000);
+  if (found && (kind === "web" || kind === "bare-web")) {
+    const webLine = kind === "web" ? /^\[Web Server\] Listening on .*:(\d+)$/ : /^web (\d+)$/;
+    const web = await firstMatch(lines, webLine, 15_000);
     webPort = Number(web?.[1] ?? 0);
   }
   const drained = drain(lines); // keep its stdout flowing for the rest of the run
@@ -262,7 +270,7 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
     await child.status;
     await drained;
   };
-  if (!found || (kind === "web" && webPort === 0)) {
+  if (!found || ((kind === "web" || kind === "bare-web") && webPort === 0)) {
     await dispose();
     throw new Error(`${kind} server did not start`);
   }
@@ -333,9 +341,10 @@ function startGenerator(
 async function joinSender(kind: Kind, port: number): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conn.setNoDelay(true); // paced small lines must not wait for the previous one's ACK
-  if (kind !== "bare") await conn.write(new TextEncoder().encode("sender\n"));
+  const chat = kind === "chat" || kind === "web";
+  if (chat) await conn.write(new TextEncoder().encode("sender\n"));
   const lines = lineStream(conn.readable);
-  const ready = kind !== "bare" ? /^! Joined as sender\./ : /^ok$/;
+  const ready = chat ? /^! Joined as sender\./ : /^ok$/;
   if (!await firstMatch(lines, ready, 10_000)) throw new Error("the sender could not join");
   drain(lines);
   return conn;

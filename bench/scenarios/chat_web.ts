@@ -3,7 +3,9 @@
  * against 1,000 members over TCP, in the same run: the same server program,
  * the same paced sender (a TCP member), the same generator processes. The
  * figures are the WebSocket run's, the baseline the TCP run's; the order
- * alternates by repetition so a drift in load favours neither.
+ * alternates by repetition so a drift in load favours neither. A third run,
+ * bench/bare_broadcast_ws.ts (nothing but Deno's WebSocket), shows how much
+ * of the cost is Deno's own send path.
  */
 import type { Measurement, Scenario, ScenarioOptions } from "../scenario.ts";
 import { runOnce, type RunResult } from "./chat.ts";
@@ -24,11 +26,14 @@ export const chatWebScenario: Scenario = {
       tcp = await runOnce("chat", MEMBERS, messages);
       web = await runOnce("web", MEMBERS, messages);
     }
+    const bare = await runOnce("bare-web", MEMBERS, messages);
     const note = (run: RunResult, of: string) =>
       `${of}: ${run.received}/${run.expected} delivered, server CPU ${
         run.serverCpuPercent.toFixed(0)
       }%, generator CPU ${run.generatorCpuPercent.toFixed(0)}%`;
-    const notes = `${note(web, "WebSocket")}; ${note(tcp, "TCP")}`;
+    const notes = `${note(web, "WebSocket")}; ${note(tcp, "TCP")}; ${
+      note(bare, "bare Deno WebSocket")
+    }`;
     return [
       {
         figure: `delivered, ${MEMBERS} WebSocket members`,
@@ -59,6 +64,20 @@ export const chatWebScenario: Scenario = {
         unit: "us",
         value: web.cpuPerDeliveryUs,
         baseline: tcp.cpuPerDeliveryUs,
+        better: "lower",
+      },
+      {
+        figure: `p99 latency, bare Deno WebSocket broadcast (baseline: chat over WebSocket)`,
+        unit: "ms",
+        value: bare.p99,
+        baseline: web.p99,
+        better: "lower",
+      },
+      {
+        figure: `CPU per delivery, bare Deno WebSocket broadcast (baseline: chat over WebSocket)`,
+        unit: "us",
+        value: bare.cpuPerDeliveryUs,
+        baseline: web.cpuPerDeliveryUs,
         better: "lower",
       },
       {
