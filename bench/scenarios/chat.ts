@@ -113,9 +113,17 @@ export const chatScenario: Scenario = {
   },
 };
 
-/** One server, its members in generator processes, one paced sender. */
-export function runOnce(kind: Kind, members: number, messages: number): Promise<RunResult> {
-  return runOn([kind], members, messages);
+/**
+ * One server, its members in generator processes (`processes`; default one,
+ * two from 500 members), one paced sender.
+ */
+export function runOnce(
+  kind: Kind,
+  members: number,
+  messages: number,
+  processes?: number,
+): Promise<RunResult> {
+  return runOn([kind], members, messages, undefined, processes);
 }
 
 /**
@@ -137,6 +145,7 @@ async function runOn(
   members: number,
   messages: number,
   redis?: { url: string; pid: number },
+  generatorProcesses?: number,
 ): Promise<RunResult> {
   const servers: Child[] = [];
   const generators: Generator[] = [];
@@ -147,7 +156,7 @@ async function runOn(
     }
     const kind = kinds[0]!;
     const receivers = members - 1;
-    const perServer = kinds.length > 1 ? 1 : receivers >= 500 ? 2 : 1;
+    const perServer = kinds.length > 1 ? 1 : generatorProcesses ?? (receivers >= 500 ? 2 : 1);
     const processes = kinds.length * perServer;
     const sendMs = (messages / RATE) * 1000;
     // A join storm over WebSockets (every join is a frame to every member) takes longer.
