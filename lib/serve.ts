@@ -439,7 +439,8 @@ export interface SizedConnections {
  * descriptors fails every service at once, not only the one that took them.
  */
 export function sizeConnections(config: ServeConfig, fd: FdLimit): SizedConnections {
-  const tcpNames: ServiceName[] = ["message", "chat", "files", "web"];
+  // Not the web service: Deno.serve hands it requests, so --max-conns cannot cap its connections.
+  const tcpNames: ServiceName[] = ["message", "chat", "files"];
   const plan: FdPlan = {
     services: config.services.length,
     tcpServices: config.services.filter((name) => tcpNames.includes(name)).length,

@@ -195,3 +195,26 @@ Deno.test({
     equal((await http(`${webBase(strict)}/readyz`)).status, 200);
   },
 });
+
+Deno.test("web ops: past --max-conns requests being answered get 503 with Retry-After; the probes still answer", async () => {
+  await using dirs = await tempDirs();
+  await using server = await InProcessServer.start(
+    ["--services", "web", "--files-dir", dirs.files, "--max-conns", "1"],
+    [WEB_LABEL],
+  );
+  const port = server.port(WEB_LABEL);
+  // An upload whose body never ends holds the one place.
+  using held = await Deno.connect({ hostname: "127.0.0.1", port });
+  await held.write(
+    new TextEncoder().encode(
+      "PUT /files/slow.bin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    ),
+  );
+  await server.waitFor(/Receiving "slow\.bin"/);
+  const busy = await http(`${webBase(server)}/status`);
+  equal(busy.status, 503);
+  equal(busy.headers.get("retry-after"), "1");
+  match(busy.text, /busy/);
+  equal((await http(`${webBase(server)}/livez`)).status, 200);
+  equal((await http(`${webBase(server)}/readyz`)).status, 200);
+});

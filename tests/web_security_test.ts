@@ -205,3 +205,38 @@ Deno.test("web security: over TLS the login cookie is Secure", async () => {
     await Deno.remove(certs.dir, { recursive: true });
   }
 });
+
+Deno.test("web security: a new certificate on reload (SIGHUP) is served to new HTTPS clients", async () => {
+  const certs = await makeTestCerts();
+  if (certs === null) return;
+  try {
+    await using dirs = await tempDirs();
+    const certFile = `${dirs.root}/cert.pem`;
+    const keyFile = `${dirs.root}/key.pem`;
+    await Deno.copyFile(certs.cert, certFile);
+    await Deno.copyFile(certs.key, keyFile);
+    await using server = await startWeb(
+      ["--files-dir", dirs.files, "--tls-cert", certFile, "--tls-key", keyFile],
+      "web",
+    );
+    const url = `https://127.0.0.1:${server.port("[Web Server]")}/livez`;
+    equal((await curl("--cacert", certs.ca, url)).text, "ok\n");
+    await Deno.copyFile(certs.otherCert, certFile);
+    await Deno.copyFile(certs.otherKey, keyFile);
+    server.reload();
+    await server.waitFor(/SIGHUP: new TLS certificate/);
+    const after = await curl("--cacert", certs.ca, url);
+    notEqual(after.code, 0, "the new certificate is for another name");
+    match(after.stderr, /certificate|SSL/i);
+    const named = await curl(
+      "--cacert",
+      certs.ca,
+      "--resolve",
+      `other.example:${server.port("[Web Server]")}:127.0.0.1`,
+      url.replace("127.0.0.1", "other.example"),
+    );
+    equal(named.text, "ok\n", named.stderr);
+  } finally {
+    await Deno.remove(certs.dir, { recursive: true });
+  }
+});

@@ -47,6 +47,12 @@ export interface WebShared {
   metrics(): string;
   /** Aborted when the web service stops: long-lived responses (WebSockets) end. */
   closing: AbortSignal;
+  /**
+   * Counts a long-lived connection (an upgraded WebSocket, whose request is
+   * done once the 101 is sent) against --max-conns until the returned
+   * function is called (once; more calls do nothing).
+   */
+  hold(): () => void;
 }
 
 /** What one request's handler is handed. */

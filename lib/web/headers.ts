@@ -17,12 +17,17 @@ export const CONTENT_SECURITY_POLICY = [
   "form-action 'self'",
 ].join("; ");
 
+/** The security headers every response carries, as name-value pairs. */
+export const SECURITY_HEADERS: readonly [string, string][] = [
+  ["content-security-policy", CONTENT_SECURITY_POLICY],
+  ["x-content-type-options", "nosniff"],
+  ["referrer-policy", "no-referrer"],
+  ["x-frame-options", "DENY"],
+];
+
 /** Adds the security headers to `headers` (in place) and returns it. */
 export function withSecurityHeaders(headers: Headers): Headers {
-  headers.set("content-security-policy", CONTENT_SECURITY_POLICY);
-  headers.set("x-content-type-options", "nosniff");
-  headers.set("referrer-policy", "no-referrer");
-  headers.set("x-frame-options", "DENY");
+  for (const [name, value] of SECURITY_HEADERS) headers.set(name, value);
   return headers;
 }
 

@@ -20,7 +20,7 @@ import type { WebConfig } from "./config.ts";
 import type { WebContext, WebFiles, WebShared } from "./context.ts";
 import { textResponse } from "./headers.ts";
 import { type MetricsSources, prometheusText } from "./metrics.ts";
-import { newWebCounters, type WebCounters } from "./metrics_counters.ts";
+import { newWebCounters } from "./metrics_counters.ts";
 import { WEB_LABEL } from "./label.ts";
 import { route } from "./router.ts";
 import { cookieValue, SESSION_COOKIE, Sessions } from "./sessions.ts";
@@ -57,12 +57,10 @@ export class WebService implements Service {
   #shared: WebShared;
   #closing = new AbortController();
   #deps: ServiceDeps;
-  #config: WebConfig;
   #handler: Deno.ServeHandler<Deno.NetAddr>;
   #stopping: Promise<void> | null = null;
 
   private constructor(config: WebConfig, deps: ServiceDeps, shared: WebShared) {
-    this.#config = config;
     this.#deps = deps;
     this.#shared = shared;
     this.#handler = (request, info) => this.#handle(request, info);
@@ -135,6 +133,14 @@ export class WebService implements Service {
       notReady: () => notReady(sources),
       metrics: () => prometheusText(metricsSources),
       closing: closing.signal,
+      hold: () => {
+        counters.inFlight++;
+        let held = true;
+        return () => {
+          if (held) counters.inFlight--;
+          held = false;
+        };
+      },
     };
     const service = new WebService(config, deps, shared);
     service.#closing = closing;
@@ -148,11 +154,6 @@ export class WebService implements Service {
       text: `web: ${c.requests} requests, ${c.bytesIn} bytes in, ${c.bytesOut} bytes out`,
       json: { requests: c.requests, bytesIn: c.bytesIn, bytesOut: c.bytesOut },
     };
-  }
-
-  /** The counters /metrics shows for this service. */
-  get counters(): WebCounters {
-    return this.#shared.counters;
   }
 
   stop(): Promise<void> {
@@ -211,7 +212,8 @@ export class WebService implements Service {
       return textResponse(403, "Forbidden", { connection: "close" });
     }
     const max = this.#deps.tcp.maxConnections;
-    if (counters.inFlight >= max) {
+    // Probes pass a full server: a busy instance is alive, and /readyz says why it is not ready.
+    if (counters.inFlight >= max && !OPERATOR_PATHS.has(pathOf(request.url))) {
       counters.refusedBusy++;
       return textResponse(503, `The server is busy (${max} requests); try again later`, {
         "retry-after": "1",
@@ -231,6 +233,17 @@ export class WebService implements Service {
     };
     return await route(request, ctx);
   }
+}
+
+/** Paths answered even when --max-conns requests are being answered. */
+const OPERATOR_PATHS = new Set(["/livez", "/readyz", "/metrics"]);
+
+/** The path of an absolute URL, without parsing all of it. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const end = url.slice(start).search(/[?#]/);
+  return end < 0 ? url.slice(start) : url.slice(start, start + end);
 }
 
 /** The request carries the token: a Bearer header, or a live login cookie. */
