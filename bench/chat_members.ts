@@ -6,7 +6,9 @@
  *   deno run --allow-net chat_members.ts MODE PORT COUNT PREFIX EXPECT DEADLINE_MS
  *
  * MODE "chat" joins through the socketkit chat handshake (names PREFIX0..);
- * MODE "bare" waits for the bare broadcast server's "ok" line. Prints "ready"
+ * MODE "bare" waits for the bare broadcast server's "ok" line; MODE "web" joins
+ * over a WebSocket (ws://127.0.0.1:PORT/chat, PORT the web port), one JSON
+ * object per frame. Prints "ready"
  * once every member is in, then ends when each member has received EXPECT
  * timestamped lines, when stdin says "stop" or closes, or after DEADLINE_MS.
  */
@@ -28,10 +30,48 @@ let lastAt = 0;
 let done = 0;
 let finish!: () => void;
 const finished = new Promise<void>((resolve) => (finish = resolve));
-const conns: Deno.TcpConn[] = [];
+const conns: { close(): void }[] = [];
+
+/** Counts one timestamped line that arrived at `now`. */
+function arrived(line: string, now: number): boolean {
+  const at = line.indexOf("t=");
+  if (at < 0) return false;
+  const sent = Number(line.slice(at + 2, line.indexOf(" ", at)));
+  histogram.add(now - sent);
+  received++;
+  if (now < firstAt) firstAt = now;
+  if (now > lastAt) lastAt = now;
+  return true;
+}
+
+/** One member over a WebSocket: the first frame is its name; each frame in is one JSON object. */
+function wsMember(index: number, joined: () => void): Promise<void> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+  conns.push(socket);
+  let mine = 0;
+  let isIn = false;
+  socket.onopen = () => socket.send(`${prefix}${index}`);
+  socket.onmessage = (event) => {
+    const now = performance.timeOrigin + performance.now();
+    const frame = String(event.data);
+    if (!isIn) {
+      if (frame.includes('"text":"Joined as ')) {
+        isIn = true;
+        joined();
+      }
+      return;
+    }
+    if (arrived(frame, now) && ++mine === expect && ++done === count) finish();
+  };
+  return new Promise((resolve) => {
+    socket.onclose = () => resolve();
+    socket.onerror = () => resolve();
+  });
+}
 
 /** One member: reads until closed; resolves `joined` on its welcome/join line. */
 async function member(index: number, joined: () => void): Promise<void> {
+  if (mode === "web") return await wsMember(index, joined);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conns.push(conn);
   if (mode === "chat") await conn.write(encoder.encode(`${prefix}${index}\n`));
@@ -59,14 +99,7 @@ async function member(index: number, joined: () => void): Promise<void> {
         }
         continue;
       }
-      const at = line.indexOf("t=");
-      if (at < 0) continue;
-      const sent = Number(line.slice(at + 2, line.indexOf(" ", at)));
-      histogram.add(now - sent);
-      received++;
-      if (now < firstAt) firstAt = now;
-      if (now > lastAt) lastAt = now;
-      if (++mine === expect && ++done === count) finish();
+      if (arrived(line, now) && ++mine === expect && ++done === count) finish();
     }
   }
 }

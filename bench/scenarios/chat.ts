@@ -14,10 +14,15 @@ import type { Measurement, Scenario, ScenarioOptions } from "../scenario.ts";
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const GENERATOR = fileURLToPath(new URL("../chat_members.ts", import.meta.url));
 const BARE = fileURLToPath(new URL("../bare_broadcast.ts", import.meta.url));
+const BARE_WS = fileURLToPath(new URL("../bare_broadcast_ws.ts", import.meta.url));
 const RATE = 100; // messages per second from the one sender
 const MB = 1024 * 1024;
 
-export type Kind = "chat" | "bare";
+/**
+ * "web": the chat server with members over WebSockets (the web port); the sender is on TCP.
+ * "bare-web": bench/bare_broadcast_ws.ts, the same shape with nothing but Deno's WebSocket.
+ */
+export type Kind = "chat" | "bare" | "web" | "bare-web";
 
 interface GeneratorResult {
   received: number;
@@ -108,9 +113,17 @@ export const chatScenario: Scenario = {
   },
 };
 
-/** One server, its members in generator processes, one paced sender. */
-export function runOnce(kind: Kind, members: number, messages: number): Promise<RunResult> {
-  return runOn([kind], members, messages);
+/**
+ * One server, its members in generator processes (`processes`; default one,
+ * two from 500 members), one paced sender.
+ */
+export function runOnce(
+  kind: Kind,
+  members: number,
+  messages: number,
+  processes?: number,
+): Promise<RunResult> {
+  return runOn([kind], members, messages, undefined, processes);
 }
 
 /**
@@ -132,6 +145,7 @@ async function runOn(
   members: number,
   messages: number,
   redis?: { url: string; pid: number },
+  generatorProcesses?: number,
 ): Promise<RunResult> {
   const servers: Child[] = [];
   const generators: Generator[] = [];
@@ -142,18 +156,24 @@ async function runOn(
     }
     const kind = kinds[0]!;
     const receivers = members - 1;
-    const perServer = kinds.length > 1 ? 1 : receivers >= 500 ? 2 : 1;
+    const perServer = kinds.length > 1 ? 1 : generatorProcesses ?? (receivers >= 500 ? 2 : 1);
     const processes = kinds.length * perServer;
     const sendMs = (messages / RATE) * 1000;
-    const deadlineMs = sendMs + 10_000;
+    // A join storm over WebSockets (every join is a frame to every member) takes longer.
+    const deadlineMs = sendMs + (kind === "web" || kind === "bare-web" ? 60_000 : 10_000);
     for (let g = 0; g < processes; g++) {
       const count = Math.floor(receivers / processes) + (g < receivers % processes ? 1 : 0);
-      const port = servers[Math.floor(g / perServer)]!.port;
-      generators.push(startGenerator(kind, port, count, `m${g}x`, messages, deadlineMs));
+      const server = servers[Math.floor(g / perServer)]!;
+      const port = kind === "web" || kind === "bare-web" ? server.webPort : server.port;
+      const mode = kind === "bare-web" ? "web" : kind;
+      generators.push(startGenerator(mode, port, count, `m${g}x`, messages, deadlineMs));
     }
     await Promise.all(generators.map((generator) => generator.ready));
     sender = await joinSender(kind, servers[0]!.port);
     const pids = [...servers.map((server) => server.child.pid), ...(redis ? [redis.pid] : [])];
+    // Every join was a line to every member already in: let the servers finish sending those
+    // (a WebSocket member gets each as a frame of its own) before the measured part starts.
+    await settle(pids);
     const cpuBefore = await Promise.all(pids.map(cpuMs));
 
     const sendStart = performance.timeOrigin + performance.now();
@@ -200,11 +220,13 @@ async function runOn(
 interface Child {
   child: Deno.ChildProcess;
   port: number;
+  /** The web service's port (kind "web" only). */
+  webPort: number;
   dispose(): Promise<void>;
 }
 
 async function startServer(kind: Kind, members: number, extra: string[] = []): Promise<Child> {
-  const args = kind === "chat"
+  const args = kind === "chat" || kind === "web"
     ? [
       "run",
       "--unstable-net",
@@ -214,9 +236,10 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
       MAIN,
       "serve",
       "--services",
-      "chat",
+      kind === "web" ? "chat,web" : "chat",
       "--chat-port",
       "0",
+      ...(kind === "web" ? ["--web-port", "0"] : []),
       "--quiet",
       "--chat-rate",
       "0",
@@ -226,7 +249,7 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
       String(members + 10),
       ...extra,
     ]
-    : ["run", "--allow-net", BARE];
+    : ["run", "--allow-net", kind === "bare" ? BARE : BARE_WS];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     stdin: "null",
@@ -234,10 +257,18 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
     stderr: "inherit",
   }).spawn();
   const lines = lineStream(child.stdout);
-  const pattern = kind === "chat" ? /^\[Chat Server\] Listening on .*:(\d+)$/ : /^listening (\d+)$/;
+  const pattern = kind === "chat" || kind === "web"
+    ? /^\[Chat Server\] Listening on .*:(\d+)$/
+    : /^listening (\d+)$/;
   let port = 0;
+  let webPort = 0;
   const found = await firstMatch(lines, pattern, 15_000);
   if (found) port = Number(found[1]);
+  if (found && (kind === "web" || kind === "bare-web")) {
+    const webLine = kind === "web" ? /^\[Web Server\] Listening on .*:(\d+)$/ : /^web (\d+)$/;
+    const web = await firstMatch(lines, webLine, 15_000);
+    webPort = Number(web?.[1] ?? 0);
+  }
   const drained = drain(lines); // keep its stdout flowing for the rest of the run
   const dispose = async () => {
     try {
@@ -248,11 +279,11 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
     await child.status;
     await drained;
   };
-  if (!found) {
+  if (!found || ((kind === "web" || kind === "bare-web") && webPort === 0)) {
     await dispose();
     throw new Error(`${kind} server did not start`);
   }
-  return { child, port, dispose };
+  return { child, port, webPort, dispose };
 }
 
 interface Generator {
@@ -319,9 +350,10 @@ function startGenerator(
 async function joinSender(kind: Kind, port: number): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conn.setNoDelay(true); // paced small lines must not wait for the previous one's ACK
-  if (kind === "chat") await conn.write(new TextEncoder().encode("sender\n"));
+  const chat = kind === "chat" || kind === "web";
+  if (chat) await conn.write(new TextEncoder().encode("sender\n"));
   const lines = lineStream(conn.readable);
-  const ready = kind === "chat" ? /^! Joined as sender\./ : /^ok$/;
+  const ready = chat ? /^! Joined as sender\./ : /^ok$/;
   if (!await firstMatch(lines, ready, 10_000)) throw new Error("the sender could not join");
   drain(lines);
   return conn;
@@ -336,6 +368,18 @@ async function sendPaced(conn: Deno.TcpConn, messages: number): Promise<void> {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const now = performance.timeOrigin + performance.now();
     await conn.write(encoder.encode(`t=${now.toFixed(3)} seq=${i} the quick brown fox\n`));
+  }
+}
+
+/** Waits (at most 60 s) until the processes use under 10 % of a core over 250 ms. */
+async function settle(pids: number[]): Promise<void> {
+  const total = async () => (await Promise.all(pids.map(cpuMs))).reduce((a, b) => a + b, 0);
+  let before = await total();
+  for (let i = 0; i < 240; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await total();
+    if (now - before < 25) return;
+    before = now;
   }
 }
 

@@ -2,6 +2,7 @@
 import type { Scenario } from "../scenario.ts";
 import { chatScenario } from "./chat.ts";
 import { chatClusterScenario } from "./chat_cluster.ts";
+import { chatWebScenario } from "./chat_web.ts";
 import { filesScenario } from "./files.ts";
 import { filesManyScenario } from "./files_many.ts";
 import { idleConnections } from "./idle.ts";
@@ -16,6 +17,7 @@ export const SCENARIOS: Scenario[] = [
   udpMessage,
   chatScenario,
   chatClusterScenario,
+  chatWebScenario,
   filesScenario,
   filesManyScenario,
   startup,

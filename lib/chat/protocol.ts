@@ -197,6 +197,8 @@ export function nameTakenElsewhereLine(name: string, kept: boolean): string {
 export const JSON_ON_LINE =
   "! JSON mode on: one JSON object per line from now on; /json off for text";
 export const JSON_OFF_LINE = "! JSON mode off";
+/** The answer to `/json off` over a WebSocket, which carries JSON objects only. */
+export const JSON_ONLY_LINE = "! A WebSocket member gets JSON objects only";
 export const ECHO_ON_LINE = "! Echo on: your own messages come back to you";
 export const ECHO_OFF_LINE = "! Echo off";
 

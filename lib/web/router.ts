@@ -58,7 +58,8 @@ export async function route(request: Request, ctx: WebContext): Promise<Response
   }
   if (path === "/status") {
     if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
-    return jsonResponse(200, ctx.status());
+    // With the members (name, room, joinedAt), which the page shows by room.
+    return jsonResponse(200, { ...ctx.status(), members: ctx.chat?.roster() ?? [] });
   }
   return pageResponse(request) ?? textResponse(404, `Not found: ${path}`);
 }

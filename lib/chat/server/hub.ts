@@ -13,7 +13,7 @@
  * and rename() (see session.ts); the hub itself stays synchronous.
  */
 import type { Logger } from "../../base/logger.ts";
-import { encode, printable } from "../../base/text.ts";
+import { printable } from "../../base/text.ts";
 import {
   type ChatEvent,
   type HistoryEvent,
@@ -67,7 +67,8 @@ export class Hub {
   #options: HubOptions;
   #members = new Map<string, Member>();
   #rooms = new Map<string, Room>();
-  #greeting: Uint8Array[];
+  /** The greeting as text lines and as JSON system events (a WebSocket member's form). */
+  #greeting: { text: Uint8Array; json: Uint8Array }[];
   #stuck: Member[] = [];
   #dropping = false;
   #closed = false;
@@ -79,7 +80,10 @@ export class Hub {
 
   constructor(options: HubOptions) {
     this.#options = options;
-    this.#greeting = options.greeting.map((line) => encode(line + "\n"));
+    this.#greeting = options.greeting.map((line) => ({
+      text: systemBytes(line, false),
+      json: systemBytes(line, true),
+    }));
     this.#openRoom(LOBBY);
   }
 
@@ -417,7 +421,9 @@ export class Hub {
     member.room = room;
     room.members.add(member);
     this.send(member, joined(this.names(room)));
-    if (greet) { for (const line of this.#greeting) this.#enqueue(member, line); }
+    if (greet) {
+      for (const line of this.#greeting) this.#enqueue(member, member.json ? line.json : line.text);
+    }
     this.#sendHistory(member, room, true);
     const event = { type: "join", room: room.name, name: member.name, ts: now() } as const;
     room.publish(event, member);

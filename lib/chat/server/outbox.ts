@@ -9,9 +9,19 @@ import { concatBytes, writeAll, type Writer } from "../../base/io.ts";
 // Lines queued in one turn go out in one write, up to this many bytes.
 const BATCH_BYTES = 64 * 1024;
 
+/**
+ * A writer that can sometimes take bytes at once, without a promise (a
+ * WebSocket, whose send() queues): tryWrite writes all of `bytes` and returns
+ * true, or writes nothing and returns false (then the Outbox queues them).
+ */
+export interface SyncWriter extends Writer {
+  tryWrite(bytes: Uint8Array): boolean;
+}
+
 /** Bounded send queue drained by one writer task. */
 export class Outbox {
   #writer: Writer;
+  #tryWrite: ((bytes: Uint8Array) => boolean) | null;
   #limit: number;
   #onFailure: (error: unknown) => void;
   #queue: Uint8Array[] = [];
@@ -25,8 +35,9 @@ export class Outbox {
    * @param limit bytes pending before push refuses
    * @param onFailure called once if a write fails (usually the peer is gone; see isDisconnect)
    */
-  constructor(writer: Writer, limit: number, onFailure: (error: unknown) => void) {
+  constructor(writer: Writer | SyncWriter, limit: number, onFailure: (error: unknown) => void) {
     this.#writer = writer;
+    this.#tryWrite = "tryWrite" in writer ? (bytes) => writer.tryWrite(bytes) : null;
     this.#limit = limit;
     this.#onFailure = onFailure;
   }
@@ -47,6 +58,9 @@ export class Outbox {
     // may be longer than a small --chat-buffer), so memory stays within the
     // limit plus one line.
     if (this.#pending > 0 && this.#pending + bytes.length > this.#limit) return false;
+    // Nothing waiting and a writer that takes bytes now: no task, no promise (fan-out to
+    // a thousand WebSocket members is a thousand of these per line).
+    if (this.#draining === null && this.#tryWrite?.(bytes)) return true;
     this.#queue.push(bytes);
     this.#pending += bytes.length;
     this.#draining ??= this.#drain();

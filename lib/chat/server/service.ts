@@ -4,7 +4,8 @@
  * also sets the chat's own idle rules); the Room fans lines out through
  * per-member bounded queues. TCP keepalive finds peers that vanished.
  * With --redis the chat is one of a cluster (cluster/link.ts, loaded only
- * then): the Hub relays through it.
+ * then): the Hub relays through it. The web service brings members over a
+ * WebSocket (joinWebSocket): the same sessions, hub and rules.
  */
 import { TIMED_OUT, within } from "../../base/deadline.ts";
 import { systemBytes } from "../events.ts";
@@ -18,6 +19,8 @@ import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } fr
 import { Hub } from "./hub.ts";
 import type { MemberInfo } from "../members.ts";
 import { ChatSession, FINAL_FLUSH_MS } from "./session.ts";
+import { TcpTransport } from "./transport.ts";
+import { WebSocketTransport } from "./websocket_transport.ts";
 import { chatStatus } from "../status.ts";
 
 /** The chat room of one server. */
@@ -27,6 +30,8 @@ export class ChatService implements Service {
   #deps: ServiceDeps;
   #hub: Hub;
   #sessions = new Set<ChatSession>();
+  /** WebSocket members' sessions, running; stop() closes and awaits them. */
+  #webRuns = new Set<Promise<void>>();
   #tcp: TcpService;
   #cluster: ClusterLink | null = null;
   #stopping = false;
@@ -120,18 +125,55 @@ export class ChatService implements Service {
       // The other instances show this one's members leaving.
       await this.#cluster?.close();
     }
-    await this.#tcp.stop();
+    for (const session of this.#sessions) session.transport.close();
+    await Promise.all([this.#tcp.stop(), ...this.#webRuns]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
 
+  /**
+   * Runs a chat member over a WebSocket (from Deno.upgradeWebSocket) until
+   * it leaves: its first text frame is its name, then each frame is a line;
+   * it gets JSON objects, one per frame. Resolves once its session is over
+   * and the socket closed. The caller (the web service) has checked the
+   * token and the Origin; `authenticated` says the token was given (an
+   * operator, as AUTH makes a TCP member one). When `signal` aborts (the web
+   * service stops) the member gets the shutdown notice and is closed.
+   */
+  async joinWebSocket(
+    socket: WebSocket,
+    options: { peer: string; authenticated?: boolean; signal?: AbortSignal },
+  ): Promise<void> {
+    const transport = new WebSocketTransport(socket, {
+      peer: options.peer,
+      authenticated: options.authenticated ?? false,
+      maxLine: this.#config.maxLine,
+    });
+    const session = new ChatSession(transport, this.#hub, this.#config, this.#deps.log);
+    const shutdown = () => {
+      session.outbox.push(systemBytes(SHUTDOWN_NOTICE, true));
+      void session.closeAfterFlush();
+    };
+    const run = (async () => {
+      try {
+        if (await transport.opened()) await this.#run(session);
+      } finally {
+        transport.close(); // a TCP connection is closed by TcpService; this one is ours
+      }
+    })();
+    this.#webRuns.add(run);
+    options.signal?.addEventListener("abort", shutdown, { once: true });
+    try {
+      await run;
+    } finally {
+      options.signal?.removeEventListener("abort", shutdown);
+      this.#webRuns.delete(run);
+    }
+  }
+
   async #handle(tracked: TrackedConn): Promise<void> {
-    const config = this.#config;
-    const session = new ChatSession(tracked, this.#hub, config, this.#deps.log);
-    if (this.#stopping) return await sayAndClose(session, SHUTDOWN_NOTICE);
-    if (this.#hub.full) return await sayAndClose(session, roomFullLine(config.maxMembers));
     try {
       // Plain TCP only: Deno's TLS connections offer neither option (see
       // docs/security.md), and TLS records batch small writes anyway.
@@ -143,6 +185,14 @@ export class ChatService implements Service {
     } catch {
       // The socket may already be gone; the read below will say so.
     }
+    const transport = new TcpTransport(tracked, this.#config.maxLine);
+    await this.#run(new ChatSession(transport, this.#hub, this.#config, this.#deps.log));
+  }
+
+  async #run(session: ChatSession): Promise<void> {
+    const config = this.#config;
+    if (this.#stopping) return await sayAndClose(session, SHUTDOWN_NOTICE);
+    if (this.#hub.full) return await sayAndClose(session, roomFullLine(config.maxMembers));
     this.#sessions.add(session);
     try {
       session.send(welcomeLine(this.#hub.total));
@@ -156,6 +206,7 @@ export class ChatService implements Service {
 async function sayAndClose(session: ChatSession, line: string): Promise<void> {
   session.send(line);
   await within(session.outbox.flushed(), FINAL_FLUSH_MS);
+  session.transport.close();
 }
 
 /** The shortest of the timeouts that are on (0 when none is). */

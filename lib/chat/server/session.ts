@@ -3,16 +3,16 @@
  * commands. Reading is the only thing a session awaits, besides the cluster
  * (--redis) when a name is claimed or a new room's history is read: lines
  * that arrive meanwhile wait their turn, so order is kept. Everything it
- * sends goes through its Outbox.
+ * sends goes through its Outbox. It talks through a ChatTransport: a TCP
+ * connection or a WebSocket, the same session for both.
  */
 import { TIMED_OUT, within } from "../../base/deadline.ts";
 import { isDisconnect } from "../../base/io.ts";
-import { LineSplitter } from "../../net/line_splitter.ts";
 import { looksLikeAuth } from "../../security/protocol.ts";
 import type { Logger } from "../../base/logger.ts";
-import type { TrackedConn } from "../../net/tracked_conn.ts";
 import { decodeLenient, printable } from "../../base/text.ts";
 import type { ChatConfig } from "../config.ts";
+import type { ChatTransport } from "./transport.ts";
 import { Outbox } from "./outbox.ts";
 import {
   alreadyInRoomLine,
@@ -28,6 +28,7 @@ import {
   isValidName,
   JSON_OFF_LINE,
   JSON_ON_LINE,
+  JSON_ONLY_LINE,
   kickedDoneLine,
   kickedElsewhereLine,
   LOBBY,
@@ -49,8 +50,6 @@ import { type HistoryEvent, systemBytes } from "../events.ts";
 import type { Hub } from "./hub.ts";
 import type { Member, Room } from "./room.ts";
 
-// Small, so a thousand members cost little; a read holds at most this much.
-const READ_SIZE = 4 * 1024;
 // How long a last line (goodbye, refusal, shutdown) may take to drain before the close.
 export const FINAL_FLUSH_MS = 1000;
 
@@ -63,7 +62,7 @@ export class ChatSession implements Member {
   echo = false;
   readonly peer: string;
   readonly outbox: Outbox;
-  readonly tracked: TrackedConn;
+  readonly transport: ChatTransport;
   #hub: Hub;
   #config: ChatConfig;
   #log: Logger;
@@ -82,15 +81,16 @@ export class ChatSession implements Member {
    * reads is normal): a new connection has --chat-name-timeout from its open
    * to give a name, and a joined member --chat-idle-timeout of silence.
    */
-  constructor(tracked: TrackedConn, hub: Hub, config: ChatConfig, log: Logger) {
-    this.tracked = tracked;
-    this.peer = tracked.peer;
+  constructor(transport: ChatTransport, hub: Hub, config: ChatConfig, log: Logger) {
+    this.transport = transport;
+    this.peer = transport.peer;
+    this.json = transport.jsonOnly;
     this.#hub = hub;
     this.#config = config;
     this.#log = log;
     this.#bucket = new TokenBucket(config.rate, config.burst);
-    this.outbox = new Outbox(tracked.conn, config.buffer, () => tracked.close());
-    tracked.idle = {
+    this.outbox = new Outbox(transport.writer, config.buffer, () => transport.close());
+    transport.idle = {
       ms: config.nameTimeout,
       from: "open",
       onExpire: () => {
@@ -102,7 +102,7 @@ export class ChatSession implements Member {
 
   /** Authenticated with the server's token (never, when the server has none). */
   get operator(): boolean {
-    return this.tracked.authenticated;
+    return this.transport.authenticated;
   }
 
   /** True once the member has a name and is in the room. */
@@ -113,7 +113,7 @@ export class ChatSession implements Member {
   /** Closes the socket; the read loop in run() then ends. */
   disconnect(): void {
     this.outbox.discard();
-    this.tracked.close();
+    this.transport.close();
   }
 
   /** Queues a line; a connection that cannot take it is stuck and is closed. */
@@ -141,14 +141,12 @@ export class ChatSession implements Member {
   /** Closes the socket once everything queued is written, or FINAL_FLUSH_MS passed. */
   async closeAfterFlush(): Promise<void> {
     await within(this.outbox.flushed(), FINAL_FLUSH_MS);
-    this.tracked.close();
+    this.transport.close();
   }
 
   /** Reads and handles lines until end of input, /quit or the socket closing. */
   async run(): Promise<void> {
-    const { conn } = this.tracked;
-    const buffer = new Uint8Array(READ_SIZE);
-    const splitter = new LineSplitter(this.#config.maxLine);
+    const transport = this.transport;
     const handler = {
       line: (bytes: Uint8Array) => {
         if (this.#waiting) this.#backlog.push(bytes.slice());
@@ -162,15 +160,9 @@ export class ChatSession implements Member {
     let reason: string | undefined;
     try {
       while (!this.#done) {
-        const n = await conn.read(buffer);
-        if (n === null) {
-          splitter.flush(handler); // a last line without a newline still counts
-          await this.#catchUp();
-          break;
-        }
-        this.tracked.touch();
-        splitter.push(buffer.subarray(0, n), handler);
+        const more = await transport.read(handler);
         await this.#catchUp(); // no more reading while a cluster step is in flight
+        if (!more) break;
       }
     } catch (error) {
       if (!isDisconnect(error)) throw error;
@@ -179,7 +171,7 @@ export class ChatSession implements Member {
       this.#hub.leave(this, this.#leaveReason ?? reason);
     }
     // After /quit or a half-close the replies still go out before the close.
-    if (!this.tracked.closed) {
+    if (!transport.closed) {
       const flushed = await within(this.outbox.flushed(), FINAL_FLUSH_MS);
       if (flushed === TIMED_OUT) this.disconnect();
     }
@@ -255,7 +247,7 @@ export class ChatSession implements Member {
     const refusal = this.#hub.join(this, name);
     if (refusal === null) {
       this.#joined = true;
-      this.tracked.idle = {
+      this.transport.idle = {
         ms: this.#config.idleTimeout,
         onExpire: () => this.finish(IDLE_LINE, "idle"),
       };
@@ -357,6 +349,7 @@ export class ChatSession implements Member {
 
   #jsonMode(arg: string): void {
     if (arg === "off") {
+      if (this.transport.jsonOnly) return this.send(JSON_ONLY_LINE);
       this.json = false;
       return this.send(JSON_OFF_LINE);
     }
