@@ -35,6 +35,9 @@ const INVISIBLE =
   /[\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]|[^\S ]|[\u115f\u1160\u3164\uffa0]/u;
 const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "gu");
 
+/** Space to tilde only: none of the characters the Unicode checks look for. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** The form names are compared in (NFC). */
 export function canonicalName(name: string): string {
   return name.normalize("NFC");
@@ -57,13 +60,19 @@ export function nameRefusal(name: string): string | null {
   if (name.includes("\\")) return "it contains a backslash (folders are separated by /)";
   if (name.includes("..")) return 'it contains ".."';
   if (name.includes("\0")) return "it contains a NUL byte";
-  if (CONTROL.test(name)) return "it contains a control character";
-  if (name.includes("\ufffd")) return "it is not valid UTF-8";
-  const invisible = name.match(INVISIBLE)?.[0];
-  if (invisible !== undefined) {
-    return `it contains the invisible or space-like character ${escapeCodePoint(invisible)}`;
+  // Printable ASCII (most names) has no control, invisible or non-NFC character
+  // and one byte per character: the checks below are for the rest (a listing
+  // checks every name it walks, so this is its hot path).
+  const ascii = PRINTABLE_ASCII.test(name);
+  if (!ascii) {
+    if (CONTROL.test(name)) return "it contains a control character";
+    if (name.includes("\ufffd")) return "it is not valid UTF-8";
+    const invisible = name.match(INVISIBLE)?.[0];
+    if (invisible !== undefined) {
+      return `it contains the invisible or space-like character ${escapeCodePoint(invisible)}`;
+    }
+    if (name !== canonicalName(name)) return "it is not in Unicode NFC form";
   }
-  if (name !== canonicalName(name)) return "it is not in Unicode NFC form";
   const segments = name.split("/");
   if (segments.length > MAX_DEPTH) {
     return `it has ${segments.length} segments (the limit is ${MAX_DEPTH})`;
@@ -74,12 +83,12 @@ export function nameRefusal(name: string): string | null {
     if (segment.startsWith(" ") || segment.endsWith(" ")) {
       return `it starts or ends with a space${where}`;
     }
-    const bytes = utf8Length(segment);
+    const bytes = ascii ? segment.length : utf8Length(segment);
     if (bytes > MAX_SEGMENT_BYTES) {
       return `it is ${bytes} bytes long (the limit is ${MAX_SEGMENT_BYTES})${where}`;
     }
   }
-  const bytes = utf8Length(name);
+  const bytes = ascii ? name.length : utf8Length(name);
   if (bytes > MAX_NAME_BYTES) {
     return `it is ${bytes} bytes long (the limit for a whole name is ${MAX_NAME_BYTES})`;
   }
@@ -118,6 +127,8 @@ export function quoteName(name: string): string {
   return `"${cut}"`;
 }
 
+const encoder = new TextEncoder();
+
 function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
+  return encoder.encode(text).length;
 }

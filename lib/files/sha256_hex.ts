@@ -19,33 +19,47 @@ const K = new Uint32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
+/** The initial hash value: the first 32 bits of the fractional parts of the square roots of the first 8 primes. */
+const INITIAL = new Uint32Array([
+  0x6a09e667,
+  0xbb67ae85,
+  0x3c6ef372,
+  0xa54ff53a,
+  0x510e527f,
+  0x9b05688c,
+  0x1f83d9ab,
+  0x5be0cd19,
+]);
+
 const encoder = new TextEncoder();
+
+// Reused by every call (the function is synchronous): a listing hashes one
+// name per file, and allocating these each time was most of its cost.
+const H = new Uint32Array(8);
+const W = new Uint32Array(64);
+let padded = new Uint8Array(1024);
+let view = new DataView(padded.buffer);
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
 /** The hex SHA-256 of `text`'s UTF-8 bytes. */
 export function sha256Hex(text: string): string {
-  const bytes = encoder.encode(text);
   // The message, 0x80, zeros, and its length in bits (64-bit big-endian), in 64-byte blocks.
-  const blocks = Math.ceil((bytes.length + 9) / 64);
-  const padded = new Uint8Array(blocks * 64);
-  padded.set(bytes);
-  padded[bytes.length] = 0x80;
-  const view = new DataView(padded.buffer);
-  const bits = bytes.length * 8;
-  view.setUint32(padded.length - 8, Math.floor(bits / 0x100000000));
-  view.setUint32(padded.length - 4, bits >>> 0);
+  const most = text.length * 3 + 9; // UTF-8 takes at most 3 bytes per UTF-16 unit
+  if (most > padded.length) {
+    padded = new Uint8Array(Math.ceil(most / 64) * 64);
+    view = new DataView(padded.buffer);
+  }
+  const length = encoder.encodeInto(text, padded).written;
+  const end = Math.ceil((length + 9) / 64) * 64;
+  padded.fill(0, length, end);
+  padded[length] = 0x80;
+  const bits = length * 8;
+  view.setUint32(end - 8, Math.floor(bits / 0x100000000));
+  view.setUint32(end - 4, bits >>> 0);
 
-  const h = new Uint32Array([
-    0x6a09e667,
-    0xbb67ae85,
-    0x3c6ef372,
-    0xa54ff53a,
-    0x510e527f,
-    0x9b05688c,
-    0x1f83d9ab,
-    0x5be0cd19,
-  ]);
-  const w = new Uint32Array(64);
-  for (let block = 0; block < padded.length; block += 64) {
+  H.set(INITIAL);
+  const w = W;
+  for (let block = 0; block < end; block += 64) {
     for (let t = 0; t < 16; t++) w[t] = view.getUint32(block + t * 4);
     for (let t = 16; t < 64; t++) {
       const a = w[t - 15]!, b = w[t - 2]!;
@@ -53,8 +67,8 @@ export function sha256Hex(text: string): string {
       const s1 = rotr(b, 17) ^ rotr(b, 19) ^ (b >>> 10);
       w[t] = w[t - 16]! + s0 + w[t - 7]! + s1;
     }
-    let a = h[0]!, b = h[1]!, c = h[2]!, d = h[3]!;
-    let e = h[4]!, f = h[5]!, g = h[6]!, hh = h[7]!;
+    let a = H[0]!, b = H[1]!, c = H[2]!, d = H[3]!;
+    let e = H[4]!, f = H[5]!, g = H[6]!, hh = H[7]!;
     for (let t = 0; t < 64; t++) {
       const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[t]! +
         w[t]!) >>> 0;
@@ -68,10 +82,22 @@ export function sha256Hex(text: string): string {
       b = a;
       a = (t1 + t2) >>> 0;
     }
-    const sums = [a, b, c, d, e, f, g, hh];
-    for (let i = 0; i < 8; i++) h[i] = h[i]! + sums[i]!;
+    H[0] = H[0]! + a;
+    H[1] = H[1]! + b;
+    H[2] = H[2]! + c;
+    H[3] = H[3]! + d;
+    H[4] = H[4]! + e;
+    H[5] = H[5]! + f;
+    H[6] = H[6]! + g;
+    H[7] = H[7]! + hh;
   }
-  return Array.from(h, (word) => word.toString(16).padStart(8, "0")).join("");
+  let hex = "";
+  for (let i = 0; i < 8; i++) {
+    const word = H[i]!;
+    hex += HEX[word >>> 24]! + HEX[(word >>> 16) & 0xff]! + HEX[(word >>> 8) & 0xff]! +
+      HEX[word & 0xff]!;
+  }
+  return hex;
 }
 
 function rotr(x: number, n: number): number {

@@ -17,7 +17,17 @@ import {
 import type { ModeContext } from "../../service.ts";
 import { FILE_PORT, readRate } from "../config.ts";
 import type { FileSession } from "./file_client.ts";
-import { describe, formatListing, printBatch, printResult, toJson } from "./report.ts";
+import {
+  describe,
+  LISTING_HEADER,
+  listingRow,
+  listingTotal,
+  noFiles,
+  printBatch,
+  printResult,
+  toJson,
+} from "./report.ts";
+import { TextOutput } from "../../base/text_output.ts";
 import { canonicalName, checkName, quoteName } from "../names.ts";
 import type { TransferOptions } from "./transfer.ts";
 
@@ -296,12 +306,26 @@ export async function filesMode(args: string[], context: ModeContext): Promise<n
   const prefix = given === undefined ? null : checkedName(given.replace(/\/+$/, ""));
   using session = await openSession(parsed, context);
   const client = await session.client();
-  const files = await client.list(prefix);
-  if (parsed.boolean("json")) {
-    console.log(JSON.stringify({ server: client.where, prefix, files: files.map(toJson) }));
-  } else {
-    console.log(formatListing(files, client.where, prefix));
+  // Printed as it arrives (a listing of 100,000 files never sits in memory),
+  // as the same text, or the same JSON object, as all at once would be.
+  await using out = new TextOutput(Deno.stdout);
+  const json = parsed.boolean("json");
+  if (json) out.write(JSON.stringify({ server: client.where, prefix }).slice(0, -1) + ',"files":[');
+  let count = 0;
+  let bytes = 0;
+  for await (const file of client.listing(prefix)) {
+    if (json) {
+      out.write((count > 0 ? "," : "") + JSON.stringify(toJson(file)));
+    } else {
+      if (count === 0) out.write(LISTING_HEADER + "\n");
+      out.write(listingRow(file) + "\n");
+    }
+    count++;
+    bytes += file.size;
+    await out.flushed();
   }
+  if (json) out.write("]}\n");
+  else out.write((count === 0 ? noFiles(client.where, prefix) : listingTotal(count, bytes)) + "\n");
   return 0;
 }
 

@@ -11,21 +11,38 @@ import type { TransferSummary } from "./transfer.ts";
 
 /** The human listing: one row per file, the name last (it may hold spaces). */
 export function formatListing(files: FileEntry[], where: string, prefix: string | null): string {
-  const place = prefix === null ? where : `${quoteName(prefix)} on ${where}`;
-  if (files.length === 0) return `No files in ${place}`;
-  const rows = files.map((file) =>
-    [
-      formatBytes(file.size).padStart(10),
-      new Date(file.mtimeMs).toISOString().slice(0, 19).replace("T", " "),
-      (file.sha256 ?? "-").padEnd(64),
-      showName(file.name),
-    ].join("  ")
-  );
-  const header = ["SIZE".padStart(10), "MODIFIED (UTC)".padEnd(19), "SHA-256".padEnd(64), "NAME"]
-    .join("  ");
+  if (files.length === 0) return noFiles(where, prefix);
   const total = files.reduce((sum, file) => sum + file.size, 0);
-  const count = `${files.length} file${files.length === 1 ? "" : "s"}, ${formatBytes(total)}`;
-  return [header, ...rows, count].join("\n");
+  return [LISTING_HEADER, ...files.map(listingRow), listingTotal(files.length, total)].join("\n");
+}
+
+/** The header row of the human listing. */
+export const LISTING_HEADER = [
+  "SIZE".padStart(10),
+  "MODIFIED (UTC)".padEnd(19),
+  "SHA-256".padEnd(64),
+  "NAME",
+].join("  ");
+
+/** One file's row of the human listing. */
+export function listingRow(file: FileEntry): string {
+  return [
+    formatBytes(file.size).padStart(10),
+    new Date(file.mtimeMs).toISOString().slice(0, 19).replace("T", " "),
+    (file.sha256 ?? "-").padEnd(64),
+    showName(file.name),
+  ].join("  ");
+}
+
+/** The last row of the human listing: how many files, how many bytes. */
+export function listingTotal(count: number, bytes: number): string {
+  return `${count} file${count === 1 ? "" : "s"}, ${formatBytes(bytes)}`;
+}
+
+/** What the human listing says instead when there is no file. */
+export function noFiles(where: string, prefix: string | null): string {
+  const place = prefix === null ? where : `${quoteName(prefix)} on ${where}`;
+  return `No files in ${place}`;
 }
 
 /** A listed file as --json shows it. */

@@ -18,7 +18,6 @@ import {
   CHUNK_SIZE,
   describeFile,
   digestLine,
-  entryLine,
   errorLine,
   FILE_LABEL,
   MAX_LINE,
@@ -29,6 +28,7 @@ import { pump, PumpError } from "../pump.ts";
 import type { FileCounters } from "../status.ts";
 import { FileRefusal, lineRefusal } from "./refusals.ts";
 import type { FileStore } from "./store.ts";
+import { writeListing } from "./listing.ts";
 import { receiveUpload, type UploadChannel } from "./receive.ts";
 import { LineTooLong, WireReader, writeLine } from "../../net/wire_reader.ts";
 
@@ -43,9 +43,6 @@ const UPLOAD_LINGER = { ms: 2000, maxBytes: Infinity };
 // once, so a reset cannot destroy the line).
 const LAST_WORD_MS = 1000;
 const LAST_WORD_GRACE_MS = 1000;
-
-/** LIST lines per write. */
-const LIST_SLICE = 256;
 
 /** What every connection of one file service shares. */
 export interface FileServiceState {
@@ -161,12 +158,11 @@ export class FileConnection {
     const slot = (run: () => Promise<boolean>) => inTransferSlot(this.#tracked.peerHost, run);
     switch (request.kind) {
       case "list": {
-        const entries = await store.list(request.prefix);
-        await writeLine(this.#out, `OK ${entries.length}`);
-        // In slices: a listing of a large store is written as the client reads it.
-        for (let i = 0; i < entries.length; i += LIST_SLICE) {
-          await writeLine(this.#out, entries.slice(i, i + LIST_SLICE).map(entryLine).join("\n"));
-        }
+        // Names, sizes and times first (the count leads the reply), then the
+        // lines with their digests as the client reads them (listing.ts).
+        const snapshot = await store.snapshot(request.prefix);
+        await writeListing(this.#out, snapshot, (name, size, mtimeMs) =>
+          store.entry(name, size, mtimeMs));
         return true;
       }
       case "stat":

@@ -21,9 +21,10 @@ import { RuntimeError } from "../../base/errors.ts";
 import { closeQuietly } from "../../base/io.ts";
 import { loadHashing } from "../hashing.ts";
 import { sha256Hex } from "../sha256_hex.ts";
-import { checkName, MAX_DEPTH, nameRefusal, quoteName } from "../names.ts";
+import { checkName, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
+import { type FileSnapshot, takeSnapshot } from "./listing.ts";
 import { alreadyExists, badName, diskError, FileRefusal, isNoSpace, notFound } from "./refusals.ts";
 import { StoreSpace } from "./space.ts";
 import { type FileRecord, type Ledger, type PartRecord, Upload } from "./upload.ts";
@@ -41,9 +42,6 @@ export interface FileStoreOptions {
 }
 
 const STATE_DIR = ".socketkit";
-
-/** Files a listing describes between two turns of the event loop (each takes two system calls). */
-const LIST_YIELD_EVERY = 256;
 
 /** The directory of stored files, with the uploads in progress. */
 export class FileStore {
@@ -92,52 +90,33 @@ export class FileStore {
   }
 
   /**
-   * Regular files under valid names, sorted by name, with digests where
-   * known: every file, or those in folder `prefix` (and below). Throws
-   * FileRefusal not-found when `prefix` is not a folder.
+   * The files a LIST shows (listing.ts): every file, or those in folder
+   * `prefix` and below, as names, sizes and times; {@link entry} adds the
+   * digest as the lines are written. Throws FileRefusal not-found when
+   * `prefix` is not a folder.
    */
-  async list(prefix: string | null = null): Promise<FileEntry[]> {
-    let start = this.dir;
+  async snapshot(prefix: string | null = null): Promise<FileSnapshot> {
     if (prefix !== null) {
       checkName(prefix, badName);
       const info = await this.#lstatInside(prefix);
       if (info === null || !info.isDirectory || info.isSymlink) {
         throw new FileRefusal("not-found", `No folder ${quoteName(prefix)} on the server`);
       }
-      start = this.#path(prefix);
     }
-    const entries: FileEntry[] = [];
-    // Depth-first with an explicit stack; names over the limits are never
-    // entered, so the walk is bounded by MAX_DEPTH.
-    const stack: string[] = [prefix ?? ""];
-    while (stack.length > 0) {
-      const folder = stack.pop()!;
-      const path = folder === "" ? start : this.#path(folder);
-      let items: Deno.DirEntry[];
-      try {
-        items = await Array.fromAsync(Deno.readDir(path));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-          continue; // removed meanwhile
-        }
-        throw error;
-      }
-      for (const item of items) {
-        const name = folder === "" ? item.name : `${folder}/${item.name}`;
-        if (nameRefusal(name) !== null) continue; // hidden, .socketkit, not NFC, ...
-        if (item.isDirectory && !item.isSymlink) {
-          if (name.split("/").length < MAX_DEPTH) stack.push(name);
-          continue;
-        }
-        if (!item.isFile) continue;
-        const info = lstatNow(this.#path(name)); // null: removed meanwhile
-        if (info?.isFile) entries.push(this.#describe(name, info));
-        // The calls above are synchronous: let other connections in now and then.
-        if (entries.length % LIST_YIELD_EVERY === 0) await yieldToOthers();
-      }
-    }
-    if (prefix === null) this.#count = entries.length;
-    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const snapshot = await takeSnapshot(this.dir, prefix ?? "");
+    if (prefix === null) this.#count = snapshot.count;
+    return snapshot;
+  }
+
+  /**
+   * Every file (or those in `prefix` and below), described, in one array:
+   * for tests and small folders. LIST streams {@link snapshot} instead.
+   */
+  async list(prefix: string | null = null): Promise<FileEntry[]> {
+    const snapshot = await this.snapshot(prefix);
+    return snapshot.names.map((name, i) =>
+      this.entry(name, snapshot.size(i), snapshot.mtimeMs(i))
+    );
   }
 
   /**
@@ -374,8 +353,8 @@ export class FileStore {
       const file = meta && nameRefusal(meta.name) === null ? lstatNow(this.#path(meta.name)) : null;
       if (file === null) removeNow(path);
     }
-    const stored = await this.list();
-    this.#space.recount(stored.reduce((sum, entry) => sum + entry.size, 0), partBytes);
+    const stored = await this.snapshot();
+    this.#space.recount(stored.totalBytes, partBytes);
     await this.#space.trim();
   }
 
@@ -406,11 +385,18 @@ export class FileStore {
   }
 
   #describe(name: string, info: Deno.FileInfo): FileEntry {
-    const mtimeMs = mtimeOf(info);
+    return this.entry(name, info.size, mtimeOf(info));
+  }
+
+  /**
+   * A stored file as LIST, STAT and GET describe it, from its size and time:
+   * with its digest when the record of one matches both. One record read, no scan.
+   */
+  entry(name: string, size: number, mtimeMs: number): FileEntry {
     const meta = readRecord<FileRecord>(this.#metaPath(name));
-    const known = meta !== null && meta.name === name && meta.size === info.size &&
+    const known = meta !== null && meta.name === name && meta.size === size &&
       meta.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(meta.sha256);
-    return { name, size: info.size, mtimeMs, sha256: known ? meta.sha256 : null };
+    return { name, size, mtimeMs, sha256: known ? meta.sha256 : null };
   }
 
   #lstatRegular(name: string): Deno.FileInfo {
@@ -501,8 +487,4 @@ function explainDirError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "a folder on its path does not exist";
   if (isNoSpace(error)) return "the disk is full";
   return error instanceof Error ? error.message : String(error);
-}
-
-function yieldToOthers(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
