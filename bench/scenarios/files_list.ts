@@ -245,8 +245,10 @@ async function findSort(dir: string): Promise<number | null> {
 if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
   for (const m of await filesListScenario.run({ quick })) {
-    const ratio = m.baseline ? ` (${(m.value / m.baseline).toFixed(2)}x of ` +
-      `${m.baseline.toFixed(2)})` : "";
+    const ratio = m.baseline
+      ? ` (${(m.value / m.baseline).toFixed(2)}x of ` +
+        `${m.baseline.toFixed(2)})`
+      : "";
     console.log(`${m.figure.padEnd(40)} ${m.value.toFixed(2).padStart(9)} ${m.unit}${ratio}`);
     if (m.note) console.log(`  ${m.note}`);
   }

@@ -28,7 +28,7 @@ import { pump, PumpError } from "../pump.ts";
 import type { FileCounters } from "../status.ts";
 import { FileRefusal, lineRefusal } from "./refusals.ts";
 import type { FileStore } from "./store.ts";
-import { writeListing } from "./listing.ts";
+import type { ListingWorkers } from "./listing_workers.ts";
 import { receiveUpload, type UploadChannel } from "./receive.ts";
 import { LineTooLong, WireReader, writeLine } from "../../net/wire_reader.ts";
 
@@ -47,6 +47,8 @@ const LAST_WORD_GRACE_MS = 1000;
 /** What every connection of one file service shares. */
 export interface FileServiceState {
   store: FileStore;
+  /** Where LIST replies are made. */
+  listings: ListingWorkers;
   log: Logger;
   config: Pick<
     FilesConfig,
@@ -158,11 +160,13 @@ export class FileConnection {
     const slot = (run: () => Promise<boolean>) => inTransferSlot(this.#tracked.peerHost, run);
     switch (request.kind) {
       case "list": {
-        // Names, sizes and times first (the count leads the reply), then the
-        // lines with their digests as the client reads them (listing.ts).
-        const snapshot = await store.snapshot(request.prefix);
-        await writeListing(this.#out, snapshot, (name, size, mtimeMs) =>
-          store.entry(name, size, mtimeMs));
+        // Made in a worker thread, written as the client reads (listing_workers.ts).
+        const folder = store.listingFolder(request.prefix);
+        await this.#state.listings.write(this.#out, {
+          root: store.dir,
+          metaDir: store.metaDir,
+          folder,
+        });
         return true;
       }
       case "stat":

@@ -1,30 +1,25 @@
 /**
- * The listing of the store: which files LIST shows, in which order, and how
- * its lines go out without holding up the rest of the server.
+ * The listing of the store: which files LIST shows, in which order, as
+ * lines. LIST answers `OK <count>` before its lines, so every file must be
+ * known before the first line goes: a listing is a snapshot, one walk of the
+ * folders in the order of the listing (each folder read, sorted and walked
+ * depth-first, so the names come out sorted as whole names) that keeps of
+ * each file only its name, size and time. The lines, with their digests
+ * (one record read per file, digests.ts), are made a chunk at a time as the
+ * client reads them, so at most a chunk of lines is in memory, and a file
+ * deleted meanwhile is still listed as the snapshot saw it.
  *
- * LIST answers `OK <count>` before its lines, so the server must know every
- * file before it sends the first. It takes a snapshot: one walk of the
- * folders, in the order of the listing (each folder read, sorted and walked
- * depth-first, so the names come out sorted as whole names), keeping of each
- * file only its name, size and time. The lines, with their digests (the
- * store's records, read one by one), are made while they are written: a slow
- * reader holds the writing back, never more than one chunk is in memory, and
- * a file deleted meanwhile is still listed as the snapshot saw it.
- *
- * Both steps run in slices of SLICE_MS and then let the event loop serve
- * everything else, so four clients listing 100,000 files do not stall a chat
- * or a message reply.
+ * A LIST runs this in a worker thread (listing_workers.ts): it is
+ * synchronous work, 10-30 µs a file, which on the event loop would hold up
+ * every other client. The store's own walks (count, sweep) run it here,
+ * in slices.
  */
-import { writeAll, type Writer } from "../../base/io.ts";
 import { MAX_DEPTH, nameRefusal } from "../names.ts";
 import { entryLine, type FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf } from "../records.ts";
 
-/** Milliseconds of synchronous work a listing does before letting the others in. */
-const SLICE_MS = 2;
-
-/** Characters of listing lines written at once. */
-const CHUNK_CHARS = 64 * 1024;
+/** Milliseconds of synchronous work a walk on the event loop does before letting the others in. */
+const SLICE_MS = 5;
 
 /** The files under a folder at one moment, in listing order: names, sizes and times. */
 export class FileSnapshot {
@@ -70,10 +65,16 @@ export class FileSnapshot {
  * whole store) of the store at `root` and below, sorted by name. Symlinks,
  * hidden names (and so `.socketkit/`) and names over the limits are never
  * entered or listed. Folders that vanish during the walk are skipped.
+ * `shareLoop` (default true): pause every few milliseconds so the event loop
+ * serves the other clients; a worker thread passes false.
  */
-export async function takeSnapshot(root: string, folder: string): Promise<FileSnapshot> {
+export async function takeSnapshot(
+  root: string,
+  folder: string,
+  shareLoop = true,
+): Promise<FileSnapshot> {
   const snapshot = new FileSnapshot();
-  await walk(root, folder, snapshot, new Slices());
+  await walk(root, folder, snapshot, shareLoop ? new Slices() : null);
   return snapshot;
 }
 
@@ -89,7 +90,7 @@ async function walk(
   root: string,
   folder: string,
   snapshot: FileSnapshot,
-  slices: Slices,
+  slices: Slices | null,
 ): Promise<void> {
   const path = folder === "" ? root : `${root}/${folder}`;
   const items: Item[] = [];
@@ -101,7 +102,9 @@ async function walk(
       if (entry.isDirectory && !entry.isSymlink) {
         // Names over the depth limit are never entered: the walk is bounded by MAX_DEPTH.
         const depth = folder === "" ? 1 : countSlashes(folder) + 2;
-        if (depth < MAX_DEPTH) items.push({ key: name + "/", name, leaf: entry.name, folder: true });
+        if (depth < MAX_DEPTH) {
+          items.push({ key: name + "/", name, leaf: entry.name, folder: true });
+        }
       } else if (entry.isFile) {
         items.push({ key: name, name, leaf: entry.name, folder: false });
       }
@@ -123,7 +126,7 @@ async function walk(
     const info = lstatNow(`${path}/${item.leaf}`); // null: removed meanwhile
     if (info?.isFile) snapshot.add(item.name, info.size, mtimeOf(info));
     // lstat is synchronous (a thread hop each would double the time): share the loop.
-    if (slices.due()) await slices.next();
+    if (slices?.due()) await slices.next();
   }
 }
 
@@ -134,34 +137,49 @@ function countSlashes(text: string): number {
 }
 
 /**
- * Writes a LIST reply: `OK <count>`, then one line per file of `snapshot`,
- * described by `describe` (which adds the digest), in chunks, each awaited:
- * a reader that stops reading stops the listing, not the server.
+ * The lines of a LIST reply, a chunk at a time: `OK <count>` first, then one
+ * line per file of the snapshot, described by `describe` (which adds the
+ * digest).
  */
-export async function writeListing(
-  out: Writer,
-  snapshot: FileSnapshot,
-  describe: (name: string, size: number, mtimeMs: number) => FileEntry,
-): Promise<void> {
-  const encoder = new TextEncoder();
-  const slices = new Slices();
-  let text = `OK ${snapshot.count}\n`;
-  for (let i = 0; i < snapshot.count; i++) {
-    text += entryLine(describe(snapshot.names[i]!, snapshot.size(i), snapshot.mtimeMs(i))) + "\n";
-    const due = slices.due();
-    if (text.length >= CHUNK_CHARS || due) {
-      await writeAll(out, encoder.encode(text));
-      text = "";
-      if (due) await slices.next();
-    }
+export class ListingLines {
+  #snapshot: FileSnapshot;
+  #describe: (name: string, size: number, mtimeMs: number) => FileEntry;
+  #next = -1;
+
+  constructor(
+    snapshot: FileSnapshot,
+    describe: (name: string, size: number, mtimeMs: number) => FileEntry,
+  ) {
+    this.#snapshot = snapshot;
+    this.#describe = describe;
   }
-  await writeAll(out, encoder.encode(text));
+
+  /** True once every line has been taken. */
+  get done(): boolean {
+    return this.#next >= this.#snapshot.count;
+  }
+
+  /** The next lines, about `chars` characters of them (at least one line). */
+  take(chars: number): string {
+    const snapshot = this.#snapshot;
+    let text = "";
+    if (this.#next < 0) {
+      text = `OK ${snapshot.count}\n`;
+      this.#next = 0;
+    }
+    while (this.#next < snapshot.count && text.length < chars) {
+      const i = this.#next++;
+      text += entryLine(this.#describe(snapshot.names[i]!, snapshot.size(i), snapshot.mtimeMs(i))) +
+        "\n";
+    }
+    return text;
+  }
 }
 
 /**
- * Time slices of synchronous work: due() once SLICE_MS have passed since
- * the slice began, next() lets the event loop run its I/O and timers and
- * starts a new slice.
+ * Time slices of synchronous work on the event loop: due() once SLICE_MS
+ * have passed since the slice began, next() lets the loop poll its sockets
+ * and starts a new slice.
  */
 class Slices {
   #began = performance.now();
@@ -171,9 +189,10 @@ class Slices {
   }
 
   async next(): Promise<void> {
-    // Not setTimeout(0): nested timers are clamped to 4 ms, so a long listing
-    // would spend most of its time asleep. setImmediate runs after pending I/O.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // A timer, not setImmediate or a MessageChannel task: those run before
+    // Deno polls its sockets again, so a loop yielding with them still
+    // starves every connection (measured: one reply in a second).
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
     this.#began = performance.now();
   }
 }

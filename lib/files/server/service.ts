@@ -15,6 +15,7 @@ import { errorLine, FILE_LABEL } from "../protocol.ts";
 import { filesStatus } from "../status.ts";
 import { FileRefusal } from "./refusals.ts";
 import { FileStore } from "./store.ts";
+import { ListingWorkers } from "./listing_workers.ts";
 
 const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
@@ -34,6 +35,7 @@ export class FileService implements Service {
     this.#perAddress = new PerAddressCounter(config.maxTransfersPerIp);
     this.#state = {
       store,
+      listings: new ListingWorkers(),
       log,
       config,
       tokenRequired: deps.gate.tokenRequired,
@@ -120,6 +122,7 @@ export class FileService implements Service {
   async stop(): Promise<void> {
     clearInterval(this.#sweeper);
     clearTimeout(this.#loadHashing);
+    this.#state.listings.close();
     await this.#tcp.stop();
   }
 

@@ -24,6 +24,7 @@ import { sha256Hex } from "../sha256_hex.ts";
 import { checkName, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
+import { describeStored, metaPathOf } from "./digests.ts";
 import { type FileSnapshot, takeSnapshot } from "./listing.ts";
 import { alreadyExists, badName, diskError, FileRefusal, isNoSpace, notFound } from "./refusals.ts";
 import { StoreSpace } from "./space.ts";
@@ -90,20 +91,27 @@ export class FileStore {
   }
 
   /**
-   * The files a LIST shows (listing.ts): every file, or those in folder
-   * `prefix` and below, as names, sizes and times; {@link entry} adds the
-   * digest as the lines are written. Throws FileRefusal not-found when
-   * `prefix` is not a folder.
+   * The folder a LIST of `prefix` walks: "" for every file, else `prefix`
+   * once checked. Throws FileRefusal not-found when it is not a folder.
+   */
+  listingFolder(prefix: string | null): string {
+    if (prefix === null) return "";
+    checkName(prefix, badName);
+    const info = this.#lstatInside(prefix);
+    if (info === null || !info.isDirectory || info.isSymlink) {
+      throw new FileRefusal("not-found", `No folder ${quoteName(prefix)} on the server`);
+    }
+    return prefix;
+  }
+
+  /**
+   * The files in `prefix` and below (every file for null) as names, sizes
+   * and times, walked on the event loop in slices (listing.ts); a LIST takes
+   * its snapshot in a worker instead (listing_workers.ts). Throws FileRefusal
+   * not-found when `prefix` is not a folder.
    */
   async snapshot(prefix: string | null = null): Promise<FileSnapshot> {
-    if (prefix !== null) {
-      checkName(prefix, badName);
-      const info = await this.#lstatInside(prefix);
-      if (info === null || !info.isDirectory || info.isSymlink) {
-        throw new FileRefusal("not-found", `No folder ${quoteName(prefix)} on the server`);
-      }
-    }
-    const snapshot = await takeSnapshot(this.dir, prefix ?? "");
+    const snapshot = await takeSnapshot(this.dir, this.listingFolder(prefix));
     if (prefix === null) this.#count = snapshot.count;
     return snapshot;
   }
@@ -114,14 +122,12 @@ export class FileStore {
    */
   async list(prefix: string | null = null): Promise<FileEntry[]> {
     const snapshot = await this.snapshot(prefix);
-    return snapshot.names.map((name, i) =>
-      this.entry(name, snapshot.size(i), snapshot.mtimeMs(i))
-    );
+    return snapshot.names.map((name, i) => this.entry(name, snapshot.size(i), snapshot.mtimeMs(i)));
   }
 
   /**
-   * How many files a listing shows: counted at open, by every full listing
-   * and every sweep, and kept up to date by uploads, deletes and moves.
+   * How many files a listing shows: counted at open and by every sweep, and
+   * kept up to date by uploads, deletes and moves.
    */
   get count(): number {
     return this.#count;
@@ -360,7 +366,7 @@ export class FileStore {
 
   /** Where the digest of `name` is kept. */
   #metaPath(name: string): string {
-    return join(this.#meta, sha256Hex(name) + ".json");
+    return metaPathOf(this.#meta, name);
   }
 
   /** Persists a stored file's digest (a torn record reads as "digest unknown"). */
@@ -390,13 +396,15 @@ export class FileStore {
 
   /**
    * A stored file as LIST, STAT and GET describe it, from its size and time:
-   * with its digest when the record of one matches both. One record read, no scan.
+   * with its digest when its record matches both. One record read, no scan.
    */
   entry(name: string, size: number, mtimeMs: number): FileEntry {
-    const meta = readRecord<FileRecord>(this.#metaPath(name));
-    const known = meta !== null && meta.name === name && meta.size === size &&
-      meta.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(meta.sha256);
-    return { name, size, mtimeMs, sha256: known ? meta.sha256 : null };
+    return describeStored(this.#meta, name, size, mtimeMs);
+  }
+
+  /** Where the digest records are (digests.ts), for the listing worker. */
+  get metaDir(): string {
+    return this.#meta;
   }
 
   #lstatRegular(name: string): Deno.FileInfo {
