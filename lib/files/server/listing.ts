@@ -18,7 +18,10 @@ import { MAX_DEPTH, nameRefusal } from "../names.ts";
 import { entryLine, type FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf } from "../records.ts";
 
-/** Milliseconds of synchronous work a walk on the event loop does before letting the others in. */
+/**
+ * Milliseconds of synchronous work a walk on the event loop does before it
+ * lets the others in; each pause costs a timer (4 ms once timers nest).
+ */
 const SLICE_MS = 5;
 
 /** The files under a folder at one moment, in listing order: names, sizes and times. */
@@ -65,16 +68,19 @@ export class FileSnapshot {
  * whole store) of the store at `root` and below, sorted by name. Symlinks,
  * hidden names (and so `.socketkit/`) and names over the limits are never
  * entered or listed. Folders that vanish during the walk are skipped.
- * `shareLoop` (default true): pause every few milliseconds so the event loop
- * serves the other clients; a worker thread passes false.
+ * `shareLoop`: pause every that many milliseconds (default SLICE_MS) so
+ * the event loop serves the other clients; a worker thread passes false.
  */
 export async function takeSnapshot(
   root: string,
   folder: string,
-  shareLoop = true,
+  shareLoop: number | boolean = true,
 ): Promise<FileSnapshot> {
   const snapshot = new FileSnapshot();
-  await walk(root, folder, snapshot, shareLoop ? new Slices() : null);
+  const share = shareLoop === false
+    ? null
+    : new LoopShare(shareLoop === true ? SLICE_MS : shareLoop);
+  await walk(root, folder, snapshot, share);
   return snapshot;
 }
 
@@ -90,7 +96,7 @@ async function walk(
   root: string,
   folder: string,
   snapshot: FileSnapshot,
-  slices: Slices | null,
+  slices: LoopShare | null,
 ): Promise<void> {
   const path = folder === "" ? root : `${root}/${folder}`;
   const items: Item[] = [];
@@ -177,15 +183,21 @@ export class ListingLines {
 }
 
 /**
- * Time slices of synchronous work on the event loop: due() once SLICE_MS
+ * Time slices of synchronous work on the event loop: due() once `sliceMs`
  * have passed since the slice began, next() lets the loop poll its sockets
  * and starts a new slice.
  */
-class Slices {
+export class LoopShare {
   #began = performance.now();
+  #sliceMs: number;
+
+  /** `sliceMs`: default SLICE_MS. */
+  constructor(sliceMs = SLICE_MS) {
+    this.#sliceMs = sliceMs;
+  }
 
   due(): boolean {
-    return performance.now() - this.#began >= SLICE_MS;
+    return performance.now() - this.#began >= this.#sliceMs;
   }
 
   async next(): Promise<void> {

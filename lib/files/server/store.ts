@@ -25,7 +25,7 @@ import { checkName, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
 import { describeStored, metaPathOf } from "./digests.ts";
-import { type FileSnapshot, takeSnapshot } from "./listing.ts";
+import { type FileSnapshot, LoopShare, takeSnapshot } from "./listing.ts";
 import { alreadyExists, badName, diskError, FileRefusal, isNoSpace, notFound } from "./refusals.ts";
 import { StoreSpace } from "./space.ts";
 import { type FileRecord, type Ledger, type PartRecord, Upload } from "./upload.ts";
@@ -43,6 +43,12 @@ export interface FileStoreOptions {
 }
 
 const STATE_DIR = ".socketkit";
+
+/**
+ * The slices of the sweep at open: few pauses (each costs a 4 ms timer),
+ * as nothing of this service is served yet.
+ */
+const STARTING_SLICE_MS = 100;
 
 /** The directory of stored files, with the uploads in progress. */
 export class FileStore {
@@ -81,7 +87,7 @@ export class FileStore {
         const info = await Deno.lstat(sub);
         if (!info.isDirectory) throw new Error(`"${sub}" is not a directory`);
       }
-      await store.sweep(); // also counts what is there
+      await store.#sweep(STARTING_SLICE_MS); // also counts what is there
       return store;
     } catch (error) {
       throw new RuntimeError(`Cannot use files directory "${dir}": ${explainDirError(error)}`, {
@@ -352,14 +358,23 @@ export class FileStore {
    * holds (files copied in by hand count from here on).
    */
   async sweep(): Promise<void> {
+    await this.#sweep();
+  }
+
+  /** sweep(), sharing the loop every `sliceMs` (default: listing.ts's slices). */
+  async #sweep(sliceMs?: number): Promise<void> {
     const partBytes = await this.#space.sweepParts(Date.now());
+    // Two synchronous calls per stored file: share the loop with the other clients.
+    const share = new LoopShare(sliceMs);
     for await (const item of Deno.readDir(this.#meta)) {
       const path = join(this.#meta, item.name);
       const meta = readRecord<FileRecord>(path);
       const file = meta && nameRefusal(meta.name) === null ? lstatNow(this.#path(meta.name)) : null;
       if (file === null) removeNow(path);
+      if (share.due()) await share.next();
     }
-    const stored = await this.snapshot();
+    const stored = await takeSnapshot(this.dir, "", sliceMs);
+    this.#count = stored.count;
     this.#space.recount(stored.totalBytes, partBytes);
     await this.#space.trim();
   }
