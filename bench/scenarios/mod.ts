@@ -3,6 +3,7 @@ import type { Scenario } from "../scenario.ts";
 import { chatScenario } from "./chat.ts";
 import { chatClusterScenario } from "./chat_cluster.ts";
 import { filesScenario } from "./files.ts";
+import { filesListScenario } from "./files_list.ts";
 import { filesManyScenario } from "./files_many.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
@@ -17,6 +18,7 @@ export const SCENARIOS: Scenario[] = [
   chatClusterScenario,
   filesScenario,
   filesManyScenario,
+  filesListScenario,
   startup,
   idleConnections,
   resetsBeforeAccept,
