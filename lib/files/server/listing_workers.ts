@@ -13,6 +13,7 @@
  */
 import { writeAll, type Writer } from "../../base/io.ts";
 import type { FromWorker, ToWorker } from "./_listing_messages.ts";
+import { FileRefusal } from "./refusals.ts";
 
 const WORKER_URL = new URL("./_listing_worker.ts", import.meta.url);
 
@@ -50,8 +51,10 @@ export class ListingWorkers {
   }
 
   /**
-   * Writes the whole LIST reply for `request` to `out`. Throws when the
-   * listing fails (the folder cannot be read) or `out` does.
+   * Writes the whole LIST reply for `request` to `out`. Throws FileRefusal
+   * io when the listing fails before its first line (the folder cannot be
+   * read), an Error when it fails later (the connection cannot carry an
+   * ERR line then) or when `out` does.
    */
   async write(out: Writer, request: ListingRequest): Promise<void> {
     if (this.#closed) throw new Error("The file service is stopping");
@@ -61,11 +64,16 @@ export class ListingWorkers {
     slot.jobs.set(id, inbox);
     const send = (message: ToWorker) => slot.worker.postMessage(message);
     let finished = false;
+    let wrote = false;
     try {
       send({ kind: "start", id, ...request });
       while (true) {
         const message = await inbox.next();
-        if (message.kind === "failed") throw new Error(`Cannot list the files: ${message.message}`);
+        if (message.kind === "failed") {
+          const why = `Cannot list the files: ${message.message}`;
+          throw wrote ? new Error(why) : new FileRefusal("io", why);
+        }
+        wrote = true;
         // The worker makes the next chunk while this one is written.
         if (!message.done) send({ kind: "more", id });
         await writeAll(out, message.bytes);
