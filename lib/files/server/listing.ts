@@ -101,8 +101,13 @@ async function walk(
   const path = folder === "" ? root : `${root}/${folder}`;
   const items: Item[] = [];
   try {
-    // One call reads the whole folder on a worker thread; the loop stays free.
-    for await (const entry of Deno.readDir(path)) {
+    // On the event loop, one async call reads the whole folder on Deno's
+    // thread pool, so the loop stays free; in a listing worker, the thread
+    // hop would only add a wake-up per folder.
+    const entries = slices === null
+      ? Deno.readDirSync(path)
+      : await Array.fromAsync(Deno.readDir(path));
+    for (const entry of entries) {
       const name = folder === "" ? entry.name : `${folder}/${entry.name}`;
       if (nameRefusal(name) !== null) continue; // hidden, .socketkit, not NFC, ...
       if (entry.isDirectory && !entry.isSymlink) {
