@@ -46,3 +46,11 @@ Deno.test("sha256Hex matches node:crypto on random strings", () => {
     assertEquals(sha256Hex(text), expected(text), JSON.stringify(text));
   }
 });
+
+Deno.test("sha256Hex reuses its buffers: a short input after a long one is still right", () => {
+  const long = "é".repeat(2000) + "tail";
+  assertEquals(sha256Hex(long), expected(long));
+  for (const text of ["", "abc", "x".repeat(64), "d001/f000001.txt"]) {
+    assertEquals(sha256Hex(text), expected(text), JSON.stringify(text));
+  }
+});
