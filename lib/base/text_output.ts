@@ -13,6 +13,7 @@ export class TextOutput {
   #out: Writer;
   #text = "";
   #encoder = new TextEncoder();
+  #gone = false;
 
   constructor(out: Writer) {
     this.#out = out;
@@ -28,11 +29,25 @@ export class TextOutput {
     if (this.#text.length >= CHUNK_CHARS) await this.flush();
   }
 
+  /**
+   * True once the reader went away (a broken pipe: `... | head`): what is
+   * written from then on is dropped, and the producer should stop.
+   */
+  get gone(): boolean {
+    return this.#gone;
+  }
+
   /** Writes everything gathered. */
   async flush(): Promise<void> {
     const text = this.#text;
     this.#text = "";
-    if (text !== "") await writeAll(this.#out, this.#encoder.encode(text));
+    if (text === "" || this.#gone) return;
+    try {
+      await writeAll(this.#out, this.#encoder.encode(text));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      this.#gone = true;
+    }
   }
 
   /** Flushes: `await using` writes the tail however the block ends. */

@@ -323,6 +323,7 @@ export async function filesMode(args: string[], context: ModeContext): Promise<n
     count++;
     bytes += file.size;
     await out.flushed();
+    if (out.gone) return 0; // `connect files | head`: the reader has what it wanted
   }
   if (json) out.write("]}\n");
   else out.write((count === 0 ? noFiles(client.where, prefix) : listingTotal(count, bytes)) + "\n");
