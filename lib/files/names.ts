@@ -78,14 +78,15 @@ export function nameRefusal(name: string): string | null {
     return `it has ${segments.length} segments (the limit is ${MAX_DEPTH})`;
   }
   for (const segment of segments) {
-    const where = segments.length > 1 ? ` (in "${printable(segment)}")` : "";
-    if (segment.startsWith(".")) return `it starts with "." (hidden names are reserved)${where}`;
+    // Made only for a refusal: a listing checks every name it walks.
+    const where = () => segments.length > 1 ? ` (in "${printable(segment)}")` : "";
+    if (segment.startsWith(".")) return `it starts with "." (hidden names are reserved)${where()}`;
     if (segment.startsWith(" ") || segment.endsWith(" ")) {
-      return `it starts or ends with a space${where}`;
+      return `it starts or ends with a space${where()}`;
     }
     const bytes = ascii ? segment.length : utf8Length(segment);
     if (bytes > MAX_SEGMENT_BYTES) {
-      return `it is ${bytes} bytes long (the limit is ${MAX_SEGMENT_BYTES})${where}`;
+      return `it is ${bytes} bytes long (the limit is ${MAX_SEGMENT_BYTES})${where()}`;
     }
   }
   const bytes = ascii ? name.length : utf8Length(name);

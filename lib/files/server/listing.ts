@@ -10,7 +10,7 @@
  * deleted meanwhile is still listed as the snapshot saw it.
  *
  * A LIST runs this in a worker thread (listing_workers.ts): it is
- * synchronous work, 10-30 µs a file, which on the event loop would hold up
+ * synchronous work, tens of µs a file, which on the event loop would hold up
  * every other client. The store's own walks (count, sweep) run it here,
  * in slices.
  */
