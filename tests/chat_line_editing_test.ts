@@ -4,7 +4,7 @@
  * redraw after a resize. The keys themselves are unit-tested in
  * tests/unit/chat_line_editor_test.ts.
  */
-import { equal, match, ok } from "node:assert/strict";
+import { equal, ok } from "node:assert/strict";
 import { hasCommand, PTY_RESIZE, runInPtySteps } from "./_helpers.ts";
 import { join, LABEL, startChat, TIME, until } from "./_chat.ts";
 

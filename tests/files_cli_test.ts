@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { formatListing } from "../lib/files/client/listing.ts";
+import { formatListing, LAYOUT_SAMPLE, ListingWriter } from "../lib/files/client/listing.ts";
 import { hasCommand, runInPtySteps } from "./_helpers.ts";
 import { cli, LABEL, listing, randomFile, sha256, startServer, tempDirs } from "./_files.ts";
 
@@ -122,4 +122,28 @@ Deno.test({
     match(gone.output, /Deleted the folder "photos": 1 file, 10 B/);
     equal((await listing(server)).files.length, 0);
   },
+});
+
+Deno.test("files: a listing longer than its layout sample streams on with the sample's columns", () => {
+  const files = Array.from({ length: LAYOUT_SAMPLE + 2 }, (_, i) => ({
+    name: `f${String(i).padStart(5, "0")}.txt`,
+    size: 3,
+    mtimeMs: Date.UTC(2026, 0, 2, 3, 4),
+    sha256: "ab".repeat(32),
+  }));
+  files.push({ ...files[0]!, name: "a-name-far-longer-than-the-sampled-ones.txt" });
+  const written: string[] = [];
+  const writer = new ListingWriter("h:1", null, { columns: 80 }, (text) => written.push(text));
+  for (const file of files.slice(0, LAYOUT_SAMPLE - 1)) writer.add(file);
+  equal(written.length, 0, "rows are held until the sample is complete");
+  for (const file of files.slice(LAYOUT_SAMPLE - 1)) writer.add(file);
+  ok(written.length > LAYOUT_SAMPLE, "then every row is written as it comes");
+  writer.end();
+  const lines = written.join("").trimEnd().split("\n");
+  equal(lines[0], "NAME        SIZE  MODIFIED (UTC)    SHA-256");
+  equal(lines[1], "f00000.txt   3 B  2026-01-02 03:04  abababababab");
+  // A later name wider than its column: a line of its own, the columns under it.
+  equal(lines.at(-3), "a-name-far-longer-than-the-sampled-ones.txt");
+  equal(lines.at(-2), "             3 B  2026-01-02 03:04  abababababab");
+  equal(lines.at(-1), `${files.length} files, 2.9 KiB`); // 3,009 bytes
 });

@@ -42,7 +42,7 @@ export interface CompileOptions {
  * Modules `deno compile` cannot find by following imports, so they are named:
  * a Worker's module is loaded by URL at run time (the UDP batch engine's).
  */
-export const INCLUDES = ["lib/net/_udp_batch_worker.ts"];
+export const INCLUDES = ["lib/net/_udp_batch_worker.ts", "lib/files/server/_listing_worker.ts"];
 
 /** The `deno` arguments that build the binary. */
 export function compileArgs(options: CompileOptions = {}): string[] {

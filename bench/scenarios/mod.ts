@@ -4,6 +4,7 @@ import { chatScenario } from "./chat.ts";
 import { chatClusterScenario } from "./chat_cluster.ts";
 import { chatWebScenario } from "./chat_web.ts";
 import { filesScenario } from "./files.ts";
+import { filesListScenario } from "./files_list.ts";
 import { filesManyScenario } from "./files_many.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
@@ -20,6 +21,7 @@ export const SCENARIOS: Scenario[] = [
   chatWebScenario,
   filesScenario,
   filesManyScenario,
+  filesListScenario,
   startup,
   idleConnections,
   resetsBeforeAccept,

@@ -36,6 +36,9 @@ const INVISIBLE_SOURCE = String
 const INVISIBLE = lazyPattern(INVISIBLE_SOURCE, "u");
 const INVISIBLE_ALL = lazyPattern(INVISIBLE_SOURCE, "gu");
 
+/** Space to tilde only: none of the characters the Unicode checks look for. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** The form names are compared in (NFC). */
 export function canonicalName(name: string): string {
   return name.normalize("NFC");
@@ -58,29 +61,36 @@ export function nameRefusal(name: string): string | null {
   if (name.includes("\\")) return "it contains a backslash (folders are separated by /)";
   if (name.includes("..")) return 'it contains ".."';
   if (name.includes("\0")) return "it contains a NUL byte";
-  if (CONTROL.test(name)) return "it contains a control character";
-  if (name.includes("\ufffd")) return "it is not valid UTF-8";
-  const invisible = name.match(INVISIBLE())?.[0];
-  if (invisible !== undefined) {
-    return `it contains the invisible or space-like character ${escapeCodePoint(invisible)}`;
+  // Printable ASCII (most names) has no control, invisible or non-NFC character
+  // and one byte per character: the checks below are for the rest (a listing
+  // checks every name it walks, so this is its hot path).
+  const ascii = PRINTABLE_ASCII.test(name);
+  if (!ascii) {
+    if (CONTROL.test(name)) return "it contains a control character";
+    if (name.includes("\ufffd")) return "it is not valid UTF-8";
+    const invisible = name.match(INVISIBLE())?.[0];
+    if (invisible !== undefined) {
+      return `it contains the invisible or space-like character ${escapeCodePoint(invisible)}`;
+    }
+    if (name !== canonicalName(name)) return "it is not in Unicode NFC form";
   }
-  if (name !== canonicalName(name)) return "it is not in Unicode NFC form";
   const segments = name.split("/");
   if (segments.length > MAX_DEPTH) {
     return `it has ${segments.length} segments (the limit is ${MAX_DEPTH})`;
   }
   for (const segment of segments) {
-    const where = segments.length > 1 ? ` (in "${printable(segment)}")` : "";
-    if (segment.startsWith(".")) return `it starts with "." (hidden names are reserved)${where}`;
+    // Made only for a refusal: a listing checks every name it walks.
+    const where = () => segments.length > 1 ? ` (in "${printable(segment)}")` : "";
+    if (segment.startsWith(".")) return `it starts with "." (hidden names are reserved)${where()}`;
     if (segment.startsWith(" ") || segment.endsWith(" ")) {
-      return `it starts or ends with a space${where}`;
+      return `it starts or ends with a space${where()}`;
     }
-    const bytes = utf8Length(segment);
+    const bytes = ascii ? segment.length : utf8Length(segment);
     if (bytes > MAX_SEGMENT_BYTES) {
-      return `it is ${bytes} bytes long (the limit is ${MAX_SEGMENT_BYTES})${where}`;
+      return `it is ${bytes} bytes long (the limit is ${MAX_SEGMENT_BYTES})${where()}`;
     }
   }
-  const bytes = utf8Length(name);
+  const bytes = ascii ? name.length : utf8Length(name);
   if (bytes > MAX_NAME_BYTES) {
     return `it is ${bytes} bytes long (the limit for a whole name is ${MAX_NAME_BYTES})`;
   }
@@ -119,6 +129,8 @@ export function quoteName(name: string): string {
   return `"${cut}"`;
 }
 
+const encoder = new TextEncoder();
+
 function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
+  return encoder.encode(text).length;
 }

@@ -78,3 +78,11 @@ Deno.test("sha256For: a small transfer hashes in JavaScript, a large one loads n
   const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
   for (const hash of [small, large, unknown]) assertEquals(hash.digest("hex"), want);
 });
+
+Deno.test("sha256Hex reuses its buffers: a short input after a long one is still right", () => {
+  const long = "é".repeat(2000) + "tail";
+  assertEquals(sha256Hex(long), expected(long));
+  for (const text of ["", "abc", "x".repeat(64), "d001/f000001.txt"]) {
+    assertEquals(sha256Hex(text), expected(text), JSON.stringify(text));
+  }
+});

@@ -59,17 +59,24 @@ export class FileClient {
     return new FileClient(conn, formatHostPort(host, port), plain);
   }
 
-  /** Every file on the server, or those in folder `prefix` (and below). */
+  /** Every file on the server, or those in folder `prefix` (and below), in one array. */
   async list(prefix: string | null = null): Promise<FileEntry[]> {
+    return await Array.fromAsync(this.listing(prefix));
+  }
+
+  /**
+   * The files of a LIST one by one as they arrive, so a listing of any size
+   * takes the memory of one line. Stop early only by closing the client:
+   * the rest of the reply would still be on the connection.
+   */
+  async *listing(prefix: string | null = null): AsyncGenerator<FileEntry, void, void> {
     const count = Number(await this.#ask(request.list(prefix), "OK"));
     if (!Number.isSafeInteger(count)) throw this.#garbled("LIST");
-    const entries: FileEntry[] = [];
     for (let i = 0; i < count; i++) {
       const entry = parseEntry(await this.readLine(), true);
       if (entry === null) throw this.#garbled("LIST");
-      entries.push(entry);
+      yield entry;
     }
-    return entries;
   }
 
   /** One file's size, time and digest. Throws ServerError not-found. */

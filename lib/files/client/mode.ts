@@ -19,8 +19,9 @@ import type { ModeContext } from "../../service.ts";
 import { FILE_PORT, readRate } from "../config.ts";
 import type { FileSession } from "./file_client.ts";
 import { outputColumns } from "../../base/wrap.ts";
-import { formatListing, SHORT_DIGEST } from "./listing.ts";
+import { ListingWriter, SHORT_DIGEST } from "./listing.ts";
 import { describe, printBatch, printResult, toJson } from "./report.ts";
+import { TextOutput } from "../../base/text_output.ts";
 import { canonicalName, checkName, quoteName } from "../names.ts";
 import type { TransferOptions } from "./transfer.ts";
 
@@ -305,13 +306,27 @@ export async function filesMode(args: string[], context: ModeContext): Promise<n
   const prefix = given === undefined ? null : checkedName(given.replace(/\/+$/, ""));
   using session = await openSession(parsed, context);
   const client = await session.client();
-  const files = await client.list(prefix);
-  if (parsed.boolean("json")) {
-    console.log(JSON.stringify({ server: client.where, prefix, files: files.map(toJson) }));
-  } else {
-    const long = parsed.boolean("long");
-    console.log(formatListing(files, client.where, prefix, { long, columns: outputColumns() }));
+  // Printed as it arrives (a listing of 100,000 files never sits in memory),
+  // as the same text, or the same JSON object, as all at once would be.
+  await using out = new TextOutput(Deno.stdout);
+  const json = parsed.boolean("json");
+  if (json) out.write(JSON.stringify({ server: client.where, prefix }).slice(0, -1) + ',"files":[');
+  const table = new ListingWriter(
+    client.where,
+    prefix,
+    { long: parsed.boolean("long"), columns: outputColumns() },
+    (text) => out.write(text),
+  );
+  let count = 0;
+  for await (const file of client.listing(prefix)) {
+    if (json) out.write((count > 0 ? "," : "") + JSON.stringify(toJson(file)));
+    else table.add(file);
+    count++;
+    await out.flushed();
+    if (out.gone) return 0; // `connect files | head`: the reader has what it wanted
   }
+  if (json) out.write("]}\n");
+  else table.end();
   return 0;
 }
 

@@ -18,7 +18,6 @@ import {
   CHUNK_SIZE,
   describeFile,
   digestLine,
-  entryLine,
   errorLine,
   FILE_LABEL,
   MAX_LINE,
@@ -29,6 +28,7 @@ import { pump, PumpError } from "../pump.ts";
 import type { FileCounters } from "../status.ts";
 import { FileRefusal, lineRefusal } from "./refusals.ts";
 import type { FileStore } from "./store.ts";
+import type { ListingWorkers } from "./listing_workers.ts";
 import { receiveUpload, type UploadChannel } from "./receive.ts";
 import { LineTooLong, WireReader, writeLine } from "../../net/wire_reader.ts";
 
@@ -44,12 +44,11 @@ const UPLOAD_LINGER = { ms: 2000, maxBytes: Infinity };
 const LAST_WORD_MS = 1000;
 const LAST_WORD_GRACE_MS = 1000;
 
-/** LIST lines per write. */
-const LIST_SLICE = 256;
-
 /** What every connection of one file service shares. */
 export interface FileServiceState {
   store: FileStore;
+  /** Where LIST replies are made. */
+  listings: ListingWorkers;
   log: Logger;
   config: Pick<
     FilesConfig,
@@ -164,12 +163,13 @@ export class FileConnection {
     const slot = (run: () => Promise<boolean>) => inTransferSlot(this.#tracked.peerHost, run);
     switch (request.kind) {
       case "list": {
-        const entries = await store.list(request.prefix);
-        await writeLine(this.#out, `OK ${entries.length}`);
-        // In slices: a listing of a large store is written as the client reads it.
-        for (let i = 0; i < entries.length; i += LIST_SLICE) {
-          await writeLine(this.#out, entries.slice(i, i + LIST_SLICE).map(entryLine).join("\n"));
-        }
+        // Made in a worker thread, written as the client reads (listing_workers.ts).
+        const folder = store.listingFolder(request.prefix);
+        await this.#state.listings.write(this.#out, {
+          root: store.dir,
+          metaDir: store.metaDir,
+          folder,
+        });
         return true;
       }
       case "stat":

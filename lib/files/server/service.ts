@@ -16,6 +16,7 @@ import { errorLine, FILE_LABEL } from "../protocol.ts";
 import { filesStatus } from "../status.ts";
 import { FileRefusal } from "./refusals.ts";
 import { FileStore } from "./store.ts";
+import { ListingWorkers } from "./listing_workers.ts";
 
 const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
@@ -91,6 +92,7 @@ export class FileService implements Service {
   async stop(): Promise<void> {
     clearInterval(this.#sweeper);
     clearTimeout(this.#loadHashing);
+    this.#state.listings.close();
     await this.#tcp.stop();
   }
 
@@ -133,6 +135,7 @@ function fileServiceState(
   const perAddress = new PerAddressCounter(config.maxTransfersPerIp);
   return {
     store,
+    listings: new ListingWorkers(),
     log,
     config,
     tokenRequired,

@@ -21,9 +21,11 @@ import { RuntimeError } from "../../base/errors.ts";
 import { closeQuietly } from "../../base/io.ts";
 import { loadHashing } from "../hashing.ts";
 import { sha256Hex } from "../sha256_hex.ts";
-import { checkName, MAX_DEPTH, nameRefusal, quoteName } from "../names.ts";
+import { checkName, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
 import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
+import { describeStored, metaPathOf } from "./digests.ts";
+import { type FileSnapshot, LoopShare, takeSnapshot } from "./listing.ts";
 import { alreadyExists, badName, diskError, FileRefusal, isNoSpace, notFound } from "./refusals.ts";
 import { StoreSpace } from "./space.ts";
 import { type FileRecord, type Ledger, type PartRecord, Upload } from "./upload.ts";
@@ -42,8 +44,11 @@ export interface FileStoreOptions {
 
 const STATE_DIR = ".socketkit";
 
-/** Files a listing describes between two turns of the event loop (each takes two system calls). */
-const LIST_YIELD_EVERY = 256;
+/**
+ * The slices of the sweep at open: few pauses (each costs a 4 ms timer),
+ * as nothing of this service is served yet.
+ */
+const STARTING_SLICE_MS = 100;
 
 /** The directory of stored files, with the uploads in progress. */
 export class FileStore {
@@ -82,7 +87,7 @@ export class FileStore {
         const info = await Deno.lstat(sub);
         if (!info.isDirectory) throw new Error(`"${sub}" is not a directory`);
       }
-      await store.sweep(); // also counts what is there
+      await store.#sweep(STARTING_SLICE_MS); // also counts what is there
       return store;
     } catch (error) {
       throw new RuntimeError(`Cannot use files directory "${dir}": ${explainDirError(error)}`, {
@@ -92,57 +97,43 @@ export class FileStore {
   }
 
   /**
-   * Regular files under valid names, sorted by name, with digests where
-   * known: every file, or those in folder `prefix` (and below). Throws
-   * FileRefusal not-found when `prefix` is not a folder.
+   * The folder a LIST of `prefix` walks: "" for every file, else `prefix`
+   * once checked. Throws FileRefusal not-found when it is not a folder.
    */
-  async list(prefix: string | null = null): Promise<FileEntry[]> {
-    let start = this.dir;
-    if (prefix !== null) {
-      checkName(prefix, badName);
-      const info = await this.#lstatInside(prefix);
-      if (info === null || !info.isDirectory || info.isSymlink) {
-        throw new FileRefusal("not-found", `No folder ${quoteName(prefix)} on the server`);
-      }
-      start = this.#path(prefix);
+  listingFolder(prefix: string | null): string {
+    if (prefix === null) return "";
+    checkName(prefix, badName);
+    const info = this.#lstatInside(prefix);
+    if (info === null || !info.isDirectory || info.isSymlink) {
+      throw new FileRefusal("not-found", `No folder ${quoteName(prefix)} on the server`);
     }
-    const entries: FileEntry[] = [];
-    // Depth-first with an explicit stack; names over the limits are never
-    // entered, so the walk is bounded by MAX_DEPTH.
-    const stack: string[] = [prefix ?? ""];
-    while (stack.length > 0) {
-      const folder = stack.pop()!;
-      const path = folder === "" ? start : this.#path(folder);
-      let items: Deno.DirEntry[];
-      try {
-        items = await Array.fromAsync(Deno.readDir(path));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-          continue; // removed meanwhile
-        }
-        throw error;
-      }
-      for (const item of items) {
-        const name = folder === "" ? item.name : `${folder}/${item.name}`;
-        if (nameRefusal(name) !== null) continue; // hidden, .socketkit, not NFC, ...
-        if (item.isDirectory && !item.isSymlink) {
-          if (name.split("/").length < MAX_DEPTH) stack.push(name);
-          continue;
-        }
-        if (!item.isFile) continue;
-        const info = lstatNow(this.#path(name)); // null: removed meanwhile
-        if (info?.isFile) entries.push(this.#describe(name, info));
-        // The calls above are synchronous: let other connections in now and then.
-        if (entries.length % LIST_YIELD_EVERY === 0) await yieldToOthers();
-      }
-    }
-    if (prefix === null) this.#count = entries.length;
-    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return prefix;
   }
 
   /**
-   * How many files a listing shows: counted at open, by every full listing
-   * and every sweep, and kept up to date by uploads, deletes and moves.
+   * The files in `prefix` and below (every file for null) as names, sizes
+   * and times, walked on the event loop in slices (listing.ts); a LIST takes
+   * its snapshot in a worker instead (listing_workers.ts). Throws FileRefusal
+   * not-found when `prefix` is not a folder.
+   */
+  async snapshot(prefix: string | null = null): Promise<FileSnapshot> {
+    const snapshot = await takeSnapshot(this.dir, this.listingFolder(prefix));
+    if (prefix === null) this.#count = snapshot.count;
+    return snapshot;
+  }
+
+  /**
+   * Every file (or those in `prefix` and below), described, in one array:
+   * for tests and small folders. LIST streams {@link snapshot} instead.
+   */
+  async list(prefix: string | null = null): Promise<FileEntry[]> {
+    const snapshot = await this.snapshot(prefix);
+    return snapshot.names.map((name, i) => this.entry(name, snapshot.size(i), snapshot.mtimeMs(i)));
+  }
+
+  /**
+   * How many files a listing shows: counted at open and by every sweep, and
+   * kept up to date by uploads, deletes and moves.
    */
   get count(): number {
     return this.#count;
@@ -367,21 +358,30 @@ export class FileStore {
    * holds (files copied in by hand count from here on).
    */
   async sweep(): Promise<void> {
+    await this.#sweep();
+  }
+
+  /** sweep(), sharing the loop every `sliceMs` (default: listing.ts's slices). */
+  async #sweep(sliceMs?: number): Promise<void> {
     const partBytes = await this.#space.sweepParts(Date.now());
+    // Two synchronous calls per stored file: share the loop with the other clients.
+    const share = new LoopShare(sliceMs);
     for await (const item of Deno.readDir(this.#meta)) {
       const path = join(this.#meta, item.name);
       const meta = readRecord<FileRecord>(path);
       const file = meta && nameRefusal(meta.name) === null ? lstatNow(this.#path(meta.name)) : null;
       if (file === null) removeNow(path);
+      if (share.due()) await share.next();
     }
-    const stored = await this.list();
-    this.#space.recount(stored.reduce((sum, entry) => sum + entry.size, 0), partBytes);
+    const stored = await takeSnapshot(this.dir, "", sliceMs);
+    this.#count = stored.count;
+    this.#space.recount(stored.totalBytes, partBytes);
     await this.#space.trim();
   }
 
   /** Where the digest of `name` is kept. */
   #metaPath(name: string): string {
-    return join(this.#meta, sha256Hex(name) + ".json");
+    return metaPathOf(this.#meta, name);
   }
 
   /** Persists a stored file's digest (a torn record reads as "digest unknown"). */
@@ -406,11 +406,20 @@ export class FileStore {
   }
 
   #describe(name: string, info: Deno.FileInfo): FileEntry {
-    const mtimeMs = mtimeOf(info);
-    const meta = readRecord<FileRecord>(this.#metaPath(name));
-    const known = meta !== null && meta.name === name && meta.size === info.size &&
-      meta.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(meta.sha256);
-    return { name, size: info.size, mtimeMs, sha256: known ? meta.sha256 : null };
+    return this.entry(name, info.size, mtimeOf(info));
+  }
+
+  /**
+   * A stored file as LIST, STAT and GET describe it, from its size and time:
+   * with its digest when its record matches both. One record read, no scan.
+   */
+  entry(name: string, size: number, mtimeMs: number): FileEntry {
+    return describeStored(this.#meta, name, size, mtimeMs);
+  }
+
+  /** Where the digest records are (digests.ts), for the listing worker. */
+  get metaDir(): string {
+    return this.#meta;
   }
 
   #lstatRegular(name: string): Deno.FileInfo {
@@ -501,8 +510,4 @@ function explainDirError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "a folder on its path does not exist";
   if (isNoSpace(error)) return "the disk is full";
   return error instanceof Error ? error.message : String(error);
-}
-
-function yieldToOthers(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
