@@ -11,6 +11,7 @@ import {
   type FdPlan,
   raiseFdLimit,
 } from "./base/fd_limit.ts";
+import { loadFsLibc } from "./base/fs_libc.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
 import { RuntimeError, UsageError } from "./base/errors.ts";
 import { Logger } from "./base/logger.ts";
@@ -468,6 +469,8 @@ export async function serve(args: string[]): Promise<number> {
   }
   const config = parseServeConfig(flags);
   const fdLimit = raiseFdLimit();
+  // The file store's group syncs (syncfs, renameat2) are bound while FFI is still allowed.
+  if (config.services.includes("files")) loadFsLibc();
   if (config.udpEngine === "deno" || !usesUdp(config)) giveUpFfi();
   const log = new Logger({ quiet: config.quiet, summaryInterval: config.summaryInterval });
   let server: Server;

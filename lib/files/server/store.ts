@@ -27,6 +27,7 @@ import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../record
 import { alreadyExists, badName, diskError, FileRefusal, isNoSpace, notFound } from "./refusals.ts";
 import { StoreSpace } from "./space.ts";
 import { type FileRecord, type Ledger, type PartRecord, Upload } from "./upload.ts";
+import { type GroupAccess, UploadGroup } from "./group.ts";
 
 /** Options of {@link FileStore.open}. */
 export interface FileStoreOptions {
@@ -285,6 +286,68 @@ export class FileStore {
       this.#busy.delete(name);
       this.#space.running.delete(sha256Hex(name));
       throw error instanceof FileRefusal ? error : diskError(name, error);
+    }
+  }
+
+  /** A group of small uploads made durable together (`PUTS`; see group.ts). */
+  uploadGroup(): UploadGroup {
+    const access: GroupAccess = {
+      parts: this.#parts,
+      maxFileSize: this.options.maxFileSize,
+      take: (name, force) => {
+        this.#lock(name);
+        try {
+          const existing = this.#lstatInside(name, "upload");
+          if (existing && !existing.isFile) {
+            const what = existing.isDirectory ? "a folder" : "not a regular file";
+            throw new FileRefusal("not-regular", `${quoteName(name)} exists and is ${what}`);
+          }
+          if (existing && !force) throw alreadyExists(name);
+        } catch (error) {
+          this.#busy.delete(name);
+          throw error;
+        }
+      },
+      release: (name) => this.#busy.delete(name),
+      target: (name) => this.#path(name),
+      mkdirs: (name) => this.#folders(name, true),
+      space: this.#space,
+      writeMeta: (record) => this.writeMeta(record),
+      added: () => this.#count++,
+    };
+    return new UploadGroup(access);
+  }
+
+  /**
+   * A stored file of at most `max` bytes read whole, synchronously (the
+   * small files of `GETS`); null when it is bigger (send it streamed).
+   * Throws FileRefusal like openRead.
+   */
+  readSmall(name: string, max: number): { entry: FileEntry; bytes: Uint8Array } | null {
+    const seen = this.#lstatRegular(name);
+    if (seen.size > max) return null;
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(this.#path(name), { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) throw notFound(name);
+      throw diskError(name, error);
+    }
+    try {
+      const opened = file.statSync();
+      if (!opened.isFile || opened.ino !== seen.ino || opened.dev !== seen.dev) {
+        throw new FileRefusal("not-regular", `${quoteName(name)} changed while being opened`);
+      }
+      if (opened.size > max) return null;
+      const bytes = new Uint8Array(opened.size);
+      for (let done = 0; done < bytes.length;) {
+        const n = file.readSync(bytes.subarray(done));
+        if (n === null) throw new FileRefusal("io", `${quoteName(name)} shrank while being read`);
+        done += n;
+      }
+      return { entry: this.#describe(name, opened), bytes };
+    } finally {
+      closeQuietly(file);
     }
   }
 
