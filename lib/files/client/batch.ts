@@ -12,8 +12,12 @@ import { Progress } from "../../base/progress.ts";
 import { type FileSession, ServerError } from "./file_client.ts";
 import { canonicalName, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
+import { sha256 } from "../hashing.ts";
+import { statNow } from "../records.ts";
 import { downloadFile } from "./download.ts";
-import type { TransferOptions, TransferSummary } from "./transfer.ts";
+import { downloadMany } from "./many_down.ts";
+import { uploadMany } from "./many_up.ts";
+import type { ManyHooks, TransferOptions, TransferSummary } from "./transfer.ts";
 import { localReadError, uploadFile } from "./upload.ts";
 
 /** One local file of an upload. */
@@ -67,6 +71,19 @@ export interface BatchSummary {
   transferred: number;
   seconds: number;
   bytesPerSecond: number;
+  /** Files done (sent or received, and skipped) per second. */
+  filesPerSecond: number;
+  /** Files refused (by the server, or here), each with why; the others went on. */
+  refused: RefusedFile[];
+}
+
+/** A file of a batch that was refused while the others went on. */
+export interface RefusedFile {
+  name: string;
+  path: string;
+  /** The server's error code, or "local". */
+  code: string;
+  message: string;
 }
 
 /** Options of a batch run. */
@@ -75,6 +92,8 @@ export interface BatchOptions extends Omit<TransferOptions, "onStart" | "onBytes
   progress?: boolean;
   /** Called as each file is done (the per-file line). */
   onFile?: (summary: TransferSummary) => void;
+  /** Called for each file refused while the others go on. */
+  onRefused?: (refused: RefusedFile) => void;
 }
 
 /**
@@ -94,7 +113,7 @@ export async function planUpload(paths: string[], name?: string): Promise<Upload
     } else if (info.isDirectory) {
       plan.batch = true;
       plan.folders.push(top);
-      await walk(path, top, plan);
+      walk(path, top, plan);
     } else {
       throw new RuntimeError(
         `Cannot upload ${
@@ -126,8 +145,13 @@ export async function planUpload(paths: string[], name?: string): Promise<Upload
   return plan;
 }
 
-async function walk(dir: string, prefix: string, plan: UploadPlan): Promise<void> {
-  const entries = await Array.fromAsync(Deno.readDir(dir));
+/**
+ * Collects the files under `dir`, synchronously (a listing and an lstat per
+ * entry, no promise per file: a folder of 100,000 files is planned in
+ * well under a second).
+ */
+function walk(dir: string, prefix: string, plan: UploadPlan): void {
+  const entries = Array.from(Deno.readDirSync(dir));
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     const path = join(dir, entry.name);
@@ -137,9 +161,9 @@ async function walk(dir: string, prefix: string, plan: UploadPlan): Promise<void
     } else if (entry.isSymlink) {
       plan.left.push({ path, why: "a symlink, not followed" });
     } else if (entry.isDirectory) {
-      await walk(path, name, plan);
+      walk(path, name, plan);
     } else if (entry.isFile) {
-      plan.items.push({ path, name, size: (await Deno.lstat(path)).size, listed: true });
+      plan.items.push({ path, name, size: Deno.lstatSync(path).size, listed: true });
     } else {
       plan.left.push({ path, why: "not a regular file" });
     }
@@ -220,7 +244,13 @@ export async function planDownload(
   return { items, batch };
 }
 
-/** Uploads every item in order over `session`; see the module comment. */
+/** Files at most this big go pipelined in a batch (PUTS, GETS); bigger ones one by one, resumable. */
+export const PIPELINED_MAX = 1024 * 1024;
+
+/**
+ * Uploads every item over `session`: the small files of a batch pipelined
+ * (many_up.ts), the others one after another; see the module comment.
+ */
 export async function runUploads(
   session: FileSession,
   plan: UploadPlan,
@@ -235,94 +265,238 @@ export async function runUploads(
       if (!(error instanceof ServerError && error.code === "not-found")) throw error;
     }
   }
-  return await runBatch("upload", plan.items, options, (item, transfer) => {
-    const known = item.listed ? remote.get(item.name) ?? null : undefined;
-    return uploadFile(session, item.path, item.name, transfer, known);
-  });
+  const tracker = new BatchTracker("upload", plan.items, options);
+  try {
+    const pipelined = pipelines(plan.batch, options) ? plan.items.filter(small) : [];
+    if (pipelined.length > 0) {
+      await session.transfer(() =>
+        uploadMany(session, pipelined, remote, options.force, tracker.hooks)
+      );
+    }
+    const rest = pipelined.length > 0 ? plan.items.filter((item) => !small(item)) : plan.items;
+    await tracker.oneByOne(rest, (item, transfer) => {
+      const known = item.listed ? remote.get(item.name) ?? null : undefined;
+      return uploadFile(session, item.path, item.name, transfer, known);
+    });
+  } finally {
+    tracker.finish();
+  }
+  return tracker.summary();
 }
 
-/** Downloads every item in order over `session`; see the module comment. */
+/**
+ * Downloads every item over `session`: the small files of a batch
+ * pipelined (many_down.ts), the others one after another.
+ */
 export async function runDownloads(
   session: FileSession,
   plan: DownloadPlan,
   options: BatchOptions,
 ): Promise<BatchSummary> {
-  const items = plan.items.map((item) => ({ ...item, size: item.entry.size }));
-  return await runBatch("download", items, options, async (item, transfer) => {
-    if (plan.batch) Deno.mkdirSync(dirname(item.target), { recursive: true });
-    return await downloadFile(session, item.name, item.target, transfer, item.entry);
-  });
+  const items = plan.items.map((item) => ({ ...item, size: item.entry.size, path: item.target }));
+  const tracker = new BatchTracker("download", items, options);
+  const folders = new Set<string>();
+  const folderFor = (target: string) => {
+    const folder = dirname(target);
+    if (plan.batch && !folders.has(folder)) {
+      Deno.mkdirSync(folder, { recursive: true });
+      folders.add(folder);
+    }
+  };
+  try {
+    const pipelined: typeof items = [];
+    const rest: typeof items = [];
+    for (const item of items) {
+      if (!pipelines(plan.batch, options) || !small(item)) {
+        rest.push(item);
+        continue;
+      }
+      // Planned here, synchronously: an output already identical is skipped,
+      // another one is refused without --force (the rest go on).
+      const local = statNow(item.target);
+      if (local !== null) {
+        if (local.isFile && local.size === item.size && item.entry.sha256 !== null) {
+          const hex = sha256().update(Deno.readFileSync(item.target)).digest("hex");
+          if (hex === item.entry.sha256) {
+            tracker.hooks.done(item.target, item.name, item.size, hex, true);
+            continue;
+          }
+        }
+        if (!local.isFile || !options.force) {
+          const why = local.isFile ? "already exists (use --force to replace it)" : "is not a file";
+          tracker.hooks.refused(item.target, item.name, "local", `${quoteName(item.target)} ${why}`);
+          continue;
+        }
+      }
+      folderFor(item.target);
+      pipelined.push(item);
+    }
+    if (pipelined.length > 0) {
+      await session.transfer(() =>
+        downloadMany(session, pipelined, options.force, tracker.hooks)
+      );
+    }
+    await tracker.oneByOne(rest, async (item, transfer) => {
+      folderFor(item.target);
+      return await downloadFile(session, item.name, item.target, transfer, item.entry);
+    });
+  } finally {
+    tracker.finish();
+  }
+  return tracker.summary();
 }
 
-async function runBatch<T extends { name: string; size: number }>(
-  action: "upload" | "download",
-  items: T[],
-  options: BatchOptions,
-  run: (item: T, transfer: TransferOptions) => Promise<TransferSummary>,
-): Promise<BatchSummary> {
-  const total = items.reduce((sum, item) => sum + item.size, 0);
-  const progress = new Progress({
-    label: "",
-    total,
-    ...(options.progress === undefined ? {} : { enabled: options.progress }),
-  });
-  const began = performance.now();
-  const files: TransferSummary[] = [];
-  let done = 0;
-  try {
-    for (const [index, item] of items.entries()) {
-      progress.label = items.length > 1
-        ? `[${index + 1}/${items.length}] ${quoteName(item.name)}`
-        : quoteName(item.name);
-      const before = done;
+/** Whether a batch goes pipelined: several files, and no --limit-rate (which paces one at a time). */
+function pipelines(batch: boolean, options: BatchOptions): boolean {
+  return batch && options.limitRate === 0;
+}
+
+function small(item: { size: number }): boolean {
+  return item.size <= PIPELINED_MAX;
+}
+
+/** One batch's progress display, per-file results and refusals, and its summary. */
+class BatchTracker {
+  readonly #action: "upload" | "download";
+  readonly #options: BatchOptions;
+  readonly #progress: Progress;
+  readonly #total: number;
+  readonly #count: number;
+  readonly #began = performance.now();
+  readonly #files: TransferSummary[] = [];
+  readonly #refused: RefusedFile[] = [];
+  #done = 0;
+  #moved = 0;
+  #transferred = 0;
+
+  constructor(
+    action: "upload" | "download",
+    items: { size: number }[],
+    options: BatchOptions,
+  ) {
+    this.#action = action;
+    this.#options = options;
+    this.#total = items.reduce((sum, item) => sum + item.size, 0);
+    this.#count = items.length;
+    this.#progress = new Progress({
+      label: "",
+      total: this.#total,
+      ...(options.progress === undefined ? {} : { enabled: options.progress }),
+    });
+  }
+
+  /** What the pipelined transfers report to. */
+  readonly hooks: ManyHooks = {
+    done: (path, name, size, hex, skipped) => {
+      const seconds = (performance.now() - this.#began) / 1000;
+      const result: TransferSummary = {
+        action: this.#action,
+        name,
+        path,
+        size,
+        transferred: skipped ? 0 : size,
+        resumedFrom: 0,
+        skipped,
+        seconds: Math.round(seconds * 1000) / 1000,
+        bytesPerSecond: 0,
+        sha256: hex,
+      };
+      if (skipped) {
+        this.#progress.exclude(size);
+        this.#moved += size;
+      } else {
+        this.#transferred += size;
+      }
+      this.#add(result);
+    },
+    refused: (path, name, code, message) => {
+      this.#refused.push({ name, path, code, message });
+      this.#progress.finish();
+      this.#options.onRefused?.({ name, path, code, message });
+      this.#draw();
+    },
+    bytes: (count) => {
+      this.#moved += count;
+      this.#draw();
+    },
+  };
+
+  #add(result: TransferSummary): void {
+    this.#files.push(result);
+    this.#progress.finish();
+    this.#options.onFile?.(result);
+    this.#draw();
+  }
+
+  #draw(): void {
+    const done = this.#files.length;
+    const seconds = (performance.now() - this.#began) / 1000;
+    const rate = seconds > 0 ? Math.round(done / seconds) : 0;
+    this.#progress.label = `[${done}/${this.#count} files, ${rate} files/s]`;
+    this.#progress.update(this.#moved);
+  }
+
+  /** Transfers `items` one after another (big files, or no pipelining). */
+  async oneByOne<T extends { name: string; size: number }>(
+    items: T[],
+    run: (item: T, transfer: TransferOptions) => Promise<TransferSummary>,
+  ): Promise<void> {
+    const options = this.#options;
+    for (const item of items) {
+      const before = this.#moved;
       let result: TransferSummary;
       try {
         result = await run(item, {
           force: options.force,
           limitRate: options.limitRate,
           note: (line) => {
-            progress.finish();
+            this.#progress.finish();
             options.note?.(line);
           },
           onStart: (resumedFrom) => {
-            progress.exclude(resumedFrom);
-            done += resumedFrom;
-            progress.update(done);
+            this.#progress.exclude(resumedFrom);
+            this.#moved += resumedFrom;
+            this.#draw();
           },
           onBytes: (bytes) => {
-            done += bytes;
-            progress.update(done);
+            this.#moved += bytes;
+            this.#draw();
           },
         });
       } catch (error) {
-        if (items.length > 1 && error instanceof RuntimeError) {
-          const message = `${error.message} (${files.length} of ${items.length} files were done)`;
+        if (this.#count > 1 && error instanceof RuntimeError) {
+          const message = `${error.message} (${this.#files.length} of ${this.#count} files were done)`;
           throw error instanceof ServerError
             ? new ServerError(error.code, message)
             : new RuntimeError(message, { cause: error, exitCode: error.exitCode });
         }
         throw error;
       }
-      if (result.skipped) progress.exclude(item.size);
-      done = before + item.size;
-      progress.update(done);
-      files.push(result);
-      progress.finish();
-      options.onFile?.(result);
+      if (result.skipped) this.#progress.exclude(item.size);
+      this.#moved = before + item.size;
+      this.#transferred += result.transferred;
+      this.#add(result);
     }
-  } finally {
-    progress.finish();
   }
-  const seconds = (performance.now() - began) / 1000;
-  const transferred = files.reduce((sum, file) => sum + file.transferred, 0);
-  return {
-    action,
-    files,
-    count: files.length,
-    skipped: files.filter((file) => file.skipped).length,
-    size: total,
-    transferred,
-    seconds: Math.round(seconds * 1000) / 1000,
-    bytesPerSecond: seconds > 0 ? Math.round(transferred / seconds) : 0,
-  };
+
+  finish(): void {
+    this.#progress.finish();
+  }
+
+  summary(): BatchSummary {
+    const seconds = (performance.now() - this.#began) / 1000;
+    const files = this.#files;
+    return {
+      action: this.#action,
+      files,
+      count: files.length,
+      skipped: files.filter((file) => file.skipped).length,
+      size: this.#total,
+      transferred: this.#transferred,
+      seconds: Math.round(seconds * 1000) / 1000,
+      bytesPerSecond: seconds > 0 ? Math.round(this.#transferred / seconds) : 0,
+      filesPerSecond: seconds > 0 ? Math.round(files.length / seconds) : 0,
+      refused: this.#refused,
+    };
+  }
 }

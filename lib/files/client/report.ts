@@ -81,9 +81,12 @@ export function printBatch(summary: BatchSummary, batch: boolean, json: boolean)
   const verb = upload ? "Uploaded" : "Downloaded";
   const count = `${summary.count} file${summary.count === 1 ? "" : "s"}`;
   const skipped = summary.skipped > 0 ? `; ${summary.skipped} already there (skipped)` : "";
+  const refused = summary.refused.length > 0 ? `; ${summary.refused.length} refused` : "";
   console.log(
     `${verb} ${count}, ${formatBytes(summary.size)}: ${formatBytes(summary.transferred)} ${
       upload ? "sent" : "received"
-    } in ${summary.seconds.toFixed(2)} s, ${formatBytes(summary.bytesPerSecond)}/s${skipped}`,
+    } in ${summary.seconds.toFixed(2)} s, ${formatBytes(summary.bytesPerSecond)}/s, ${
+      summary.filesPerSecond
+    } files/s${skipped}${refused}`,
   );
 }
