@@ -72,6 +72,24 @@ export async function downloadMany(
   })();
   names.catch(() => client.close()); // the read below then reports the loss
   const group: Written[] = [];
+  // A group is made durable and visible while the next one arrives (at most two at once).
+  let committed: Promise<void> = Promise.resolve();
+  let inFlight = 0;
+  const commitGroup = async () => {
+    if (inFlight >= 2) await committed;
+    const files = group.splice(0);
+    inFlight++;
+    const previous = committed;
+    committed = (async () => {
+      try {
+        await previous;
+        await commit(files, force, hooks);
+      } finally {
+        inFlight--;
+      }
+    })();
+    committed.catch(() => {}); // awaited below
+  };
   const input = new BatchInput(client.wire);
   const need = async (what: () => string | Uint8Array | null, size = 0) => {
     while (true) {
@@ -123,11 +141,12 @@ export async function downloadMany(
         continue;
       }
       group.push({ item, part, file, size: bytes.length, sha256: ours });
-      if (group.length >= GROUP_FILES) await commit(group.splice(0), force, hooks);
+      if (group.length >= GROUP_FILES) await commitGroup();
     }
     const end = parseEndLine(await need(() => input.line()) as string);
     if (end === null) throw garbled(client.where);
-    await commit(group.splice(0), force, hooks);
+    await commitGroup();
+    await committed;
     await names;
   } catch (error) {
     for (const written of group) {
@@ -136,6 +155,7 @@ export async function downloadMany(
     }
     client.close();
     await names.catch(() => {});
+    await committed.catch(() => {});
     throw client.lost(error);
   }
 }

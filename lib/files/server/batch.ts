@@ -61,17 +61,46 @@ export async function receiveBatch(channel: BatchChannel, force: boolean): Promi
   let stored = 0;
   let refused = 0;
   let bytes = 0;
-  const commit = async () => {
-    const results = await group.commit();
-    const lines = results.map(answer);
+  // A group is made durable while the next one arrives: its commit runs in
+  // the background, answers are written in order, at most two commits at once.
+  let answered: Promise<void> = Promise.resolve();
+  let inFlight = 0;
+  let failure: unknown = null;
+  const writeAnswers = async (results: GroupResult[]) => {
     for (const result of results) {
       if (result.ok) stored++;
       else {
         refused++;
-        log.event(`${FILE_LABEL} Refused ${quoteName(result.name)} from ${peer}: ${result.error.message}`);
+        log.event(
+          `${FILE_LABEL} Refused ${quoteName(result.name)} from ${peer}: ${result.error.message}`,
+        );
       }
     }
-    if (lines.length > 0) await writeAll(out, encode(lines.join("\n") + "\n"));
+    if (results.length > 0) await writeAll(out, encode(results.map(answer).join("\n") + "\n"));
+  };
+  const commit = async () => {
+    if (group.length === 0) return;
+    if (inFlight >= 2) await answered;
+    if (failure !== null) throw failure;
+    const results = group.commit(); // takes the group's files now
+    inFlight++;
+    const previous = answered;
+    answered = (async () => {
+      try {
+        const done = await results;
+        await previous;
+        await writeAnswers(done);
+      } catch (error) {
+        failure ??= error;
+      } finally {
+        inFlight--;
+      }
+    })();
+  };
+  /** Every commit started has answered. */
+  const settled = async () => {
+    await answered;
+    if (failure !== null) throw failure;
   };
   log.event(`${FILE_LABEL} Receiving files from ${peer} (pipelined)`);
   let pending: { size: number; sha256: string; name: string } | null = null;
@@ -85,6 +114,7 @@ export async function receiveBatch(channel: BatchChannel, force: boolean): Promi
           if (line === null) break;
           if (line === "") {
             await commit();
+            await settled();
             await writeAll(out, encode(endLine(stored + refused) + "\n"));
             log.event(
               `${FILE_LABEL} Stored ${stored} files (${bytes} bytes) from ${peer}, ${refused} refused`,
@@ -94,6 +124,7 @@ export async function receiveBatch(channel: BatchChannel, force: boolean): Promi
           pending = parseBatchFileLine(line);
           if (pending === null) {
             await commit();
+            await settled();
             await writeAll(
               out,
               encode(
@@ -130,6 +161,7 @@ export async function receiveBatch(channel: BatchChannel, force: boolean): Promi
       if ("error" in read) throw read.error;
       if (!read.ok) {
         group.abandon();
+        await answered; // what was already durable is visible; the answers may not arrive
         log.event(
           `${FILE_LABEL} ${peer} went away during a pipelined upload; ${stored} files were stored`,
         );
@@ -138,6 +170,7 @@ export async function receiveBatch(channel: BatchChannel, force: boolean): Promi
     }
   } catch (error) {
     group.abandon();
+    await answered;
     const refusal = lineRefusal(error, "A file line of PUTS");
     if (refusal === null) throw error;
     await writeAll(out, encode(errorLine(refusal.code, refusal.message) + "\n")).catch(() => {});
