@@ -65,7 +65,9 @@ export async function syncFileSystem(path: string): Promise<boolean> {
   if (!loadFsLibc()) return false;
   const fd = openDir(path);
   try {
-    if ((await bound!.syncfs(fd)) !== 0) throw new Error(`syncfs "${path}" failed (errno ${errno()})`);
+    if ((await bound!.syncfs(fd)) !== 0) {
+      throw new Error(`syncfs "${path}" failed (errno ${errno()})`);
+    }
   } finally {
     bound!.close(fd);
   }
@@ -84,7 +86,9 @@ export async function syncDirectory(path: string): Promise<void> {
   }
   const fd = openDir(path);
   try {
-    if ((await bound!.fsync(fd)) !== 0) throw new Error(`fsync "${path}" failed (errno ${errno()})`);
+    if ((await bound!.fsync(fd)) !== 0) {
+      throw new Error(`fsync "${path}" failed (errno ${errno()})`);
+    }
   } finally {
     bound!.close(fd);
   }
@@ -125,6 +129,10 @@ function errno(): number {
 }
 
 const encoder = new TextEncoder();
+
+// Bound once when this module loads (a library opened later would be a
+// resource of whatever test or request happened to open it first).
+loadFsLibc();
 
 function cString(text: string): Uint8Array {
   const bytes = encoder.encode(text);

@@ -244,8 +244,11 @@ export async function planDownload(
   return { items, batch };
 }
 
-/** Files at most this big go pipelined in a batch (PUTS, GETS); bigger ones one by one, resumable. */
-export const PIPELINED_MAX = 1024 * 1024;
+/**
+ * Files at most this big go pipelined in a batch (PUTS, GETS) and are sent
+ * again whole if cut short; bigger ones go one by one and resume.
+ */
+export const PIPELINED_MAX = 256 * 1024;
 
 /**
  * Uploads every item over `session`: the small files of a batch pipelined
@@ -324,7 +327,12 @@ export async function runDownloads(
         }
         if (!local.isFile || !options.force) {
           const why = local.isFile ? "already exists (use --force to replace it)" : "is not a file";
-          tracker.hooks.refused(item.target, item.name, "local", `${quoteName(item.target)} ${why}`);
+          tracker.hooks.refused(
+            item.target,
+            item.name,
+            "local",
+            `${quoteName(item.target)} ${why}`,
+          );
           continue;
         }
       }
@@ -332,9 +340,7 @@ export async function runDownloads(
       pipelined.push(item);
     }
     if (pipelined.length > 0) {
-      await session.transfer(() =>
-        downloadMany(session, pipelined, options.force, tracker.hooks)
-      );
+      await session.transfer(() => downloadMany(session, pipelined, options.force, tracker.hooks));
     }
     await tracker.oneByOne(rest, async (item, transfer) => {
       folderFor(item.target);
@@ -365,7 +371,8 @@ class BatchTracker {
   readonly #began = performance.now();
   readonly #files: TransferSummary[] = [];
   readonly #refused: RefusedFile[] = [];
-  #done = 0;
+  /** The file going one by one now: the progress line names it. */
+  #current: string | null = null;
   #moved = 0;
   #transferred = 0;
 
@@ -430,9 +437,15 @@ class BatchTracker {
 
   #draw(): void {
     const done = this.#files.length;
-    const seconds = (performance.now() - this.#began) / 1000;
-    const rate = seconds > 0 ? Math.round(done / seconds) : 0;
-    this.#progress.label = `[${done}/${this.#count} files, ${rate} files/s]`;
+    if (this.#current !== null) {
+      this.#progress.label = this.#count > 1
+        ? `[${done + 1}/${this.#count}] ${this.#current}`
+        : this.#current;
+    } else {
+      const seconds = (performance.now() - this.#began) / 1000;
+      const rate = seconds > 0 ? Math.round(done / seconds) : 0;
+      this.#progress.label = `[${done}/${this.#count} files, ${rate} files/s]`;
+    }
     this.#progress.update(this.#moved);
   }
 
@@ -444,6 +457,7 @@ class BatchTracker {
     const options = this.#options;
     for (const item of items) {
       const before = this.#moved;
+      this.#current = quoteName(item.name);
       let result: TransferSummary;
       try {
         result = await run(item, {
@@ -465,7 +479,8 @@ class BatchTracker {
         });
       } catch (error) {
         if (this.#count > 1 && error instanceof RuntimeError) {
-          const message = `${error.message} (${this.#files.length} of ${this.#count} files were done)`;
+          const message =
+            `${error.message} (${this.#files.length} of ${this.#count} files were done)`;
           throw error instanceof ServerError
             ? new ServerError(error.code, message)
             : new RuntimeError(message, { cause: error, exitCode: error.exitCode });
@@ -475,6 +490,7 @@ class BatchTracker {
       if (result.skipped) this.#progress.exclude(item.size);
       this.#moved = before + item.size;
       this.#transferred += result.transferred;
+      this.#current = null;
       this.#add(result);
     }
   }

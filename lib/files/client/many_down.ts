@@ -122,7 +122,12 @@ export async function downloadMany(
         if (file !== null) closeQuietly(file);
         removeNow(part);
         const detail = error instanceof Error ? error.message : String(error);
-        hooks.refused(item.target, item.name, "local", `Cannot write ${quoteName(part)}: ${detail}`);
+        hooks.refused(
+          item.target,
+          item.name,
+          "local",
+          `Cannot write ${quoteName(part)}: ${detail}`,
+        );
         await need(() => input.line()); // its digest line
         continue;
       }
@@ -134,9 +139,9 @@ export async function downloadMany(
           item.target,
           item.name,
           "verify-failed",
-          `Verification failed for ${quoteName(item.name)}: received SHA-256 ${ours}, the server sent ${
-            theirs ?? "no digest"
-          }; nothing was kept`,
+          `Verification failed for ${
+            quoteName(item.name)
+          }: received SHA-256 ${ours}, the server sent ${theirs ?? "no digest"}; nothing was kept`,
         );
         continue;
       }
@@ -191,14 +196,20 @@ async function commit(group: Written[], force: boolean, hooks: ManyHooks): Promi
       removeNow(part);
       const why = error instanceof Deno.errors.AlreadyExists
         ? `${quoteName(item.target)} already exists (use --force to replace it)`
-        : `Cannot write ${quoteName(item.target)}: ${error instanceof Error ? error.message : error}`;
+        : `Cannot write ${quoteName(item.target)}: ${
+          error instanceof Error ? error.message : error
+        }`;
       hooks.refused(item.target, item.name, "local", why);
     }
   }
   await Promise.all([...folders].map((folder) => syncDirectory(folder || ".")));
-  for (const { item, size, sha256 } of placed) hooks.done(item.target, item.name, size, sha256, false);
+  for (const { item, size, sha256 } of placed) {
+    hooks.done(item.target, item.name, size, sha256, false);
+  }
 }
 
 function garbled(where: string): RuntimeError {
-  return new RuntimeError(`Unexpected reply to GETS from ${where}: is this a socketkit file service?`);
+  return new RuntimeError(
+    `Unexpected reply to GETS from ${where}: is this a socketkit file service?`,
+  );
 }

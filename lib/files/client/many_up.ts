@@ -90,7 +90,9 @@ export async function uploadMany(
           file.item.path,
           file.item.name,
           "verify-failed",
-          `the server stored SHA-256 ${reply.rest} for ${quoteName(file.item.name)}, expected ${file.sha256}`,
+          `the server stored SHA-256 ${reply.rest} for ${
+            quoteName(file.item.name)
+          }, expected ${file.sha256}`,
         );
       } else {
         hooks.done(file.item.path, file.item.name, file.size, file.sha256, false);
@@ -128,7 +130,12 @@ export async function uploadMany(
         continue;
       }
       if (bytes.length > MAX_BATCH_FILE) {
-        hooks.refused(item.path, item.name, "local", `${quoteName(item.path)} grew while being read`);
+        hooks.refused(
+          item.path,
+          item.name,
+          "local",
+          `${quoteName(item.path)} grew while being read`,
+        );
         continue;
       }
       const hex = sha256().update(bytes).digest("hex");
@@ -138,7 +145,9 @@ export async function uploadMany(
         continue;
       }
       inFlight.push({ item, sha256: hex, size: bytes.length });
-      const line = encode(batchFileLine({ size: bytes.length, sha256: hex, name: item.name }) + "\n");
+      const line = encode(
+        batchFileLine({ size: bytes.length, sha256: hex, name: item.name }) + "\n",
+      );
       run.push(line, bytes);
       runBytes += line.length + bytes.length;
       hooks.bytes(bytes.length);

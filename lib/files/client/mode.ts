@@ -453,7 +453,9 @@ function refusedAny(summary: { refused: unknown[]; count: number }): void {
   const refused = summary.refused.length;
   if (refused === 0) return;
   throw new RuntimeError(
-    `${refused} of ${refused + summary.count} files were refused (each is named above); the others were done`,
+    `${refused} of ${
+      refused + summary.count
+    } files were refused (each is named above); the others were done`,
   );
 }
 

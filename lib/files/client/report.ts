@@ -85,8 +85,8 @@ export function printBatch(summary: BatchSummary, batch: boolean, json: boolean)
   console.log(
     `${verb} ${count}, ${formatBytes(summary.size)}: ${formatBytes(summary.transferred)} ${
       upload ? "sent" : "received"
-    } in ${summary.seconds.toFixed(2)} s, ${formatBytes(summary.bytesPerSecond)}/s, ${
-      summary.filesPerSecond
-    } files/s${skipped}${refused}`,
+    } in ${summary.seconds.toFixed(2)} s, ${
+      formatBytes(summary.bytesPerSecond)
+    }/s, ${summary.filesPerSecond} files/s${skipped}${refused}`,
   );
 }

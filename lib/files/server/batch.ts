@@ -5,7 +5,7 @@
  * write of the socket; uploads are acknowledged per group once durable
  * (group.ts), downloads are written back to back in large writes.
  */
-import { type Writer, writeAll } from "../../base/io.ts";
+import { writeAll, type Writer } from "../../base/io.ts";
 import type { Logger } from "../../base/logger.ts";
 import { encode } from "../../base/text.ts";
 import { BatchInput } from "../batch_input.ts";
@@ -152,7 +152,9 @@ export async function receiveBatch(channel: BatchChannel, force: boolean): Promi
       if (group.length > 0) {
         // The client may be waiting for these answers: commit when the input pauses.
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const idle = new Promise<"idle">((resolve) => timer = setTimeout(resolve, IDLE_COMMIT_MS, "idle"));
+        const idle = new Promise<"idle">((resolve) =>
+          timer = setTimeout(resolve, IDLE_COMMIT_MS, "idle")
+        );
         const first = await Promise.race([more, idle]);
         clearTimeout(timer);
         if (first === "idle") await commit();

@@ -107,14 +107,18 @@ export class UploadGroup {
       if (bytes.length > access.maxFileSize) {
         throw new FileRefusal(
           "too-large",
-          `${quoteName(name)} is ${bytes.length} bytes, over the server's limit of ${access.maxFileSize} bytes (--max-file-size)`,
+          `${
+            quoteName(name)
+          } is ${bytes.length} bytes, over the server's limit of ${access.maxFileSize} bytes (--max-file-size)`,
         );
       }
       const actual = sha256().update(bytes).digest("hex");
       if (actual !== expected) {
         throw new FileRefusal(
           "verify-failed",
-          `SHA-256 mismatch for ${quoteName(name)}: received ${actual}, client sent ${expected}; nothing was kept`,
+          `SHA-256 mismatch for ${
+            quoteName(name)
+          }: received ${actual}, client sent ${expected}; nothing was kept`,
         );
       }
       access.take(name, force);
@@ -186,7 +190,9 @@ export class UploadGroup {
     } catch (error) {
       // Visible but perhaps not durable: say so rather than acknowledge.
       const refusal = diskError("the group", error);
-      return results.map((result) => (result.ok ? { ok: false, error: refusal, name: result.name } : result));
+      return results.map((
+        result,
+      ) => (result.ok ? { ok: false, error: refusal, name: result.name } : result));
     }
     return results;
   }
@@ -211,7 +217,11 @@ export class UploadGroup {
           if (!folders.has(parent)) {
             if (lstatNow(parent) === null) {
               // New folders: their parents must record them too.
-              for (let up = dirname(parent); up.length >= access.target("").length; up = dirname(up)) {
+              for (
+                let up = dirname(parent);
+                up.length >= access.target("").length;
+                up = dirname(up)
+              ) {
                 folders.add(up);
                 if (up === dirname(up)) break;
               }
