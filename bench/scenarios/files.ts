@@ -242,11 +242,15 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** `serve --services files --quiet` on a free port, files in `filesDir`. */
-export async function startServer(filesDir: string): Promise<Server> {
+/**
+ * `serve --services files --quiet` on a free port, files in `filesDir`;
+ * `denoArgs` adds permissions (`--allow-ffi`, as `deno task serve` has).
+ */
+export async function startServer(filesDir: string, denoArgs: string[] = []): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       ...DENO_RUN,
+      ...denoArgs,
       MAIN,
       "serve",
       "--services",
