@@ -19,6 +19,10 @@ const ENOENT = 2;
 const EEXIST = 17;
 const EINVAL = 22;
 const ENOSYS = 38;
+const F_OK = 0;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const EPERM = 1;
+const ENOTSUP = 95;
 
 const SYMBOLS = {
   // Blocking calls run on Deno's thread pool: the event loop goes on meanwhile.
@@ -27,6 +31,9 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   renameat2: { parameters: ["i32", "buffer", "i32", "buffer", "u32"], result: "i32" },
+  faccessat: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   // Reads errno: pointer views need the FFI permission, which serve gives up.
   memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
@@ -36,6 +43,10 @@ type Bound = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 let bound: Bound | null | undefined;
 let renameWorks = true;
+let attributesWork = true;
+/** Room for one attribute value (a digest record is about 120 bytes). */
+const attributeBuffer = new Uint8Array(1024);
+const decoder = new TextDecoder();
 const errnoCopy = new Int32Array(1);
 const errnoBytes = new Uint8Array(errnoCopy.buffer);
 
@@ -113,6 +124,46 @@ export function renameNoReplace(from: string, to: string): boolean {
     return false;
   }
   throw new Error(`renameat2 "${from}" -> "${to}" failed (errno ${code})`);
+}
+
+/**
+ * Sets the extended attribute `name` (e.g. "user.socketkit") of the file at
+ * `path` (a symlink itself, not followed) to `value`: metadata of the
+ * inode, so no file is created for it. False when it cannot be done here
+ * (no FFI, or a file system without user attributes): the caller keeps the
+ * value elsewhere. Throws an Error with the errno for other failures.
+ */
+export function setAttribute(path: string, name: string, value: string): boolean {
+  if (!attributesWork || !loadFsLibc()) return false;
+  const bytes = encoder.encode(value);
+  if (bound!.lsetxattr(cString(path), cString(name), bytes, BigInt(bytes.length), 0) === 0) {
+    return true;
+  }
+  const code = errno();
+  if (code === ENOTSUP || code === EPERM) {
+    attributesWork = false;
+    return false;
+  }
+  throw new Error(`setxattr "${path}" failed (errno ${code})`);
+}
+
+/** The extended attribute `name` of the file at `path`, or null when it has none (or cannot be read). */
+export function getAttribute(path: string, name: string): string | null {
+  if (!loadFsLibc()) return null;
+  const size = Number(
+    bound!.lgetxattr(cString(path), cString(name), attributeBuffer, BigInt(attributeBuffer.length)),
+  );
+  if (size < 0) return null;
+  return decoder.decode(attributeBuffer.subarray(0, size));
+}
+
+/**
+ * Whether anything (a symlink itself included) is at `path`; null when it
+ * cannot be told here without an exception (no FFI: use lstat).
+ */
+export function pathExists(path: string): boolean | null {
+  if (!loadFsLibc()) return null;
+  return bound!.faccessat(AT_FDCWD, cString(path), F_OK, AT_SYMLINK_NOFOLLOW) === 0;
 }
 
 function openDir(path: string): number {

@@ -18,7 +18,6 @@ import { join } from "../../base/path.ts";
 import { sha256 } from "../hashing.ts";
 import { checkName, quoteName } from "../names.ts";
 import { lstatNow, mtimeOf, removeNow } from "../records.ts";
-import { sha256Hex } from "../sha256_hex.ts";
 import { alreadyExists, badName, diskError, FileRefusal } from "./refusals.ts";
 import type { StoreSpace } from "./space.ts";
 import type { FileRecord } from "./upload.ts";
@@ -47,7 +46,8 @@ export interface GroupAccess {
   /** Makes the folders of `name`; throws FileRefusal not-regular. */
   mkdirs(name: string): void;
   space: StoreSpace;
-  writeMeta(record: FileRecord): void;
+  /** Records the digest of the file now at `path` (on the file itself where possible). */
+  writeMeta(record: FileRecord, path: string): void;
   /** A new name was stored. */
   added(): void;
 }
@@ -67,6 +67,8 @@ interface Staged {
   force: boolean;
   path: string;
   file: Deno.FsFile;
+  /** The part file held an interrupted PUT of the name (whose owner record goes too). */
+  hadPart: boolean;
 }
 
 /** The files received since the last commit, in order, with those refused at once. */
@@ -102,6 +104,7 @@ export class UploadGroup {
     let path = "";
     let file: Deno.FsFile | null = null;
     let charged = 0;
+    let hadPart = false;
     try {
       checkName(name, badName);
       if (bytes.length > access.maxFileSize) {
@@ -123,7 +126,7 @@ export class UploadGroup {
       }
       access.take(name, force);
       taken = true;
-      key = sha256Hex(name);
+      key = sha256().update(name).digest("hex"); // = sha256Hex(name), the part's name, faster
       path = join(access.parts, key);
       access.space.running.add(key);
       file = Deno.openSync(path, { read: true, write: true, create: true });
@@ -131,6 +134,7 @@ export class UploadGroup {
         throw new FileRefusal("busy", `${quoteName(name)} is being uploaded by another client`);
       }
       const before = file.statSync().size;
+      hadPart = before > 0;
       if (before > 0) {
         file.truncateSync(0); // an interrupted PUT of the name: this upload replaces it
         access.space.resized(-before);
@@ -140,8 +144,20 @@ export class UploadGroup {
       for (let done = 0; done < bytes.length;) done += file.writeSync(bytes.subarray(done));
       const info = file.statSync();
       // The digest record before the sync, so the one sync covers it too.
-      access.writeMeta({ name, size: bytes.length, mtimeMs: mtimeOf(info), sha256: actual });
-      this.#entries.push({ name, key, size: bytes.length, sha256: actual, force, path, file });
+      access.writeMeta(
+        { name, size: bytes.length, mtimeMs: mtimeOf(info), sha256: actual },
+        path,
+      );
+      this.#entries.push({
+        name,
+        key,
+        size: bytes.length,
+        sha256: actual,
+        force,
+        path,
+        file,
+        hadPart,
+      });
       this.#staged++;
       this.#bytes += bytes.length;
     } catch (error) {
@@ -253,7 +269,7 @@ export class UploadGroup {
       return { ok: false, error: refusal, name: entry.name };
     }
     closeQuietly(entry.file); // held (locked) until it had its name
-    removeNow(entry.path + ".json"); // an interrupted PUT's owner record, if any
+    if (entry.hadPart) removeNow(entry.path + ".json"); // the interrupted PUT's owner record
     access.space.running.delete(entry.key);
     access.space.settle({ kind: "committed", replaced, existed }, entry.size);
     if (!existed) access.added();
