@@ -8,7 +8,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { concatBytes } from "../lib/base/io.ts";
-import { runInPty } from "./_helpers.ts";
+import { hasCommand, runInPty } from "./_helpers.ts";
 import { encode } from "../lib/base/text.ts";
 import {
   cli,
@@ -216,4 +216,66 @@ Deno.test("files: on a terminal, a pipelined batch shows one progress line with 
   equal(result.code, 0, result.output);
   match(result.output, /\[\d+\/50 files, \d+ files\/s\] \[#+-*\] [\d.]+ B \/ [\d.]+ B +\d+% /);
   match(result.output, /Uploaded 50 files, .* files\/s/);
+});
+
+Deno.test("files: a PUTS over --max-dir-size refuses the file that does not fit and stores the next that does", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files, ["--max-dir-size", "10"]);
+  using raw = await RawClient.connect(server.port(LABEL));
+  equal(await raw.request("PUTS new"), "READY");
+  await raw.send(concatBytes([
+    record("q/a.txt", text("sixsix")),
+    record("q/b.txt", text("sixsix")),
+    record("q/c.txt", text("abc")),
+    text("\n"),
+  ]));
+  equal(await raw.line(), `OK ${sha256(text("sixsix"))}`);
+  match((await raw.line())!, /^ERR no-space No room for "q\/b\.txt": .*\(--max-dir-size\)$/);
+  equal(await raw.line(), `OK ${sha256(text("abc"))}`);
+  equal(await raw.line(), "END 3");
+  deepStrictEqual((await listing(server)).files.map((file) => file.name), ["q/a.txt", "q/c.txt"]);
+});
+
+Deno.test("files: netcat still uploads and downloads one file with PUT and GET, and sends a PUTS as the manual shows", async (t) => {
+  if (!(await hasCommand("nc"))) {
+    await t.step({ name: "skipped: nc (netcat) is not installed", ignore: true, fn() {} });
+    return;
+  }
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const port = String(server.port(LABEL));
+  const nc = async (input: Uint8Array) => {
+    // -N: shut down the write side at EOF, so the server sees the end and answers.
+    const child = new Deno.Command("nc", {
+      args: ["-N", "127.0.0.1", port],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(input);
+    await writer.close();
+    const output = await child.output();
+    return new TextDecoder().decode(output.stdout);
+  };
+  const hello = text("hello\n");
+  const digest = sha256(hello);
+  equal(
+    await nc(concatBytes([text("PUT 6 new hi.txt\n"), hello, text(`SHA256 ${digest}\n`)])),
+    `READY 0\nOK ${digest}\n`,
+  );
+  match(
+    await nc(text("GET 0 hi.txt\n")),
+    new RegExp(`^OK 6 \\d+ ${digest}\nhello\nSHA256 ${digest}\n$`),
+  );
+  equal(
+    await nc(concatBytes([text("PUTS new\n"), record("a/hi.txt", hello), text("\n")])),
+    `READY\nOK ${digest}\nEND 1\n`,
+  );
+  match(
+    await nc(text("GETS\na/hi.txt\nnope\n\n")),
+    new RegExp(
+      `^READY\nOK 6 \\d+ ${digest}\nhello\nSHA256 ${digest}\nERR not-found File "nope" not found\nEND 2\n$`,
+    ),
+  );
 });
