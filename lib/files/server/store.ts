@@ -487,13 +487,13 @@ export class FileStore {
     const valid = (record: { size: number; mtimeMs: number; sha256: string } | null) =>
       record !== null && record.size === info.size && record.mtimeMs === mtimeMs &&
       /^[0-9a-f]{64}$/.test(record.sha256);
-    const meta = readRecord<FileRecord>(this.#metaPath(name));
-    if (meta !== null && meta.name === name && valid(meta)) {
-      return { name, size: info.size, mtimeMs, sha256: meta.sha256 };
-    }
-    // Pipelined uploads keep the record on the file itself (group.ts).
+    // Pipelined uploads keep the record on the file itself (group.ts): one
+    // system call, and no record file to name (a hash) and fail to open.
     const attribute = readAttributeRecord(this.#path(name));
-    return { name, size: info.size, mtimeMs, sha256: valid(attribute) ? attribute!.sha256 : null };
+    if (valid(attribute)) return { name, size: info.size, mtimeMs, sha256: attribute!.sha256 };
+    const meta = readRecord<FileRecord>(this.#metaPath(name));
+    const known = meta !== null && meta.name === name && valid(meta);
+    return { name, size: info.size, mtimeMs, sha256: known ? meta!.sha256 : null };
   }
 
   #lstatRegular(name: string): Deno.FileInfo {
