@@ -80,7 +80,7 @@ Deno.test("files: a pipelined upload of 5,000 files survives the server SIGKILLe
     let server = await startServer(dirs.files);
     const client = upload(server, tree, name);
     await server.waitFor(/Receiving files from .* \(pipelined\)/, 60_000);
-    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 1500)));
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 5000)));
     await server.stop("SIGKILL");
     const cut = await client.output();
 
