@@ -272,6 +272,11 @@ export async function runUploads(
   const tracker = new BatchTracker("upload", plan.items, options);
   try {
     const pipelined = pipelines(plan.batch, options) ? plan.items.filter(small) : [];
+    // Files given one by one are in no listing: ask for them all at once.
+    const unlisted = pipelined.filter((item) => !item.listed).map((item) => item.name);
+    if (unlisted.length > 0) {
+      for (const [name, entry] of await client.statMany(unlisted)) remote.set(name, entry);
+    }
     if (pipelined.length > 0) {
       await session.transfer(() =>
         uploadMany(session, pipelined, remote, options.force, tracker.hooks)

@@ -55,8 +55,9 @@ export class BatchTracker {
         transferred: skipped ? 0 : size,
         resumedFrom: 0,
         skipped,
+        // A pipelined file has no time of its own: from the batch's start to its confirmation.
         seconds: Math.round(seconds * 1000) / 1000,
-        bytesPerSecond: 0,
+        bytesPerSecond: skipped || seconds <= 0 ? 0 : Math.round(size / seconds),
         sha256: hex,
       };
       if (skipped) {
