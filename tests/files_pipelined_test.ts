@@ -279,3 +279,19 @@ Deno.test("files: netcat still uploads and downloads one file with PUT and GET, 
     ),
   );
 });
+
+Deno.test("files: files given one by one go pipelined too, and a re-run skips them (their STATs pipelined)", async () => {
+  await using dirs = await tempDirs();
+  await using server = await startServer(dirs.files);
+  const paths = ["a", "b", "c"].map((name) => join(dirs.local, `${name}.txt`));
+  for (const path of paths) await Deno.writeTextFile(path, `${path}\n`);
+  const first = await cli(server, "upload", ...paths, "--json");
+  equal(first.code, 0, first.stderr);
+  equal(JSON.parse(first.stdout).count, 3);
+  await server.waitFor(/Stored 3 files \(\d+ bytes\) from .*, 0 refused/);
+  const again = await cli(server, "upload", ...paths, "--json");
+  equal(again.code, 0, again.stderr);
+  const summary = JSON.parse(again.stdout);
+  equal(summary.skipped, 3);
+  equal(summary.transferred, 0);
+});
