@@ -11,7 +11,6 @@
  * without an owner record, which the next sweep deletes; nothing partial is
  * ever visible under a real name.
  */
-import { dirname } from "node:path";
 import { closeQuietly } from "../../base/io.ts";
 import { renameNoReplace, syncDirectory, syncFileSystem } from "../../base/fs_libc.ts";
 import { join } from "../../base/path.ts";
@@ -30,6 +29,8 @@ export const GROUP_BYTES = 16 * 1024 * 1024;
 
 /** What a group needs of the store (FileStore.groupAccess()). */
 export interface GroupAccess {
+  /** The store's directory. */
+  root: string;
   /** `.socketkit/parts`. */
   parts: string;
   maxFileSize: number;
@@ -232,14 +233,10 @@ export class UploadGroup {
           const parent = dirname(target);
           if (!folders.has(parent)) {
             if (lstatNow(parent) === null) {
-              // New folders: their parents must record them too.
-              for (
-                let up = dirname(parent);
-                up.length >= access.target("").length;
-                up = dirname(up)
-              ) {
+              // New folders: each one's parent must record it too, up to the store's own.
+              for (let up = dirname(parent); up.length >= access.root.length; up = dirname(up)) {
                 folders.add(up);
-                if (up === dirname(up)) break;
+                if (up === "/") break;
               }
             }
             folders.add(parent);
@@ -285,4 +282,10 @@ export class UploadGroup {
     access.space.settle({ kind: "discarded" }, entry.size);
     access.release(entry.name);
   }
+}
+
+/** The folder of a path in the store (node:path would load Node's compatibility layer at start-up). */
+function dirname(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash <= 0 ? "/" : path.slice(0, slash);
 }

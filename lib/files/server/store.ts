@@ -301,6 +301,7 @@ export class FileStore {
   /** A group of small uploads made durable together (`PUTS`; see group.ts). */
   uploadGroup(): UploadGroup {
     const access: GroupAccess = {
+      root: this.dir,
       parts: this.#parts,
       maxFileSize: this.options.maxFileSize,
       take: (name, force) => {
