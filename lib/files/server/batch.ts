@@ -173,6 +173,12 @@ export async function receiveBatch(channel: BatchChannel, force: boolean): Promi
   } catch (error) {
     group.abandon();
     await answered;
+    if (isDisconnect(error)) {
+      log.event(
+        `${FILE_LABEL} ${peer} went away during a pipelined upload; ${stored} files were stored`,
+      );
+      return false;
+    }
     const refusal = lineRefusal(error, "A file line of PUTS");
     if (refusal === null) throw error;
     await writeAll(out, encode(errorLine(refusal.code, refusal.message) + "\n")).catch(() => {});
@@ -263,6 +269,10 @@ export async function sendBatch(channel: BatchChannel): Promise<boolean> {
       if (runBytes >= WRITE_RUN) await flush();
     }
   } catch (error) {
+    if (isDisconnect(error)) {
+      log.event(`${FILE_LABEL} ${peer} went away during a pipelined download (${sent} files sent)`);
+      return false;
+    }
     const refusal = lineRefusal(error, "A name line of GETS");
     if (refusal === null) throw error;
     await flush().catch(() => {});
