@@ -5,7 +5,7 @@
  * write of the socket; uploads are acknowledged per group once durable
  * (group.ts), downloads are written back to back in large writes.
  */
-import { writeAll, type Writer } from "../../base/io.ts";
+import { isDisconnect, type Reader, writeAll, type Writer } from "../../base/io.ts";
 import type { Logger } from "../../base/logger.ts";
 import { encode } from "../../base/text.ts";
 import { BatchInput } from "../batch_input.ts";
@@ -24,7 +24,6 @@ import type { FileCounters } from "../status.ts";
 import type { GroupResult } from "./group.ts";
 import { FileRefusal, lineRefusal } from "./refusals.ts";
 import type { FileStore } from "./store.ts";
-import type { Reader } from "../../base/io.ts";
 
 /** A group waiting for more input is committed after this long without it. */
 const IDLE_COMMIT_MS = 5;
