@@ -449,15 +449,16 @@ export async function bounded<T>(
   promise: Promise<T>,
   child: Deno.ChildProcess,
   what: string,
+  limitMs = STEP_LIMIT_MS,
 ): Promise<T> {
   const timer = setTimeout(() => {
-    console.error(`${what}: over ${STEP_LIMIT_MS} ms, killed`);
+    console.error(`${what}: over ${limitMs} ms, killed`);
     try {
       child.kill("SIGKILL");
     } catch {
       // already gone
     }
-  }, STEP_LIMIT_MS);
+  }, limitMs);
   try {
     return await promise;
   } finally {

@@ -166,7 +166,8 @@ async function timed(server: Server, args: string[], count: number): Promise<Tim
     }
     return { rss, cpu };
   })();
-  const output = await bounded(child.output(), child, args.join(" "));
+  // 100,000 files take minutes on a busy machine: the step limit grows with the count.
+  const output = await bounded(child.output(), child, args.join(" "), stepLimit(count));
   const seconds = (performance.now() - began) / 1000;
   const { rss, cpu } = await sample;
   const serverCpuMs = (await cpuTimeMs(server.child.pid)) - serverCpu;
@@ -229,13 +230,23 @@ async function tarSocat(dir: string, tree: string, tag: string): Promise<number>
       stdout: "null",
       stderr: "null",
     }).spawn();
-    sent = (await bounded(sender.status, sender, "tar | socat sender")).success;
+    sent = (await bounded(sender.status, sender, "tar | socat sender", stepLimit(100_000))).success;
     if (!sent) await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  const received = await bounded(receiver.status, receiver, "socat | tar receiver");
+  const received = await bounded(
+    receiver.status,
+    receiver,
+    "socat | tar receiver",
+    stepLimit(100_000),
+  );
   if (!sent || !received.success) throw new Error("tar | socat did not complete");
   await new Deno.Command("sync", { args: ["-f", out], stdout: "null", stderr: "null" }).output();
   return (performance.now() - began) / 1000;
+}
+
+/** The longest a step with `count` files may take: 3 minutes, or 20 ms a file. */
+function stepLimit(count: number): number {
+  return Math.max(180_000, count * 20);
 }
 
 /** Why the tar | socat peer cannot run here, or null when it can. */
