@@ -7,9 +7,47 @@
 import { RuntimeError } from "../../base/errors.ts";
 import { Progress } from "../../base/progress.ts";
 import { quoteName } from "../names.ts";
-import type { BatchOptions, BatchSummary, RefusedFile } from "./batch.ts";
 import { ServerError } from "./file_client.ts";
 import type { ManyHooks, TransferOptions, TransferSummary } from "./transfer.ts";
+
+/** The --json object of a batch. */
+export interface BatchSummary {
+  action: "upload" | "download";
+  files: TransferSummary[];
+  /** Files in the batch. */
+  count: number;
+  /** Of those, already there and identical. */
+  skipped: number;
+  /** Bytes of every file. */
+  size: number;
+  /** Bytes that crossed the network in this run. */
+  transferred: number;
+  seconds: number;
+  bytesPerSecond: number;
+  /** Files done (sent or received, and skipped) per second. */
+  filesPerSecond: number;
+  /** Files refused (by the server, or here), each with why; the others went on. */
+  refused: RefusedFile[];
+}
+
+/** A file of a batch that was refused while the others went on. */
+export interface RefusedFile {
+  name: string;
+  path: string;
+  /** The server's error code, or "local". */
+  code: string;
+  message: string;
+}
+
+/** Options of a batch run. */
+export interface BatchOptions extends Omit<TransferOptions, "onStart" | "onBytes"> {
+  /** Draw the progress display on stderr (default: when stderr is a terminal). */
+  progress?: boolean;
+  /** Called as each file is done (the per-file line). */
+  onFile?: (summary: TransferSummary) => void;
+  /** Called for each file refused while the others go on. */
+  onRefused?: (refused: RefusedFile) => void;
+}
 
 /** One batch's progress display, per-file results and refusals, and its summary. */
 export class BatchTracker {
