@@ -231,7 +231,8 @@ export async function runUploads(
       if (!(error instanceof ServerError && error.code === "not-found")) throw error;
     }
   }
-  const tracker = new BatchTracker("upload", plan.items, options);
+  const total = plan.items.reduce((sum, item) => sum + item.size, 0);
+  const tracker = new BatchTracker("upload", plan.items.length, total, options);
   try {
     const pipelined = pipelines(plan.batch, options) ? plan.items.filter(small) : [];
     // Files given one by one are in no listing: ask for them all at once.
@@ -264,8 +265,9 @@ export async function runDownloads(
   plan: DownloadPlan,
   options: BatchOptions,
 ): Promise<BatchSummary> {
-  const items = plan.items.map((item) => ({ ...item, size: item.entry.size, path: item.target }));
-  const tracker = new BatchTracker("download", items, options);
+  const items = plan.items;
+  const total = items.reduce((sum, item) => sum + item.entry.size, 0);
+  const tracker = new BatchTracker("download", items.length, total, options);
   const folders = new Set<string>();
   const folderFor = (target: string) => {
     const folder = dirname(target);
@@ -275,11 +277,11 @@ export async function runDownloads(
     }
   };
   try {
-    const pipelined: typeof items = [];
-    const rest: typeof items = [];
+    const pipelined: DownloadItem[] = [];
+    const rest: (DownloadItem & { size: number })[] = [];
     for (const item of items) {
-      if (!pipelines(plan.batch, options) || !small(item)) {
-        rest.push(item);
+      if (!pipelines(plan.batch, options) || !small(item.entry)) {
+        rest.push({ ...item, size: item.entry.size });
         continue;
       }
       // Planned here, synchronously: an output already identical is skipped,
@@ -287,10 +289,10 @@ export async function runDownloads(
       // Most outputs do not exist yet: asked without an exception (100,000 of them add up).
       const local = pathExists(item.target) === false ? null : statNow(item.target);
       if (local !== null) {
-        if (local.isFile && local.size === item.size && item.entry.sha256 !== null) {
+        if (local.isFile && local.size === item.entry.size && item.entry.sha256 !== null) {
           const hex = sha256().update(Deno.readFileSync(item.target)).digest("hex");
           if (hex === item.entry.sha256) {
-            tracker.hooks.done(item.target, item.name, item.size, hex, true);
+            tracker.hooks.done(item.target, item.name, item.entry.size, hex, true);
             continue;
           }
         }

@@ -64,16 +64,17 @@ export class BatchTracker {
   #moved = 0;
   #transferred = 0;
 
-  /** @param items what the batch moves (their sizes make the total) */
+  /** @param count files in the batch @param total their bytes */
   constructor(
     action: "upload" | "download",
-    items: { size: number }[],
+    count: number,
+    total: number,
     options: BatchOptions,
   ) {
     this.#action = action;
     this.#options = options;
-    this.#total = items.reduce((sum, item) => sum + item.size, 0);
-    this.#count = items.length;
+    this.#total = total;
+    this.#count = count;
     this.#progress = new Progress({
       label: "",
       total: this.#total,
