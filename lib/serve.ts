@@ -11,6 +11,7 @@ import {
   type FdPlan,
   raiseFdLimit,
 } from "./base/fd_limit.ts";
+import { loadFsLibc } from "./base/fs_libc.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
 import { RuntimeError, UsageError } from "./base/errors.ts";
 import { Logger } from "./base/logger.ts";
@@ -328,7 +329,7 @@ export async function startServer(
     warn(`warning: ${warning}`);
   }
   notes.unshift(...sized.notes);
-  const udpStarts = new DeferredStarts();
+  const afterListening = new DeferredStarts();
   let firstStop!: (reason: string) => void;
   const stopRequested = new Promise<string>((resolve) => (firstStop = resolve));
   // A second request (a second Ctrl-C or SIGTERM) skips what is left of --drain.
@@ -346,7 +347,7 @@ export async function startServer(
     gate,
     tcp: { ...config.tcp, maxConnections: sized.maxConnections },
     udpEngine: config.udpEngine,
-    udpStarts,
+    afterListening,
     requestShutdown: (reason) => requestStop(reason),
   };
 
@@ -372,8 +373,9 @@ export async function startServer(
     log.info(`${endpoint.label} Listening on ${formatHostPort(endpoint.hostname, endpoint.port)}`);
   }
   try {
-    // The batch engines' workers, put off so the lines above did not wait for them.
-    await udpStarts.run();
+    // The workers (UDP batch engines, file listings), put off so the lines
+    // above did not wait for them; FFI is given up once they are ready.
+    await afterListening.run();
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
     throw error;
@@ -526,7 +528,14 @@ export async function serve(args: string[]): Promise<number> {
   }
   const config = parseServeConfig(flags);
   const fdLimit = raiseFdLimit();
-  if (config.udpEngine === "deno" || !usesUdp(config)) giveUpFfi();
+  // The file store's group syncs (syncfs, renameat2, its digest attributes)
+  // are bound while FFI is still allowed; its listing worker binds them too,
+  // once it starts after the Listening lines.
+  const store = config.services.includes("files") || config.services.includes("web");
+  if (store) loadFsLibc();
+  if ((config.udpEngine === "deno" || !usesUdp(config)) && !config.services.includes("files")) {
+    giveUpFfi();
+  }
   const log = new Logger({ quiet: config.quiet, summaryInterval: config.summaryInterval });
   let server: Server;
   try {

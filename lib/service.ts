@@ -62,8 +62,8 @@ export interface ServiceDeps {
   tcp: TcpLimits;
   /** Which engine the UDP services use (--udp-engine). */
   udpEngine: UdpEngineChoice;
-  /** Where the UDP engines put off their start-up work; serve runs it after the Listening lines. */
-  udpStarts?: DeferredStarts;
+  /** Where services put off start-up work (workers); serve runs it after the Listening lines. */
+  afterListening?: DeferredStarts;
   /** Starts the one shutdown path; safe to call more than once. */
   requestShutdown(reason: string): void;
 }

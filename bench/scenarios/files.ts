@@ -242,11 +242,15 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** `serve --services files --quiet` on a free port, files in `filesDir`. */
-export async function startServer(filesDir: string): Promise<Server> {
+/**
+ * `serve --services files --quiet` on a free port, files in `filesDir`;
+ * `denoArgs` adds permissions (`--allow-ffi`, as `deno task serve` has).
+ */
+export async function startServer(filesDir: string, denoArgs: string[] = []): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       ...DENO_RUN,
+      ...denoArgs,
       MAIN,
       "serve",
       "--services",
@@ -445,15 +449,16 @@ export async function bounded<T>(
   promise: Promise<T>,
   child: Deno.ChildProcess,
   what: string,
+  limitMs = STEP_LIMIT_MS,
 ): Promise<T> {
   const timer = setTimeout(() => {
-    console.error(`${what}: over ${STEP_LIMIT_MS} ms, killed`);
+    console.error(`${what}: over ${limitMs} ms, killed`);
     try {
       child.kill("SIGKILL");
     } catch {
       // already gone
     }
-  }, STEP_LIMIT_MS);
+  }, limitMs);
   try {
     return await promise;
   } finally {

@@ -12,7 +12,7 @@ import { Sha256 } from "./sha256_hex.ts";
 
 /** What a transfer needs of a hash: node:crypto's Hash and our Sha256 both fit. */
 export interface StreamHash {
-  update(data: Uint8Array): unknown;
+  update(data: Uint8Array): StreamHash;
   digest(encoding: "hex"): string;
   /** An independent hash of what was fed so far (this one goes on). */
   copy(): StreamHash;

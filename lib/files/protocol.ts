@@ -13,6 +13,13 @@
  *                                then "0\n", then SHA256 <hex>; -> OK <hex>
  *   DEL <name>                -> OK          (serve --allow-delete)
  *   MOVE <old>\t<new>         -> OK          (serve --allow-delete)
+ *   PUTS new|force            -> READY; then files back to back, each a line
+ *                                <size> <sha256> <name> and its bytes; an empty
+ *                                line ends them. The server answers each file
+ *                                in order (OK <hex> | ERR ...), then END <n>
+ *   GETS                      -> READY; then names, one a line; an empty line
+ *                                ends them. Each name is answered in order as
+ *                                GET 0 <name> would be, then END <n>
  *   any failure               -> ERR <code> <message>
  */
 
@@ -29,6 +36,9 @@ export const MAX_LINE = 1024;
 
 /** Largest chunk of a streamed upload (`PUT -`). */
 export const MAX_CHUNK = 16 * 1024 * 1024;
+
+/** Largest file in a pipelined upload (`PUTS`); bigger ones go with `PUT`. */
+export const MAX_BATCH_FILE = 16 * 1024 * 1024;
 
 /** Machine-readable error codes, the second word of an ERR line. */
 export const ERROR_CODES = [
@@ -57,7 +67,11 @@ export type Request =
   /** size null: streamed in chunks (`PUT -`), length unknown until the end. */
   | { kind: "put"; size: number | null; force: boolean; name: string }
   | { kind: "del"; name: string }
-  | { kind: "move"; from: string; to: string };
+  | { kind: "move"; from: string; to: string }
+  /** Many files up, pipelined. */
+  | { kind: "puts"; force: boolean }
+  /** Many files down, pipelined. */
+  | { kind: "gets" };
 
 /** A file as LIST, STAT and GET describe it. */
 export interface FileEntry {
@@ -110,12 +124,19 @@ export function parseRequest(line: string): Request | { error: string } {
       if (tab === -1) return { error: "Expected MOVE <old name><TAB><new name>" };
       return { kind: "move", from: rest.slice(0, tab), to: rest.slice(tab + 1) };
     }
+    case "PUTS":
+      match = rest.match(/^(new|force)$/i);
+      if (!match) return { error: "Expected PUTS new|force" };
+      return { kind: "puts", force: match[1]!.toLowerCase() === "force" };
+    case "GETS":
+      if (rest !== "") return { error: "Expected GETS alone on its line" };
+      return { kind: "gets" };
     default:
       return {
         // Echoed back to a terminal: escaped like everything else from the network.
         error: `Unknown command "${
           printable(Array.from(command).slice(0, 20).join(""))
-        }": expected LIST, STAT, GET, PUT, DEL or MOVE`,
+        }": expected LIST, STAT, GET, PUT, PUTS, GETS, DEL or MOVE`,
       };
   }
 }
@@ -135,7 +156,41 @@ export const request = {
     `PUT ${size ?? "-"} ${force ? "force" : "new"} ${name}`,
   del: (name: string) => `DEL ${name}`,
   move: (from: string, to: string) => `MOVE ${from}\t${to}`,
+  puts: (force: boolean) => `PUTS ${force ? "force" : "new"}`,
+  gets: () => "GETS",
 };
+
+/** One file of a pipelined upload: `<size> <sha256> <name>`, its bytes follow. */
+export interface BatchFile {
+  size: number;
+  sha256: string;
+  name: string;
+}
+
+/** The line before a file's bytes in `PUTS`. */
+export function batchFileLine(file: BatchFile): string {
+  return `${file.size} ${file.sha256} ${file.name}`;
+}
+
+/** Parses the line before a file's bytes in `PUTS` (name in NFC), or null. */
+export function parseBatchFileLine(line: string): BatchFile | null {
+  const match = line.match(/^(\d{1,9}) ([0-9a-f]{64}) (.+)$/s);
+  if (!match) return null;
+  const size = Number(match[1]);
+  if (size > MAX_BATCH_FILE) return null;
+  return { size, sha256: match[2]!, name: canonicalName(match[3]!) };
+}
+
+/** The last line of a `PUTS` or `GETS` answer: how many files it answered. */
+export function endLine(count: number): string {
+  return `END ${count}`;
+}
+
+/** The count in an `END <n>` line, or null when the line is not one. */
+export function parseEndLine(line: string): number | null {
+  const match = line.match(/^END (\d{1,16})$/);
+  return match ? Number(match[1]) : null;
+}
 
 /** The header line of one chunk of a streamed upload; 0 ends the stream. */
 export function chunkLine(length: number): string {

@@ -7,6 +7,39 @@
  * fsync and directory listings stay asynchronous.
  */
 
+import { getAttribute, setAttribute } from "../base/fs_libc.ts";
+
+/** The extended attribute that holds a stored file's digest record, where the file system has them. */
+const DIGEST_ATTRIBUTE = "user.socketkit.sha256";
+
+/** A digest record as kept on the file itself: valid while size and mtime match. */
+export interface AttributeRecord {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+/**
+ * Keeps `record` on the file at `path` itself (an extended attribute: no
+ * file is created for it, and it moves with the file). False when that
+ * cannot be done here (no FFI, no user attributes): keep it as a file.
+ */
+export function writeAttributeRecord(path: string, record: AttributeRecord): boolean {
+  const { size, mtimeMs, sha256 } = record;
+  return setAttribute(path, DIGEST_ATTRIBUTE, JSON.stringify({ size, mtimeMs, sha256 }));
+}
+
+/** The digest record kept on the file at `path`, or null (none, torn, or unreadable here). */
+export function readAttributeRecord(path: string): AttributeRecord | null {
+  const text = getAttribute(path, DIGEST_ATTRIBUTE);
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as AttributeRecord;
+  } catch {
+    return null;
+  }
+}
+
 /** lstat (symlinks not followed), or null when nothing is at `path`. */
 export function lstatNow(path: string): Deno.FileInfo | null {
   return nullWhenMissing(() => Deno.lstatSync(path));

@@ -103,7 +103,7 @@ export class InfoService implements Service {
       hostname: deps.host,
       port: config.port,
       engine: deps.udpEngine,
-      ...(deps.udpStarts ? { deferred: deps.udpStarts } : {}),
+      ...(deps.afterListening ? { deferred: deps.afterListening } : {}),
       log,
       gate: deps.gate,
       handle: ({ payload }, from) => {

@@ -80,7 +80,7 @@ export class MessageService implements Service {
         hostname: deps.host,
         port: config.udpPort,
         engine: deps.udpEngine,
-        ...(deps.udpStarts ? { deferred: deps.udpStarts } : {}),
+        ...(deps.afterListening ? { deferred: deps.afterListening } : {}),
         log,
         gate,
         ...udpMessageHandler(config, deps, counters, exits),

@@ -8,7 +8,7 @@ import { formatHostPort } from "../../net/address.ts";
 import type { ClientSecurity } from "../../security/client_settings.ts";
 import { dialTcp } from "../../security/dial.ts";
 import { probeTls, TLS_HINT } from "../../security/tls_probe.ts";
-import { closeQuietly, isDisconnect } from "../../base/io.ts";
+import { closeQuietly, isDisconnect, writeAll } from "../../base/io.ts";
 import {
   type FileEntry,
   MAX_LINE,
@@ -82,6 +82,33 @@ export class FileClient {
   /** One file's size, time and digest. Throws ServerError not-found. */
   async stat(name: string): Promise<FileEntry> {
     return this.#entry(name, await this.#ask(request.stat(name), "OK"));
+  }
+
+  /**
+   * STAT of many names, pipelined: every request line is written without
+   * waiting, the replies read as they come. Resolves to what the server
+   * holds under each name (absent: nothing there). Throws RuntimeError.
+   */
+  async statMany(names: string[]): Promise<Map<string, FileEntry>> {
+    const found = new Map<string, FileEntry>();
+    const sending = (async () => {
+      for (let i = 0; i < names.length; i += 256) {
+        const lines = names.slice(i, i + 256).map((name) => request.stat(name) + "\n").join("");
+        await writeAll(this.conn, new TextEncoder().encode(lines));
+      }
+    })();
+    sending.catch(() => this.close()); // the reads below then fail and say why
+    for (const name of names) {
+      const reply = parseReply(await this.readLine());
+      if (!reply.ok) {
+        if (reply.code === "not-found" || reply.code === "not-regular") continue;
+        throw new ServerError(reply.code, reply.message);
+      }
+      if (reply.word !== "OK") throw this.#garbled("STAT");
+      found.set(name, this.#entry(name, reply.rest));
+    }
+    await sending;
+    return found;
   }
 
   /** Sends GET; the file's bytes from `offset` follow on `wire`, then its digest line. */

@@ -233,9 +233,11 @@ export async function uploadMode(args: string[], context: ModeContext): Promise<
       runUploads(session, plan, {
         ...options,
         onFile: (result) => plan.batch && !json && console.log(describe(result)),
+        onRefused: (refused) => note(`Refused ${refused.path}: ${refused.message}`),
       }),
   );
   printBatch(summary, plan.batch, json);
+  refusedAny(summary);
   return 0;
 }
 
@@ -290,11 +292,13 @@ export async function downloadMode(args: string[], context: ModeContext): Promis
       const result = await runDownloads(session, plan, {
         ...options,
         onFile: (file) => plan.batch && !json && console.log(describe(file)),
+        onRefused: (refused) => note(`Refused ${refused.name}: ${refused.message}`),
       });
       return { result, batch: plan.batch };
     },
   );
   printBatch(summary.result, summary.batch, json);
+  refusedAny(summary.result);
   return 0;
 }
 
@@ -491,6 +495,17 @@ function server(
     ...serverAddress(parsed, "file-port"),
     security: securityFor(parsed, context),
   };
+}
+
+/** A batch in which some files were refused (each named on stderr) ends with exit status 1. */
+function refusedAny(summary: { refused: unknown[]; count: number }): void {
+  const refused = summary.refused.length;
+  if (refused === 0) return;
+  throw new RuntimeError(
+    `${refused} of ${
+      refused + summary.count
+    } files were refused (each is named above); the others were done`,
+  );
 }
 
 function note(line: string): void {

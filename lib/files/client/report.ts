@@ -56,16 +56,42 @@ export function printResult(result: TransferSummary, json: boolean, print: (line
 export function printBatch(summary: BatchSummary, batch: boolean, json: boolean): void {
   if (!batch) return printResult(summary.files[0]!, json, console.log);
   if (json) {
-    console.log(JSON.stringify(summary));
+    printJsonInSlices(summary);
     return;
   }
   const upload = summary.action === "upload";
   const verb = upload ? "Uploaded" : "Downloaded";
   const count = `${summary.count} file${summary.count === 1 ? "" : "s"}`;
   const skipped = summary.skipped > 0 ? `; ${summary.skipped} already there (skipped)` : "";
+  const refused = summary.refused.length > 0 ? `; ${summary.refused.length} refused` : "";
   console.log(
     `${verb} ${count}, ${formatBytes(summary.size)}: ${formatBytes(summary.transferred)} ${
       upload ? "sent" : "received"
-    } in ${summary.seconds.toFixed(2)} s, ${formatBytes(summary.bytesPerSecond)}/s${skipped}`,
+    } in ${summary.seconds.toFixed(2)} s, ${
+      formatBytes(summary.bytesPerSecond)
+    }/s, ${summary.filesPerSecond} files/s${skipped}${refused}`,
   );
+}
+
+/** Files per write of a batch's --json object. */
+const JSON_SLICE = 1000;
+
+/**
+ * The batch's --json object, exactly as JSON.stringify writes it, written a
+ * slice of files at a time: one string of 100,000 files (and its copies on
+ * the way out) cost hundreds of MB.
+ */
+function printJsonInSlices(summary: BatchSummary): void {
+  const { action, files, ...rest } = summary;
+  const encoder = new TextEncoder();
+  const write = (text: string) => {
+    const bytes = encoder.encode(text);
+    for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
+  };
+  write(`{"action":${JSON.stringify(action)},"files":[`);
+  for (let i = 0; i < files.length; i += JSON_SLICE) {
+    const slice = files.slice(i, i + JSON_SLICE).map((file) => JSON.stringify(file)).join(",");
+    write(i === 0 ? slice : `,${slice}`);
+  }
+  write(`],${JSON.stringify(rest).slice(1)}\n`);
 }

@@ -53,6 +53,16 @@ export interface TransferOptions {
   beforeCommit?: () => Promise<boolean>;
 }
 
+/** What a pipelined transfer of many files (many_up.ts, many_down.ts) reports as it goes. */
+export interface ManyHooks {
+  /** A file is done: stored and durable on the other side, or already there (`skipped`). */
+  done(path: string, name: string, size: number, sha256: string, skipped: boolean): void;
+  /** A file was refused (`code` from the server, or "local"); the rest go on. */
+  refused(path: string, name: string, code: string, message: string): void;
+  /** Bytes sent or received. */
+  bytes(count: number): void;
+}
+
 /** What the server holds under `name`, or null. Throws RuntimeError. */
 export async function statRemote(session: FileSession, name: string): Promise<FileEntry | null> {
   const client = await session.client();

@@ -15,6 +15,8 @@ export type ToWorker =
 
 /** From a worker. */
 export type FromWorker =
+  /** The worker has loaded (and bound libc, where it may); sent once, with id 0. */
+  | { kind: "ready"; id: 0 }
   /** Lines of the reply (the first chunk starts with `OK <count>`); `done`: the last. */
   | { kind: "chunk"; id: number; bytes: Uint8Array; done: boolean }
   | { kind: "failed"; id: number; message: string };

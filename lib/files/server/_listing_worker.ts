@@ -6,6 +6,8 @@
  * holds back only its own listing, and at most three chunks of it exist at
  * a time. Shares the process's permissions (reads the files directory only).
  */
+import { join } from "../../base/path.ts";
+import { loadFsLibc } from "../../base/fs_libc.ts";
 import type { FromWorker, ToWorker } from "./_listing_messages.ts";
 import { describeStored } from "./digests.ts";
 import { ListingLines, takeSnapshot } from "./listing.ts";
@@ -22,6 +24,12 @@ const jobs = new Map<number, ListingLines>();
 const starting = new Set<number>();
 /** Chunks asked for while the snapshot was being taken, sent after the first. */
 const early = new Map<number, number>();
+
+// The digests of pipelined uploads are extended attributes, read through
+// libc: bound now, while the process may still use FFI (serve starts this
+// worker before it gives FFI up); without it they read as unknown.
+loadFsLibc();
+self.postMessage({ kind: "ready", id: 0 } satisfies FromWorker);
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
@@ -54,7 +62,9 @@ async function start({ id, root, metaDir, folder }: ToWorker & { kind: "start" }
   const extra = early.get(id) ?? 0;
   early.delete(id);
   if (!starting.delete(id)) return; // its client went away meanwhile
-  jobs.set(id, new ListingLines(snapshot, (n, s, m) => describeStored(metaDir, n, s, m)));
+  const describe = (n: string, s: number, m: number) =>
+    describeStored(metaDir, join(root, ...n.split("/")), n, s, m);
+  jobs.set(id, new ListingLines(snapshot, describe));
   for (let i = 0; i <= extra; i++) sendChunk(id);
 }
 

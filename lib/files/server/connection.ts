@@ -30,6 +30,7 @@ import { FileRefusal, lineRefusal } from "./refusals.ts";
 import type { FileStore } from "./store.ts";
 import type { ListingWorkers } from "./listing_workers.ts";
 import { receiveUpload, type UploadChannel } from "./receive.ts";
+import { type BatchChannel, receiveBatch, sendBatch } from "./batch.ts";
 import { LineTooLong, WireReader, writeLine } from "../../net/wire_reader.ts";
 
 // After refusing an upload mid-stream, read (and drop) what the client still
@@ -181,6 +182,10 @@ export class FileConnection {
         return await slot(() =>
           receiveUpload(this.#channel(), request.name, request.size, request.force)
         );
+      case "puts":
+        return await slot(() => receiveBatch(this.#batchChannel(), request.force));
+      case "gets":
+        return await slot(() => sendBatch(this.#batchChannel()));
       case "del": {
         this.#mayManage();
         const entry = store.remove(request.name);
@@ -332,6 +337,20 @@ export class FileConnection {
     };
   }
 
+  /** What the pipelined requests (batch.ts) need of this connection. */
+  #batchChannel(): BatchChannel {
+    const { store, log, counters } = this.#state;
+    return {
+      wire: this.#wire,
+      out: this.#out,
+      peer: this.#peer,
+      store,
+      log,
+      counters,
+      sendFile: (name) => this.#send(name, 0),
+    };
+  }
+
   /** Drains what a refused client still sends, through the wire reader. */
   #linger(): Promise<void> {
     return linger(this.#conn, { ...UPLOAD_LINGER, reader: this.#wire });
@@ -370,5 +389,9 @@ function describe(request: Request): string {
       return `DEL ${quoteName(request.name)}`;
     case "move":
       return `MOVE ${quoteName(request.from)} ${quoteName(request.to)}`;
+    case "puts":
+      return "PUTS";
+    case "gets":
+      return "GETS";
   }
 }

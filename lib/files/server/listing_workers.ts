@@ -43,6 +43,9 @@ export interface ListingRequest {
 interface Slot {
   worker: Worker;
   jobs: Map<number, Inbox>;
+  /** Resolves once the worker has loaded, failed, or been ended. */
+  ready: Promise<void>;
+  loaded: () => void;
 }
 
 /** The pool of listing workers of one file service; see the module comment. */
@@ -99,18 +102,36 @@ export class ListingWorkers {
     for (const slot of this.#slots.splice(0)) this.#retire(slot, "The file service stopped");
   }
 
+  /**
+   * Starts the first worker now and resolves once it has loaded: serve does
+   * this after its Listening lines and before it gives up FFI, which the
+   * worker needs to read the digests kept as extended attributes.
+   */
+  prestart(): Promise<void> {
+    if (this.#closed || this.#slots.length > 0) return Promise.resolve();
+    return this.#newSlot().ready;
+  }
+
   /** The worker with the fewest listings, a new one while there are fewer than the most. */
   #slot(): Slot {
     let best: Slot | undefined;
     for (const slot of this.#slots) if (!best || slot.jobs.size < best.jobs.size) best = slot;
     if (best && (best.jobs.size === 0 || this.#slots.length >= this.#max)) return best;
+    return this.#newSlot();
+  }
+
+  #newSlot(): Slot {
     const worker = new Worker(WORKER_URL, { type: "module", name: "socketkit listing" });
-    const slot: Slot = { worker, jobs: new Map() };
+    let loaded!: () => void;
+    const ready = new Promise<void>((resolve) => (loaded = resolve));
+    const slot: Slot = { worker, jobs: new Map(), ready, loaded };
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      if (event.data.kind === "ready") return loaded();
       slot.jobs.get(event.data.id)?.put(event.data);
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault(); // the listings fail; the server goes on
+      loaded();
       this.#slots = this.#slots.filter((other) => other !== slot);
       this.#retire(slot, `The listing worker failed: ${event.message}`);
     };
@@ -120,24 +141,28 @@ export class ListingWorkers {
 
   #retire(slot: Slot, why: string): void {
     slot.worker.terminate();
+    slot.loaded();
     for (const [id, inbox] of slot.jobs) inbox.put({ kind: "failed", id, message: why });
     slot.jobs.clear();
   }
 }
 
+/** What a worker sends about one listing. */
+type JobMessage = Exclude<FromWorker, { kind: "ready" }>;
+
 /** The messages of one listing, awaited one at a time. */
 class Inbox {
-  #queue: FromWorker[] = [];
-  #waiter: ((message: FromWorker) => void) | null = null;
+  #queue: JobMessage[] = [];
+  #waiter: ((message: JobMessage) => void) | null = null;
 
-  put(message: FromWorker): void {
+  put(message: JobMessage): void {
     const waiter = this.#waiter;
     this.#waiter = null;
     if (waiter) waiter(message);
     else this.#queue.push(message);
   }
 
-  next(): Promise<FromWorker> {
+  next(): Promise<JobMessage> {
     const queued = this.#queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     return new Promise((resolve) => (this.#waiter = resolve));

@@ -31,6 +31,9 @@ export class FileService implements Service {
   private constructor(config: FilesConfig, deps: ServiceDeps, store: FileStore) {
     const { log, tcp: limits } = deps;
     this.#state = fileServiceState(config, store, log, deps.gate.tokenRequired);
+    // The listing worker starts after the Listening lines, while FFI is still there.
+    const listings = this.#state.listings;
+    deps.afterListening?.defer(() => listings.prestart());
     this.#tcp = TcpService.listen({
       label: FILE_LABEL,
       service: "file service",

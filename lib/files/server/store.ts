@@ -17,18 +17,27 @@
  * and how it is worded, refusals.ts.
  */
 import { join } from "../../base/path.ts";
+import { pathExists } from "../../base/fs_libc.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { closeQuietly } from "../../base/io.ts";
 import { loadHashing } from "../hashing.ts";
 import { sha256Hex } from "../sha256_hex.ts";
 import { checkName, nameRefusal, quoteName } from "../names.ts";
 import type { FileEntry } from "../protocol.ts";
-import { lstatNow, mtimeOf, readRecord, removeNow, writeRecord } from "../records.ts";
+import {
+  lstatNow,
+  mtimeOf,
+  readRecord,
+  removeNow,
+  writeAttributeRecord,
+  writeRecord,
+} from "../records.ts";
 import { describeStored, metaPathOf } from "./digests.ts";
 import { type FileSnapshot, LoopShare, takeSnapshot } from "./listing.ts";
 import { alreadyExists, badName, diskError, FileRefusal, isNoSpace, notFound } from "./refusals.ts";
 import { StoreSpace } from "./space.ts";
 import { type FileRecord, type Ledger, type PartRecord, Upload } from "./upload.ts";
+import { type GroupAccess, UploadGroup } from "./group.ts";
 
 /** Options of {@link FileStore.open}. */
 export interface FileStoreOptions {
@@ -279,6 +288,74 @@ export class FileStore {
     }
   }
 
+  /** A group of small uploads made durable together (`PUTS`; see group.ts). */
+  uploadGroup(): UploadGroup {
+    const access: GroupAccess = {
+      root: this.dir,
+      parts: this.#parts,
+      maxFileSize: this.options.maxFileSize,
+      take: (name, force) => {
+        this.#lock(name);
+        try {
+          // Most names are new: asked without an exception (each costs tens of µs).
+          const free = this.#folders(name, false, true) && pathExists(this.#path(name)) === false;
+          const existing = free ? null : this.#lstatInside(name, "upload");
+          if (existing && !existing.isFile) {
+            const what = existing.isDirectory ? "a folder" : "not a regular file";
+            throw new FileRefusal("not-regular", `${quoteName(name)} exists and is ${what}`);
+          }
+          if (existing && !force) throw alreadyExists(name);
+        } catch (error) {
+          this.#busy.delete(name);
+          throw error;
+        }
+      },
+      release: (name) => this.#busy.delete(name),
+      target: (name) => this.#path(name),
+      mkdirs: (name) => this.#folders(name, true),
+      space: this.#space,
+      writeMeta: (record, path) => {
+        if (!writeAttributeRecord(path, record)) this.writeMeta(record);
+        // A record file of an earlier file of the name would not match; it goes with the sweep.
+      },
+      added: () => this.#count++,
+    };
+    return new UploadGroup(access);
+  }
+
+  /**
+   * A stored file of at most `max` bytes read whole, synchronously (the
+   * small files of `GETS`); null when it is bigger (send it streamed).
+   * Throws FileRefusal like openRead.
+   */
+  readSmall(name: string, max: number): { entry: FileEntry; bytes: Uint8Array } | null {
+    const seen = this.#lstatRegular(name);
+    if (seen.size > max) return null;
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(this.#path(name), { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) throw notFound(name);
+      throw diskError(name, error);
+    }
+    try {
+      const opened = file.statSync();
+      if (!opened.isFile || opened.ino !== seen.ino || opened.dev !== seen.dev) {
+        throw new FileRefusal("not-regular", `${quoteName(name)} changed while being opened`);
+      }
+      if (opened.size > max) return null;
+      const bytes = new Uint8Array(opened.size);
+      for (let done = 0; done < bytes.length;) {
+        const n = file.readSync(bytes.subarray(done));
+        if (n === null) throw new FileRefusal("io", `${quoteName(name)} shrank while being read`);
+        done += n;
+      }
+      return { entry: this.#describe(name, opened), bytes };
+    } finally {
+      closeQuietly(file);
+    }
+  }
+
   /**
    * Deletes a stored file; readers that have it open finish with its old
    * bytes. Empty folders it leaves are removed. A name being uploaded or
@@ -414,7 +491,7 @@ export class FileStore {
    * with its digest when its record matches both. One record read, no scan.
    */
   entry(name: string, size: number, mtimeMs: number): FileEntry {
-    return describeStored(this.#meta, name, size, mtimeMs);
+    return describeStored(this.#meta, this.#path(name), name, size, mtimeMs);
   }
 
   /** Where the digest records are (digests.ts), for the listing worker. */
