@@ -2,6 +2,7 @@
  * socketkit: argv -> serve | connect. The only place that turns an error into
  * a message and an exit code.
  */
+import { importLazily } from "./lib/base/lazy_import.ts";
 import { EXIT_FAILURE, EXIT_USAGE, RuntimeError, UsageError } from "./lib/base/errors.ts";
 import { VERSION } from "./lib/base/version.ts";
 import { describeFsError } from "./lib/base/fs_error.ts";
@@ -35,9 +36,13 @@ export async function main(args: string[]): Promise<number> {
     switch (command) {
       case "serve":
         // Loaded on demand, so --version and --help start as fast as Deno does.
-        return await (await import("./lib/serve.ts")).serve(rest);
+        return await (await importLazily<typeof import("./lib/serve.ts")>(
+          new URL("./lib/serve.ts", import.meta.url),
+        )).serve(rest);
       case "connect":
-        return await (await import("./lib/connect.ts")).connect(rest);
+        return await (await importLazily<typeof import("./lib/connect.ts")>(
+          new URL("./lib/connect.ts", import.meta.url),
+        )).connect(rest);
       case "-V":
       case "--version":
       case "version":
@@ -56,7 +61,9 @@ export async function main(args: string[]): Promise<number> {
           console.log(HELP);
           return 0;
         }
-        const { helpText } = await import("./lib/help.ts");
+        const { helpText } = await importLazily<typeof import("./lib/help.ts")>(
+          new URL("./lib/help.ts", import.meta.url),
+        );
         console.log(helpText(topic).trimEnd());
         return 0;
       }

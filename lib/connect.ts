@@ -3,6 +3,7 @@
  * the flag tables load up front; a mode's module loads when it runs, so
  * `connect --help` and each mode start as fast as Deno does.
  */
+import { importLazily } from "./base/lazy_import.ts";
 import { UsageError } from "./base/errors.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "./base/flags.ts";
 import { CHAT_PORT } from "./chat/config.ts";
@@ -73,7 +74,10 @@ interface Mode {
   spec(): Promise<CommandSpec>;
 }
 
-const files = () => import("./files/client/mode.ts");
+const files = () =>
+  importLazily<typeof import("./files/client/mode.ts")>(
+    new URL("./files/client/mode.ts", import.meta.url),
+  );
 
 /**
  * Client modes named by a word (`connect chat ...`); each parses its own
@@ -83,12 +87,24 @@ const files = () => import("./files/client/mode.ts");
  */
 const MODES: Record<string, Mode> = {
   info: {
-    run: async (args, context) => (await import("./info/mode.ts")).infoMode(args, context),
-    spec: async () => (await import("./info/mode.ts")).INFO_SPEC,
+    run: async (args, context) =>
+      (await importLazily<typeof import("./info/mode.ts")>(
+        new URL("./info/mode.ts", import.meta.url),
+      )).infoMode(args, context),
+    spec: async () =>
+      (await importLazily<typeof import("./info/mode.ts")>(
+        new URL("./info/mode.ts", import.meta.url),
+      )).INFO_SPEC,
   },
   chat: {
-    run: async (args, context) => (await import("./chat/client/mode.ts")).chatMode(args, context),
-    spec: async () => (await import("./chat/client/mode.ts")).CHAT_CLIENT_SPEC,
+    run: async (args, context) =>
+      (await importLazily<typeof import("./chat/client/mode.ts")>(
+        new URL("./chat/client/mode.ts", import.meta.url),
+      )).chatMode(args, context),
+    spec: async () =>
+      (await importLazily<typeof import("./chat/client/mode.ts")>(
+        new URL("./chat/client/mode.ts", import.meta.url),
+      )).CHAT_CLIENT_SPEC,
   },
   upload: {
     run: async (args, context) => (await files()).uploadMode(args, context),
@@ -154,7 +170,9 @@ async function dispatch(args: string[], context: ModeContext): Promise<number> {
       CONNECT_SPEC.name,
     );
   }
-  const { messageMode } = await import("./message/mode.ts");
+  const { messageMode } = await importLazily<typeof import("./message/mode.ts")>(
+    new URL("./message/mode.ts", import.meta.url),
+  );
   return await messageMode(flags, transport, context);
 }
 
@@ -221,7 +239,9 @@ async function menuMode(args: string[], flags: ParsedFlags, context: ModeContext
   const passed = Object.keys(CONNECT_SPEC.flags).filter((name) =>
     flags.source(name) === "argv" && !Object.hasOwn(CLIENT_SECURITY_FLAGS, name)
   );
-  const { runMenu, terminalMenuIO } = await import("./menu.ts");
+  const { runMenu, terminalMenuIO } = await importLazily<typeof import("./menu.ts")>(
+    new URL("./menu.ts", import.meta.url),
+  );
   return await runMenu(terminalMenuIO(), {
     run: (entryArgs, session) =>
       dispatch(entryArgs, {

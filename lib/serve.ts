@@ -4,6 +4,7 @@
  * services in one process, reloads the security files on SIGHUP and owns the
  * one shutdown path, taken on `exit`, SIGINT or SIGTERM.
  */
+import { importLazily } from "./base/lazy_import.ts";
 import {
   connectionsThatFit,
   type FdLimit,
@@ -204,11 +205,22 @@ interface Running {
  * does not load the others (literal paths, so `deno compile` includes them).
  */
 const SERVICE_MODULES = {
-  message: () => import("./message/service.ts"),
-  chat: () => import("./chat/server/service.ts"),
-  info: () => import("./info/service.ts"),
-  files: () => import("./files/server/service.ts"),
-  web: () => import("./web/service.ts"),
+  message: () =>
+    importLazily<typeof import("./message/service.ts")>(
+      new URL("./message/service.ts", import.meta.url),
+    ),
+  chat: () =>
+    importLazily<typeof import("./chat/server/service.ts")>(
+      new URL("./chat/server/service.ts", import.meta.url),
+    ),
+  info: () =>
+    importLazily<typeof import("./info/service.ts")>(new URL("./info/service.ts", import.meta.url)),
+  files: () =>
+    importLazily<typeof import("./files/server/service.ts")>(
+      new URL("./files/server/service.ts", import.meta.url),
+    ),
+  web: () =>
+    importLazily<typeof import("./web/service.ts")>(new URL("./web/service.ts", import.meta.url)),
 };
 
 /**
@@ -308,13 +320,18 @@ export async function startServer(
 ): Promise<Server> {
   preloadServiceModules(config.services);
   if (config.udpEngine === "batch" && usesUdp(config)) {
-    const { batchEngineProblem } = await import("./net/udp_batch_engine.ts");
+    const { batchEngineProblem } = await importLazily<typeof import("./net/udp_batch_engine.ts")>(
+      new URL("./net/udp_batch_engine.ts", import.meta.url),
+    );
     const problem = batchEngineProblem();
     if (problem !== null) throw new RuntimeError(`--udp-engine batch cannot run here: ${problem}`);
   }
   // --tls-self-signed makes or finds its files first. Then the gate reads the token and TLS
   // files: a mistake there stops start-up before any port is bound.
-  const selfSigned = config.security.selfSigned && (await import("./security/self_signed.ts"));
+  const selfSigned = config.security.selfSigned &&
+    (await importLazily<typeof import("./security/self_signed.ts")>(
+      new URL("./security/self_signed.ts", import.meta.url),
+    ));
   const tlsNotes = selfSigned ? await selfSigned.applySelfSigned(config.security, config.host) : [];
   const { gate, notes, warnings } = await createGate(config.security, log);
   notes.push(...tlsNotes);

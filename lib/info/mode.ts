@@ -1,4 +1,5 @@
 /** `socketkit connect info`: one query to the info service, one reply printed. */
+import { importLazily } from "../base/lazy_import.ts";
 import { NoAnswerError, RuntimeError, UsageError } from "../base/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags } from "../base/flags.ts";
 import { decodeLenient, encode, printable } from "../base/text.ts";
@@ -67,7 +68,9 @@ export async function queryInfo(
   options: InfoQueryOptions,
 ): Promise<string> {
   // Loaded here, not with the flags, so `connect info --help` starts fast.
-  const { UdpRequester } = await import("../security/udp_request.ts");
+  const { UdpRequester } = await importLazily<typeof import("../security/udp_request.ts")>(
+    new URL("../security/udp_request.ts", import.meta.url),
+  );
   const requester = new UdpRequester(options.host, options.port, options.security);
   try {
     const outcome = await requester.request(encode(requestText(command, json)), options);

@@ -5,6 +5,7 @@
  * only for a TLS connection: it needs node:tls, whose import costs a client
  * more start-up than the rest of its modules together.
  */
+import { importLazily } from "../base/lazy_import.ts";
 import { formatHostPort } from "../net/address.ts";
 import { connectError, connectTcp } from "../net/dial.ts";
 import { negotiateAuth } from "./client_auth.ts";
@@ -43,7 +44,9 @@ export async function dialTcp(
   const started = performance.now();
   let conn: Deno.Conn<Deno.NetAddr>;
   if (security.tls?.insecure) {
-    const { connectInsecureTls } = await import("./client_tls.ts");
+    const { connectInsecureTls } = await importLazily<typeof import("./client_tls.ts")>(
+      new URL("./client_tls.ts", import.meta.url),
+    );
     conn = await connectInsecureTls(hostname, port, {
       noDelay: options.noDelay ?? false,
       where: `Cannot connect to ${where} over TLS`,
@@ -55,7 +58,9 @@ export async function dialTcp(
     if (security.tls === null) {
       conn = tcp;
     } else {
-      const { startVerifiedTls } = await import("./client_tls.ts");
+      const { startVerifiedTls } = await importLazily<typeof import("./client_tls.ts")>(
+        new URL("./client_tls.ts", import.meta.url),
+      );
       conn = await startVerifiedTls(
         tcp,
         hostname,

@@ -11,6 +11,7 @@
  * --deny @FILE, --token-file, the TLS pair) without touching open connections.
  * The AUTH exchange itself is server_auth.ts; what it counts, status.ts.
  */
+import { importLazily } from "../base/lazy_import.ts";
 import { Deadline, TIMED_OUT } from "../base/deadline.ts";
 import { RuntimeError } from "../base/errors.ts";
 import type { Logger } from "../base/logger.ts";
@@ -423,7 +424,9 @@ export async function createGate(config: SecurityConfig, log: Logger): Promise<C
  * node:crypto, whose import would cost every server 20-60 ms of start-up.
  */
 async function newToken(secret: string): Promise<Token> {
-  const { Token } = await import("./token_check.ts");
+  const { Token } = await importLazily<typeof import("./token_check.ts")>(
+    new URL("./token_check.ts", import.meta.url),
+  );
   return new Token(secret);
 }
 

@@ -6,6 +6,7 @@
  * against cert.pem) and loads no X.509 code; making or renewing is
  * self_signed_make.ts, loaded only then.
  */
+import { importLazily } from "../base/lazy_import.ts";
 import { join } from "node:path";
 import { pemSha256, RENEW_BEFORE_MS, type SelfSigned, TLS_FILES } from "./self_signed_files.ts";
 import type { SecurityConfig } from "./config.ts";
@@ -45,7 +46,9 @@ export async function applySelfSigned(security: SecurityConfig, host: string): P
 export async function ensureSelfSigned(dir: string, names: string[]): Promise<SelfSigned> {
   const reused = await reusable(dir, names);
   if (reused !== null) return reused;
-  const { makeSelfSigned } = await import("./self_signed_make.ts");
+  const { makeSelfSigned } = await importLazily<typeof import("./self_signed_make.ts")>(
+    new URL("./self_signed_make.ts", import.meta.url),
+  );
   return await makeSelfSigned(dir, names);
 }
 

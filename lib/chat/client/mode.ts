@@ -5,6 +5,7 @@
  * can post; with --json it prints one JSON object per line for a program.
  * The connection itself (handshake, session, reconnect) is connection.ts.
  */
+import { importLazily } from "../../base/lazy_import.ts";
 import { UsageError } from "../../base/errors.ts";
 import { type CommandSpec, formatHelp, parseFlags } from "../../base/flags.ts";
 import { CLIENT_SECURITY_FLAGS, securityFor } from "../../security/client_settings.ts";
@@ -126,7 +127,9 @@ export async function chatMode(args: string[], context: ModeContext): Promise<nu
   // The menu (when it runs this mode) hands over a signal for its Ctrl-C.
   const signal = context.menu?.signal;
   // Loaded here, not with the flags, so `connect chat --help` starts fast.
-  const { runChatClient } = await import("./connection.ts");
+  const { runChatClient } = await importLazily<typeof import("./connection.ts")>(
+    new URL("./connection.ts", import.meta.url),
+  );
   return await runChatClient({
     ...(signal ? { signal } : {}),
     ...serverAddress(parsed, "chat-port"),

@@ -7,6 +7,7 @@
  * then): the Hub relays through it. The web service brings members over a
  * WebSocket (joinWebSocket): the same sessions, hub and rules.
  */
+import { importLazily } from "../../base/lazy_import.ts";
 import { TIMED_OUT, within } from "../../base/deadline.ts";
 import { systemBytes } from "../events.ts";
 import { TcpService } from "../../net/tcp_service.ts";
@@ -79,7 +80,9 @@ export class ChatService implements Service {
     const service = new ChatService(config, deps);
     if (config.cluster === null) return service;
     try {
-      const { startCluster } = await import("../cluster/link.ts");
+      const { startCluster } = await importLazily<typeof import("../cluster/link.ts")>(
+        new URL("../cluster/link.ts", import.meta.url),
+      );
       const endpoint = service.endpoints[0]!;
       service.#cluster = await startCluster(service.#hub, {
         config: config.cluster,

@@ -5,6 +5,7 @@
  * and notes go to stderr. A download to standard output (`--output -`)
  * puts nothing but the file's bytes on stdout.
  */
+import { importLazily } from "../../base/lazy_import.ts";
 import { RuntimeError, UsageError } from "../../base/errors.ts";
 import { type CommandSpec, formatHelp, type ParsedFlags, parseFlags } from "../../base/flags.ts";
 import { Progress } from "../../base/progress.ts";
@@ -190,8 +191,12 @@ export async function uploadMode(args: string[], context: ModeContext): Promise<
   }
   const json = parsed.boolean("json");
   const options = transferOptions(parsed);
-  const { uploadStream } = await import("./upload.ts");
-  const { planUpload, runUploads } = await import("./batch.ts");
+  const { uploadStream } = await importLazily<typeof import("./upload.ts")>(
+    new URL("./upload.ts", import.meta.url),
+  );
+  const { planUpload, runUploads } = await importLazily<typeof import("./batch.ts")>(
+    new URL("./batch.ts", import.meta.url),
+  );
   using session = await openSession(parsed, context);
   if (paths.some((path) => STDIN_PATHS.includes(path))) {
     if (paths.length > 1) {
@@ -252,8 +257,12 @@ export async function downloadMode(args: string[], context: ModeContext): Promis
   const output = parsed.optional("output");
   const json = parsed.boolean("json");
   const options = transferOptions(parsed);
-  const { downloadStream } = await import("./download.ts");
-  const { planDownload, runDownloads } = await import("./batch.ts");
+  const { downloadStream } = await importLazily<typeof import("./download.ts")>(
+    new URL("./download.ts", import.meta.url),
+  );
+  const { planDownload, runDownloads } = await importLazily<typeof import("./batch.ts")>(
+    new URL("./batch.ts", import.meta.url),
+  );
   using session = await openSession(parsed, context);
   if (output === "-") {
     if (names.length > 1) {
@@ -345,7 +354,9 @@ export async function deleteMode(args: string[], context: ModeContext): Promise<
   const json = parsed.boolean("json");
   using session = await openSession(parsed, context);
   const client = await session.client();
-  const { deleteNameOrFolder, describeDeleted } = await import("./delete_folder.ts");
+  const { deleteNameOrFolder, describeDeleted } = await importLazily<
+    typeof import("./delete_folder.ts")
+  >(new URL("./delete_folder.ts", import.meta.url));
   const options = {
     yes: parsed.boolean("yes"),
     confirm: context.menu?.confirm ??
@@ -483,7 +494,9 @@ async function interruptible<T>(
  */
 async function openSession(parsed: ParsedFlags, context: ModeContext): Promise<FileSession> {
   const { host, port, security } = server(parsed, context);
-  const { FileSession } = await import("./file_client.ts");
+  const { FileSession } = await importLazily<typeof import("./file_client.ts")>(
+    new URL("./file_client.ts", import.meta.url),
+  );
   return new FileSession(host, port, security);
 }
 
