@@ -17,7 +17,14 @@ import { join } from "node:path";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { writeAll } from "../lib/base/io.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
-import { peakRssMb, type ProcessOptions, runCli, ServerProcess, UdpFrom } from "./_helpers.ts";
+import {
+  padded,
+  peakRssMb,
+  type ProcessOptions,
+  runCli,
+  ServerProcess,
+  UdpFrom,
+} from "./_helpers.ts";
 import { RawClient } from "./_security.ts";
 
 /**
@@ -536,7 +543,7 @@ export async function checkHealthy(
   let status: Record<string, unknown> = {};
   if (has(LABELS.info)) {
     using peer = new UdpFrom("127.0.0.2");
-    const reply = await peer.request(server.port(LABELS.info), "STATUS JSON");
+    const reply = await peer.request(server.port(LABELS.info), padded("STATUS JSON"));
     ok(reply !== null, "info answers");
     status = JSON.parse(reply);
   }

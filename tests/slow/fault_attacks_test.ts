@@ -24,7 +24,7 @@ import {
   tally,
   tryConnect,
 } from "../_fault.ts";
-import { hasCommand, LineClient, ServerProcess, UdpFrom } from "../_helpers.ts";
+import { hasCommand, LineClient, padded, ServerProcess, UdpFrom } from "../_helpers.ts";
 import { RawClient, TOKEN, writeSecretFile } from "../_security.ts";
 import { ENGINE_RUNS } from "../_udp_engines.ts";
 
@@ -308,7 +308,7 @@ Deno.test({
         using files = await LineClient.connect(server.port(LABELS.files));
         match((await files.request("LIST"))!, /^OK 0/);
         using peer = new UdpFrom("127.0.0.2");
-        ok((await peer.request(server.port(LABELS.info), "TIME")) !== null);
+        ok((await peer.request(server.port(LABELS.info), padded("TIME"))) !== null);
         report({
           name: "idle connections under a low open-file limit",
           connections: idle,
