@@ -460,6 +460,44 @@ Deno.test("connect info: no reply is one clear line and exit 1", async () => {
   );
 });
 
+Deno.test("connect info: a port that is not the info service is exit 1 with a hint", async () => {
+  await using server = await InProcessServer.start(["--services", "message"]);
+  const port = server.port("[UDP Server]");
+  for (const json of [[], ["--json"]]) {
+    const result = await runCli(["connect", "info", "--info-port", String(port), ...json]);
+    equal(result.code, 1, result.stdout);
+    equal(result.stdout, "");
+    equal(
+      result.stderr.trim(),
+      `error: 127.0.0.1:${port} answered "[UDP Server] Your message was received!", which is not a reply of the info service: wrong port (--info-port)?`,
+    );
+  }
+});
+
+Deno.test("info: STATUS words counts of one in the singular, and uptime once", async () => {
+  await using server = await startInfo(
+    ["--services", "chat,info,message"],
+    ["[Chat Server]", INFO, "[TCP Server]", "[UDP Server]"],
+  );
+  using member = await LineClient.connect(server.port("[Chat Server]"));
+  ok((await member.readLine()) !== null, "no welcome line");
+  await member.send("solo\n");
+  await server.waitFor(/^\[Chat Server\] solo joined from /);
+  const text = (await udpRequest(server.port(INFO), padded("STATUS")))!;
+  match(text, /^service: \[Chat Server\] tcp 127\.0\.0\.1:\d+, 1 connection open$/m);
+  match(text, /^chat: 1 member, 0 messages, 1 room$/m);
+  match(text, /^uptime: (\d+[dhm] )*\d+s$/m);
+  match(text, /^dropped: 0 info requests over the rate limit$/m);
+});
+
+Deno.test("info: an over-long request line is echoed trimmed and cut", async () => {
+  await using server = await startInfo();
+  equal(
+    await udpRequest(server.port(INFO), padded("   " + "y".repeat(70) + "  ")),
+    `ERROR unknown command "${"y".repeat(40)}...": try STATUS, TIME, USERS, HELP`,
+  );
+});
+
 Deno.test("connect: no mode and no terminal prints usage and exits 2", async () => {
   const result = await runCli(["connect"]);
   equal(result.code, 2);
