@@ -643,3 +643,21 @@ Deno.test({
     await server.waitFor(/^\[Info Server\] TIME from 127\.0\.0\.1:\d+$/);
   },
 });
+
+Deno.test("docs/info.md: the STATUS examples show what STATUS prints, the engine included", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/info.md", import.meta.url));
+  const text = doc.split("**STATUS**")[1]!.split("```")[1]!;
+  const services = text.split("\n").filter((line) => line.startsWith("service: "));
+  ok(services.length >= 2, text);
+  for (const line of services) {
+    match(
+      line,
+      /^service: \[[A-Za-z ]+\] (tcp \S+, \d+ connections? open|udp \S+ \((batch|deno) engine\))$/,
+    );
+  }
+  match(text, /^uptime: (\d+[dhm] )*\d+s$/m);
+  const json = doc.split("`STATUS JSON` (")[1]!.split("```json")[1]!.split("```")[0]!;
+  for (const service of JSON.parse(json).services) {
+    ok(service.transport === "udp" ? "engine" in service : "connections" in service, json);
+  }
+});
