@@ -297,6 +297,15 @@ export function report(figures: Figures): void {
  * A server for an attack: every service on loopback, `exit` refused, files in
  * a temp dir (removed when the server is disposed), --quiet unless told.
  */
+/**
+ * The attacks come from one address: without a --max-conns-per-ip of their
+ * own they run with none, as before the fair share, so each attack meets the
+ * cap it is about.
+ */
+function unshared(extra: string[]): string[] {
+  return extra.includes("--max-conns-per-ip") ? [] : ["--max-conns-per-ip", "0"];
+}
+
 export async function startTarget(
   extra: string[] = [],
   labels: readonly string[] = ALL_LABELS,
@@ -308,7 +317,7 @@ export async function startTarget(
   let server: ServerProcess;
   try {
     server = await ServerProcess.start(
-      [...quiet, "--exit-from", "none", "--files-dir", filesDir, ...extra],
+      [...quiet, "--exit-from", "none", "--files-dir", filesDir, ...unshared(extra), ...extra],
       [...labels],
       options.process,
     );

@@ -197,7 +197,7 @@ Deno.test("tcp message: many clients at once each get their own replies", async 
 });
 
 Deno.test("tcp message: over --max-conns a client is told and closed; the others are unaffected", async () => {
-  await using server = await InProcessServer.start(["--max-conns", "2"]);
+  await using server = await InProcessServer.start(["--max-conns", "2", "--max-conns-per-ip", "0"]);
   const port = server.port("[TCP Server]");
   using first = await LineClient.connect(port);
   using second = await LineClient.connect(port);

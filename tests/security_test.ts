@@ -117,9 +117,11 @@ Deno.test("serve: exposing the server without --allow or a token, or TLS without
     warnings("--host", "0.0.0.0", "--allow", "192.0.2.0/24").filter((w) => /neither/.test(w)),
     [],
   );
+  const tls = ["--host", "::", "--allow", "::1", "--tls-cert", "c", "--tls-key", "k"];
+  ok(!warnings(...tls).some((w) => /--max-conns-per-ip/.test(w)), "the default share holds");
   ok(
-    warnings("--host", "::", "--allow", "::1", "--tls-cert", "c", "--tls-key", "k")
-      .some((w) => /also set --max-conns-per-ip/.test(w)),
+    warnings(...tls, "--max-conns-per-ip", "0")
+      .some((w) => /keep a --max-conns-per-ip \(not 0\)/.test(w)),
   );
   const withToken = exposureWarnings(
     parseServeConfig(parseFlags(SERVE_SPEC, ["--host", "0.0.0.0"])),

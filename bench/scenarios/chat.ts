@@ -213,6 +213,9 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
       "--allow-write",
       MAIN,
       "serve",
+      // Every client is on one address: no per-address share.
+      "--max-conns-per-ip",
+      "0",
       "--services",
       "chat",
       "--chat-port",

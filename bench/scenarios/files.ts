@@ -249,6 +249,9 @@ export async function startServer(filesDir: string): Promise<Server> {
       ...DENO_RUN,
       MAIN,
       "serve",
+      // Every client is on one address: no per-address share.
+      "--max-conns-per-ip",
+      "0",
       "--services",
       "files",
       "--file-port",

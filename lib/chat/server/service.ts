@@ -14,7 +14,15 @@ import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
 import type { ChatConfig } from "../config.ts";
 import type { ClusterLink, ClusterView } from "../cluster/link.ts";
 import { formatHostPort } from "../../net/address.ts";
-import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } from "../protocol.ts";
+import {
+  addressShareLine,
+  CHAT_LABEL,
+  limitsLine,
+  roomFullLine,
+  SHUTDOWN_NOTICE,
+  welcomeLine,
+} from "../protocol.ts";
+import { describeCap, perAddressCap, PerAddressCounter } from "../../net/per_address.ts";
 import { Hub } from "./hub.ts";
 import type { MemberInfo } from "../members.ts";
 import { ChatSession, FINAL_FLUSH_MS } from "./session.ts";
@@ -28,6 +36,9 @@ export class ChatService implements Service {
   #hub: Hub;
   #sessions = new Set<ChatSession>();
   #tcp: TcpService;
+  /** Chat connections per address, against its share of --chat-max-members. */
+  #perAddress: PerAddressCounter;
+  #shareLine: string;
   #cluster: ClusterLink | null = null;
   #stopping = false;
 
@@ -42,6 +53,11 @@ export class ChatService implements Service {
       greeting: [limitsLine(config.maxLine, config.rate, config.burst)],
       log: deps.log,
     });
+    // Chat connections from one address, named or not, against its share of
+    // the members: silent members from one address must not fill the room.
+    const limit = deps.gate.maxConnsPerIp;
+    this.#perAddress = new PerAddressCounter(perAddressCap(limit, config.maxMembers));
+    this.#shareLine = addressShareLine(describeCap(limit, config.maxMembers));
     const { maxConnections } = deps.tcp;
     this.#tcp = TcpService.listen({
       label: CHAT_LABEL,
@@ -53,6 +69,8 @@ export class ChatService implements Service {
       idle: { ms: 0 }, // each session sets the chat's own rules
       shortestIdle: shortestPositive(config.nameTimeout, config.idleTimeout),
       busyReply: `! The server is busy (${maxConnections} connections); try again later`,
+      perAddressReply: (cap) =>
+        `! Too many connections from your address (${cap}); try again later`,
       gate: deps.gate,
       handle: (tracked) => this.#handle(tracked),
     });
@@ -132,6 +150,16 @@ export class ChatService implements Service {
     const session = new ChatSession(tracked, this.#hub, config, this.#deps.log);
     if (this.#stopping) return await sayAndClose(session, SHUTDOWN_NOTICE);
     if (this.#hub.full) return await sayAndClose(session, roomFullLine(config.maxMembers));
+    const claim = this.#perAddress.claim(tracked.peerHost);
+    if (!claim.ok) {
+      this.#deps.log.repeated(
+        `${CHAT_LABEL} refused per address`,
+        "info",
+        () => `${CHAT_LABEL} Refused ${tracked.peer}: ${claim.open} members from that address`,
+        (n, s) => `${CHAT_LABEL} Refused ${n} more members in ${s}s: their address's share`,
+      );
+      return await sayAndClose(session, this.#shareLine);
+    }
     try {
       // Plain TCP only: Deno's TLS connections offer neither option (see
       // docs/security.md), and TLS records batch small writes anyway.
@@ -149,6 +177,7 @@ export class ChatService implements Service {
       await session.run();
     } finally {
       this.#sessions.delete(session);
+      claim.release();
     }
   }
 }
