@@ -7,6 +7,7 @@ import { filesManyScenario } from "./files_many.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
 import { resetsBeforeAccept } from "./resets.ts";
+import { soak } from "./soak.ts";
 import { startup } from "./startup.ts";
 
 export const SCENARIOS: Scenario[] = [
@@ -20,4 +21,5 @@ export const SCENARIOS: Scenario[] = [
   startup,
   idleConnections,
   resetsBeforeAccept,
+  soak,
 ];
