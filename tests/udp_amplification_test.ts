@@ -6,8 +6,8 @@
  */
 import { equal, match, ok } from "node:assert/strict";
 import { encode } from "../lib/base/text.ts";
-import { PAD_HINT, PADDED_REQUEST } from "../lib/info/protocol.ts";
-import { replyBudget, wireFactor } from "../lib/net/amplification.ts";
+import { MAX_REPLY, PAD_HINT, PADDED_REQUEST } from "../lib/info/protocol.ts";
+import { replyBudget, requestFor, wireFactor } from "../lib/net/amplification.ts";
 import { udpMessageHandler } from "../lib/message/udp_handler.ts";
 import { MESSAGE_FLAGS, parseMessageConfig } from "../lib/message/config.ts";
 import { parseFlags } from "../lib/base/flags.ts";
@@ -65,6 +65,14 @@ const INFO_REQUESTS: (string | Uint8Array)[] = [
   crypto.getRandomValues(new Uint8Array(3)),
   crypto.getRandomValues(new Uint8Array(30)),
 ];
+
+Deno.test("amplification: the budget is 3x on the wire, and a padded request buys any reply", () => {
+  equal(replyBudget(0), 56);
+  equal(replyBudget(6), 74);
+  ok(wireFactor(0, replyBudget(0)) <= 3);
+  ok(requestFor(MAX_REPLY) <= PADDED_REQUEST);
+  ok(replyBudget(PADDED_REQUEST) >= MAX_REPLY);
+});
 
 Deno.test("amplification: every info reply is at most 3x its request on the wire", async () => {
   await using server = await InProcessServer.start(
