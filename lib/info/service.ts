@@ -23,11 +23,11 @@ import {
   type MemberView,
   parseRequest,
   replyBytes,
-  replyWithin,
   statusReply,
   timeReply,
   usersReply,
 } from "./protocol.ts";
+import { replyWithin } from "./short_answer.ts";
 import { infoStatus } from "./status.ts";
 
 /** What the info service reports on, read when a request comes. */
