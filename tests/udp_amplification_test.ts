@@ -13,7 +13,7 @@ import { MESSAGE_FLAGS, parseMessageConfig } from "../lib/message/config.ts";
 import { parseFlags } from "../lib/base/flags.ts";
 import { Logger } from "../lib/base/logger.ts";
 import type { ServiceDeps } from "../lib/service.ts";
-import { LineClient, padded, UdpFrom } from "./_helpers.ts";
+import { LineClient, padded, runCli, UdpFrom } from "./_helpers.ts";
 import { InProcessServer } from "./_in_process.ts";
 import { TOKEN, writeSecretFile } from "./_security.ts";
 
@@ -177,4 +177,21 @@ Deno.test("amplification: token refusals are at most 3x their request", async ()
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("amplification: connect --udp pads its exit, so a refusal shows its reason", async () => {
+  await using server = await InProcessServer.start([
+    "--services",
+    "message",
+    "--exit-from",
+    "none",
+  ]);
+  const result = await runCli(
+    ["connect", "--udp", "--udp-port", String(server.port(UDP))],
+    "exit\n",
+  );
+  match(
+    result.stdout,
+    /\[UDP Server\] Refusing exit: this server does not accept exit \(--exit-from none\)/,
+  );
 });
