@@ -89,7 +89,7 @@ export interface TcpServiceOptions {
   /**
    * Line sent to a connection refused for its address's share
    * (--max-conns-per-ip), in the service's own style; `cap` says how many
-   * and why, e.g. "64, a quarter of 256 (--max-conns-per-ip auto)".
+   * and why, e.g. "256 of 1024, --max-conns-per-ip auto".
    */
   perAddressReply(cap: string): string;
   /** Access control: --allow/--deny at accept, TLS and the AUTH line before `handle`. */
