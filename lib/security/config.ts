@@ -76,7 +76,7 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
     value: "N",
     default: "auto",
     help:
-      "Connections (and chat members) one address may hold per TCP service; auto: a quarter of --max-conns (of --chat-max-members), so a NAT of many users fits but one address cannot fill a service; 0: no limit",
+      "Connections (and chat members) one address may hold per TCP service; auto: a quarter of --max-conns (of --chat-max-members), at least 4, so a NAT of many users fits but one address cannot fill a service; 0: no limit",
   },
   "proxy-protocol": {
     type: "string",
