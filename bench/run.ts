@@ -182,7 +182,14 @@ export async function main(args: string[]): Promise<number> {
   const started = performance.now();
   const report: Report = {
     machine: await describeMachine(),
-    settings: { quick: settings.quick, runs: settings.runs, generators: settings.generators },
+    settings: {
+      quick: settings.quick,
+      // The most any scenario ran (the soak alone runs once).
+      runs: Math.max(
+        ...settings.scenarios.map((s) => Math.min(settings.runs, s.maxRuns ?? Infinity)),
+      ),
+      generators: settings.generators,
+    },
     scenarios: [],
   };
   for (const scenario of settings.scenarios) {
