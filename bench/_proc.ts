@@ -15,6 +15,24 @@ export async function rssBytes(pid: number): Promise<number> {
   return await statusField(pid, "VmRSS");
 }
 
+/** Open file descriptors of a process, or NaN if they cannot be counted. */
+export async function openFds(pid: number): Promise<number> {
+  try {
+    let n = 0;
+    for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
+    return n;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) return NaN;
+  }
+  const { success, stdout } = await new Deno.Command("ls", {
+    args: [`/proc/${pid}/fd`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!success) return NaN;
+  return new TextDecoder().decode(stdout).split("\n").filter((name) => name !== "").length;
+}
+
 /** User + system CPU time of a process so far, in milliseconds, or NaN. */
 export async function cpuTimeMs(pid: number): Promise<number> {
   try {

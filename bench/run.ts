@@ -16,7 +16,7 @@ import {
 import type { Measurement, Scenario } from "./scenario.ts";
 import { SCENARIOS } from "./scenarios/mod.ts";
 
-const USAGE = `Usage: deno task bench [--quick] [--json] [--only NAME] [--runs N]
+const USAGE = `Usage: deno task bench [--quick] [--json] [--only NAME] [--runs N] [--minutes N]
 
 Runs the socketkit benchmarks on this machine (loopback only) and prints a
 Markdown table of medians, ranges and ratios to a bare Deno baseline measured
@@ -26,7 +26,8 @@ Flags:
   --quick      Short runs, one each; the whole run finishes in under a minute
   --json       Write the report as JSON to stdout (progress stays on stderr)
   --only NAME  Run one scenario: ${SCENARIOS.map((s) => s.name).join(", ")}
-  --runs N     Runs per scenario (default: 3, or 1 with --quick)
+  --runs N     Runs per scenario (default: 3, or 1 with --quick; the soak runs once)
+  --minutes N  How long the soak runs (default: 5, or 1/3 with --quick; fractions work)
   --generators N
                Load generator processes per measurement (default: one per
                two cores, at least one)
@@ -39,6 +40,8 @@ interface RunSettings {
   json: boolean;
   runs: number;
   generators: number;
+  /** --minutes: the soak's length; undefined: its default. */
+  minutes?: number;
   scenarios: Scenario[];
 }
 
@@ -55,6 +58,7 @@ function parseSettings(args: string[]): RunSettings | "help" {
         only: { type: "string" },
         runs: { type: "string" },
         generators: { type: "string" },
+        minutes: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -91,7 +95,21 @@ function parseSettings(args: string[]): RunSettings | "help" {
       );
     }
   }
-  return { quick, json: values.json === true, runs, generators, scenarios };
+  let minutes: number | undefined;
+  if (values.minutes !== undefined) {
+    minutes = Number(values.minutes);
+    if (!/^\d+(\.\d+)?$/.test(values.minutes) || minutes <= 0 || minutes > 24 * 60) {
+      throw new Usage(`Invalid value "${values.minutes}" for --minutes: expected above 0, to 1440`);
+    }
+  }
+  return {
+    quick,
+    json: values.json === true,
+    runs,
+    generators,
+    ...(minutes === undefined ? {} : { minutes }),
+    scenarios,
+  };
 }
 
 async function describeMachine(): Promise<Machine> {
@@ -119,12 +137,20 @@ async function runScenario(scenario: Scenario, settings: RunSettings): Promise<S
     runs: 0,
     figures: [],
   };
-  for (let run = 0; run < settings.runs; run++) {
+  const times = Math.min(settings.runs, scenario.maxRuns ?? settings.runs);
+  for (let run = 0; run < times; run++) {
     const started = performance.now();
-    progress(`bench: ${scenario.name} run ${run + 1}/${settings.runs}...`);
+    progress(`bench: ${scenario.name} run ${run + 1}/${times}...`);
     try {
-      const { quick, generators } = settings;
-      runs.push(await scenario.run({ quick, run, generators }));
+      const { quick, generators, minutes } = settings;
+      runs.push(
+        await scenario.run({
+          quick,
+          run,
+          generators,
+          ...(minutes === undefined ? {} : { minutes }),
+        }),
+      );
     } catch (error) {
       summary.error = error instanceof Error ? error.stack ?? error.message : String(error);
       progress(`bench: ${scenario.name} failed: ${summary.error}`);
@@ -156,7 +182,14 @@ export async function main(args: string[]): Promise<number> {
   const started = performance.now();
   const report: Report = {
     machine: await describeMachine(),
-    settings: { quick: settings.quick, runs: settings.runs, generators: settings.generators },
+    settings: {
+      quick: settings.quick,
+      // The most any scenario ran (the soak alone runs once).
+      runs: Math.max(
+        ...settings.scenarios.map((s) => Math.min(settings.runs, s.maxRuns ?? Infinity)),
+      ),
+      generators: settings.generators,
+    },
     scenarios: [],
   };
   for (const scenario of settings.scenarios) {

@@ -46,6 +46,8 @@ export interface ScenarioOptions {
    * Default: one per two cores, at least one (the server needs a core too).
    */
   generators?: number;
+  /** --minutes: how long a timed scenario (the soak) runs; absent: its own default. */
+  minutes?: number;
 }
 
 /** A benchmark scenario. Must bound every loop in count and time, loopback only. */
@@ -54,5 +56,7 @@ export interface Scenario {
   name: string;
   /** One line for the table. */
   description: string;
+  /** Most runs it takes, whatever --runs says (the soak: 1). */
+  maxRuns?: number;
   run(options: ScenarioOptions): Promise<Measurement[]>;
 }

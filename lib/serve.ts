@@ -519,7 +519,7 @@ export function exposureWarnings(config: ServeConfig, hasToken: boolean): string
   }
   if (security.tls !== null && security.maxConnsPerIp === 0) {
     warnings.push(
-      "with TLS, also set --max-conns-per-ip: a client that stalls in its TLS handshake keeps its connection until it sends or closes (Deno cannot abort an unfinished handshake)",
+      "with TLS, keep a --max-conns-per-ip (not 0): a client that stalls in its TLS handshake keeps its connection until it sends or closes (Deno cannot abort an unfinished handshake)",
     );
   }
   if (hasToken && security.tls === null) {

@@ -7,6 +7,7 @@ import { match, ok } from "node:assert/strict";
 import type { ClusterWaits } from "../lib/chat/cluster_config.ts";
 import {
   LineClient,
+  padded,
   type ProcessOptions,
   ServerProcess,
   type TestServer,
@@ -106,7 +107,7 @@ export class Member implements Disposable {
 
 /** The info service's reply to `command`. */
 export async function info(server: TestServer, command: string): Promise<string> {
-  const reply = await udpRequest(server.port(INFO), command, 5000);
+  const reply = await udpRequest(server.port(INFO), padded(command), 5000);
   ok(reply !== null, `no reply to ${command}`);
   return reply;
 }

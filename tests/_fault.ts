@@ -17,7 +17,14 @@ import { join } from "node:path";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
 import { writeAll } from "../lib/base/io.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
-import { peakRssMb, type ProcessOptions, runCli, ServerProcess, UdpFrom } from "./_helpers.ts";
+import {
+  padded,
+  peakRssMb,
+  type ProcessOptions,
+  runCli,
+  ServerProcess,
+  UdpFrom,
+} from "./_helpers.ts";
 import { RawClient } from "./_security.ts";
 
 /**
@@ -290,6 +297,15 @@ export function report(figures: Figures): void {
  * A server for an attack: every service on loopback, `exit` refused, files in
  * a temp dir (removed when the server is disposed), --quiet unless told.
  */
+/**
+ * The attacks come from one address: without a --max-conns-per-ip of their
+ * own they run with none, as before the fair share, so each attack meets the
+ * cap it is about.
+ */
+function unshared(extra: string[]): string[] {
+  return extra.includes("--max-conns-per-ip") ? [] : ["--max-conns-per-ip", "0"];
+}
+
 export async function startTarget(
   extra: string[] = [],
   labels: readonly string[] = ALL_LABELS,
@@ -301,7 +317,7 @@ export async function startTarget(
   let server: ServerProcess;
   try {
     server = await ServerProcess.start(
-      [...quiet, "--exit-from", "none", "--files-dir", filesDir, ...extra],
+      [...quiet, "--exit-from", "none", "--files-dir", filesDir, ...unshared(extra), ...extra],
       [...labels],
       options.process,
     );
@@ -536,7 +552,7 @@ export async function checkHealthy(
   let status: Record<string, unknown> = {};
   if (has(LABELS.info)) {
     using peer = new UdpFrom("127.0.0.2");
-    const reply = await peer.request(server.port(LABELS.info), "STATUS JSON");
+    const reply = await peer.request(server.port(LABELS.info), padded("STATUS JSON"));
     ok(reply !== null, "info answers");
     status = JSON.parse(reply);
   }

@@ -7,6 +7,7 @@ import { LineReader, OVERLONG } from "../lib/net/line_reader.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
 import { writeAll } from "../lib/base/io.ts";
 import { TIMED_OUT, within } from "../lib/base/deadline.ts";
+import { PADDED_REQUEST } from "../lib/info/protocol.ts";
 
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -326,6 +327,11 @@ export class LineClient {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** An info request padded as `connect info` pads it, so the whole reply comes (docs/info.md). */
+export function padded(request: string): string {
+  return request.padEnd(PADDED_REQUEST);
 }
 
 /** Sends one datagram and waits for one reply; null if none within `ms`. */

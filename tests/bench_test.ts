@@ -21,6 +21,13 @@ Deno.test("bench: an unknown flag is a usage error, exit 2", async () => {
   match(result.stderr, /--fast/);
 });
 
+Deno.test("bench: --minutes takes a positive number, and the soak is a scenario", async () => {
+  const result = await bench(["--only", "soak", "--minutes", "0"]);
+  equal(result.code, 2);
+  match(result.stderr, /Invalid value "0" for --minutes/);
+  match(result.stderr, /--only NAME {2}Run one scenario: .*soak/);
+});
+
 Deno.test("bench report: medians, ranges, same-run ratios and goals", () => {
   const run = (value: number, baseline: number, latency: number): Measurement[] => [
     { figure: "msgs/s", unit: "msg/s", value, baseline, better: "higher", goal: { ratio: 0.8 } },

@@ -19,7 +19,7 @@ import {
   tally,
   tryConnect,
 } from "./_fault.ts";
-import { LineClient, UdpFrom } from "./_helpers.ts";
+import { LineClient, padded, UdpFrom } from "./_helpers.ts";
 import { RawClient } from "./_security.ts";
 
 const ACK_TCP = "[TCP Server] Your message was received!";
@@ -42,7 +42,9 @@ Deno.test("attack: refused connections and refused exits are summarised, not log
         closeQuiet(conn);
       });
       using peer = new UdpFrom("127.0.0.2");
-      const status = JSON.parse((await peer.request(server.port(LABELS.info), "STATUS JSON"))!);
+      const status = JSON.parse(
+        (await peer.request(server.port(LABELS.info), padded("STATUS JSON")))!,
+      );
       equal(status.security.refusedConnections, refused);
       await server.stop();
       const lines = server.lines.filter((line) => /Refused/.test(line));
@@ -86,7 +88,9 @@ Deno.test("attack: refused connections and refused exits are summarised, not log
     }
     match(answer ?? "", refusal);
     match((await other.request(server.port(LABELS.udp), "exit", 5000)) ?? "", refusal);
-    const status = JSON.parse((await other.request(server.port(LABELS.info), "STATUS JSON"))!);
+    const status = JSON.parse(
+      (await other.request(server.port(LABELS.info), padded("STATUS JSON")))!,
+    );
     const taken = status.messages.udp;
     await server.stop();
     const bytes = server.lines.reduce((n, line) => n + encode(line).length + 1, 0);

@@ -48,6 +48,7 @@ Deno.test("gate: an address that spent --max-auth-failures is refused at accept 
     maxConnections: 16,
     idle: { ms: 0 },
     busyReply: "BUSY",
+    perAddressReply: () => "SHARE",
     gate,
     handle: async (tracked) => {
       await tracked.conn.write(encode("welcome\n"));

@@ -22,6 +22,7 @@ import { VERSION } from "../lib/base/version.ts";
 import {
   hasCommand,
   LineClient,
+  padded,
   type ProcessOptions,
   runCli,
   runInPty,
@@ -51,7 +52,7 @@ async function startInfo(
 
 /** Sends a query and parses the JSON reply; fails the test on no reply. */
 async function queryJson(port: number, query: string): Promise<Record<string, unknown>> {
-  const reply = await udpRequest(port, query);
+  const reply = await udpRequest(port, padded(query));
   ok(reply !== null, `no reply to ${query}`);
   return JSON.parse(reply) as Record<string, unknown>;
 }
@@ -63,10 +64,10 @@ Deno.test("info: every command answers in text", async (t) => {
   const port = server.port(INFO);
 
   await t.step("STATUS reports version, uptime, services and counters", async () => {
-    const reply = (await udpRequest(port, "STATUS"))!;
+    const reply = (await udpRequest(port, padded("STATUS")))!;
     const lines = reply.split("\n");
     equal(lines[0], `version: ${VERSION}`);
-    match(lines[1]!, /^uptime: (\d+[dhm] )*\d+s \(\d+ s\)$/);
+    match(lines[1]!, /^uptime: (\d+[dhm] )*\d+s$/);
     // No --allow-ffi in the tests' server: --udp-engine auto takes Deno's sockets.
     ok(lines.includes(`service: ${INFO} udp 127.0.0.1:${port} (deno engine)`), reply);
     ok(lines.includes("messages: 0 over TCP, 0 over UDP (0 dropped over --udp-rate)"), reply);
@@ -77,7 +78,7 @@ Deno.test("info: every command answers in text", async (t) => {
 
   await t.step("TIME is ISO 8601 with an offset, and Unix milliseconds", async () => {
     const before = Date.now();
-    const reply = (await udpRequest(port, "TIME"))!;
+    const reply = (await udpRequest(port, padded("TIME")))!;
     const [time, unix] = reply.split("\n");
     match(time!, /^time: /);
     const iso = time!.slice("time: ".length);
@@ -89,40 +90,40 @@ Deno.test("info: every command answers in text", async (t) => {
   });
 
   await t.step("USERS is an empty list without a chat room", async () => {
-    equal(await udpRequest(port, "USERS"), "users: 0");
+    equal(await udpRequest(port, padded("USERS")), "users: 0");
   });
 
   await t.step("HELP lists every command", async () => {
-    const reply = (await udpRequest(port, "HELP"))!;
+    const reply = (await udpRequest(port, padded("HELP")))!;
     match(reply, /^commands: STATUS, TIME, USERS, HELP /);
     for (const command of INFO_COMMANDS) match(reply, new RegExp(`^${command}: `, "m"));
   });
 
   await t.step("commands are read in any case, trimmed", async () => {
-    match((await udpRequest(port, "  status\r\n"))!, /^version: /);
-    match((await udpRequest(port, "TiMe"))!, /^time: /);
-    equal(await udpRequest(port, "\tusers "), "users: 0");
-    match((await udpRequest(port, "help  json"))!, /^\{"command":"HELP"/);
+    match((await udpRequest(port, padded("  status\r\n")))!, /^version: /);
+    match((await udpRequest(port, padded("TiMe")))!, /^time: /);
+    equal(await udpRequest(port, padded("\tusers ")), "users: 0");
+    match((await udpRequest(port, padded("help  json")))!, /^\{"command":"HELP"/);
   });
 
   await t.step("an unknown command gets the ERROR line", async () => {
-    equal(await udpRequest(port, "FOO"), UNKNOWN_FOO);
-    equal(await udpRequest(port, " foo \n"), UNKNOWN_FOO.replace('"FOO"', '"foo"'));
+    equal(await udpRequest(port, padded("FOO")), UNKNOWN_FOO);
+    equal(await udpRequest(port, padded(" foo \n")), UNKNOWN_FOO.replace('"FOO"', '"foo"'));
     equal(
-      await udpRequest(port, "STATUS EXTRA"),
+      await udpRequest(port, padded("STATUS EXTRA")),
       'ERROR unknown command "STATUS EXTRA": try STATUS, TIME, USERS, HELP',
     );
-    deepStrictEqual(JSON.parse((await udpRequest(port, "foo JSON"))!), {
+    deepStrictEqual(JSON.parse((await udpRequest(port, padded("foo JSON")))!), {
       error: 'unknown command "foo": try STATUS, TIME, USERS, HELP',
     });
   });
 
   await t.step("the echoed command is cut and its control characters escaped", async () => {
     equal(
-      await udpRequest(port, "\x1b[2Jboom\x07"),
+      await udpRequest(port, padded("\x1b[2Jboom\x07")),
       'ERROR unknown command "\\x1b[2Jboom\\x07": try STATUS, TIME, USERS, HELP',
     );
-    const long = await udpRequest(port, "x".repeat(60));
+    const long = await udpRequest(port, padded("x".repeat(60)));
     equal(long, `ERROR unknown command "${"x".repeat(40)}...": try STATUS, TIME, USERS, HELP`);
   });
   await server.waitFor(/^\[Info Server\] Unknown command from 127\.0\.0\.1:\d+: "FOO"$/);
@@ -183,9 +184,9 @@ Deno.test("info: STATUS counters move after TCP and UDP messages", async () => {
   const tcp = (after.services as { label: string; connections?: number }[])
     .find((service) => service.label === "[TCP Server]");
   equal(tcp?.connections, 1);
-  const text = (await udpRequest(port, "STATUS"))!;
+  const text = (await udpRequest(port, padded("STATUS")))!;
   ok(text.includes("messages: 2 over TCP, 1 over UDP"), text);
-  match(text, /^service: \[TCP Server\] tcp 127\.0\.0\.1:\d+, 1 connections open$/m);
+  match(text, /^service: \[TCP Server\] tcp 127\.0\.0\.1:\d+, 1 connection open$/m);
 });
 
 for (const { engine, args, options, skip } of ENGINE_RUNS) {
@@ -204,7 +205,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
         match(reply, /^ERROR unknown command ".*": try STATUS, TIME, USERS, HELP$/s);
         ok(encode(reply).length <= MAX_REPLY);
       }
-      match((await peer.request(port, "STATUS"))!, /^version: /);
+      match((await peer.request(port, padded("STATUS")))!, /^version: /);
     },
   });
 }
@@ -227,11 +228,11 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
 
       // The service reads datagrams in order, so by the time this is answered the
       // whole burst has been handled.
-      const status = JSON.parse((await other.request(port, "STATUS JSON"))!);
+      const status = JSON.parse((await other.request(port, padded("STATUS JSON")))!);
       const dropped = status.info.dropped as number;
       ok(dropped >= sent - 3, `only ${dropped} of ${sent} dropped`);
       for (let i = 0; i < sent - dropped; i++) match((await flooder.receive())!, /^time: /);
-      const text = (await other.request(port, "STATUS"))!;
+      const text = (await other.request(port, padded("STATUS")))!;
       ok(text.includes(`dropped: ${dropped} info requests over the rate limit`), text);
     },
   });
@@ -244,7 +245,7 @@ Deno.test("info: --info-rate 0 turns the limit off", async () => {
   const sent = 100;
   for (let i = 0; i < sent; i++) await peer.send(port, "HELP");
   for (let i = 0; i < sent; i++) ok((await peer.receive()) !== null, `reply ${i} missing`);
-  equal(JSON.parse((await peer.request(port, "STATUS JSON"))!).info.dropped, 0);
+  equal(JSON.parse((await peer.request(port, padded("STATUS JSON")))!).info.dropped, 0);
 });
 
 Deno.test({
@@ -274,11 +275,11 @@ Deno.test({
     await until(/^\[Chat Server\] alice joined from /, ["alice"]);
     using bob = await join("bob");
     await until(/^\[Chat Server\] bob joined from /, ["alice", "bob"]);
-    match((await udpRequest(port, "USERS"))!, /^users: 2\nalice in #lobby \(here \d+s\)\n/);
+    match((await udpRequest(port, padded("USERS")))!, /^users: 2\nalice in #lobby \(here \d+s\)\n/);
     await bob.send("/join #games\n");
     await server.waitFor(/^\[Chat Server\] bob moved to #games$/);
     match(
-      (await udpRequest(port, "USERS"))!,
+      (await udpRequest(port, padded("USERS")))!,
       /^users: 2\nbob in #games \(here \d+s\)\nalice in #lobby \(here \d+s\)$/,
     );
     alice.close();
@@ -459,6 +460,44 @@ Deno.test("connect info: no reply is one clear line and exit 1", async () => {
   );
 });
 
+Deno.test("connect info: a port that is not the info service is exit 1 with a hint", async () => {
+  await using server = await InProcessServer.start(["--services", "message"]);
+  const port = server.port("[UDP Server]");
+  for (const json of [[], ["--json"]]) {
+    const result = await runCli(["connect", "info", "--info-port", String(port), ...json]);
+    equal(result.code, 1, result.stdout);
+    equal(result.stdout, "");
+    equal(
+      result.stderr.trim(),
+      `error: 127.0.0.1:${port} answered "[UDP Server] Your message was received!", which is not a reply of the info service: wrong port (--info-port)?`,
+    );
+  }
+});
+
+Deno.test("info: STATUS words counts of one in the singular, and uptime once", async () => {
+  await using server = await startInfo(
+    ["--services", "chat,info,message"],
+    ["[Chat Server]", INFO, "[TCP Server]", "[UDP Server]"],
+  );
+  using member = await LineClient.connect(server.port("[Chat Server]"));
+  ok((await member.readLine()) !== null, "no welcome line");
+  await member.send("solo\n");
+  await server.waitFor(/^\[Chat Server\] solo joined from /);
+  const text = (await udpRequest(server.port(INFO), padded("STATUS")))!;
+  match(text, /^service: \[Chat Server\] tcp 127\.0\.0\.1:\d+, 1 connection open$/m);
+  match(text, /^chat: 1 member, 0 messages, 1 room$/m);
+  match(text, /^uptime: (\d+[dhm] )*\d+s$/m);
+  match(text, /^dropped: 0 info requests over the rate limit$/m);
+});
+
+Deno.test("info: an over-long request line is echoed trimmed and cut", async () => {
+  await using server = await startInfo();
+  equal(
+    await udpRequest(server.port(INFO), padded("   " + "y".repeat(70) + "  ")),
+    `ERROR unknown command "${"y".repeat(40)}...": try STATUS, TIME, USERS, HELP`,
+  );
+});
+
 Deno.test("connect: no mode and no terminal prints usage and exits 2", async () => {
   const result = await runCli(["connect"]);
   equal(result.code, 2);
@@ -603,4 +642,22 @@ Deno.test({
     match(output, /\[STATUS\]: \(Ctrl-C returns to the menu\)\ntime: \d{4}-.+\nunix_ms: \d+\n/);
     await server.waitFor(/^\[Info Server\] TIME from 127\.0\.0\.1:\d+$/);
   },
+});
+
+Deno.test("docs/info.md: the STATUS examples show what STATUS prints, the engine included", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/info.md", import.meta.url));
+  const text = doc.split("**STATUS**")[1]!.split("```")[1]!;
+  const services = text.split("\n").filter((line) => line.startsWith("service: "));
+  ok(services.length >= 2, text);
+  for (const line of services) {
+    match(
+      line,
+      /^service: \[[A-Za-z ]+\] (tcp \S+, \d+ connections? open|udp \S+ \((batch|deno) engine\))$/,
+    );
+  }
+  match(text, /^uptime: (\d+[dhm] )*\d+s$/m);
+  const json = doc.split("`STATUS JSON` (")[1]!.split("```json")[1]!.split("```")[0]!;
+  for (const service of JSON.parse(json).services) {
+    ok(service.transport === "udp" ? "engine" in service : "connections" in service, json);
+  }
 });

@@ -14,7 +14,7 @@ import { ipKey, parseIp } from "../lib/net/ip.ts";
 import { parseAuthLine, splitDatagram } from "../lib/security/protocol.ts";
 import { Token } from "../lib/security/token_check.ts";
 import { decodeLenient, encode } from "../lib/base/text.ts";
-import { runCli, runInPtySteps, ServerProcess, UdpFrom } from "./_helpers.ts";
+import { padded, runCli, runInPtySteps, ServerProcess, UdpFrom } from "./_helpers.ts";
 import { InProcessServer } from "./_in_process.ts";
 import {
   makeTestCerts,
@@ -45,7 +45,8 @@ globalThis.addEventListener("unload", () => {
 
 async function status(port: number, from = "127.0.0.1", token?: string) {
   using peer = new UdpFrom(from);
-  const reply = await peer.request(port, token ? signed("STATUS JSON", token) : "STATUS JSON");
+  const request = padded("STATUS JSON");
+  const reply = await peer.request(port, token ? signed(request, token) : request);
   ok(reply !== null, "no STATUS reply");
   return JSON.parse(reply) as { security: Record<string, number> };
 }
@@ -117,9 +118,11 @@ Deno.test("serve: exposing the server without --allow or a token, or TLS without
     warnings("--host", "0.0.0.0", "--allow", "192.0.2.0/24").filter((w) => /neither/.test(w)),
     [],
   );
+  const tls = ["--host", "::", "--allow", "::1", "--tls-cert", "c", "--tls-key", "k"];
+  ok(!warnings(...tls).some((w) => /--max-conns-per-ip/.test(w)), "the default share holds");
   ok(
-    warnings("--host", "::", "--allow", "::1", "--tls-cert", "c", "--tls-key", "k")
-      .some((w) => /also set --max-conns-per-ip/.test(w)),
+    warnings(...tls, "--max-conns-per-ip", "0")
+      .some((w) => /keep a --max-conns-per-ip \(not 0\)/.test(w)),
   );
   const withToken = exposureWarnings(
     parseServeConfig(parseFlags(SERVE_SPEC, ["--host", "0.0.0.0"])),

@@ -42,6 +42,7 @@ function start(options: Partial<TcpServiceOptions> & Pick<TcpServiceOptions, "ha
     maxConnections: 16,
     idle: { ms: 0 },
     busyReply: "BUSY",
+    perAddressReply: (cap) => `SHARE ${cap}`,
     gate: openGate(),
     now: () => clock.now,
     sweepEvery: 5,
@@ -161,7 +162,7 @@ Deno.test("tcp service: the request rule cuts off a line trickled past it, howev
   }
 });
 
-Deno.test("tcp service: one address holds at most --max-conns-per-ip; the next gets the busy line", async () => {
+Deno.test("tcp service: one address holds at most --max-conns-per-ip; the next is told why", async () => {
   let firstEnded!: () => void;
   const ended = new Promise<void>((resolve) => (firstEnded = resolve));
   const { service } = start({
@@ -172,7 +173,7 @@ Deno.test("tcp service: one address holds at most --max-conns-per-ip; the next g
     using first = await connect(service);
     await say(first, "in\n");
     using second = await connect(service);
-    match(await readToEnd(second), /^BUSY\n$/);
+    match(await readToEnd(second), /^SHARE 1: --max-conns-per-ip\n$/);
     first.close();
     // The slot is given back as the handler's end settles, before the next accept.
     await ended;

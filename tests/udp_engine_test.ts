@@ -20,7 +20,7 @@ import {
   type UdpEngine,
   type UdpEngineOptions,
 } from "../lib/net/udp_engine.ts";
-import { ROOT, runCli, udpRequest } from "./_helpers.ts";
+import { padded, ROOT, runCli, udpRequest } from "./_helpers.ts";
 import { InProcessServer } from "./_in_process.ts";
 
 const linux = Deno.build.os === "linux";
@@ -312,13 +312,13 @@ Deno.test("serve: --udp-engine batch where it cannot run is one line and exit 1;
     "[UDP Server]",
     "[Info Server]",
   ]);
-  match((await udpRequest(server.port("[Info Server]"), "STATUS"))!, /\(deno engine\)/);
+  match((await udpRequest(server.port("[Info Server]"), padded("STATUS")))!, /\(deno engine\)/);
   await using batch = await InProcessServer.start(["--services", "message,info"], [
     "[TCP Server]",
     "[UDP Server]",
     "[Info Server]",
   ], { denoArgs: ["--allow-ffi"] });
-  const status = (await udpRequest(batch.port("[Info Server]"), "STATUS"))!;
+  const status = (await udpRequest(batch.port("[Info Server]"), padded("STATUS")))!;
   // With FFI, auto takes the batch engine for both UDP services (on Linux).
   const engine = linux ? "batch" : "deno";
   for (const label of ["\\[UDP Server\\]", "\\[Info Server\\]"]) {

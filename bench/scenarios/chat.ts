@@ -235,6 +235,9 @@ async function startServer(kind: Kind, members: number, extra: string[] = []): P
       "--allow-write",
       MAIN,
       "serve",
+      // Every client is on one address: no per-address share.
+      "--max-conns-per-ip",
+      "0",
       "--services",
       kind === "web" ? "chat,web" : "chat",
       "--chat-port",

@@ -253,6 +253,9 @@ export async function startServer(filesDir: string, denoArgs: string[] = []): Pr
       ...denoArgs,
       MAIN,
       "serve",
+      // Every client is on one address: no per-address share.
+      "--max-conns-per-ip",
+      "0",
       "--services",
       "files",
       "--file-port",

@@ -102,6 +102,9 @@ export const idleConnections: Scenario = {
     const socketkit = [
       ...SOCKETKIT,
       "serve",
+      // Every client is on one address: no per-address share.
+      "--max-conns-per-ip",
+      "0",
       ...ALL_PORTS_ZERO,
       "--services",
       "message",

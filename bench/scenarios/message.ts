@@ -38,6 +38,9 @@ function socketkit(label: "[TCP Server]" | "[UDP Server]", logging = false): Sub
   const args = [
     ...SOCKETKIT,
     "serve",
+    // Every client is on one address: no per-address share.
+    "--max-conns-per-ip",
+    "0",
     ...ALL_PORTS_ZERO,
     "--services",
     "message",

@@ -9,6 +9,7 @@ import { filesManyScenario } from "./files_many.ts";
 import { idleConnections } from "./idle.ts";
 import { tcpConnect, tcpPipelined, udpMessage } from "./message.ts";
 import { resetsBeforeAccept } from "./resets.ts";
+import { soak } from "./soak.ts";
 import { startup } from "./startup.ts";
 import { webScenario } from "./web.ts";
 
@@ -26,4 +27,5 @@ export const SCENARIOS: Scenario[] = [
   idleConnections,
   resetsBeforeAccept,
   webScenario,
+  soak,
 ];

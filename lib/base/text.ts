@@ -102,3 +102,8 @@ function codePointAt(text: string, at: number): string {
   const code = text.codePointAt(at);
   return code === undefined ? "" : String.fromCodePoint(code);
 }
+
+/** "1 member", "2 members", "0 members": a count with its noun, plural unless 1. */
+export function counted(n: number, noun: string, plural = noun + "s"): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}

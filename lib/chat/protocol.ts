@@ -107,6 +107,14 @@ export function youAreNowLine(name: string): string {
   return `! You are now known as ${name}`;
 }
 
+/**
+ * Sent before closing a connection from an address that holds its share of
+ * the members already; `cap` says how many and why (net/per_address.ts).
+ */
+export function addressShareLine(cap: string): string {
+  return `! Too many members from your address (${cap}); try again later`;
+}
+
 /** Sent before closing a connection when the room is full. */
 export function roomFullLine(maxMembers: number): string {
   return `! The room is full (${maxMembers} member${maxMembers === 1 ? "" : "s"}); try again later`;

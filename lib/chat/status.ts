@@ -1,4 +1,5 @@
 /** What the chat service counts, as STATUS shows it. */
+import { counted } from "../base/text.ts";
 import type { StatusSection } from "../base/status.ts";
 
 /**
@@ -8,8 +9,8 @@ import type { StatusSection } from "../base/status.ts";
 export function chatStatus(members = 0, messages = 0, rooms = 0): StatusSection {
   return {
     key: "chat",
-    text: `chat: ${members} members, ${messages} messages, ${rooms} ${
-      rooms === 1 ? "room" : "rooms"
+    text: `chat: ${counted(members, "member")}, ${counted(messages, "message")}, ${
+      counted(rooms, "room")
     }`,
     json: { members, messages, rooms },
   };

@@ -12,7 +12,7 @@ import {
 } from "../security/client_settings.ts";
 import type { ModeContext } from "../service.ts";
 import { INFO_PORT } from "./config.ts";
-import { INFO_COMMANDS, type InfoCommand, requestText } from "./protocol.ts";
+import { INFO_COMMANDS, type InfoCommand, isInfoReply, requestText } from "./protocol.ts";
 
 export const INFO_SPEC: CommandSpec = {
   name: "socketkit connect info",
@@ -38,7 +38,8 @@ export const INFO_SPEC: CommandSpec = {
   USERS   chat members now connected and how long each has been there
   HELP    the server's own list of commands
 
-Exit status: 0 with an answer, 1 when no reply came, 2 for a usage error.
+Exit status: 0 with an answer, 1 when no reply came or it was not the info
+service's (a wrong port), or the server answered ERROR; 2 for a usage error.
 
 Examples:
   socketkit connect info
@@ -60,7 +61,8 @@ export interface InfoQueryOptions {
 
 /**
  * Sends one command and resolves with the reply text. Throws RuntimeError
- * when no reply comes after every try.
+ * when no reply comes after every try, or when what comes is not the info
+ * service's (another service on that port).
  */
 export async function queryInfo(
   command: InfoCommand,
@@ -74,7 +76,16 @@ export async function queryInfo(
   const requester = new UdpRequester(options.host, options.port, options.security);
   try {
     const outcome = await requester.request(encode(requestText(command, json)), options);
-    if (outcome.kind === "reply") return decodeLenient(outcome.data);
+    if (outcome.kind === "reply") {
+      const text = decodeLenient(outcome.data);
+      if (isInfoReply(command, json, text)) return text;
+      const where = formatHostPort(options.host, options.port);
+      const chars = Array.from(text);
+      const shown = printable(chars.slice(0, 40).join("")) + (chars.length > 40 ? "..." : "");
+      throw new NoAnswerError(
+        `${where} answered "${shown}", which is not a reply of the info service: wrong port (--info-port)?`,
+      );
+    }
     throw new NoAnswerError(
       `No reply from ${formatHostPort(options.host, options.port)} after ${outcome.tries} ${
         outcome.tries === 1 ? "try" : "tries"

@@ -5,7 +5,7 @@
  */
 import type { StatusSection } from "../base/status.ts";
 import { formatHostPort } from "../net/address.ts";
-import { decodeLenient, encode, printable } from "../base/text.ts";
+import { counted, decodeLenient, encode, printable } from "../base/text.ts";
 
 export const INFO_LABEL = "[Info Server]";
 
@@ -21,15 +21,24 @@ export type InfoCommand = typeof INFO_COMMANDS[number];
 export const MAX_REPLY = 1200;
 
 /**
- * Largest USERS reply payload. The list grows with the chat room, which
- * anyone may join, so it is held below STATUS's size: a forged 5-byte USERS
- * buys at most (512 + 28) / (5 + 28) = 16x on the wire, no more than STATUS.
- * The whole list is the chat's /users.
+ * Largest USERS reply payload: a glance at who is there, not a directory; the
+ * whole list is the chat's /users.
  */
 export const MAX_USERS_REPLY = 512;
 
-/** Longest request read as a command; anything longer is junk by definition. */
+/** Longest request line read as a command, after trimming; anything longer is junk. */
 export const MAX_REQUEST = 64;
+
+/**
+ * What a request datagram must weigh for every reply to come whole: a reply
+ * is at most 3x its request on the wire (net/amplification.ts), and
+ * {@link MAX_REPLY} needs 382 bytes. `connect info` pads its requests to this
+ * with spaces; a shorter request gets a short answer that says so.
+ */
+export const PADDED_REQUEST = 400;
+
+/** The last line of a short text answer: how to get the whole one. */
+export const PAD_HINT = `more: pad to ${PADDED_REQUEST} bytes`;
 
 /** How much of an unknown command is echoed back, in characters. */
 const ECHO_CHARS = 40;
@@ -42,18 +51,22 @@ export type InfoRequest =
   /** `shown` is safe to print: cut and with control characters escaped. */
   | { kind: "unknown"; shown: string; json: boolean };
 
-/** Reads a request datagram; never throws, whatever the bytes. */
+/**
+ * Reads a request datagram; never throws, whatever the bytes. The request is
+ * its first line, trimmed; what follows the line's end is padding.
+ */
 export function parseRequest(bytes: Uint8Array): InfoRequest {
   // An AUTH line that is not a datagram's first line with its LF (or on a
   // server without a token) would hold a token: never echoed, never logged.
   if (/^\s*auth[ \t]/i.test(decodeLenient(bytes.subarray(0, 8)))) {
     return { kind: "unknown", shown: "AUTH ...", json: false };
   }
-  if (bytes.length > MAX_REQUEST) {
-    const head = Array.from(decodeLenient(bytes.subarray(0, ECHO_CHARS))).slice(0, ECHO_CHARS);
+  const line = requestLine(bytes);
+  if (line.length > MAX_REQUEST) {
+    const head = Array.from(decodeLenient(line.subarray(0, 4 * ECHO_CHARS))).slice(0, ECHO_CHARS);
     return { kind: "unknown", shown: printable(head.join("")) + "...", json: false };
   }
-  const text = decodeLenient(bytes).trim();
+  const text = decodeLenient(line).trim();
   const words = text.split(/\s+/);
   const json = words.length === 2 && words[1]!.toUpperCase() === "JSON";
   const word = words[0]!.toUpperCase();
@@ -63,10 +76,54 @@ export function parseRequest(bytes: Uint8Array): InfoRequest {
   return { kind: "unknown", shown: shorten(json ? words[0]! : text), json };
 }
 
-/** The request datagram for a command, e.g. "STATUS JSON". */
+/** The request datagram for a command, e.g. "STATUS JSON", padded to {@link PADDED_REQUEST}. */
 export function requestText(command: InfoCommand, json: boolean): string {
-  return json ? `${command} JSON` : command;
+  return (json ? `${command} JSON` : command).padEnd(PADDED_REQUEST);
 }
+
+/**
+ * The first line: leading whitespace skipped, up to the first LF, trailing
+ * whitespace and NULs dropped; on bytes, so padding costs no decoding.
+ */
+function requestLine(bytes: Uint8Array): Uint8Array {
+  let start = 0;
+  while (start < bytes.length && isPad(bytes[start]!)) start++;
+  let end = bytes.indexOf(0x0a, start);
+  if (end < 0) end = bytes.length;
+  while (end > start && isPad(bytes[end - 1]!)) end--;
+  return bytes.subarray(start, end);
+}
+
+/** Space, tab, CR, LF, VT, FF and NUL. */
+function isPad(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d) || b === 0;
+}
+
+/**
+ * Whether `text` is a reply of the info service to `command`: what a client
+ * checks before printing it, so another service's answer (the UDP message
+ * service's acknowledgement) is not passed off as one.
+ */
+export function isInfoReply(command: InfoCommand, json: boolean, text: string): boolean {
+  if (json) {
+    try {
+      const value = JSON.parse(text);
+      return typeof value === "object" && value !== null && !Array.isArray(value) &&
+        (value.command === command || typeof value.error === "string");
+    } catch {
+      return false;
+    }
+  }
+  return text.startsWith(TEXT_HEADS[command]) || text.startsWith("ERROR ");
+}
+
+/** How each text reply starts. */
+const TEXT_HEADS: Record<InfoCommand, string> = {
+  STATUS: "version: ",
+  TIME: "time: ",
+  USERS: "users: ",
+  HELP: "commands: ",
+};
 
 /** A chat member as USERS shows it. */
 export interface MemberView {
@@ -142,12 +199,12 @@ export function statusReply(view: StatusView, json: boolean): string {
   }
   return [
     `version: ${view.version}`,
-    `uptime: ${formatDuration(view.uptimeMs)} (${Math.floor(view.uptimeMs / 1000)} s)`,
+    `uptime: ${formatDuration(view.uptimeMs)}`,
     ...view.services.map((service) => {
       const where = `${service.transport} ${formatHostPort(service.hostname, service.port)}`;
       const open = service.connections === undefined
         ? ""
-        : `, ${service.connections} connections open`;
+        : `, ${counted(service.connections, "connection")} open`;
       const engine = service.engine === undefined ? "" : ` (${service.engine} engine)`;
       return `service: ${service.label} ${where}${open}${engine}`;
     }),
@@ -181,11 +238,13 @@ function clusterLines(cluster: ClusterStatusView): string[] {
   const lines = [
     `cluster: ${printable(cut(cluster.name, NAME_CHARS))}, this instance ${
       printable(cut(cluster.instance, NAME_CHARS))
-    } ${cluster.state}; ${alive} of ${cluster.instances.length} instances alive, ${members} members, ${cluster.queued} queued, ${cluster.missed} missed`,
+    } ${cluster.state}; ${alive} of ${counted(cluster.instances.length, "instance")} alive, ${
+      counted(members, "member")
+    }, ${cluster.queued} queued, ${cluster.missed} missed`,
   ];
   for (const instance of cluster.instances.slice(0, SHOWN_INSTANCES)) {
     const tags = [
-      `${instance.members} member${instance.members === 1 ? "" : "s"}`,
+      counted(instance.members, "member"),
       ...(instance.self ? ["this one"] : []),
       ...(instance.alive ? [] : ["not responding"]),
     ];

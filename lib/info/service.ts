@@ -1,8 +1,9 @@
 /**
  * UDP info service (--info-port): each request datagram gets at most one
- * reply datagram of at most MAX_REPLY bytes. Replies are rate-limited per
- * source address, since a UDP source can be forged and a small request buys a
- * larger reply. The receive loop, which nothing a sender does can end, is
+ * reply datagram of at most MAX_REPLY bytes, and at most 3x the request on
+ * the wire (net/amplification.ts): a short request gets a short answer that
+ * says to pad it. Replies are also rate-limited per source address, since a
+ * UDP source can be forged. The receive loop, which nothing a sender does can end, is
  * UdpService's. What it reports comes from the other services, through the
  * read-only {@link InfoSources} that serve hands it.
  */
@@ -26,6 +27,7 @@ import {
   timeReply,
   usersReply,
 } from "./protocol.ts";
+import { replyWithin } from "./short_answer.ts";
 import { infoStatus } from "./status.ts";
 
 /** What the info service reports on, read when a request comes. */
@@ -106,7 +108,7 @@ export class InfoService implements Service {
       ...(deps.afterListening ? { deferred: deps.afterListening } : {}),
       log,
       gate: deps.gate,
-      handle: ({ payload }, from) => {
+      handle: ({ payload }, from, budget) => {
         // Checked before any parsing, so a flood costs as little as possible.
         if (!limiter.allow(from.hostname)) {
           counts.dropped++;
@@ -121,7 +123,13 @@ export class InfoService implements Service {
               : `${INFO_LABEL} Unknown command from ${peer}: "${request.shown}"`,
           );
         }
-        return replyBytes(answer(request), request.json);
+        const whole = replyBytes(answer(request), request.json);
+        return replyWithin(request, whole, budget, () => ({
+          version: VERSION,
+          uptimeMs: performance.now() - startedAt,
+          now: new Date(),
+          users: sources.members().length,
+        }));
       },
     });
     return new InfoService(udp, counts);

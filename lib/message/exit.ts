@@ -35,6 +35,13 @@ export function exitRefusal(
 }
 
 /**
+ * What the client sends for `exit` over UDP: the word padded with spaces to
+ * the longest datagram still read as `exit`, so the server's reply, a refusal
+ * with its reason, fits within 3x the request (net/amplification.ts).
+ */
+export const EXIT_DATAGRAM = "exit".padEnd(64);
+
+/**
  * True when a line, trimmed and in any case, is the word `exit`. Called for
  * every message, so plain ASCII is judged on the bytes without decoding; only
  * a line with non-ASCII bytes near the word (Unicode spaces trim() removes)

@@ -8,6 +8,7 @@ import { closeQuietly, isDisconnect, writeAll } from "../base/io.ts";
 import { LineReader, OVERLONG } from "../net/line_reader.ts";
 import { TIMED_OUT, within } from "../base/deadline.ts";
 import { decodeLenient, encode } from "../base/text.ts";
+import { EXIT_DATAGRAM } from "./exit.ts";
 import { UdpRequester } from "../security/udp_request.ts";
 
 export type Transport = "tcp" | "udp";
@@ -95,7 +96,8 @@ export class MessageClient {
   async sendUdp(text: string): Promise<Reply> {
     const { host, udpPort, timeout, retries, security } = this.#options;
     this.#udp ??= new UdpRequester(host, udpPort, security);
-    const outcome = await this.#udp.request(encode(text), {
+    const datagram = text === "exit" ? EXIT_DATAGRAM : text;
+    const outcome = await this.#udp.request(encode(datagram), {
       timeout,
       retries,
       tooLargeHint: "send it with --tcp",

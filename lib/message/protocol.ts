@@ -14,14 +14,16 @@ export function replyText(label: string, text: string): string {
   return `${label} ${text}`;
 }
 
-/** "Refusing exit: <reason>". */
-export function refusedExit(reason: string): string {
-  return `Refusing exit: ${reason}`;
+/** "Refusing exit: <reason>"; without a reason (a reply that must be short), "Refusing exit". */
+export function refusedExit(reason?: string): string {
+  return reason === undefined ? "Refusing exit" : `Refusing exit: ${reason}`;
 }
 
-/** "Error: message too long ...". */
-export function tooLong(maxMessage: number): string {
-  return `Error: message too long (over ${maxMessage} bytes); it was discarded`;
+/** "Error: message too long ..."; without the limit (a reply that must be short), the first part. */
+export function tooLong(maxMessage?: number): string {
+  return maxMessage === undefined
+    ? "Error: message too long"
+    : `Error: message too long (over ${maxMessage} bytes); it was discarded`;
 }
 
 /** The line before a connection is closed for a line that did not end in time. */

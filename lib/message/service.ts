@@ -69,6 +69,8 @@ export class MessageService implements Service {
       request: { ms: limits.lineTimeout },
       busyReply:
         `${TCP_LABEL} Error: too many connections (${limits.maxConnections}); try again later`,
+      perAddressReply: (cap) =>
+        `${TCP_LABEL} Error: too many connections from your address (${cap}); try again later`,
       gate,
       handle: tcpMessageHandler(config, deps, counters, exits),
     });

@@ -6,6 +6,46 @@
  */
 import { ipKey } from "./ip.ts";
 
+/**
+ * --max-conns-per-ip: a number of places one address may hold (0: no limit),
+ * or "auto", a fair share of each service's places.
+ */
+export type PerAddressLimit = number | "auto";
+
+/**
+ * The share of a service's places one address may hold under "auto": a
+ * quarter. Small enough that one address (an attacker's, or a stuck client
+ * opening connection after connection) leaves three quarters to everyone
+ * else; large enough that a NAT with many users behind one address (an
+ * office, a school, a carrier's CGNAT) is not shut out by a small number.
+ */
+export const FAIR_SHARE = 4;
+
+/** Places one address may always hold under "auto", however few there are (all, if fewer). */
+export const SMALLEST_SHARE = 4;
+
+/**
+ * What one address may hold of `places` (a service's --max-conns, the chat's
+ * --chat-max-members): `limit` as given (0: no cap), or under "auto" a
+ * quarter of `places`, but at least {@link SMALLEST_SHARE} (a small server's
+ * few places are not cut to one each).
+ */
+export function perAddressCap(limit: PerAddressLimit, places: number): number {
+  if (limit !== "auto") return limit;
+  return Math.max(Math.min(places, SMALLEST_SHARE), Math.floor(places / FAIR_SHARE));
+}
+
+/**
+ * A cap and why it is what it is, for a refusal: "64: --max-conns-per-ip" or
+ * "64 of 256, --max-conns-per-ip auto".
+ */
+export function describeCap(limit: PerAddressLimit, places: number): string {
+  const cap = perAddressCap(limit, places);
+  return limit === "auto"
+    ? `${cap} of ${places}, --max-conns-per-ip auto`
+    : `${cap}: --max-conns-per-ip`;
+}
+
 /** What {@link PerAddressCounter.claim} hands back. */
 export type AddressClaim =
   /** Counted: call `release` once when it ends. */

@@ -11,7 +11,12 @@ import { closeQuietly, isDisconnect } from "../base/io.ts";
 import type { Logger } from "../base/logger.ts";
 import { encode } from "../base/text.ts";
 import { formatAddr } from "./address.ts";
-import { PerAddressCounter } from "./per_address.ts";
+import {
+  describeCap,
+  perAddressCap,
+  PerAddressCounter,
+  type PerAddressLimit,
+} from "./per_address.ts";
 import { enforceRules, type IdleRule, type RequestRule, TrackedConn } from "./tracked_conn.ts";
 import { listenTcp, type StreamListener, type TlsKeyPair } from "./listen.ts";
 import { ProxyHeaderError, type ProxySource, readProxyHeader } from "./proxy_header.ts";
@@ -30,8 +35,11 @@ const PROXY_HEADER_MS = 5000;
 export interface TcpGate {
   /** Certificate and key: the service listens with TLS. null: plain TCP. */
   readonly tls: TlsKeyPair | null;
-  /** Connections one address may hold open per service; 0: no limit. */
-  readonly maxConnsPerIp: number;
+  /**
+   * Connections one address may hold open per service; 0: no limit; "auto": a
+   * fair share of maxConnections (per_address.ts).
+   */
+  readonly maxConnsPerIp: PerAddressLimit;
   /** True when clients must present the server's token (TrackedConn.authenticated). */
   readonly tokenRequired: boolean;
   /** Whether a new connection from `remote` may proceed, before any byte; false closes it. */
@@ -76,8 +84,14 @@ export interface TcpServiceOptions {
    * default none. The handler must mark requests for it to apply.
    */
   request?: RequestRule;
-  /** Line sent to a connection refused for a cap (--max-conns, --max-conns-per-ip). */
+  /** Line sent to a connection refused for --max-conns. */
   busyReply: string;
+  /**
+   * Line sent to a connection refused for its address's share
+   * (--max-conns-per-ip), in the service's own style; `cap` says how many
+   * and why, e.g. "256 of 1024, --max-conns-per-ip auto".
+   */
+  perAddressReply(cap: string): string;
   /** Access control: --allow/--deny at accept, TLS and the AUTH line before `handle`. */
   gate: TcpGate;
   /**
@@ -103,6 +117,8 @@ export class TcpService {
   #conns = new Set<TrackedConn>();
   /** Open connections per address, for --max-conns-per-ip. */
   #perAddress: PerAddressCounter;
+  /** What a connection over its address's share is told. */
+  #perAddressLine: string;
   #handlers = new Set<Promise<void>>();
   /** Refused TLS connections waiting for their handshake to settle before the close. */
   #parked = new Map<Deno.TlsConn, Promise<void>>();
@@ -115,7 +131,9 @@ export class TcpService {
   private constructor(listener: StreamListener, options: TcpServiceOptions) {
     this.#listener = listener;
     this.#options = options;
-    this.#perAddress = new PerAddressCounter(options.gate.maxConnsPerIp);
+    const limit = options.gate.maxConnsPerIp;
+    this.#perAddress = new PerAddressCounter(perAddressCap(limit, options.maxConnections));
+    this.#perAddressLine = options.perAddressReply(describeCap(limit, options.maxConnections));
     this.#now = options.now ?? Date.now;
     const addr = listener.addr;
     this.port = addr.port;
@@ -304,7 +322,7 @@ export class TcpService {
         `${label} Refused ${formatAddr(from)}: ${claim.open} connections open from that address`,
       (n, s) => `${label} Refused ${n} more connections in ${s}s: --max-conns-per-ip reached`,
     );
-    const write = tracked.conn.write(encode(this.#options.busyReply + "\n"));
+    const write = tracked.conn.write(encode(this.#perAddressLine + "\n"));
     write.catch(() => {});
     await within(write, REFUSAL_WRITE_MS);
     return false;
@@ -337,8 +355,9 @@ export class TcpService {
   }
 
   #refuse(conn: Deno.TcpConn | Deno.TlsConn, cap: "busy" | "per address", why: string): void {
-    const { log, label, busyReply } = this.#options;
+    const { log, label } = this.#options;
     const what = cap === "busy" ? "--max-conns" : "--max-conns-per-ip";
+    const line = cap === "busy" ? this.#options.busyReply : this.#perAddressLine;
     log.repeated(
       `${label} refused ${cap}`,
       "info",
@@ -347,7 +366,7 @@ export class TcpService {
     );
     const sayBusy = async () => {
       // A fresh socket's send buffer is empty, so this write completes at once.
-      const write = conn.write(encode(busyReply + "\n"));
+      const write = conn.write(encode(line + "\n"));
       write.catch(() => {}); // settles after the close when the bound passed
       await within(write, REFUSAL_WRITE_MS);
     };

@@ -11,6 +11,7 @@
  */
 import type { Logger } from "../base/logger.ts";
 import { formatAddr } from "./address.ts";
+import { replyBudget } from "./amplification.ts";
 import { listenUdpEngine } from "./listen.ts";
 import type { DeferredStarts, Reply, UdpEngine, UdpEngineChoice } from "./udp_engine.ts";
 
@@ -52,10 +53,12 @@ export interface UdpServiceOptions {
   gate: UdpGate;
   /**
    * Answers one admitted datagram (its AUTH line already stripped): the reply
-   * to send back, or null for none. Called for one datagram at a time; the
-   * payload is valid only during the call.
+   * to send back, or null for none. `budget` is the largest reply that keeps
+   * within 3x the whole datagram on the wire (amplification.ts); a longer one
+   * is not sent. Called for one datagram at a time; the payload is valid only
+   * during the call.
    */
-  handle(datagram: AdmittedDatagram, from: Deno.NetAddr): Uint8Array | null;
+  handle(datagram: AdmittedDatagram, from: Deno.NetAddr, budget: number): Uint8Array | null;
   /** Called once a batch's replies were sent (or failed), e.g. to stop the server on `exit`. */
   afterReplies?(): void;
 }
@@ -70,6 +73,7 @@ export class UdpService {
   #options: UdpServiceOptions;
   #stopping = false;
   #loop: Promise<void>;
+  #withheld = 0;
 
   private constructor(engine: UdpEngine, options: UdpServiceOptions) {
     this.#engine = engine;
@@ -117,6 +121,11 @@ export class UdpService {
     return new UdpService(engine, options);
   }
 
+  /** Replies not sent because they were over 3x their request (a handler's mistake). */
+  get withheld(): number {
+    return this.#withheld;
+  }
+
   /** Closes the socket; resolves when the receive loop has ended. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -139,14 +148,13 @@ export class UdpService {
       if (batch === null) return;
       const replies: Reply[] = [];
       for (const { data, from } of batch) {
+        const budget = replyBudget(data.length);
         const screened = gate.screen(data, from, label);
-        if (!screened.admitted) {
-          // A refusal is a courtesy; a send error concerns that peer only.
-          if (screened.reply !== null) replies.push({ data: screened.reply, to: from });
-          continue;
-        }
-        const reply = handle(screened, from);
-        if (reply !== null) replies.push({ data: reply, to: from });
+        // A refusal is a courtesy; a send error concerns that peer only.
+        const reply = screened.admitted ? handle(screened, from, budget) : screened.reply;
+        if (reply === null) continue;
+        if (reply.length <= budget) replies.push({ data: reply, to: from });
+        else this.#withhold(reply.length, data.length);
       }
       if (replies.length > 0) {
         try {
@@ -162,6 +170,17 @@ export class UdpService {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  #withhold(reply: number, request: number): void {
+    const { label, log } = this.#options;
+    this.#withheld++;
+    log.repeated(
+      `${label} reply withheld`,
+      "info",
+      `${label} A ${reply}-byte reply to a ${request}-byte datagram was withheld: over 3x on the wire`,
+      (n, s) => `${label} ${n} more replies withheld in ${s}s: over 3x their request`,
+    );
   }
 }
 

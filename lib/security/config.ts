@@ -6,6 +6,7 @@
 import { UsageError } from "../base/errors.ts";
 import type { FlagSpec, ParsedFlags } from "../base/flags.ts";
 import { type AccessRule, parseAccessList } from "./access.ts";
+import type { PerAddressLimit } from "../net/per_address.ts";
 
 /** The server's security settings after flag parsing. */
 export interface SecurityConfig {
@@ -28,8 +29,11 @@ export interface SecurityConfig {
   selfSigned: { dir: string; names: string[] } | null;
   /** Milliseconds a new TCP connection has for the TLS handshake and the AUTH line. */
   authTimeout: number;
-  /** Connections one address may hold open per TCP service; 0: no limit. */
-  maxConnsPerIp: number;
+  /**
+   * Connections one address may hold open per TCP service (and chat members);
+   * 0: no limit; "auto": a quarter of each service's places (net/per_address.ts).
+   */
+  maxConnsPerIp: PerAddressLimit;
   /**
    * Failed TCP authentications an address may make in a burst before its new
    * connections are refused (it regains one every 6 s); 0: no limit.
@@ -94,8 +98,9 @@ export const SECURITY_FLAGS: Record<string, FlagSpec> = {
   "max-conns-per-ip": {
     type: "string",
     value: "N",
-    default: "0",
-    help: "Open connections per TCP service from one address (0: no limit)",
+    default: "auto",
+    help:
+      "Connections (and chat members) one address may hold per TCP service; auto: a quarter of --max-conns (of --chat-max-members), at least 4, so a NAT of many users fits but one address cannot fill a service; 0: no limit",
   },
   "proxy-protocol": {
     type: "string",
@@ -185,7 +190,9 @@ export function parseSecurityConfig(flags: ParsedFlags): SecurityConfig {
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : null,
     selfSigned: selfSigned ? { dir: flags.string("tls-dir"), names: extraNames } : null,
     authTimeout,
-    maxConnsPerIp: flags.integer("max-conns-per-ip"),
+    maxConnsPerIp: flags.string("max-conns-per-ip").toLowerCase() === "auto"
+      ? "auto"
+      : flags.integer("max-conns-per-ip"),
     maxAuthFailures: flags.integer("max-auth-failures"),
     proxyFrom,
   };

@@ -21,6 +21,7 @@ import { encode } from "../base/text.ts";
 import { formatAddr } from "../net/address.ts";
 import { ipKey, parseIp } from "../net/ip.ts";
 import type { TlsKeyPair } from "../net/listen.ts";
+import type { PerAddressLimit } from "../net/per_address.ts";
 import type { TcpGate } from "../net/tcp_service.ts";
 import type { TrackedConn } from "../net/tracked_conn.ts";
 import type { AdmittedDatagram, RefusedDatagram, UdpGate } from "../net/udp_service.ts";
@@ -53,8 +54,8 @@ export interface GateParts {
   tls: TlsKeyPair | null;
   /** Milliseconds for the TLS handshake and the AUTH line. */
   authTimeout: number;
-  /** Connections per TCP service from one address; 0: no limit. */
-  maxConnsPerIp: number;
+  /** Connections per TCP service from one address; 0: no limit; "auto": a fair share. */
+  maxConnsPerIp: PerAddressLimit;
   /** Failed authentications in a burst before an address cools down; 0: no limit. */
   maxAuthFailures: number;
   /** Load balancers that send a PROXY protocol header (--proxy-protocol). */
@@ -66,7 +67,7 @@ export interface GateParts {
 /** The server's access control, shared secret and TLS, in one place. */
 export class Gate implements TcpGate, UdpGate {
   readonly authTimeout: number;
-  readonly maxConnsPerIp: number;
+  readonly maxConnsPerIp: PerAddressLimit;
   #tls: TlsKeyPair | null;
   #rebinds: ((tls: TlsKeyPair) => Promise<void>)[] = [];
   #access: AccessPolicy;

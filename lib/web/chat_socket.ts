@@ -24,6 +24,7 @@ export function chatSocketResponse(request: Request, ctx: WebContext): Response 
   const operator = ctx.tokenRequired && ctx.authenticated;
   void chat.joinWebSocket(socket, {
     peer: formatAddr(ctx.remote),
+    peerHost: ctx.remote.hostname,
     authenticated: operator,
     signal: ctx.closing,
   });

@@ -34,7 +34,7 @@ Deno.test({
     const took = performance.now() - killed;
     ok(took < 15_000, `leave notice after ${took.toFixed(0)} ms`);
     match(await info(a, "USERS"), /^users: 1\nalice in #lobby/);
-    match(await info(a, "STATUS"), /1 of 1 instances alive, 1 members/);
+    match(await info(a, "STATUS"), /1 of 1 instance alive, 1 member/);
     using bob = await Member.join(a, "bob");
     equal(await alice.next(), "* bob joined");
     bob.client.close();

@@ -24,7 +24,8 @@ import {
   tally,
   tryConnect,
 } from "../_fault.ts";
-import { hasCommand, LineClient, ServerProcess, UdpFrom } from "../_helpers.ts";
+import { hasCommand, LineClient, padded, ServerProcess, UdpFrom } from "../_helpers.ts";
+import { PADDED_REQUEST } from "../../lib/info/protocol.ts";
 import { RawClient, TOKEN, writeSecretFile } from "../_security.ts";
 import { ENGINE_RUNS } from "../_udp_engines.ts";
 
@@ -308,7 +309,7 @@ Deno.test({
         using files = await LineClient.connect(server.port(LABELS.files));
         match((await files.request("LIST"))!, /^OK 0/);
         using peer = new UdpFrom("127.0.0.2");
-        ok((await peer.request(server.port(LABELS.info), "TIME")) !== null);
+        ok((await peer.request(server.port(LABELS.info), padded("TIME"))) !== null);
         report({
           name: "idle connections under a low open-file limit",
           connections: idle,
@@ -337,7 +338,7 @@ Deno.test({
 for (const { engine, args, options, skip } of ENGINE_RUNS) {
   Deno.test({
     name:
-      `attack (${engine} engine): the UDP message service is rate limited per source, and USERS is not an amplifier`,
+      `attack (${engine} engine): the UDP message service is rate limited per source, and USERS is not an amplifier (3x)`,
     ignore: skip !== null,
     async fn() {
       const burst = 40; // --udp-rate 20: bursts of twice that
@@ -372,9 +373,10 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
         ),
       );
       try {
-        const users = (await witness.request(server.port(LABELS.info), "USERS"))!;
+        const users = (await witness.request(server.port(LABELS.info), padded("USERS")))!;
+        const short = (await witness.request(server.port(LABELS.info), "USERS"))!;
         const status = JSON.parse(
-          (await witness.request(server.port(LABELS.info), "STATUS JSON"))!,
+          (await witness.request(server.port(LABELS.info), padded("STATUS JSON")))!,
         );
         const usersBytes = encode(users).length;
         const wire = (payload: number) => payload + 28; // IPv4 + UDP headers
@@ -383,7 +385,11 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
           datagrams: sent,
           note: `${replies} of ${sent} empty datagrams answered (${replyBytes} bytes each, ` +
             `${(wire(replyBytes) / wire(0)).toFixed(1)}x on the wire); USERS with 60 members ` +
-            `${usersBytes} bytes, ${(wire(usersBytes) / wire(5)).toFixed(1)}x`,
+            `${usersBytes} bytes to a padded request, ${
+              (wire(usersBytes) / wire(PADDED_REQUEST)).toFixed(1)
+            }x; to a bare USERS ${encode(short).length} bytes, ${
+              (wire(encode(short).length) / wire(5)).toFixed(1)
+            }x`,
         });
         ok(replies <= burst + Math.ceil(seconds * 20) + 2, `${replies} replies in ${seconds} s`);
         // (The kernel may drop some of a burst before the server reads them.)
@@ -392,6 +398,7 @@ for (const { engine, args, options, skip } of ENGINE_RUNS) {
         ok(usersBytes <= 512, `${usersBytes} bytes`);
         match(users, /^users: 60\n/);
         match(users, /\n\.\.\. and \d+ more$/);
+        ok(wire(encode(short).length) <= 3 * wire(5), short);
       } finally {
         for (const member of members) member.close();
       }

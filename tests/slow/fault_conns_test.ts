@@ -31,7 +31,7 @@ import {
   tally,
   tryConnect,
 } from "../_fault.ts";
-import { LineClient, runCli } from "../_helpers.ts";
+import { LineClient, padded, runCli } from "../_helpers.ts";
 import { makeTestCerts, RawClient, TOKEN, writeSecretFile } from "../_security.ts";
 import { UdpFrom } from "../_helpers.ts";
 
@@ -43,7 +43,7 @@ interface Status {
 
 async function statusOf(port: number): Promise<Status> {
   using peer = new UdpFrom("127.0.0.2");
-  const reply = await peer.request(port, "STATUS JSON");
+  const reply = await peer.request(port, padded("STATUS JSON"));
   ok(reply !== null, "no STATUS");
   return JSON.parse(reply) as Status;
 }
@@ -204,7 +204,7 @@ Deno.test("fault: slowloris on every waiting phase is cut off by its deadline or
       await server.waitFor(/Authentication failed for .*: no AUTH line within 1s$/);
       using peer = new UdpFrom("127.0.0.2");
       const status = JSON.parse(
-        (await peer.request(server.port(LABELS.info), `AUTH ${TOKEN}\nSTATUS JSON`))!,
+        (await peer.request(server.port(LABELS.info), padded(`AUTH ${TOKEN}\nSTATUS JSON`)))!,
       ) as Status;
       equal(status.security.authFailures, count);
       faults += count;

@@ -19,7 +19,7 @@ import {
   udpWitness,
 } from "../_fault.ts";
 import { signed, TOKEN, writeSecretFile } from "../_security.ts";
-import { type ProcessOptions, UdpFrom } from "../_helpers.ts";
+import { padded, type ProcessOptions, UdpFrom } from "../_helpers.ts";
 import { ENGINE_RUNS } from "../_udp_engines.ts";
 
 const UDP_LABELS = [LABELS.udp, LABELS.info] as const;
@@ -153,7 +153,7 @@ async function floodWithoutToken(
     ok(attack.replies <= 4 + 2 * seconds + 2, `${attack.replies} refusals in ${seconds} s`);
     using peer = new UdpFrom("127.0.0.2");
     equal(await peer.request(server.port(LABELS.udp), signed("still there")), ACK_UDP);
-    const reply = await peer.request(server.port(LABELS.info), signed("STATUS JSON"));
+    const reply = await peer.request(server.port(LABELS.info), signed(padded("STATUS JSON")));
     const status = JSON.parse(reply!) as { security: { authFailures: number } };
     ok(status.security.authFailures > 0);
     const peakMb = await checkMemory(server, 300);

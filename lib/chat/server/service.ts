@@ -16,7 +16,15 @@ import type { Endpoint, Service, ServiceDeps } from "../../service.ts";
 import type { ChatConfig } from "../config.ts";
 import type { ClusterLink, ClusterView } from "../cluster/link.ts";
 import { formatHostPort } from "../../net/address.ts";
-import { CHAT_LABEL, limitsLine, roomFullLine, SHUTDOWN_NOTICE, welcomeLine } from "../protocol.ts";
+import {
+  addressShareLine,
+  CHAT_LABEL,
+  limitsLine,
+  roomFullLine,
+  SHUTDOWN_NOTICE,
+  welcomeLine,
+} from "../protocol.ts";
+import { describeCap, perAddressCap, PerAddressCounter } from "../../net/per_address.ts";
 import { Hub } from "./hub.ts";
 import type { MemberInfo } from "../members.ts";
 import { ChatSession, FINAL_FLUSH_MS } from "./session.ts";
@@ -34,6 +42,9 @@ export class ChatService implements Service {
   /** WebSocket members' sessions, running; stop() closes and awaits them. */
   #webRuns = new Set<Promise<void>>();
   #tcp: TcpService;
+  /** Chat connections per address, against its share of --chat-max-members. */
+  #perAddress: PerAddressCounter;
+  #shareLine: string;
   #cluster: ClusterLink | null = null;
   #stopping = false;
 
@@ -48,6 +59,11 @@ export class ChatService implements Service {
       greeting: [limitsLine(config.maxLine, config.rate, config.burst)],
       log: deps.log,
     });
+    // Chat connections from one address, named or not, against its share of
+    // the members: silent members from one address must not fill the room.
+    const limit = deps.gate.maxConnsPerIp;
+    this.#perAddress = new PerAddressCounter(perAddressCap(limit, config.maxMembers));
+    this.#shareLine = addressShareLine(describeCap(limit, config.maxMembers));
     const { maxConnections } = deps.tcp;
     this.#tcp = TcpService.listen({
       label: CHAT_LABEL,
@@ -59,6 +75,8 @@ export class ChatService implements Service {
       idle: { ms: 0 }, // each session sets the chat's own rules
       shortestIdle: shortestPositive(config.nameTimeout, config.idleTimeout),
       busyReply: `! The server is busy (${maxConnections} connections); try again later`,
+      perAddressReply: (cap) =>
+        `! Too many connections from your address (${cap}); try again later`,
       gate: deps.gate,
       handle: (tracked) => this.#handle(tracked),
     });
@@ -147,7 +165,7 @@ export class ChatService implements Service {
    */
   async joinWebSocket(
     socket: WebSocket,
-    options: { peer: string; authenticated?: boolean; signal?: AbortSignal },
+    options: { peer: string; peerHost?: string; authenticated?: boolean; signal?: AbortSignal },
   ): Promise<void> {
     const transport = new WebSocketTransport(socket, {
       peer: options.peer,
@@ -161,7 +179,9 @@ export class ChatService implements Service {
     };
     const run = (async () => {
       try {
-        if (await transport.opened()) await this.#run(session);
+        if (await transport.opened()) {
+          await this.#run(session, options.peerHost ?? options.peer, options.peer);
+        }
       } finally {
         transport.close(); // a TCP connection is closed by TcpService; this one is ours
       }
@@ -189,19 +209,32 @@ export class ChatService implements Service {
       // The socket may already be gone; the read below will say so.
     }
     const transport = new TcpTransport(tracked, this.#config.maxLine);
-    await this.#run(new ChatSession(transport, this.#hub, this.#config, this.#deps.log));
+    const session = new ChatSession(transport, this.#hub, this.#config, this.#deps.log);
+    await this.#run(session, tracked.peerHost, tracked.peer);
   }
 
-  async #run(session: ChatSession): Promise<void> {
+  /** Runs a member's session, over TCP or a WebSocket, within the chat's and its address's caps. */
+  async #run(session: ChatSession, peerHost: string, peer: string): Promise<void> {
     const config = this.#config;
     if (this.#stopping) return await sayAndClose(session, SHUTDOWN_NOTICE);
     if (this.#hub.full) return await sayAndClose(session, roomFullLine(config.maxMembers));
+    const claim = this.#perAddress.claim(peerHost);
+    if (!claim.ok) {
+      this.#deps.log.repeated(
+        `${CHAT_LABEL} refused per address`,
+        "info",
+        () => `${CHAT_LABEL} Refused ${peer}: ${claim.open} members from that address`,
+        (n, s) => `${CHAT_LABEL} Refused ${n} more members in ${s}s: their address's share`,
+      );
+      return await sayAndClose(session, this.#shareLine);
+    }
     this.#sessions.add(session);
     try {
       session.send(welcomeLine(this.#hub.total));
       await session.run();
     } finally {
       this.#sessions.delete(session);
+      claim.release();
     }
   }
 }

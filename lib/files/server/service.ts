@@ -46,6 +46,8 @@ export class FileService implements Service {
         "busy",
         `Too many connections (${limits.maxConnections}); try again later`,
       ),
+      perAddressReply: (cap) =>
+        errorLine("busy", `Too many connections from your address (${cap}); try again later`),
       gate: deps.gate,
       handle: (tracked) => new FileConnection(tracked, this.#state).run(),
     });
