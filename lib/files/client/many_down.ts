@@ -7,7 +7,7 @@
  * (without replacing a file, unless --force), then each touched folder
  * synced once: a file is visible only verified and on disk.
  */
-import { dirname } from "node:path";
+import { dirname } from "../../base/local_path.ts";
 import { RuntimeError } from "../../base/errors.ts";
 import { closeQuietly, writeAll } from "../../base/io.ts";
 import { renameNoReplace, syncDirectory, syncFileSystem } from "../../base/fs_libc.ts";
