@@ -74,6 +74,7 @@ export const INCLUDES = [
   "lib/security/token_check.ts",
   "lib/security/udp_request.ts",
   "lib/serve.ts",
+  "lib/web/router.ts",
   "lib/web/service.ts",
 ];
 

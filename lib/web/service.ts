@@ -6,6 +6,7 @@
  * again on SIGHUP), and --max-conns as the number of requests being answered
  * at once. What each route does is router.ts and the files it names.
  */
+import { importLazily } from "../base/lazy_import.ts";
 import type { StatusSection } from "../base/status.ts";
 import { VERSION } from "../base/version.ts";
 import type { ChatConfig } from "../chat/config.ts";
@@ -22,7 +23,6 @@ import { textResponse } from "./headers.ts";
 import { type MetricsSources, prometheusText } from "./metrics.ts";
 import { newWebCounters } from "./metrics_counters.ts";
 import { WEB_LABEL } from "./label.ts";
-import { route } from "./router.ts";
 import { cookieValue, SESSION_COOKIE, Sessions } from "./sessions.ts";
 import { SmallFiles } from "./small_files.ts";
 
@@ -88,6 +88,7 @@ export class WebService implements Service {
     deps: ServiceDeps,
     sources: WebSources,
   ): Promise<WebService> {
+    deps.afterListening?.defer(async () => void await loadRouter());
     const files: WebFiles = sources.files?.shared() ??
       await openFileServiceState(sources.filesConfig, deps.log, deps.gate.tokenRequired);
     const startedAt = performance.now();
@@ -231,8 +232,22 @@ export class WebService implements Service {
       authenticated: !shared.tokenRequired || authenticated(request, shared, remote.hostname),
       completed,
     };
+    const { route } = await loadRouter();
     return await route(request, ctx);
   }
+}
+
+let router: Promise<typeof import("./router.ts")> | null = null;
+
+/**
+ * The routes and everything behind them (files, chat, login, the page):
+ * loaded after the Listening lines, or by a request that comes first, so
+ * the listener is up without waiting for them.
+ */
+function loadRouter(): Promise<typeof import("./router.ts")> {
+  return router ??= importLazily<typeof import("./router.ts")>(
+    new URL("./router.ts", import.meta.url),
+  );
 }
 
 /** Paths answered even when --max-conns requests are being answered. */
