@@ -390,8 +390,11 @@ export async function startServer(
     log.info(`${endpoint.label} Listening on ${formatHostPort(endpoint.hostname, endpoint.port)}`);
   }
   try {
-    // The workers (UDP batch engines, file listings), put off so the lines
-    // above did not wait for them; FFI is given up once they are ready.
+    // The workers (UDP batch engines, file listings) and the web routes, put
+    // off so the lines above did not wait for them: once the lines are out
+    // (the log writes them asynchronously, and a worker's start or a module's
+    // compile holds the event loop). FFI is given up once they are ready.
+    await log.written();
     await afterListening.run();
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
