@@ -108,7 +108,9 @@ export class ListingWorkers {
    * worker needs to read the digests kept as extended attributes.
    */
   prestart(): Promise<void> {
-    if (this.#closed || this.#slots.length > 0) return Promise.resolve();
+    if (this.#closed) return Promise.resolve();
+    // A listing that came first started one already: it must have loaded too.
+    if (this.#slots.length > 0) return Promise.all(this.#slots.map((s) => s.ready)).then(() => {});
     return this.#newSlot().ready;
   }
 
