@@ -131,3 +131,36 @@ export class Witness {
     }
   }
 }
+
+/** What {@link listWhileWitnessing} saw. */
+export interface WitnessedListings {
+  listings: RawListing[];
+  /** The witness's replies when the first line of any listing arrived (-1: none had lines). */
+  atFirstLine: number;
+  /** Its replies when the last listing ended. */
+  atEnd: number;
+}
+
+/**
+ * Runs `count` whole LISTs on `port` at once while `witness` keeps asking,
+ * and notes how many replies it had when the first listing line came and
+ * when the last listing ended: some must fall between, or the listings held
+ * the server up.
+ */
+export async function listWhileWitnessing(
+  port: number,
+  witness: Witness,
+  count: number,
+): Promise<WitnessedListings> {
+  await witness.nextReply();
+  let atFirstLine = -1;
+  const listings = await Promise.all(
+    Array.from({ length: count }, () =>
+      rawList(port, null, {
+        onChunk: (lines) => {
+          if (lines > 0 && atFirstLine < 0) atFirstLine = witness.replies;
+        },
+      })),
+  );
+  return { listings, atFirstLine, atEnd: witness.replies };
+}

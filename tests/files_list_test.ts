@@ -8,7 +8,7 @@ import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { InProcessServer } from "./_in_process.ts";
 import { cli, cliCommand, LABEL, sh, startServer } from "./_files.ts";
-import { rawList, Witness, writeTree } from "./_listing.ts";
+import { listWhileWitnessing, rawList, Witness, writeTree } from "./_listing.ts";
 
 const byUtf16 = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -81,20 +81,7 @@ Deno.test("files list: the message service answers while four clients list 3,000
     try {
       await stalled.write(new TextEncoder().encode("LIST\n"));
       await using witness = await Witness.start(server.port("[TCP Server]"));
-      await witness.nextReply();
-
-      // Replies counted when the first line of any listing arrives and when
-      // the last listing ends: some must fall between.
-      let atFirstLine = -1;
-      const listings = await Promise.all(
-        Array.from({ length: 4 }, () =>
-          rawList(port, null, {
-            onChunk: (lines) => {
-              if (lines > 0 && atFirstLine < 0) atFirstLine = witness.replies;
-            },
-          })),
-      );
-      const atEnd = witness.replies;
+      const { listings, atFirstLine, atEnd } = await listWhileWitnessing(port, witness, 4);
       for (const listing of listings) deepStrictEqual(listing.names, names);
       ok(atFirstLine >= 0, "the listings had lines");
       ok(atEnd > atFirstLine, `replies while the listings streamed: ${atEnd - atFirstLine}`);

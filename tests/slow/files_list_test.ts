@@ -8,7 +8,7 @@ import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { peakRssMb, RUN_ARGS, ServerProcess } from "../_helpers.ts";
 import { LABEL } from "../_files.ts";
-import { rawList, Witness, writeTree } from "../_listing.ts";
+import { listWhileWitnessing, rawList, Witness, writeTree } from "../_listing.ts";
 
 const COUNT = 100_000;
 /** The issue's bound for a server (and a client) handling 100,000 files. */
@@ -30,17 +30,7 @@ Deno.test("files list (slow): 100,000 files, four listings at once: every name i
     deepStrictEqual(one.names, names);
 
     await using witness = await Witness.start(server.port("[TCP Server]"));
-    await witness.nextReply();
-    let atFirstLine = -1;
-    const listings = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        rawList(port, null, {
-          onChunk: (lines) => {
-            if (lines > 0 && atFirstLine < 0) atFirstLine = witness.replies;
-          },
-        })),
-    );
-    const atEnd = witness.replies;
+    const { listings, atFirstLine, atEnd } = await listWhileWitnessing(port, witness, 4);
     for (const listing of listings) deepStrictEqual(listing.names, names);
     ok(atEnd > atFirstLine && atFirstLine >= 0, `replies while listing: ${atEnd - atFirstLine}`);
     const peak = await peakRssMb(server.child.pid);
