@@ -315,18 +315,12 @@ http {
 }
 `,
   );
-  const child = new Deno.Command(binary, {
-    args: ["-c", conf, "-p", home, "-e", `${home}/error.log`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await waitForPort(port, child);
-  return {
-    name: "nginx",
-    url: `http://127.0.0.1:${port}`,
-    close: () => stopChild(child),
-  };
+  return await spawnPeer(
+    "nginx",
+    binary,
+    ["-c", conf, "-p", home, "-e", `${home}/error.log`],
+    port,
+  );
 }
 
 /** `python3 -m http.server` on `root`; null when python3 is not installed. */
@@ -336,18 +330,25 @@ async function startPython(root: string): Promise<Peer | null> {
     return null;
   }
   const port = freePort();
-  const child = new Deno.Command("python3", {
-    args: ["-m", "http.server", "--bind", "127.0.0.1", "--directory", root, String(port)],
+  const args = ["-m", "http.server", "--bind", "127.0.0.1", "--directory", root, String(port)];
+  return await spawnPeer("python3", "python3", args, port);
+}
+
+/** Spawns a peer HTTP server that will listen on `port`, and resolves once it does. */
+async function spawnPeer(
+  name: string,
+  program: string,
+  args: string[],
+  port: number,
+): Promise<Peer> {
+  const child = new Deno.Command(program, {
+    args,
     stdin: "null",
     stdout: "null",
     stderr: "null",
   }).spawn();
   await waitForPort(port, child);
-  return {
-    name: "python3",
-    url: `http://127.0.0.1:${port}`,
-    close: () => stopChild(child),
-  };
+  return { name, url: `http://127.0.0.1:${port}`, close: () => stopChild(child) };
 }
 
 /** Resolves once `port` accepts a connection; bounded to 10 s. */
